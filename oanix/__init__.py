@@ -1,0 +1,52 @@
+"""oanix: a Plan 9-style namespace for every AI agent.
+
+Every capability is a file service mounted into a per-agent ``Namespace``; agents act by
+reading and writing files, and the mounts decide what an agent can see and do.
+"""
+
+from .errors import (
+    AlreadyExists,
+    BadFileMode,
+    CrossMount,
+    FsError,
+    InvalidArgument,
+    InvalidPath,
+    IsADirectory,
+    NoSpace,
+    NotADirectory,
+    NotEmpty,
+    NotFound,
+    OanixError,
+    PermissionDenied,
+    ReadOnly,
+    Unsupported,
+)
+from .fs.mem import MemFs
+from .namespace import Mount, Namespace
+from .service import FileService, OpenMode, Stat
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "BadFileMode",
+    "CrossMount",
+    "FileService",
+    "FsError",
+    "InvalidArgument",
+    "InvalidPath",
+    "IsADirectory",
+    "MemFs",
+    "Mount",
+    "Namespace",
+    "NoSpace",
+    "NotADirectory",
+    "NotEmpty",
+    "NotFound",
+    "OanixError",
+    "OpenMode",
+    "PermissionDenied",
+    "ReadOnly",
+    "Stat",
+    "Unsupported",
+]

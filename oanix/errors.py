@@ -1,0 +1,172 @@
+"""Every error oanix raises, in one tree.
+
+::
+
+    OanixError(Exception)
+    ├── FsError(OSError)                 a file operation failed; errno and path set
+    │   ├── NotFound(FileNotFoundError)          ENOENT
+    │   ├── AlreadyExists(FileExistsError)       EEXIST
+    │   ├── NotADirectory(NotADirectoryError)    ENOTDIR
+    │   ├── IsADirectory(IsADirectoryError)      EISDIR
+    │   ├── NotEmpty                             ENOTEMPTY
+    │   ├── ReadOnly                             EROFS
+    │   ├── PermissionDenied(PermissionError)    EACCES
+    │   ├── CrossMount                           EXDEV
+    │   ├── InvalidPath(ValueError)              EINVAL
+    │   ├── NoSpace                              ENOSPC
+    │   ├── Unsupported                          EOPNOTSUPP
+    │   └── BadFileMode(io.UnsupportedOperation) EBADF
+    └── InvalidArgument(ValueError)      a bad argument that is not a path (a mode, a size)
+
+Each file error also subclasses the matching builtin, so ``except FileNotFoundError``
+works on oanix code as on the os module. The path in the error is the one the caller
+used: a namespace rewrites the paths its services report into namespace paths.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import io
+from typing import Any, ClassVar, Self
+
+__all__ = [
+    "AlreadyExists",
+    "BadFileMode",
+    "CrossMount",
+    "FsError",
+    "InvalidArgument",
+    "InvalidPath",
+    "IsADirectory",
+    "NoSpace",
+    "NotADirectory",
+    "NotEmpty",
+    "NotFound",
+    "OanixError",
+    "PermissionDenied",
+    "ReadOnly",
+    "Unsupported",
+]
+
+
+class OanixError(Exception):
+    """Root of every error raised by oanix."""
+
+
+class InvalidArgument(OanixError, ValueError):
+    """An argument that is not a path is malformed: an open mode, a size, a flag."""
+
+
+class FsError(OanixError, OSError):
+    """A file operation failed.
+
+    ``errno``, ``strerror`` and ``filename`` are set as on any ``OSError``; ``path`` is an
+    alias of ``filename``. ``filename2`` holds the second path of a two-path operation
+    (rename, copy).
+    """
+
+    errno_code: ClassVar[int] = _errno.EIO
+    default_message: ClassVar[str] = "input/output error"
+
+    def __init__(self, path: str | None = None, message: str | None = None,
+                 path2: str | None = None) -> None:
+        msg = message if message is not None else self.default_message
+        if path2 is None:
+            OSError.__init__(self, self.errno_code, msg, path)
+        else:
+            OSError.__init__(self, self.errno_code, msg, path, None, path2)
+
+    @property
+    def path(self) -> str | None:
+        """The path the failed operation was given."""
+        return self.filename  # type: ignore[no-any-return]
+
+    def with_paths(self, path: str | None, path2: str | None = None) -> Self:
+        """The same error naming other paths (used to translate service paths)."""
+        return type(self)(path, self.strerror, path2)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.filename, self.strerror, self.filename2))
+
+
+class NotFound(FsError, FileNotFoundError):
+    """No file or directory has this name."""
+
+    errno_code = _errno.ENOENT
+    default_message = "no such file or directory"
+
+
+class AlreadyExists(FsError, FileExistsError):
+    """An exclusive create (``x`` mode, ``mkdir``) named something that exists."""
+
+    errno_code = _errno.EEXIST
+    default_message = "file exists"
+
+
+class NotADirectory(FsError, NotADirectoryError):
+    """A directory operation named a file, or a path went through a file."""
+
+    errno_code = _errno.ENOTDIR
+    default_message = "not a directory"
+
+
+class IsADirectory(FsError, IsADirectoryError):
+    """A file operation (open, remove) named a directory."""
+
+    errno_code = _errno.EISDIR
+    default_message = "is a directory"
+
+
+class NotEmpty(FsError):
+    """``rmdir`` (or a rename over a directory) found the directory not empty."""
+
+    errno_code = _errno.ENOTEMPTY
+    default_message = "directory not empty"
+
+
+class ReadOnly(FsError):
+    """The service or the mount does not accept writes."""
+
+    errno_code = _errno.EROFS
+    default_message = "read-only file system"
+
+
+class PermissionDenied(FsError, PermissionError):
+    """The operation is refused by policy: outside a root, a special file, a mount point."""
+
+    errno_code = _errno.EACCES
+    default_message = "permission denied"
+
+
+class CrossMount(FsError):
+    """A rename would cross from one service to another; use ``move`` instead."""
+
+    errno_code = _errno.EXDEV
+    default_message = "rename across mounts"
+
+
+class InvalidPath(FsError, ValueError):
+    """A path is malformed: a NUL byte, not a str, a rename into itself."""
+
+    errno_code = _errno.EINVAL
+    default_message = "invalid path"
+
+
+class NoSpace(FsError):
+    """A quota (bytes or files) would be exceeded."""
+
+    errno_code = _errno.ENOSPC
+    default_message = "no space left: quota exceeded"
+
+
+class Unsupported(FsError):
+    """The service does not implement this operation at all."""
+
+    errno_code = _errno.EOPNOTSUPP
+    default_message = "operation not supported"
+
+
+class BadFileMode(FsError, io.UnsupportedOperation):
+    """A read on a file not open for reading, or a write on one not open for writing."""
+
+    errno_code = _errno.EBADF
+    default_message = "bad file mode"

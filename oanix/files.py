@@ -1,0 +1,213 @@
+"""File objects over in-memory buffers, shared by the services that hold bytes.
+
+``BufferFile`` is a full io object (``io.RawIOBase``) over a ``bytearray``. The buffer may
+be shared with a service (MemFs hands out its node's own buffer, so a write is seen by
+every other open file at once, as on POSIX) or private (FuncFs collects a write and hands
+the bytes to a callable on close).
+
+Thread safety: a file object, like a Python file, is used by one thread at a time; when the
+buffer is shared the service passes its lock and every access to the buffer holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import BadFileMode, InvalidArgument
+from .service import OpenMode
+
+__all__ = ["BufferFile"]
+
+_NOLOCK = contextlib.nullcontext()
+
+
+class BufferFile(io.RawIOBase):
+    """A file over ``buf`` opened with ``mode``; ``name`` is the path it was opened as.
+
+    ``on_close(data)`` is called once with the final bytes when a writable file closes.
+    Subclasses hook ``_before_resize`` (to enforce a quota) and ``_changed`` (mtime).
+    """
+
+    def __init__(self, buf: bytearray | bytes, mode: OpenMode, name: str, *,
+                 lock: Any = None, on_close: Callable[[bytes], None] | None = None) -> None:
+        super().__init__()
+        self._buf = buf
+        self._mode = mode
+        self.name = name
+        self._lock = lock if lock is not None else _NOLOCK
+        self._on_close = on_close
+        self._pos = 0
+        if mode.truncate and len(buf):
+            self._resize(0)
+        if mode.append:
+            self._pos = len(buf)
+
+    @property
+    def mode(self) -> str:
+        return self._mode.mode + "b" if "b" not in self._mode.mode else self._mode.mode
+
+    # -- io capability queries ----------------------------------------------------------
+
+    def readable(self) -> bool:
+        self._check_open()
+        return self._mode.read
+
+    def writable(self) -> bool:
+        self._check_open()
+        return self._mode.write
+
+    def seekable(self) -> bool:
+        self._check_open()
+        return True
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_readable()
+        with self._lock:
+            buf, pos = self._buf, self._pos
+            end = len(buf) if size is None or size < 0 else min(len(buf), pos + size)
+            if pos >= end:
+                return b""
+            data = bytes(buf[pos:end])
+            self._pos = end
+            return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b: Any) -> int:
+        self._check_readable()
+        view = memoryview(b).cast("B")
+        with self._lock:
+            pos = self._pos
+            n = max(0, min(len(view), len(self._buf) - pos))
+            view[:n] = self._buf[pos:pos + n]
+            self._pos = pos + n
+            return n
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._check_readable()
+        with self._lock:
+            buf, pos = self._buf, self._pos
+            end = len(buf)
+            nl = buf.find(b"\n", pos)
+            if nl >= 0:
+                end = nl + 1
+            if size is not None and size >= 0:
+                end = min(end, pos + size)
+            if pos >= end:
+                return b""
+            self._pos = end
+            return bytes(buf[pos:end])
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write(self, b: Any) -> int:
+        self._check_writable()
+        data = memoryview(b).cast("B")
+        n = len(data)
+        with self._lock:
+            buf = self._buf
+            assert isinstance(buf, bytearray)
+            if self._mode.append:
+                self._pos = len(buf)
+            pos = self._pos
+            end = pos + n
+            if end > len(buf):
+                self._before_resize(len(buf), end)
+                if pos > len(buf):
+                    buf.extend(bytes(pos - len(buf)))
+            buf[pos:end] = data
+            self._pos = end
+            self._changed()
+        return n
+
+    def writelines(self, lines: Iterable[Any]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def truncate(self, size: int | None = None) -> int:
+        self._check_writable()
+        with self._lock:
+            if size is None:
+                size = self._pos
+            if size < 0:
+                raise InvalidArgument(f"negative size {size} for truncate of {self.name}")
+            self._resize(size)
+        return size
+
+    def _resize(self, size: int) -> None:
+        buf = self._buf
+        assert isinstance(buf, bytearray)
+        if size > len(buf):
+            self._before_resize(len(buf), size)
+            buf.extend(bytes(size - len(buf)))
+        else:
+            del buf[size:]
+        self._changed()
+
+    def _before_resize(self, old: int, new: int) -> None:
+        """Hook: called (under the lock) before the buffer grows from ``old`` to ``new``."""
+
+    def _changed(self) -> None:
+        """Hook: called (under the lock) after the content changed."""
+
+    # -- position ---------------------------------------------------------------------------
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            with self._lock:
+                pos = len(self._buf) + offset
+        else:
+            raise InvalidArgument(f"invalid whence {whence} for seek in {self.name}")
+        if pos < 0:
+            raise InvalidArgument(f"negative seek position {pos} in {self.name}")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._on_close is not None and self._mode.write:
+                with self._lock:
+                    data = bytes(self._buf)
+                self._on_close(data)
+        finally:
+            super().close()
+
+    def getvalue(self) -> bytes:
+        """The current content of the whole buffer."""
+        with self._lock:
+            return bytes(self._buf)
+
+    # -- checks -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file {self.name}")
+
+    def _check_readable(self) -> None:
+        self._check_open()
+        if not self._mode.read:
+            raise BadFileMode(self.name, "file not open for reading")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if not self._mode.write:
+            raise BadFileMode(self.name, "file not open for writing")

@@ -1,0 +1,272 @@
+"""MemFs: a file tree held in memory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import BinaryIO
+
+from .. import paths
+from ..errors import (
+    AlreadyExists,
+    InvalidPath,
+    IsADirectory,
+    NoSpace,
+    NotADirectory,
+    NotEmpty,
+    NotFound,
+    PermissionDenied,
+)
+from ..files import BufferFile
+from ..service import FileService, OpenMode, Stat, check_open
+
+__all__ = ["MemFs"]
+
+
+class _File:
+    __slots__ = ("accounted", "attached", "data", "mtime")
+
+    def __init__(self, data: bytearray, mtime: float) -> None:
+        self.data = data
+        self.mtime = mtime
+        self.accounted = 0  # bytes counted against the quota
+        self.attached = True  # False once removed from the tree (open files may remain)
+
+
+class _Dir:
+    __slots__ = ("children", "mtime")
+
+    def __init__(self, mtime: float) -> None:
+        self.children: dict[str, _File | _Dir] = {}
+        self.mtime = mtime
+
+
+class MemFs(FileService):
+    """A tree of nodes in memory, with an optional quota.
+
+    Each directory indexes its children in a dict, so lookups cost one dict access per path
+    component and listing a directory touches only its entries (unlike a flat dict of
+    paths, which scans everything). Open files share the node's buffer: a write is seen at
+    once by every other open file, and a removed file stays readable through the files
+    that had it open, as on POSIX.
+
+    ``max_bytes`` caps the total size of all files and ``max_files`` the number of files and
+    directories; going over raises ``NoSpace`` and leaves the tree unchanged.
+
+    Locking: one re-entrant lock per MemFs guards the whole tree and every file buffer; each
+    primitive holds it for its duration, so each primitive is atomic.
+    """
+
+    def __init__(self, *, max_bytes: int | None = None, max_files: int | None = None) -> None:
+        self._lock = threading.RLock()
+        self._root = _Dir(time.time())
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self._bytes = 0
+        self._files = 0
+
+    @property
+    def usage(self) -> tuple[int, int]:
+        """``(bytes, files)`` in use, as counted against the quota."""
+        with self._lock:
+            return self._bytes, self._files
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    def _lookup(self, path: str) -> _File | _Dir:
+        node: _File | _Dir = self._root
+        if path == "/":
+            return node
+        for name in path[1:].split("/"):
+            if not isinstance(node, _Dir):
+                raise NotADirectory(path)
+            try:
+                node = node.children[name]
+            except KeyError:
+                raise NotFound(path) from None
+        return node
+
+    def _parent(self, path: str) -> tuple[_Dir, str]:
+        parent, name = paths.split(path)
+        try:
+            node = self._lookup(parent)
+        except (NotFound, NotADirectory) as e:
+            raise e.with_paths(path) from None
+        if not isinstance(node, _Dir):
+            raise NotADirectory(path)
+        return node, name
+
+    @staticmethod
+    def _stat_of(name: str, node: _File | _Dir) -> Stat:
+        if isinstance(node, _Dir):
+            return Stat(name, len(node.children), True, node.mtime)
+        return Stat(name, len(node.data), False, node.mtime)
+
+    # -- quota ----------------------------------------------------------------------------
+
+    def _charge(self, path: str, nbytes: int, nfiles: int) -> None:
+        """Check that ``nbytes`` more bytes and ``nfiles`` more nodes fit."""
+        if nbytes > 0 and self.max_bytes is not None and self._bytes + nbytes > self.max_bytes:
+            raise NoSpace(path, f"quota of {self.max_bytes} bytes exceeded")
+        if nfiles > 0 and self.max_files is not None and self._files + nfiles > self.max_files:
+            raise NoSpace(path, f"quota of {self.max_files} files exceeded")
+
+    def _account(self, node: _File) -> None:
+        if node.attached:
+            self._bytes += len(node.data) - node.accounted
+            node.accounted = len(node.data)
+
+    def _detach(self, node: _File | _Dir) -> None:
+        """Stop counting ``node`` (and everything below it) against the quota."""
+        self._files -= 1
+        if isinstance(node, _File):
+            node.attached = False
+            self._bytes -= node.accounted
+            node.accounted = 0
+        else:
+            for child in node.children.values():
+                self._detach(child)
+
+    # -- primitives -----------------------------------------------------------------------
+
+    def _stat(self, path: str) -> Stat:
+        with self._lock:
+            return self._stat_of(paths.basename(path), self._lookup(path))
+
+    def _listdir(self, path: str) -> list[str]:
+        with self._lock:
+            node = self._lookup(path)
+            if not isinstance(node, _Dir):
+                raise NotADirectory(path)
+            return sorted(node.children)
+
+    def _scandir(self, path: str) -> list[Stat]:
+        with self._lock:
+            node = self._lookup(path)
+            if not isinstance(node, _Dir):
+                raise NotADirectory(path)
+            ch = node.children
+            return [self._stat_of(name, ch[name]) for name in sorted(ch)]
+
+    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+        with self._lock:
+            parent, name = self._parent(path)
+            node = parent.children.get(name) if name else self._root
+            check_open(path, mode, None if node is None else self._stat_of(name, node))
+            if node is None:
+                self._charge(path, 0, 1)
+                now = time.time()
+                node = parent.children[name] = _File(bytearray(), now)
+                parent.mtime = now
+                self._files += 1
+            assert isinstance(node, _File)
+            return _MemFile(self, node, mode, path)  # type: ignore[return-value]
+
+    def _read_bytes(self, path: str) -> bytes:
+        with self._lock:
+            node = self._lookup(path)
+            if isinstance(node, _Dir):
+                raise IsADirectory(path)
+            return bytes(node.data)
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        with self._lock:
+            parent, name = self._parent(path)
+            node = parent.children.get(name) if name else self._root
+            now = time.time()
+            if node is None:
+                self._charge(path, len(data), 1)
+                node = parent.children[name] = _File(bytearray(data), now)
+                parent.mtime = now
+                self._files += 1
+            elif isinstance(node, _Dir):
+                raise IsADirectory(path)
+            else:
+                self._charge(path, len(data) - len(node.data), 0)
+                node.data[:] = data
+                node.mtime = now
+            self._account(node)
+
+    def _mkdir(self, path: str) -> None:
+        with self._lock:
+            parent, name = self._parent(path)
+            if not name or name in parent.children:
+                raise AlreadyExists(path)
+            self._charge(path, 0, 1)
+            now = time.time()
+            parent.children[name] = _Dir(now)
+            parent.mtime = now
+            self._files += 1
+
+    def _remove(self, path: str) -> None:
+        with self._lock:
+            parent, name = self._parent(path)
+            node = parent.children.get(name) if name else self._root
+            if node is None:
+                raise NotFound(path)
+            if isinstance(node, _Dir):
+                raise IsADirectory(path)
+            del parent.children[name]
+            parent.mtime = time.time()
+            self._detach(node)
+
+    def _rmdir(self, path: str) -> None:
+        with self._lock:
+            if path == "/":
+                raise PermissionDenied(path, "cannot remove the root")
+            parent, name = self._parent(path)
+            node = parent.children.get(name)
+            if node is None:
+                raise NotFound(path)
+            if not isinstance(node, _Dir):
+                raise NotADirectory(path)
+            if node.children:
+                raise NotEmpty(path)
+            del parent.children[name]
+            parent.mtime = time.time()
+            self._detach(node)
+
+    def _rename(self, src: str, dst: str) -> None:
+        with self._lock:
+            if src == "/" or dst == "/":
+                raise PermissionDenied(src, "cannot rename the root", dst)
+            sparent, sname = self._parent(src)
+            node = sparent.children.get(sname)
+            if node is None:
+                raise NotFound(src, None, dst)
+            dparent, dname = self._parent(dst)
+            if src == dst:
+                return
+            if isinstance(node, _Dir) and paths.is_within(dst, src):
+                raise InvalidPath(src, "cannot move a directory into itself", dst)
+            target = dparent.children.get(dname)
+            if target is not None:
+                if isinstance(node, _File) and isinstance(target, _Dir):
+                    raise IsADirectory(dst)
+                if isinstance(node, _Dir) and isinstance(target, _File):
+                    raise NotADirectory(dst)
+                if isinstance(target, _Dir) and target.children:
+                    raise NotEmpty(dst)
+                self._detach(target)
+            del sparent.children[sname]
+            dparent.children[dname] = node
+            now = time.time()
+            sparent.mtime = dparent.mtime = now
+
+
+class _MemFile(BufferFile):
+    """An open MemFs file: the node's own buffer under the MemFs lock."""
+
+    def __init__(self, fs: MemFs, node: _File, mode: OpenMode, name: str) -> None:
+        self._fs = fs
+        self._node = node
+        super().__init__(node.data, mode, name, lock=fs._lock)
+
+    def _before_resize(self, old: int, new: int) -> None:
+        if self._node.attached:
+            self._fs._charge(self.name, new - old, 0)
+
+    def _changed(self) -> None:
+        self._node.mtime = time.time()
+        self._fs._account(self._node)
+
