@@ -16,7 +16,10 @@
     │   ├── NoSpace                              ENOSPC
     │   ├── Unsupported                          EOPNOTSUPP
     │   └── BadFileMode(io.UnsupportedOperation) EBADF
-    └── InvalidArgument(ValueError)      a bad argument that is not a path (a mode, a size)
+    ├── InvalidArgument(ValueError)      a bad argument that is not a path (a mode, a size)
+    └── WasiError                        the WASI bridge could not run a program
+        ├── ModuleError                      missing, invalid or mismatched wasm module
+        └── PythonUnavailable                the oanix[python] extra is not installed
 
 Each file error also subclasses the matching builtin, so ``except FileNotFoundError``
 works on oanix code as on the os module. The path in the error is the one the caller
@@ -43,8 +46,11 @@ __all__ = [
     "NotFound",
     "OanixError",
     "PermissionDenied",
+    "ModuleError",
+    "PythonUnavailable",
     "ReadOnly",
     "Unsupported",
+    "WasiError",
 ]
 
 
@@ -170,3 +176,15 @@ class BadFileMode(FsError, io.UnsupportedOperation):
 
     errno_code = _errno.EBADF
     default_message = "bad file mode"
+
+
+class WasiError(OanixError):
+    """The WASI bridge could not run a program (not: the program failed or trapped)."""
+
+
+class ModuleError(WasiError):
+    """A wasm module is missing, invalid, or does not match what was expected."""
+
+
+class PythonUnavailable(WasiError):
+    """CPython for WASI is not installed: ``pip install 'oanix[python]'``."""
