@@ -22,6 +22,7 @@ from .errors import (
     Unsupported,
 )
 from .fs.mem import MemFs
+from . import paths
 from .namespace import Mount, Namespace
 from .service import FileService, OpenMode, Stat
 
@@ -49,4 +50,5 @@ __all__ = [
     "ReadOnly",
     "Stat",
     "Unsupported",
+    "paths",
 ]

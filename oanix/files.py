@@ -110,6 +110,8 @@ class BufferFile(io.RawIOBase):
         self._check_writable()
         data = memoryview(b).cast("B")
         n = len(data)
+        if n == 0:
+            return 0
         with self._lock:
             buf = self._buf
             assert isinstance(buf, bytearray)

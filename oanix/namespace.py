@@ -61,7 +61,7 @@ class Mount:
 
     def service_path(self, path: str) -> str:
         """The path inside the service for namespace ``path`` at or below this mount."""
-        rest = paths.relative_to(path, self.path)
+        rest = path if self.path == "/" else (path[len(self.path):] or "/")
         if self.root == "/":
             return rest
         return self.root if rest == "/" else self.root + rest
@@ -73,6 +73,17 @@ class Mount:
         return paths.join(self.path, paths.relative_to(service_path, self.root))
 
 
+class _Node:
+    """A node of the mount trie: one path component."""
+
+    __slots__ = ("kids", "members", "point")
+
+    def __init__(self, point: str) -> None:
+        self.point = point
+        self.kids: dict[str, _Node] = {}
+        self.members: tuple[Mount, ...] | None = None
+
+
 @attrs.frozen
 class _Table:
     """An immutable snapshot of the mount table: replaced, never changed."""
@@ -80,29 +91,47 @@ class _Table:
     mounts: dict[str, tuple[Mount, ...]]
     # Every ancestor of a mount point -> the names below it that lead to mount points.
     children: dict[str, tuple[str, ...]]
+    # The mount points as a trie of components, for resolution.
+    trie: _Node
 
     @classmethod
     def build(cls, mounts: dict[str, tuple[Mount, ...]]) -> _Table:
         kids: dict[str, set[str]] = {"/": set()}
-        for point in mounts:
+        trie = _Node("/")
+        for point, members in mounts.items():
             p = point
             while p != "/":
                 parent, name = paths.split(p)
                 kids.setdefault(parent, set()).add(name)
                 p = parent
-        return cls(mounts, {k: tuple(sorted(v)) for k, v in kids.items()})
+            node = trie
+            for name in paths.parts(point):
+                node = node.kids.setdefault(name, _Node(paths.join(node.point, name)))
+            node.members = members
+        return cls(mounts, {k: tuple(sorted(v)) for k, v in kids.items()}, trie)
 
     def covering(self, path: str) -> tuple[str, tuple[Mount, ...]] | None:
-        """The longest mount point at or above ``path`` and its members."""
-        mounts = self.mounts
-        p = path
-        while True:
-            members = mounts.get(p)
-            if members is not None:
-                return p, members
-            if p == "/":
-                return None
-            p = p[: p.rfind("/")] or "/"
+        """The longest mount point at or above ``path`` and its members.
+
+        Walks the trie one component at a time and stops where no mount point lies
+        deeper, so the cost does not grow with the number of mounts.
+        """
+        best = self.trie if self.trie.members is not None else None
+        kids = self.trie.kids
+        if kids and path != "/":
+            for name in path[1:].split("/"):
+                nxt = kids.get(name)
+                if nxt is None:
+                    break
+                if nxt.members is not None:
+                    best = nxt
+                kids = nxt.kids
+                if not kids:
+                    break
+        if best is None:
+            return None
+        assert best.members is not None
+        return best.point, best.members
 
 
 class Namespace(FileService):
@@ -275,7 +304,8 @@ class Namespace(FileService):
                 raise ReadOnly(path, "no service is mounted here")
             raise NotFound(path)
         point, members = hit
-        member = self._member(table, point, members, path, create)
+        member = (members[0] if len(members) == 1
+                  else self._member(table, point, members, path, create))
         return member, member.service_path(path)
 
     def _route_write(self, path: str) -> tuple[Mount, str]:
@@ -444,9 +474,21 @@ class Namespace(FileService):
             raise ReadOnly(path)
         return member, sp
 
+    def _route_rename_source(self, src: str) -> tuple[Mount, str]:
+        try:
+            return self._route_existing_for_write(src)
+        except NotFound:
+            pass
+        # A missing src is routed like a create, so that the service, which sees both
+        # paths, reports the error POSIX would (an ENOTDIR on dst's side comes first).
+        try:
+            return self._route_write(src)
+        except ReadOnly:
+            raise NotFound(src) from None
+
     def _rename(self, src: str, dst: str) -> None:
         try:
-            m1, s1 = self._route_existing_for_write(src)
+            m1, s1 = self._route_rename_source(src)
             m2, s2 = self._route_write(dst)
         except FsError as e:
             raise e.with_paths(e.filename, dst if e.filename == src else src) from None

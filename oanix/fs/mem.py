@@ -106,6 +106,8 @@ class MemFs(FileService):
 
     def _charge(self, path: str, nbytes: int, nfiles: int) -> None:
         """Check that ``nbytes`` more bytes and ``nfiles`` more nodes fit."""
+        if self.max_bytes is None and self.max_files is None:
+            return
         if nbytes > 0 and self.max_bytes is not None and self._bytes + nbytes > self.max_bytes:
             raise NoSpace(path, f"quota of {self.max_bytes} bytes exceeded")
         if nfiles > 0 and self.max_files is not None and self._files + nfiles > self.max_files:
@@ -231,10 +233,10 @@ class MemFs(FileService):
             if src == "/" or dst == "/":
                 raise PermissionDenied(src, "cannot rename the root", dst)
             sparent, sname = self._parent(src)
+            dparent, dname = self._parent(dst)
             node = sparent.children.get(sname)
             if node is None:
                 raise NotFound(src, None, dst)
-            dparent, dname = self._parent(dst)
             if src == dst:
                 return
             if isinstance(node, _Dir) and paths.is_within(dst, src):
