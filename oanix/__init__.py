@@ -4,6 +4,7 @@ Every capability is a file service mounted into a per-agent ``Namespace``; agent
 reading and writing files, and the mounts decide what an agent can see and do.
 """
 
+from . import paths
 from .errors import (
     AlreadyExists,
     BadFileMode,
@@ -22,7 +23,6 @@ from .errors import (
     Unsupported,
 )
 from .fs.mem import MemFs
-from . import paths
 from .namespace import Mount, Namespace
 from .service import FileService, OpenMode, Stat
 
@@ -31,12 +31,17 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExists",
     "BadFileMode",
+    "Changes",
+    "CowFs",
     "CrossMount",
     "FileService",
+    "FsspecFs",
+    "FuncFs",
     "FsError",
     "InvalidArgument",
     "InvalidPath",
     "IsADirectory",
+    "MapFs",
     "MemFs",
     "Mount",
     "Namespace",
@@ -50,5 +55,6 @@ __all__ = [
     "ReadOnly",
     "Stat",
     "Unsupported",
+    "WorkspaceFs",
     "paths",
 ]

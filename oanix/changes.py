@@ -12,8 +12,11 @@ class Changes:
     """Paths added, modified and deleted, each sorted; ``refused`` lists the changes a
     service would not take, as ``(path, reason)`` pairs, so nothing is lost silently.
 
-    A directory that appears counts as added; a deleted directory is listed together with
-    everything that was below it.
+    Every path is listed, files and directories: a deleted directory comes with everything
+    that was below it, and a path whose kind changed (a file replaced by a directory or
+    the reverse) is both deleted and added. To apply the changes elsewhere: remove
+    ``deleted`` deepest first (reverse sorted order), create ``added`` in sorted order
+    (parents first), then rewrite ``modified``.
     """
 
     added: tuple[str, ...] = ()

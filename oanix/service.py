@@ -24,7 +24,7 @@ import fnmatch
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import BinaryIO, ClassVar, Final
+from typing import BinaryIO, Final
 
 import attrs
 
@@ -40,7 +40,7 @@ from .errors import (
     Unsupported,
 )
 
-__all__ = ["COPY_CHUNK", "FileService", "OpenMode", "Stat", "check_open"]
+__all__ = ["COPY_CHUNK", "FileService", "OpenMode", "Stat", "check_open", "transfer"]
 
 COPY_CHUNK: Final = 1 << 20
 
@@ -126,10 +126,10 @@ def check_open(path: str, mode: OpenMode, st: Stat | None, readonly: bool = Fals
         if readonly:
             raise ReadOnly(path)
         return
-    if st.is_dir:
-        raise IsADirectory(path)
     if mode.exclusive:
         raise AlreadyExists(path)
+    if st.is_dir:
+        raise IsADirectory(path)
     if mode.write and (readonly or st.readonly):
         raise ReadOnly(path)
 
@@ -137,10 +137,11 @@ def check_open(path: str, mode: OpenMode, st: Stat | None, readonly: bool = Fals
 class FileService(ABC):
     """A tree of files and directories; subclass it and implement the primitives.
 
-    Set ``readonly = True`` on a service that never accepts writes.
+    ``readonly`` is true for a service that never accepts writes (a class attribute, or
+    set per instance by a constructor flag).
     """
 
-    readonly: ClassVar[bool] = False
+    readonly: bool = False
 
     # -- primitives: implementers override these ------------------------------------------
 
@@ -389,7 +390,7 @@ class FileService(ABC):
         A file replaces an existing file at ``dst``; a directory is copied recursively and
         ``dst`` must not exist.
         """
-        _copy(self, paths.normalize(src), self, paths.normalize(dst))
+        transfer(self, paths.normalize(src), self, paths.normalize(dst))
 
     def move(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst``, copying and removing when they are in different
@@ -400,7 +401,7 @@ class FileService(ABC):
         try:
             self._rename(src, dst)
         except CrossMount:
-            _copy(self, src, self, dst)
+            transfer(self, src, self, dst)
             self.rmtree(src)
 
     def tree(self, path: str = "/") -> str:
@@ -440,8 +441,10 @@ def _compile_glob(pat: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pat))
 
 
-def _copy(src_fs: FileService, src: str, dst_fs: FileService, dst: str) -> None:
-    """Copy ``src`` in ``src_fs`` to ``dst`` in ``dst_fs`` (paths normalised)."""
+def transfer(src_fs: FileService, src: str, dst_fs: FileService, dst: str) -> None:
+    """Copy ``src`` in ``src_fs`` to ``dst`` in ``dst_fs`` (normalised paths), streaming
+    file content and recursing into directories; ``dst`` of a directory must not exist.
+    """
     st = src_fs._stat(src)
     if st.is_dir:
         if paths.is_within(dst, src) and src_fs is dst_fs:
@@ -450,7 +453,7 @@ def _copy(src_fs: FileService, src: str, dst_fs: FileService, dst: str) -> None:
             raise InvalidPath(src, "cannot copy a directory into itself", dst)
         dst_fs._mkdir(dst)
         for child in src_fs._scandir(src):
-            _copy(src_fs, paths.join(src, child.name), dst_fs, paths.join(dst, child.name))
+            transfer(src_fs, paths.join(src, child.name), dst_fs, paths.join(dst, child.name))
         return
     with src_fs._open(src, _READ) as fin, dst_fs._open(dst, _WRITE) as fout:
         while chunk := fin.read(COPY_CHUNK):

@@ -78,23 +78,29 @@ class MemFs(FileService):
         if path == "/":
             return node
         for name in path[1:].split("/"):
-            if not isinstance(node, _Dir):
+            if type(node) is not _Dir:
                 raise NotADirectory(path)
-            try:
-                node = node.children[name]
-            except KeyError:
-                raise NotFound(path) from None
+            child = node.children.get(name)
+            if child is None:
+                raise NotFound(path)
+            node = child
         return node
 
     def _parent(self, path: str) -> tuple[_Dir, str]:
-        parent, name = paths.split(path)
-        try:
-            node = self._lookup(parent)
-        except (NotFound, NotADirectory) as e:
-            raise e.with_paths(path) from None
-        if not isinstance(node, _Dir):
+        """The directory that holds ``path`` and the last name (``""`` for the root)."""
+        names = path[1:].split("/")
+        last = names.pop()
+        node: _File | _Dir = self._root
+        for name in names:
+            if type(node) is not _Dir:
+                raise NotADirectory(path)
+            child = node.children.get(name)
+            if child is None:
+                raise NotFound(path)
+            node = child
+        if type(node) is not _Dir:
             raise NotADirectory(path)
-        return node, name
+        return node, last
 
     @staticmethod
     def _stat_of(name: str, node: _File | _Dir) -> Stat:
@@ -187,7 +193,8 @@ class MemFs(FileService):
                 self._charge(path, len(data) - len(node.data), 0)
                 node.data[:] = data
                 node.mtime = now
-            self._account(node)
+            self._bytes += len(data) - node.accounted
+            node.accounted = len(data)
 
     def _mkdir(self, path: str) -> None:
         with self._lock:
@@ -241,6 +248,8 @@ class MemFs(FileService):
                 return
             if isinstance(node, _Dir) and paths.is_within(dst, src):
                 raise InvalidPath(src, "cannot move a directory into itself", dst)
+            if paths.is_within(src, dst):  # dst is an ancestor of src, so not empty
+                raise NotEmpty(dst)
             target = dparent.children.get(dname)
             if target is not None:
                 if isinstance(node, _File) and isinstance(target, _Dir):
