@@ -17,9 +17,10 @@
     │   ├── Unsupported                          EOPNOTSUPP
     │   └── BadFileMode(io.UnsupportedOperation) EBADF
     ├── InvalidArgument(ValueError)      a bad argument that is not a path (a mode, a size)
-    └── WasiError                        the WASI bridge could not run a program
-        ├── ModuleError                      missing, invalid or mismatched wasm module
-        └── PythonUnavailable                the oanix[python] extra is not installed
+    ├── WasiError                        the WASI bridge could not run a program
+    │   ├── ModuleError                      missing, invalid or mismatched wasm module
+    │   └── PythonUnavailable                the oanix[python] extra is not installed
+    └── TaskError                        a task directory is malformed (names file and field)
 
 Each file error also subclasses the matching builtin, so ``except FileNotFoundError``
 works on oanix code as on the os module. The path in the error is the one the caller
@@ -49,6 +50,7 @@ __all__ = [
     "ModuleError",
     "PythonUnavailable",
     "ReadOnly",
+    "TaskError",
     "Unsupported",
     "WasiError",
 ]
@@ -188,3 +190,7 @@ class ModuleError(WasiError):
 
 class PythonUnavailable(WasiError):
     """CPython for WASI is not installed: ``pip install 'oanix[python]'``."""
+
+
+class TaskError(OanixError):
+    """A task directory cannot be loaded: the message names the file and the field."""

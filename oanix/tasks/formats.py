@@ -1,0 +1,196 @@
+"""Task directories of Terminal-Bench 1 and Harbor (Terminal-Bench 2), read into one TaskSpec.
+
+Terminal-Bench 1: ``task.yaml`` (``instruction``, or the older ``descriptions`` list with a
+``base`` entry; ``max_agent_timeout_sec``, ``max_test_timeout_sec``), a ``Dockerfile`` at
+the top, ``solution.sh``, ``run-tests.sh`` and ``tests/``. A trial passes when every test
+in pytest's ``-rA`` summary passed.
+
+Harbor: ``task.toml`` (``version = "1.0"`` with ``[metadata] [verifier] [agent]
+[environment]``, or ``schema_version = "1.1"`` adding ``[task]``, ``[environment.env]``
+and ``[[steps]]``), ``instruction.md``, ``environment/Dockerfile`` and its build context,
+``solution/solve.sh``, ``tests/test.sh``. The verifier writes ``/logs/verifier/reward.txt``
+or ``reward.json``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from ..errors import TaskError
+
+__all__ = ["Step", "TaskSpec", "find_tasks", "load_task"]
+
+DEFAULT_AGENT_TIMEOUT = 600.0
+DEFAULT_VERIFIER_TIMEOUT = 300.0
+
+Format = Literal["terminal-bench-1", "harbor"]
+
+
+@attrs.frozen
+class Step:
+    """One step of a multi-step task: an instruction and its agent timeout."""
+
+    name: str
+    instruction: str
+    agent_timeout_sec: float
+
+
+@attrs.frozen
+class TaskSpec:
+    """A task, whichever format it came in."""
+
+    name: str
+    path: Path
+    format: Format
+    instruction: str
+    agent_timeout_sec: float
+    verifier_timeout_sec: float
+    build_context: Path
+    dockerfile: Path | None
+    solution: Path | None
+    test_script: Path | None
+    tests_dir: Path | None
+    verifier_env: tuple[tuple[str, str], ...] = ()
+    environment_env: tuple[tuple[str, str], ...] = ()
+    steps: tuple[Step, ...] = ()
+    metadata: dict[str, Any] = attrs.field(factory=dict, eq=False)
+
+
+def _file(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _number(value: Any, where: str, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise TaskError(f"{where}: expected a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _str_map(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise TaskError(f"{where}: expected a table of strings")
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    """Load the task in directory ``path`` (either format).
+
+    Raises:
+        TaskError: no task file, or a malformed field (the message names both).
+    """
+    root = Path(path)
+    if (root / "task.toml").is_file():
+        return _load_harbor(root)
+    if (root / "task.yaml").is_file():
+        return _load_tb1(root)
+    raise TaskError(f"{root}: no task.toml (Harbor) or task.yaml (Terminal-Bench 1) found")
+
+
+def find_tasks(root: str | Path) -> list[Path]:
+    """Every task directory at or below ``root``, sorted."""
+    base = Path(root)
+    found = {p.parent for pattern in ("task.toml", "task.yaml") for p in base.rglob(pattern)}
+    return sorted(found)
+
+
+def _load_tb1(root: Path) -> TaskSpec:
+    import yaml
+
+    where = root / "task.yaml"
+    try:
+        data = yaml.safe_load(where.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise TaskError(f"{where}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise TaskError(f"{where}: expected a mapping at the top level")
+    instruction = data.get("instruction")
+    if instruction is None:
+        for entry in data.get("descriptions") or []:
+            if isinstance(entry, dict) and entry.get("key") == "base":
+                instruction = entry.get("description")
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise TaskError(f"{where}: field 'instruction' (or descriptions[key=base]) is missing")
+    dockerfile = _file(root / "Dockerfile")
+    return TaskSpec(
+        name=root.name,
+        path=root,
+        format="terminal-bench-1",
+        instruction=instruction,
+        agent_timeout_sec=_number(data.get("max_agent_timeout_sec"),
+                                  f"{where}: max_agent_timeout_sec", DEFAULT_AGENT_TIMEOUT),
+        verifier_timeout_sec=_number(data.get("max_test_timeout_sec"),
+                                     f"{where}: max_test_timeout_sec",
+                                     DEFAULT_VERIFIER_TIMEOUT),
+        build_context=root,
+        dockerfile=dockerfile,
+        solution=_file(root / "solution.sh"),
+        test_script=_file(root / "run-tests.sh"),
+        tests_dir=root / "tests" if (root / "tests").is_dir() else None,
+        metadata={k: v for k, v in data.items()
+                  if k not in ("instruction", "descriptions")},
+    )
+
+
+def _load_harbor(root: Path) -> TaskSpec:
+    where = root / "task.toml"
+    try:
+        data = tomllib.loads(where.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise TaskError(f"{where}: not valid TOML: {e}") from None
+    for section in ("metadata", "verifier", "agent", "environment", "task"):
+        if section in data and not isinstance(data[section], dict):
+            raise TaskError(f"{where}: [{section}] must be a table")
+    agent = data.get("agent", {})
+    verifier = data.get("verifier", {})
+    environment = data.get("environment", {})
+    instruction_file = root / "instruction.md"
+    if not instruction_file.is_file():
+        raise TaskError(f"{root}: instruction.md is missing")
+    instruction = instruction_file.read_text(encoding="utf-8")
+    agent_timeout = _number(agent.get("timeout_sec"), f"{where}: agent.timeout_sec",
+                            DEFAULT_AGENT_TIMEOUT)
+    steps = []
+    for i, raw in enumerate(data.get("steps", [])):
+        if not isinstance(raw, dict):
+            raise TaskError(f"{where}: steps[{i}] must be a table")
+        text = raw.get("instruction")
+        if text is None and isinstance(raw.get("instruction_path"), str):
+            step_file = root / raw["instruction_path"]
+            if not step_file.is_file():
+                raise TaskError(f"{where}: steps[{i}].instruction_path: {step_file} is missing")
+            text = step_file.read_text(encoding="utf-8")
+        if not isinstance(text, str):
+            raise TaskError(f"{where}: steps[{i}] needs 'instruction' or 'instruction_path'")
+        step_agent = raw.get("agent", {}) if isinstance(raw.get("agent"), dict) else {}
+        steps.append(Step(str(raw.get("name", f"step-{i + 1}")), text,
+                          _number(step_agent.get("timeout_sec"),
+                                  f"{where}: steps[{i}].agent.timeout_sec", agent_timeout)))
+    context = root / "environment"
+    test_script = _file(root / "tests" / "test.sh")
+    return TaskSpec(
+        name=str(data.get("task", {}).get("name") or root.name),
+        path=root,
+        format="harbor",
+        instruction=instruction,
+        agent_timeout_sec=agent_timeout,
+        verifier_timeout_sec=_number(verifier.get("timeout_sec"),
+                                     f"{where}: verifier.timeout_sec",
+                                     DEFAULT_VERIFIER_TIMEOUT),
+        build_context=context,
+        dockerfile=_file(context / "Dockerfile"),
+        solution=_file(root / "solution" / "solve.sh"),
+        test_script=test_script,
+        tests_dir=root / "tests" if (root / "tests").is_dir() else None,
+        verifier_env=_str_map(verifier.get("env"), f"{where}: verifier.env"),
+        environment_env=_str_map(environment.get("env"), f"{where}: environment.env"),
+        steps=tuple(steps),
+        metadata=dict(data.get("metadata", {})),
+    )
