@@ -20,7 +20,9 @@ from .errors import (
     OanixError,
     PermissionDenied,
     ReadOnly,
+    TaskError,
     Unsupported,
+    WasiError,
 )
 from .fs.mem import MemFs
 from .namespace import Mount, Namespace
@@ -54,7 +56,9 @@ __all__ = [
     "PermissionDenied",
     "ReadOnly",
     "Stat",
+    "TaskError",
     "Unsupported",
+    "WasiError",
     "WorkspaceFs",
     "paths",
 ]
