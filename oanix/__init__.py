@@ -10,6 +10,7 @@ from .errors import (
     BadFileMode,
     CrossMount,
     FsError,
+    IllegalTransition,
     InvalidArgument,
     InvalidPath,
     IsADirectory,
@@ -27,6 +28,8 @@ from .errors import (
 from .fs.mem import MemFs
 from .namespace import Mount, Namespace
 from .service import FileService, OpenMode, Stat
+from .services.logs import LogEvent, LogsFs
+from .services.task import Reward, TaskFs, TaskInfo, TaskStatus
 
 __version__ = "0.1.0"
 
@@ -37,12 +40,15 @@ __all__ = [
     "CowFs",
     "CrossMount",
     "FileService",
+    "FsError",
     "FsspecFs",
     "FuncFs",
-    "FsError",
+    "IllegalTransition",
     "InvalidArgument",
     "InvalidPath",
     "IsADirectory",
+    "LogEvent",
+    "LogsFs",
     "MapFs",
     "MemFs",
     "Mount",
@@ -55,8 +61,12 @@ __all__ = [
     "OpenMode",
     "PermissionDenied",
     "ReadOnly",
+    "Reward",
     "Stat",
     "TaskError",
+    "TaskFs",
+    "TaskInfo",
+    "TaskStatus",
     "Unsupported",
     "WasiError",
     "WorkspaceFs",

@@ -17,6 +17,7 @@
     │   ├── Unsupported                          EOPNOTSUPP
     │   └── BadFileMode(io.UnsupportedOperation) EBADF
     ├── InvalidArgument(ValueError)      a bad argument that is not a path (a mode, a size)
+    │   └── IllegalTransition                a lifecycle change its current state forbids
     ├── WasiError                        the WASI bridge could not run a program
     │   ├── ModuleError                      missing, invalid or mismatched wasm module
     │   └── PythonUnavailable                the oanix[python] extra is not installed
@@ -38,6 +39,7 @@ __all__ = [
     "BadFileMode",
     "CrossMount",
     "FsError",
+    "IllegalTransition",
     "InvalidArgument",
     "InvalidPath",
     "IsADirectory",
@@ -62,6 +64,19 @@ class OanixError(Exception):
 
 class InvalidArgument(OanixError, ValueError):
     """An argument that is not a path is malformed: an open mode, a size, a flag."""
+
+
+class IllegalTransition(InvalidArgument):
+    """A state change the current state forbids (a task, an environment, a job).
+
+    ``current`` and ``target`` name the two states.
+    """
+
+    def __init__(self, what: str, current: str, target: str, allowed: str = "") -> None:
+        self.current = current
+        self.target = target
+        hint = f" (only from {allowed})" if allowed else ""
+        super().__init__(f"{what}: illegal status change {current} -> {target}{hint}")
 
 
 class FsError(OanixError, OSError):

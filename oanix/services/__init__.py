@@ -1,0 +1,1 @@
+"""Special-purpose file services of the agent environment: the task and its logs."""
