@@ -7,6 +7,7 @@ a WASI write-back, a trio task); an executor running under trio awaits ``wait()`
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import trio
@@ -32,11 +33,18 @@ class Wakeup:
         with self._lock:
             self._pending = True
             waiters = list(self._waiters)
+        if not waiters:
+            return
+        try:
+            here: trio.lowlevel.TrioToken | None = trio.lowlevel.current_trio_token()
+        except RuntimeError:  # not in a trio thread
+            here = None
         for token, event in waiters:
-            try:
+            if token is here:
+                event.set()  # same loop: no need to go through its wakeup socket
+                continue
+            with contextlib.suppress(trio.RunFinishedError):  # that loop has ended
                 token.run_sync_soon(event.set)
-            except trio.RunFinishedError:
-                pass  # that loop has ended; nothing to wake
 
     async def wait(self) -> None:
         """Return once ``set`` has been called since the last ``wait`` returned."""

@@ -1,0 +1,1 @@
+"""Capability services: files through which an agent reaches the outside world."""

@@ -1,0 +1,1 @@
+"""Executors: the host-side workers that perform what capability files ask for."""
