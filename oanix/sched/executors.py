@@ -1,0 +1,237 @@
+"""Job executors: what actually runs a job of a given kind, and the registry of them.
+
+A ``JobExecutor`` is any object with ``async def run(job, context) -> value``. The
+scheduler looks the executor up by ``job.kind`` in its ``ExecutorRegistry`` and awaits
+``run`` inside the job's cancel scope; the returned value becomes ``JobResult.value`` and
+an exception makes the job ``failed``. Built-ins:
+
+``python`` (``PythonExecutor``)
+    ``async def`` callables are awaited in the trio loop; other callables run in a worker
+    thread with ``trio.to_thread.run_sync`` so the loop stays responsive.
+``shell`` (``ShellExecutor``)
+    ``env.exec(command)`` in a worker thread, on the environment registered under
+    ``job.env_id``.
+``wasi`` (``WasiExecutor``)
+    ``env.run_wasi(module, **params)`` in a worker thread, likewise.
+
+Threads and cancellation: a thread cannot be killed. When a job running in a worker
+thread is cancelled or times out, the executor either *waits* for the call to return
+(``abandon_on_cancel=False``: the job keeps its concurrency slot until then, and then
+ends ``cancelled``/``timed_out`` with the late result discarded) or *abandons* it
+(``abandon_on_cancel=True``: the job ends at once and frees its slot, while the orphaned
+call runs on in the background and its result is dropped). ``shell`` and ``wasi`` wait by
+default and pass the job's ``timeout`` down as ``timeout=`` to ``exec``/``run_wasi``: the
+environment's own limit (for WASI, the runtime's fuel/epoch deadline) is what really
+stops the program, so a slot is never reused while the program still runs. ``python``
+abandons by default, because a plain callable has no timeout of its own.
+
+Locking: executors keep no per-job state and are safe to share; the registry's lock
+guards its mapping.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, final, runtime_checkable
+
+import attrs
+import trio
+
+from ..errors import InvalidArgument
+from .jobs import JobKind, JobSpec, PythonCall, WasiRun
+
+__all__ = [
+    "ExecutorRegistry",
+    "JobContext",
+    "JobExecutor",
+    "PythonExecutor",
+    "ShellEnv",
+    "ShellExecutor",
+    "WasiEnv",
+    "WasiExecutor",
+    "default_executors",
+]
+
+
+@final
+@attrs.frozen
+class JobContext:
+    """What an executor gets besides the spec: the job id and access to environments.
+
+    ``env()`` returns the environment registered under the job's ``env_id`` (or another
+    id); it raises ``InvalidArgument`` if there is none.
+    """
+
+    job_id: str
+    spec: JobSpec
+    lookup_env: Callable[[str], object] = attrs.field(repr=False)
+
+    @property
+    def timeout(self) -> float | None:
+        """The job's timeout in seconds (for executors that can enforce it themselves)."""
+        return self.spec.timeout
+
+    def env(self, env_id: str | None = None) -> Any:
+        """The environment ``env_id`` (default: the job's own)."""
+        target = env_id if env_id is not None else self.spec.env_id
+        if target is None:
+            raise InvalidArgument(f"job {self.job_id} ({self.spec.kind}) needs an env_id")
+        return self.lookup_env(target)
+
+
+@runtime_checkable
+class JobExecutor(Protocol):
+    """Runs jobs of one kind. ``run`` is awaited in the scheduler's trio loop."""
+
+    async def run(self, job: JobSpec, context: JobContext) -> Any: ...
+
+
+class ShellEnv(Protocol):
+    """What the ``shell`` executor needs from an environment (called in a worker thread)."""
+
+    def exec(self, command: str, **kwargs: Any) -> Any: ...
+
+
+class WasiEnv(Protocol):
+    """What the ``wasi`` executor needs from an environment (called in a worker thread)."""
+
+    def run_wasi(self, module: Any, **kwargs: Any) -> Any: ...
+
+
+def _is_async_callable(fn: object) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None))  # noqa: B004 - async __call__ of callable objects
+
+
+@final
+class PythonExecutor:
+    """Runs ``python`` jobs: payload ``PythonCall`` or a bare callable (no arguments).
+
+    Locking: stateless; safe to share across schedulers and threads.
+    """
+
+    def __init__(self, *, abandon_on_cancel: bool = True) -> None:
+        self.abandon_on_cancel = abandon_on_cancel
+
+    async def run(self, job: JobSpec, context: JobContext) -> Any:
+        """Await or thread-call the job's callable and return its result."""
+        payload = job.payload
+        if isinstance(payload, PythonCall):
+            fn, args, kwargs = payload.fn, payload.args, payload.kwargs
+        elif callable(payload):
+            fn, args, kwargs = payload, (), {}
+        else:
+            raise InvalidArgument(f"a python job needs a callable or PythonCall payload, "
+                                  f"not {type(payload).__name__}")
+        if _is_async_callable(fn):
+            return await fn(*args, **kwargs)
+        return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
+                                             abandon_on_cancel=self.abandon_on_cancel)
+
+
+def _timeout_kwargs(job: JobSpec) -> dict[str, Any]:
+    return {} if job.timeout is None else {"timeout": job.timeout}
+
+
+@final
+class ShellExecutor:
+    """Runs ``shell`` jobs: ``env.exec(command, [timeout=...])`` in a worker thread.
+
+    Locking: stateless; safe to share across schedulers and threads.
+    """
+
+    def __init__(self, *, abandon_on_cancel: bool = False) -> None:
+        self.abandon_on_cancel = abandon_on_cancel
+
+    async def run(self, job: JobSpec, context: JobContext) -> Any:
+        """Run the command on the job's environment and return what ``exec`` returns."""
+        if not isinstance(job.payload, str):
+            raise InvalidArgument(f"a shell job needs a command string payload, "
+                                  f"not {type(job.payload).__name__}")
+        env: ShellEnv = context.env()
+        call = functools.partial(env.exec, job.payload, **_timeout_kwargs(job))
+        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+
+
+@final
+class WasiExecutor:
+    """Runs ``wasi`` jobs: ``env.run_wasi(module, **params, [timeout=...])`` in a thread.
+
+    Locking: stateless; safe to share across schedulers and threads.
+    """
+
+    def __init__(self, *, abandon_on_cancel: bool = False) -> None:
+        self.abandon_on_cancel = abandon_on_cancel
+
+    async def run(self, job: JobSpec, context: JobContext) -> Any:
+        """Run the module on the job's environment and return what ``run_wasi`` returns."""
+        if not isinstance(job.payload, WasiRun):
+            raise InvalidArgument(f"a wasi job needs a WasiRun payload, "
+                                  f"not {type(job.payload).__name__}")
+        env: WasiEnv = context.env()
+        params = {**job.payload.params, **_timeout_kwargs(job)}
+        call = functools.partial(env.run_wasi, job.payload.module, **params)
+        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+
+
+def default_executors() -> dict[str, JobExecutor]:
+    """Fresh built-in executors by kind: python, shell, wasi."""
+    return {JobKind.PYTHON: PythonExecutor(), JobKind.SHELL: ShellExecutor(),
+            JobKind.WASI: WasiExecutor()}
+
+
+@final
+class ExecutorRegistry:
+    """Executors by job kind; starts with the built-ins unless given ``executors``.
+
+    Locking: one lock guards the mapping; every method is safe from any thread.
+    """
+
+    def __init__(self, executors: Mapping[str, JobExecutor] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._executors: dict[str, JobExecutor] = dict(
+            default_executors() if executors is None else executors)
+
+    def register(self, kind: str, executor: JobExecutor, *, replace: bool = False) -> None:
+        """Run jobs of ``kind`` with ``executor``.
+
+        Raises:
+            InvalidArgument: ``kind`` is empty, ``executor`` has no ``run``, or ``kind`` is
+                taken and ``replace`` is False.
+        """
+        if not isinstance(kind, str) or not kind:
+            raise InvalidArgument(f"executor kind must be a non-empty string, not {kind!r}")
+        if not isinstance(executor, JobExecutor):
+            raise InvalidArgument(f"{executor!r} has no async run(job, context) method")
+        with self._lock:
+            if kind in self._executors and not replace:
+                raise InvalidArgument(f"an executor for kind {kind!r} is already registered")
+            self._executors[str(kind)] = executor
+
+    def unregister(self, kind: str) -> None:
+        """Forget the executor of ``kind``. Raises ``InvalidArgument`` if there is none."""
+        with self._lock:
+            if self._executors.pop(kind, None) is None:
+                raise InvalidArgument(f"no executor registered for kind {kind!r}")
+
+    def get(self, kind: str) -> JobExecutor:
+        """The executor of ``kind``. Raises ``InvalidArgument`` if there is none."""
+        with self._lock:
+            executor = self._executors.get(kind)
+        if executor is None:
+            raise InvalidArgument(f"no executor registered for job kind {kind!r}")
+        return executor
+
+    def __contains__(self, kind: object) -> bool:
+        with self._lock:
+            return kind in self._executors
+
+    def kinds(self) -> list[str]:
+        """The registered kinds, sorted."""
+        with self._lock:
+            return sorted(self._executors)
