@@ -13,6 +13,7 @@
     │   ├── PermissionDenied(PermissionError)    EACCES
     │   ├── CrossMount                           EXDEV
     │   ├── InvalidPath(ValueError)              EINVAL
+    │   ├── InvalidContent(ValueError)           EINVAL: a request or record file refused
     │   ├── NoSpace                              ENOSPC
     │   ├── Unsupported                          EOPNOTSUPP
     │   └── BadFileMode(io.UnsupportedOperation) EBADF
@@ -41,6 +42,7 @@ __all__ = [
     "FsError",
     "IllegalTransition",
     "InvalidArgument",
+    "InvalidContent",
     "InvalidPath",
     "IsADirectory",
     "NoSpace",
@@ -172,6 +174,15 @@ class InvalidPath(FsError, ValueError):
 
     errno_code = _errno.EINVAL
     default_message = "invalid path"
+
+
+class InvalidContent(FsError, ValueError):
+    """What was written to a request or record file cannot be carried out or stored (bad
+    JSON, an unknown command, a malformed event); the message says why, nothing changed.
+    """
+
+    errno_code = _errno.EINVAL
+    default_message = "invalid content"
 
 
 class NoSpace(FsError):

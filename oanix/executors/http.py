@@ -40,13 +40,11 @@ thread-safe methods; requests may be written from any thread.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
-import attrs
 import httpcore
 import httpx
 import trio
@@ -54,42 +52,9 @@ import trio
 from ..cap.http import ErrorKind, HttpFs, HttpRequest
 from ..cap.policy import CapabilityPolicy, url_origin
 from ..errors import FsError, InvalidArgument, PermissionDenied
+from .retry import RetryPolicy
 
-__all__ = ["GuardedTransport", "HttpExecutor", "RetryPolicy"]
-
-
-def _nonneg(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise InvalidArgument(f"{attribute.name} must be >= 0, not {value!r}")
-
-
-@attrs.frozen
-class RetryPolicy:
-    """When and how long to wait before trying a request again.
-
-    ``max_attempts`` counts every attempt (1 = no retry). The wait before attempt ``n+1``
-    is uniform in ``[0, min(max_delay, initial_delay * factor ** (n - 1))]`` (full jitter),
-    or the server's ``Retry-After`` seconds capped at ``max_delay``.
-    """
-
-    max_attempts: int = attrs.field(default=3)
-    initial_delay: float = attrs.field(default=0.1, validator=_nonneg)
-    max_delay: float = attrs.field(default=10.0, validator=_nonneg)
-    factor: float = attrs.field(default=2.0, validator=_nonneg)
-    retry_statuses: frozenset[int] = attrs.field(default=frozenset({429, 502, 503, 504}),
-                                                 converter=frozenset)
-
-    @max_attempts.validator
-    def _check_attempts(self, _attribute: attrs.Attribute[int], value: int) -> None:
-        if value < 1:
-            raise InvalidArgument(f"max_attempts must be >= 1, not {value!r}")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return max(0.0, min(retry_after, self.max_delay))
-        ceiling = min(self.max_delay, self.initial_delay * self.factor ** max(0, attempt - 1))
-        return random.uniform(0.0, ceiling)
+__all__ = ["GuardedTransport", "HttpExecutor"]
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -1,0 +1,1084 @@
+"""NostrFs: Nostr (NIP-01) and NIP-90 job requests as files.
+
+The service holds a secret key, signs what an agent writes, and queues it; a connector
+(``oanix.executors.nostr.NostrRelayConnector``) talks to the relays. Mounted at
+``/cap/nostr``::
+
+    identity/pubkey                 read-only: the x-only public key, 64 lowercase hex, newline
+    identity/npub                   read-only: the same key as bech32 ``npub1...``, newline
+    submit                          write-only: each open-write-close is ONE event (below)
+    request                         write-only: each open-write-close is ONE NIP-90 job request
+    last                            read-only: the id of the latest signed event, newline
+    outbox/<event-id>.json          read-only: a signed event and its publication state
+    inbox/<event-id>.json           read-only: a received event whose id and signature verified
+    subscriptions/<name>.json       read-write: a NIP-01 filter list; rm to unsubscribe
+    jobs/<request-id>/request.json  read-only: the signed job request event
+    jobs/<request-id>/status        read-only: JSON summary of the job
+    jobs/<request-id>/results/<event-id>.json    verified result events (kind request + 1000)
+    jobs/<request-id>/feedback/<event-id>.json   verified feedback events (kind 7000)
+    status                          read-only: JSON relays, counts, drops
+
+The secret key never appears in any file, JSON or ``repr``.
+
+``submit`` takes ``{"kind": 1, "content": "hi", "tags": [["t", "x"]], "created_at": 0}``
+(``content``, ``tags`` and ``created_at`` optional; ``created_at`` defaults to now).
+``request`` takes::
+
+    {"kind": 5050,                                   required, 5000-5999
+     "inputs": [["what is 2+2?", "text"],            optional: [data, type, relay?, marker?]
+                ["https://x/y", "url", "", "src"]],  type: url event job text
+     "params": {"model": "m", "max_tokens": 10},     optional: str -> str or number
+     "bid": 1000,                                    optional msat
+     "relays": ["wss://relay.example"],              optional, where results should go
+     "output": "text/plain",                         optional mime type
+     "providers": ["<hex pubkey>"],                  optional, one ``p`` tag each
+     "content": "", "tags": [[...]], "created_at": 0}    optional, as for submit
+
+and builds the tags in the order ``i``..., ``output``, ``param``..., ``bid``, ``relays``,
+``p``..., then the extra ``tags``. A subscription file holds a JSON array of NIP-01 filter
+objects (a single object is taken as a list of one) with the keys ``ids``, ``authors``,
+``kinds``, ``#<letter>``, ``since``, ``until``, ``limit``; its name (before ``.json``) is the
+subscription id sent to the relays (1-60 of ``A-Z a-z 0-9 _ . -``). Writing a valid file
+creates or replaces the subscription; an invalid one changes nothing.
+
+Invalid writes: closing ``submit``, ``request`` or a subscription file whose content is
+not valid raises ``InvalidContent`` (EINVAL, naming the file, so a namespace rewrites
+its path and the WASI bridge maps it) saying what is wrong, and nothing is signed or
+changed (``status`` keeps the message as ``last_error``). Nostr events have no id before
+they are signed, so unlike HttpFs there is no error file to name. An empty write to
+``submit`` or ``request`` is ignored. The host methods (``publish``, ``request_job``,
+``subscribe``) raise ``InvalidArgument`` instead.
+
+File formats (JSON, UTF-8)::
+
+    outbox/<id>.json  {"id", "state": "pending"|"in_flight"|"completed"|"failed",
+                       "event": {...}, "accepted_by": [urls], "relays": {url: {"accepted",
+                       "message"}} (every answer), "awaiting": [urls sent, no answer yet],
+                       "queued_at"}
+    inbox/<id>.json   the event exactly as NIP-01 (id, pubkey, created_at, kind, tags,
+                      content, sig)
+    jobs/<id>/status  {"id", "kind", "result_kind", "request": outbox state, "feedback":
+                       last status tag or null, "feedback_info", "results": n,
+                       "feedback_count": n, "providers": [pubkeys that answered]}
+    status            {"pubkey", "npub", "last_id", "last_error", "relays": {url: {"state",
+                       "error", "connects", "notices" (last 5), "closed": {sub: message}}},
+                       "outbox": {state: n}, "inbox": n, "subscriptions": n, "jobs": n,
+                       "dropped": {"bad_id", "bad_signature", "malformed", "unsolicited"},
+                       "duplicates": n}
+                      relay state: idle (no connector yet) connecting open closed backoff
+                      (waiting to reconnect; error says why) denied (by the policy)
+
+Outbox states: ``pending`` (not sent on any live connection), ``in_flight`` (sent, no relay
+has accepted it yet), ``completed`` (at least one relay answered ``OK true``; later answers
+are still recorded), ``failed`` (every relay answered ``OK false``). A relay's ``OK false``
+whose message starts with ``duplicate:`` counts as accepted: the relay has the event. A
+finished (completed or failed) outbox file may be removed; an inbox file too (the event is
+not taken again).
+
+Jobs: every job is followed through one subscription, ``oanix:jobs`` (JOBS_SUBSCRIPTION),
+holding one filter ``{"kinds": [kind + 1000, 7000], "#e": [request id]}`` per job; an event
+is filed under the job its ``e`` tag names, as a result (kind + 1000) or feedback (7000).
+The host drops a finished job with ``forget_job(id)``.
+
+Inbound events are accepted only when the id is the sha256 of their serialization AND the
+BIP-340 signature verifies; otherwise they are dropped and counted. Events are deduplicated
+by id across relays and subscriptions; an event for a subscription is kept only if it
+matches that subscription's filters.
+
+Host API: ``publish(template) -> Event``, ``request_job(request) -> Event``,
+``subscribe(name, filters)``, ``unsubscribe(name)``, ``inbox()``, ``outbox_state(id)``,
+``job(id)``, ``job_results(id)``, ``forget_job(id)``, ``status()``, and ``await
+wait_for_async(predicate, timeout)`` (woken by changes, no polling). The connector uses
+``wakeup`` and the methods under "connector API".
+
+Locking: one ``threading.RLock`` guards all state; signing and verification run outside
+it. Change listeners and the connector's ``wakeup`` are called outside the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Final, Literal, NoReturn
+
+import attrs
+import coincurve
+import trio
+
+from .. import paths
+from ..errors import (
+    FsError,
+    InvalidArgument,
+    InvalidContent,
+    IsADirectory,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+)
+from ..files import BufferFile
+from ..service import FileService, OpenMode, Stat, check_open
+from .wakeup import Wakeup
+
+__all__ = [
+    "JOBS_SUBSCRIPTION",
+    "JOB_FEEDBACK_KIND",
+    "Event",
+    "NostrFs",
+    "OutboxState",
+    "bech32_encode",
+    "bip340_sign",
+    "event_id",
+    "filter_matches",
+    "npub_encode",
+    "sign_event",
+    "validate_filters",
+    "verify_event",
+]
+
+JOB_FEEDBACK_KIND: Final = 7000
+JOBS_SUBSCRIPTION: Final = "oanix:jobs"
+JOB_STATUSES: Final = frozenset({"payment-required", "processing", "error", "success",
+                                 "partial"})
+INPUT_TYPES: Final = frozenset({"url", "event", "job", "text"})
+OutboxState = Literal["pending", "in_flight", "completed", "failed"]
+_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+_HEX128: Final = re.compile(r"^[0-9a-f]{128}$")
+_SUB_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
+_TAG_KEY: Final = re.compile(r"^#[A-Za-z]$")
+_ROOT: Final = ("identity", "inbox", "jobs", "last", "outbox", "request", "status",
+                "submit", "subscriptions")
+_DIRS: Final = frozenset({"identity", "inbox", "jobs", "outbox", "subscriptions"})
+_WRITE_ONLY: Final = frozenset({"/submit", "/request"})
+_JOB_FILES: Final = ("feedback", "request.json", "results", "status")
+_MAX_NOTICES: Final = 5
+
+
+# -- NIP-01 ---------------------------------------------------------------------------------
+
+def _serialize(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]],
+               content: str) -> bytes:
+    return json.dumps([0, pubkey, created_at, kind, tags, content], separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def event_id(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]],
+             content: str) -> str:
+    """The NIP-01 id: lowercase hex sha256 of ``[0,pubkey,created_at,kind,tags,content]``
+    serialized as compact JSON with non-ASCII characters kept."""
+    return hashlib.sha256(_serialize(pubkey, created_at, kind, tags, content)).hexdigest()
+
+
+@attrs.frozen
+class Event:
+    """A signed Nostr event (NIP-01). ``to_json`` gives the wire object in NIP-01 order."""
+
+    id: str
+    pubkey: str
+    created_at: int
+    kind: int
+    tags: tuple[tuple[str, ...], ...]
+    content: str
+    sig: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as a JSON object: id, pubkey, created_at, kind, tags, content, sig."""
+        return {"id": self.id, "pubkey": self.pubkey, "created_at": self.created_at,
+                "kind": self.kind, "tags": [list(t) for t in self.tags],
+                "content": self.content, "sig": self.sig}
+
+    @classmethod
+    def from_json(cls, obj: object) -> Event:
+        """Check the shape of a wire event (not its id or signature; see ``verify_event``).
+
+        Raises:
+            InvalidArgument: a field is missing or has the wrong type or format.
+        """
+        if not isinstance(obj, dict):
+            raise InvalidArgument(f"an event must be a JSON object, not {type(obj).__name__}")
+        try:
+            eid, pubkey, sig = obj["id"], obj["pubkey"], obj["sig"]
+            created_at, kind, tags, content = (obj["created_at"], obj["kind"], obj["tags"],
+                                               obj["content"])
+        except KeyError as e:
+            raise InvalidArgument(f"event has no {e.args[0]!r}") from None
+        if not (isinstance(eid, str) and _HEX64.match(eid)):
+            raise InvalidArgument("event id must be 64 lowercase hex characters")
+        if not (isinstance(pubkey, str) and _HEX64.match(pubkey)):
+            raise InvalidArgument("event pubkey must be 64 lowercase hex characters")
+        if not (isinstance(sig, str) and _HEX128.match(sig)):
+            raise InvalidArgument("event sig must be 128 lowercase hex characters")
+        _check_int("created_at", created_at, 0, 2**63 - 1)
+        _check_int("kind", kind, 0, 65535)
+        if not isinstance(content, str):
+            raise InvalidArgument("event content must be a string")
+        return cls(eid, pubkey, created_at, kind, _check_tags(tags), content, sig)
+
+    def tag_values(self, name: str) -> list[tuple[str, ...]]:
+        """The tags whose first element is ``name``, without it."""
+        return [t[1:] for t in self.tags if t and t[0] == name]
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidArgument(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
+    return value
+
+
+def _check_tags(tags: object) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(tags, list):
+        raise InvalidArgument("tags must be a list of lists of strings")
+    out: list[tuple[str, ...]] = []
+    for tag in tags:
+        if not isinstance(tag, list) or not tag or not all(isinstance(s, str) for s in tag):
+            raise InvalidArgument(f"every tag must be a non-empty list of strings, not {tag!r}")
+        out.append(tuple(tag))
+    return tuple(out)
+
+
+def _private_key(secret_key: bytes | str | None) -> coincurve.PrivateKey:
+    if secret_key is None:
+        return coincurve.PrivateKey(secrets.token_bytes(32))
+    try:
+        raw = bytes.fromhex(secret_key) if isinstance(secret_key, str) else bytes(secret_key)
+        if len(raw) != 32:
+            raise ValueError(f"{len(raw)} bytes, need 32")
+        return coincurve.PrivateKey(raw)
+    except ValueError as e:
+        # never echo the key itself
+        raise InvalidArgument(f"invalid secret key: {e}") from None
+
+
+def sign_event(key: coincurve.PrivateKey, kind: int, content: str,
+               tags: Sequence[Sequence[str]] = (), created_at: int | None = None) -> Event:
+    """Build and sign an event with ``key``: BIP-340, deterministic (NULL aux randomness).
+
+    Raises:
+        InvalidArgument: a bad kind, created_at or tags.
+    """
+    _check_int("kind", kind, 0, 65535)
+    created = int(time.time()) if created_at is None else created_at
+    _check_int("created_at", created, 0, 2**63 - 1)
+    checked = _check_tags([list(t) for t in tags])
+    pubkey = key.public_key_xonly.format().hex()
+    eid = event_id(pubkey, created, kind, checked, content)
+    return Event(eid, pubkey, created, kind, checked, content,
+                 bip340_sign(key, bytes.fromhex(eid)))
+
+
+def bip340_sign(key: coincurve.PrivateKey, digest: bytes) -> str:
+    """The BIP-340 signature (128 hex) of a 32-byte ``digest``, deterministic: no auxiliary
+    randomness (libsecp256k1's NULL aux, the same as 32 zero bytes; BIP-340 vector 0)."""
+    return key.sign_schnorr(digest, None).hex()  # type: ignore[arg-type]  # stub: bytes
+
+
+def verify_event(ev: Event) -> Literal["ok", "bad_id", "bad_signature"]:
+    """Whether ``ev``'s id is the hash of its content and its signature verifies."""
+    if event_id(ev.pubkey, ev.created_at, ev.kind, ev.tags, ev.content) != ev.id:
+        return "bad_id"
+    try:
+        ok = coincurve.PublicKeyXOnly(bytes.fromhex(ev.pubkey)).verify(
+            bytes.fromhex(ev.sig), bytes.fromhex(ev.id))
+    except (ValueError, TypeError):
+        ok = False
+    return "ok" if ok else "bad_signature"
+
+
+# -- bech32 (BIP-173, not bech32m) ------------------------------------------------------------
+
+_CHARSET: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _polymod(values: Iterable[int]) -> int:
+    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            chk ^= gen[i] if (top >> i) & 1 else 0
+    return chk
+
+
+def bech32_encode(hrp: str, data: bytes) -> str:
+    """Bech32-encode ``data`` (8-bit bytes) under ``hrp``, as NIP-19 does."""
+    acc, bits, words = 0, 0, []
+    for byte in data:
+        acc = (acc << 8) | byte
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            words.append((acc >> bits) & 31)
+    if bits:
+        words.append((acc << (5 - bits)) & 31)
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    poly = _polymod([*expanded, *words, 0, 0, 0, 0, 0, 0]) ^ 1
+    checksum = [(poly >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_CHARSET[w] for w in words + checksum)
+
+
+def npub_encode(pubkey_hex: str) -> str:
+    """The NIP-19 ``npub1...`` form of a hex x-only public key."""
+    return bech32_encode("npub", bytes.fromhex(pubkey_hex))
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+def validate_filters(obj: object) -> list[dict[str, Any]]:
+    """Check a NIP-01 filter list (a single filter object is taken as a list of one).
+
+    Raises:
+        InvalidArgument: naming the filter and key that is wrong.
+    """
+    filters = [obj] if isinstance(obj, dict) else obj
+    if not isinstance(filters, list) or not filters:
+        raise InvalidArgument("a subscription is a non-empty JSON list of filter objects")
+    for n, f in enumerate(filters):
+        if not isinstance(f, dict):
+            raise InvalidArgument(f"filter {n} must be a JSON object")
+        for key, value in f.items():
+            where = f"filter {n} key {key!r}"
+            if key in ("ids", "authors"):
+                if not isinstance(value, list) or not all(
+                        isinstance(v, str) and _HEX64.match(v) for v in value):
+                    raise InvalidArgument(f"{where} must be a list of 64-char lowercase hex")
+            elif key == "kinds":
+                if not isinstance(value, list):
+                    raise InvalidArgument(f"{where} must be a list of integers")
+                for v in value:
+                    _check_int(where, v, 0, 65535)
+            elif key in ("since", "until", "limit"):
+                _check_int(where, value, 0, 2**63 - 1)
+            elif _TAG_KEY.match(key):
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise InvalidArgument(f"{where} must be a list of strings")
+            else:
+                raise InvalidArgument(f"{where} is unknown; use ids authors kinds #<letter> "
+                                      "since until limit")
+    return filters
+
+
+def filter_matches(f: Mapping[str, Any], ev: Event) -> bool:
+    """Whether ``ev`` matches NIP-01 filter ``f`` (``limit`` is ignored)."""
+    if "ids" in f and ev.id not in f["ids"]:
+        return False
+    if "authors" in f and ev.pubkey not in f["authors"]:
+        return False
+    if "kinds" in f and ev.kind not in f["kinds"]:
+        return False
+    if "since" in f and ev.created_at < f["since"]:
+        return False
+    if "until" in f and ev.created_at > f["until"]:
+        return False
+    for key, values in f.items():
+        if key.startswith("#"):
+            found = {t[1] for t in ev.tags if len(t) >= 2 and t[0] == key[1:]}
+            if not found.intersection(values):
+                return False
+    return True
+
+
+# -- parsing what agents write ------------------------------------------------------------------
+
+def _load(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InvalidArgument(f"{what} is not UTF-8: {e}") from None
+    except json.JSONDecodeError as e:
+        raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
+
+
+def _template(obj: object, allowed: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(obj, Mapping):
+        raise InvalidArgument(f"expected a JSON object, not {type(obj).__name__}")
+    obj = dict(obj)
+    unknown = set(obj) - allowed
+    if unknown:
+        raise InvalidArgument(f"unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    if "kind" not in obj:
+        raise InvalidArgument("missing \"kind\"")
+    if not isinstance(obj.get("content", ""), str):
+        raise InvalidArgument("content must be a string")
+    if "created_at" in obj:
+        _check_int("created_at", obj["created_at"], 0, 2**63 - 1)
+    return obj
+
+
+_SUBMIT_KEYS: Final = frozenset({"kind", "content", "tags", "created_at"})
+_REQUEST_KEYS: Final = _SUBMIT_KEYS | {"inputs", "params", "bid", "relays", "output",
+                                       "providers"}
+
+
+def _job_tags(obj: Mapping[str, Any]) -> list[list[str]]:
+    """The NIP-90 request tags of a validated ``request`` object."""
+    tags: list[list[str]] = []
+    inputs = obj.get("inputs", [])
+    if not isinstance(inputs, list):
+        raise InvalidArgument("inputs must be a list of [data, type, relay?, marker?]")
+    for inp in inputs:
+        if (not isinstance(inp, list) or not 2 <= len(inp) <= 4
+                or not all(isinstance(s, str) for s in inp)):
+            raise InvalidArgument(f"input {inp!r} must be [data, type, relay?, marker?] "
+                                  "(strings)")
+        if inp[1] not in INPUT_TYPES:
+            raise InvalidArgument(f"input type {inp[1]!r} must be one of {sorted(INPUT_TYPES)}")
+        tags.append(["i", *inp])
+    if "output" in obj:
+        if not isinstance(obj["output"], str) or not obj["output"]:
+            raise InvalidArgument("output must be a mime type string")
+        tags.append(["output", obj["output"]])
+    params = obj.get("params", {})
+    if not isinstance(params, dict):
+        raise InvalidArgument("params must be a JSON object of strings or numbers")
+    for k, v in params.items():
+        if isinstance(v, bool) or not isinstance(v, str | int | float):
+            raise InvalidArgument(f"param {k!r} must be a string or a number, not {v!r}")
+        tags.append(["param", k, v if isinstance(v, str) else json.dumps(v)])
+    if "bid" in obj:
+        tags.append(["bid", str(_check_int("bid", obj["bid"], 0, 2**63 - 1))])
+    relays = obj.get("relays", [])
+    if not isinstance(relays, list) or not all(
+            isinstance(r, str) and r.startswith(("ws://", "wss://")) for r in relays):
+        raise InvalidArgument("relays must be a list of ws:// or wss:// URLs")
+    if relays:
+        tags.append(["relays", *relays])
+    providers = obj.get("providers", [])
+    if not isinstance(providers, list) or not all(
+            isinstance(p, str) and _HEX64.match(p) for p in providers):
+        raise InvalidArgument("providers must be a list of 64-char lowercase hex pubkeys")
+    tags.extend(["p", p] for p in providers)
+    return tags
+
+
+# -- state ------------------------------------------------------------------------------------
+
+def _dump(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+@attrs.define
+class _Outgoing:
+    event: Event
+    wire: str
+    queued_at: float
+    answers: dict[str, tuple[bool, str]] = attrs.field(factory=dict)
+    awaiting: set[str] = attrs.field(factory=set)
+
+    def state(self, relays: Iterable[str]) -> OutboxState:
+        if any(ok for ok, _ in self.answers.values()):
+            return "completed"
+        if self.awaiting:
+            return "in_flight"
+        relay_set = set(relays)
+        if relay_set and relay_set <= set(self.answers):
+            return "failed"
+        return "pending"
+
+
+@attrs.define
+class _Job:
+    request: Event
+    results: dict[str, Event] = attrs.field(factory=dict)
+    feedback: dict[str, Event] = attrs.field(factory=dict)
+
+    @property
+    def filter(self) -> dict[str, Any]:
+        return {"kinds": [self.request.kind + 1000, JOB_FEEDBACK_KIND],
+                "#e": [self.request.id]}
+
+
+@attrs.define
+class _Relay:
+    state: str = "idle"
+    error: str | None = None
+    connects: int = 0
+    notices: list[str] = attrs.field(factory=list)
+    closed: dict[str, str] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "error": self.error, "connects": self.connects,
+                "notices": list(self.notices), "closed": dict(self.closed)}
+
+
+class NostrFs(FileService):
+    """The Nostr capability's files; see the module docstring for the protocol.
+
+    ``secret_key``: 32 bytes or 64 hex characters (None: a fresh random key). ``relays``:
+    the relay URLs the connector uses by default and ``status`` reports.
+
+    Locking: one ``threading.RLock`` guards every map and counter; no I/O, signing,
+    verification or callback runs under it.
+    """
+
+    def __init__(self, secret_key: bytes | str | None = None,
+                 relays: Sequence[str] = ()) -> None:
+        for url in relays:
+            if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+                raise InvalidArgument(f"relay {url!r} is not a ws:// or wss:// URL")
+        self.__key = _private_key(secret_key)
+        self.pubkey: Final[str] = self.__key.public_key_xonly.format().hex()
+        self.npub: Final[str] = npub_encode(self.pubkey)
+        self.wakeup = Wakeup()
+        self._lock = threading.RLock()
+        self._relays: dict[str, _Relay] = {url: _Relay() for url in relays}
+        self._outbox: dict[str, _Outgoing] = {}
+        self._inbox: dict[str, Event] = {}
+        self._removed_inbox: set[str] = set()
+        self._subs: dict[str, list[dict[str, Any]]] = {}
+        self._jobs: dict[str, _Job] = {}
+        self._dropped = {"bad_id": 0, "bad_signature": 0, "malformed": 0, "unsolicited": 0}
+        self._duplicates = 0
+        self._last: str | None = None
+        self._last_error: str | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._created = time.time()
+
+    def __repr__(self) -> str:
+        return f"NostrFs(pubkey={self.pubkey!r}, relays={self.relays!r})"
+
+    @property
+    def relays(self) -> list[str]:
+        """The relay URLs known to the service (configured or attached by a connector)."""
+        with self._lock:
+            return list(self._relays)
+
+    # -- host API ---------------------------------------------------------------------------
+
+    def publish(self, template: Mapping[str, Any]) -> Event:
+        """Sign ``template`` (the JSON of a ``submit`` file) and queue it in the outbox.
+
+        Raises:
+            InvalidArgument: the template is not valid.
+        """
+        obj = _template(template, _SUBMIT_KEYS)
+        return self._sign_and_queue(obj["kind"], obj.get("content", ""), obj.get("tags", []),
+                                    obj.get("created_at"))
+
+    def request_job(self, request: Mapping[str, Any]) -> Event:
+        """Build, sign and queue a NIP-90 job request (the JSON of a ``request`` file);
+        the connector then subscribes to its results and feedback.
+
+        Raises:
+            InvalidArgument: the request is not valid.
+        """
+        obj = _template(request, _REQUEST_KEYS)
+        _check_int("kind", obj["kind"], 5000, 5999)
+        extra = _check_tags(obj.get("tags", []))
+        tags = [*_job_tags(obj), *(list(t) for t in extra)]
+        return self._sign_and_queue(obj["kind"], obj.get("content", ""), tags,
+                                    obj.get("created_at"), job=True)
+
+    def _sign_and_queue(self, kind: object, content: str, tags: object,
+                        created_at: int | None, job: bool = False) -> Event:
+        _check_int("kind", kind, 0, 65535)
+        assert isinstance(kind, int)
+        ev = sign_event(self.__key, kind, content, _check_tags(tags), created_at)
+        wire = json.dumps(["EVENT", ev.to_json()], separators=(",", ":"), ensure_ascii=False)
+        with self._lock:
+            if ev.id not in self._outbox:
+                self._outbox[ev.id] = _Outgoing(ev, wire, time.time())
+            if job and ev.id not in self._jobs:
+                self._jobs[ev.id] = _Job(ev)
+            self._last = ev.id
+        self._changed()
+        return ev
+
+    def _write_file(self, path: str, data: bytes) -> None:
+        """on_close of a ``submit`` or ``request`` file."""
+        if not data.strip():
+            return
+        try:
+            obj = _load(data, "the content")
+            if path == "/submit":
+                self.publish(obj)
+            else:
+                self.request_job(obj)
+        except InvalidArgument as e:
+            self._invalid(path, e)
+
+    def _invalid(self, path: str, error: InvalidArgument) -> NoReturn:
+        """Keep ``error`` as ``last_error`` and raise it as the file's InvalidContent."""
+        with self._lock:
+            self._last_error = f"{path}: {error}"
+        raise InvalidContent(path, str(error)) from None
+
+    def subscribe(self, name: str, filters: object) -> None:
+        """Create or replace subscription ``name`` with a NIP-01 filter list.
+
+        Raises:
+            InvalidArgument: a bad name or filter list.
+        """
+        if not _SUB_NAME.match(name):
+            raise InvalidArgument(f"subscription name {name!r} must be 1-60 of "
+                                  "A-Z a-z 0-9 _ . -")
+        checked = validate_filters(filters)
+        with self._lock:
+            if self._subs.get(name) == checked:
+                return
+            self._subs[name] = checked
+        self._changed()
+
+    def unsubscribe(self, name: str) -> None:
+        """Remove subscription ``name`` (the connector sends CLOSE).
+
+        Raises:
+            NotFound: no such subscription.
+        """
+        with self._lock:
+            if self._subs.pop(name, None) is None:
+                raise NotFound(f"/subscriptions/{name}.json")
+        self._changed()
+
+    def subscriptions(self) -> dict[str, list[dict[str, Any]]]:
+        """The user subscriptions, name -> filters."""
+        with self._lock:
+            return {k: [dict(f) for f in v] for k, v in self._subs.items()}
+
+    def inbox(self) -> list[Event]:
+        """The verified inbox events, in arrival order."""
+        with self._lock:
+            return list(self._inbox.values())
+
+    def outbox_state(self, eid: str) -> OutboxState:
+        """The publication state of outbox event ``eid``. Raises NotFound."""
+        with self._lock:
+            out = self._outbox.get(eid)
+            if out is None:
+                raise NotFound(f"/outbox/{eid}.json")
+            return out.state(self._relays)
+
+    def job(self, rid: str) -> dict[str, Any]:
+        """The ``status`` JSON of job ``rid``. Raises NotFound."""
+        with self._lock:
+            job = self._jobs.get(rid)
+            if job is None:
+                raise NotFound(f"/jobs/{rid}")
+            return self._job_status(job)
+
+    def job_results(self, rid: str) -> list[Event]:
+        """The verified results of job ``rid``, in arrival order. Raises NotFound."""
+        with self._lock:
+            job = self._jobs.get(rid)
+            if job is None:
+                raise NotFound(f"/jobs/{rid}")
+            return list(job.results.values())
+
+    def forget_job(self, rid: str) -> None:
+        """Drop job ``rid`` and its results; the connector stops asking for them.
+
+        Raises:
+            NotFound: no such job.
+        """
+        with self._lock:
+            if self._jobs.pop(rid, None) is None:
+                raise NotFound(f"/jobs/{rid}")
+        self._changed()
+
+    def status(self) -> dict[str, Any]:
+        """The content of ``status`` as a dict."""
+        with self._lock:
+            counts = {"pending": 0, "in_flight": 0, "completed": 0, "failed": 0}
+            for out in self._outbox.values():
+                counts[out.state(self._relays)] += 1
+            return {"pubkey": self.pubkey, "npub": self.npub, "last_id": self._last,
+                    "last_error": self._last_error,
+                    "relays": {u: r.to_json() for u, r in self._relays.items()},
+                    "outbox": counts, "inbox": len(self._inbox),
+                    "subscriptions": len(self._subs), "jobs": len(self._jobs),
+                    "dropped": dict(self._dropped), "duplicates": self._duplicates}
+
+    def add_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` after every change (from the changing thread; quick, no raise)."""
+        with self._lock:
+            self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[], None]) -> None:
+        """Stop calling ``fn`` (no error if it was not registered)."""
+        with self._lock:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    async def wait_for_async(self, predicate: Callable[[NostrFs], bool],
+                             timeout: float | None = None) -> bool:
+        """Wait under trio until ``predicate(self)`` is true, woken by changes, not polling.
+
+        Returns False on timeout.
+        """
+        token = trio.lowlevel.current_trio_token()
+        wake = trio.Event()
+
+        def listener() -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(wake.set)
+
+        self.add_listener(listener)
+        try:
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                while not predicate(self):
+                    await wake.wait()
+                    wake = trio.Event()
+                return True
+            return False
+        finally:
+            self.remove_listener(listener)
+
+    def _changed(self, connector: bool = True) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        if connector:
+            self.wakeup.set()
+        for fn in listeners:
+            fn()
+
+    # -- connector API ----------------------------------------------------------------------
+
+    def attach_relays(self, urls: Iterable[str]) -> None:
+        """Make ``urls`` known (status, and the relay set an event must fail on)."""
+        with self._lock:
+            for url in urls:
+                self._relays.setdefault(url, _Relay())
+
+    def set_relay_state(self, url: str, state: str, error: str | None = None) -> None:
+        """Record a relay connection's state (``connecting``, ``open``, ``backoff``, ...)."""
+        with self._lock:
+            relay = self._relays.setdefault(url, _Relay())
+            relay.state, relay.error = state, error
+            if state == "open":
+                relay.connects += 1
+                relay.closed.clear()
+        self._changed(connector=False)
+
+    def record_notice(self, url: str, message: str) -> None:
+        """Keep a relay's NOTICE (the last few are shown in ``status``)."""
+        with self._lock:
+            notices = self._relays.setdefault(url, _Relay()).notices
+            notices.append(message[:500])
+            del notices[:-_MAX_NOTICES]
+        self._changed(connector=False)
+
+    def record_closed(self, url: str, sub_id: str, message: str) -> None:
+        """Record that a relay ended subscription ``sub_id`` (CLOSED)."""
+        with self._lock:
+            self._relays.setdefault(url, _Relay()).closed[sub_id] = message[:500]
+        self._changed(connector=False)
+
+    def wanted_subscriptions(self) -> dict[str, str]:
+        """Every subscription the connector should hold: sub id -> compact filter JSON
+        (the REQ tail): the user subscriptions and ``JOBS_SUBSCRIPTION`` with one filter
+        per job."""
+        with self._lock:
+            out = {name: _compact(f) for name, f in self._subs.items()}
+            if self._jobs:
+                out[JOBS_SUBSCRIPTION] = _compact([j.filter for j in self._jobs.values()])
+            return out
+
+    def unanswered(self, url: str) -> list[tuple[str, str]]:
+        """``(id, ["EVENT", ...] wire text)`` of outbox events ``url`` has not answered."""
+        with self._lock:
+            return [(eid, o.wire) for eid, o in self._outbox.items() if url not in o.answers]
+
+    def mark_sent(self, eid: str, url: str) -> None:
+        """Record that event ``eid`` was sent to ``url`` on its live connection."""
+        with self._lock:
+            out = self._outbox.get(eid)
+            if out is None or url in out.answers:
+                return
+            out.awaiting.add(url)
+        self._changed(connector=False)
+
+    def record_ok(self, url: str, eid: str, accepted: bool, message: str) -> bool:
+        """Record relay ``url``'s ``OK`` for ``eid``; False if ``eid`` is not in the outbox.
+        ``OK false "duplicate: ..."`` counts as accepted."""
+        if not accepted and message.startswith("duplicate:"):
+            accepted = True
+        with self._lock:
+            out = self._outbox.get(eid)
+            if out is None:
+                return False
+            out.answers[url] = (accepted, message)
+            out.awaiting.discard(url)
+        self._changed(connector=False)
+        return True
+
+    def connection_lost(self, url: str) -> None:
+        """Forget what was sent on ``url``'s connection: unanswered events are resent on
+        the next one (with no other relay holding them they are ``pending`` again)."""
+        with self._lock:
+            for out in self._outbox.values():
+                out.awaiting.discard(url)
+        self._changed(connector=False)
+
+    def receive(self, url: str, sub_id: str, obj: object) -> str:
+        """Take an event a relay sent for ``sub_id``; returns what happened to it:
+        ``inbox``, ``result``, ``feedback``, ``duplicate`` or the drop reason."""
+        try:
+            ev = Event.from_json(obj)
+        except InvalidArgument:
+            return self._drop("malformed")
+        verdict = verify_event(ev)
+        if verdict != "ok":
+            return self._drop(verdict)
+        with self._lock:
+            if sub_id == JOBS_SUBSCRIPTION:
+                outcome = self._route_job(ev)
+            else:
+                filters = self._subs.get(sub_id)
+                if filters is None or not any(filter_matches(f, ev) for f in filters):
+                    outcome = "unsolicited"
+                elif ev.id in self._inbox or ev.id in self._removed_inbox:
+                    outcome = "duplicate"
+                else:
+                    self._inbox[ev.id] = ev
+                    outcome = "inbox"
+            if outcome == "unsolicited":
+                self._dropped["unsolicited"] += 1
+            elif outcome == "duplicate":
+                self._duplicates += 1
+        self._changed(connector=False)
+        return outcome
+
+    def _route_job(self, ev: Event) -> str:
+        """Put ``ev`` under the job its ``e`` tag names (lock held)."""
+        job = next((self._jobs[v[0]] for v in ev.tag_values("e")
+                    if v and v[0] in self._jobs), None)
+        if job is None:
+            return "unsolicited"
+        if ev.kind == job.request.kind + 1000:
+            box, outcome = job.results, "result"
+        elif ev.kind == JOB_FEEDBACK_KIND:
+            box, outcome = job.feedback, "feedback"
+        else:
+            return "unsolicited"
+        if ev.id in box:
+            return "duplicate"
+        box[ev.id] = ev
+        return outcome
+
+    def _drop(self, reason: str) -> str:
+        with self._lock:
+            self._dropped[reason] += 1
+        self._changed(connector=False)
+        return reason
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _job_status(self, job: _Job) -> dict[str, Any]:
+        last_status: str | None = None
+        info: str | None = None
+        for fb in job.feedback.values():
+            st = fb.tag_values("status")
+            if st and st[0]:
+                last_status = st[0][0]
+                info = st[0][1] if len(st[0]) > 1 else None
+        out = self._outbox.get(job.request.id)
+        providers = sorted({e.pubkey for e in (*job.results.values(),
+                                               *job.feedback.values())})
+        return {"id": job.request.id, "kind": job.request.kind,
+                "result_kind": job.request.kind + 1000,
+                "request": out.state(self._relays) if out is not None else "removed",
+                "feedback": last_status, "feedback_info": info,
+                "results": len(job.results), "feedback_count": len(job.feedback),
+                "providers": providers}
+
+    def _outbox_json(self, out: _Outgoing) -> dict[str, Any]:
+        return {"id": out.event.id, "state": out.state(self._relays),
+                "event": out.event.to_json(),
+                "accepted_by": sorted(u for u, (ok, _) in out.answers.items() if ok),
+                "relays": {u: {"accepted": ok, "message": m}
+                           for u, (ok, m) in sorted(out.answers.items())},
+                "awaiting": sorted(out.awaiting), "queued_at": out.queued_at}
+
+    def _lookup(self, path: str) -> bytes | list[str] | None:
+        """The content of file ``path`` (None for a write-only file) or the names of
+        directory ``path``.
+
+        Raises:
+            NotFound, NotADirectory.
+        """
+        parts = paths.parts(path)
+        with self._lock:
+            node = self._lookup_locked(parts)
+        if node is _FILE_AS_DIR:
+            raise NotADirectory(path)
+        if node is _MISSING:
+            raise NotFound(path)
+        return node  # type: ignore[return-value]
+
+    def _lookup_locked(self, parts: list[str]) -> object:
+        n = len(parts)
+        if n == 0:
+            return list(_ROOT)
+        top = parts[0]
+        if top not in _ROOT:
+            return _MISSING
+        if top not in _DIRS:
+            if n > 1:
+                return _FILE_AS_DIR
+            if top == "status":
+                return _dump(self.status())
+            if top == "last":
+                return b"" if self._last is None else self._last.encode() + b"\n"
+            return None  # submit, request
+        if top == "identity":
+            files = {"pubkey": self.pubkey, "npub": self.npub}
+            if n == 1:
+                return sorted(files)
+            if parts[1] not in files:
+                return _MISSING
+            return _FILE_AS_DIR if n > 2 else (files[parts[1]] + "\n").encode()
+        if top == "jobs":
+            return self._lookup_job(parts[1:])
+        boxes: dict[str, Mapping[str, object]] = {
+            "outbox": self._outbox, "inbox": self._inbox, "subscriptions": self._subs}
+        box = boxes[top]
+        if n == 1:
+            return [f"{k}.json" for k in box]
+        key = parts[1][:-5] if parts[1].endswith(".json") else None
+        if key is None or key not in box:
+            return _MISSING
+        if n > 2:
+            return _FILE_AS_DIR
+        item = box[key]
+        if isinstance(item, _Outgoing):
+            return _dump(self._outbox_json(item))
+        if isinstance(item, Event):
+            return _dump(item.to_json())
+        return _dump(item)
+
+    def _lookup_job(self, parts: list[str]) -> object:
+        if not parts:
+            return list(self._jobs)
+        job = self._jobs.get(parts[0])
+        if job is None:
+            return _MISSING
+        if len(parts) == 1:
+            return list(_JOB_FILES)
+        name = parts[1]
+        if name in ("request.json", "status"):
+            if len(parts) > 2:
+                return _FILE_AS_DIR
+            if name == "status":
+                return _dump(self._job_status(job))
+            return _dump(job.request.to_json())
+        if name not in ("results", "feedback"):
+            return _MISSING
+        box = job.results if name == "results" else job.feedback
+        if len(parts) == 2:
+            return [f"{k}.json" for k in box]
+        key = parts[2][:-5] if parts[2].endswith(".json") else ""
+        if key not in box:
+            return _MISSING
+        return _FILE_AS_DIR if len(parts) > 3 else _dump(box[key].to_json())
+
+    def _stat(self, path: str) -> Stat:
+        node = self._lookup(path)
+        name = paths.basename(path)
+        if isinstance(node, list):
+            return Stat(name, len(node), True, self._created, readonly=True)
+        if node is None:
+            return Stat(name, 0, False, self._created)
+        writable = paths.dirname(path) == "/subscriptions"
+        return Stat(name, len(node), False, time.time(), readonly=not writable)
+
+    def _listdir(self, path: str) -> list[str]:
+        node = self._lookup(path)
+        if not isinstance(node, list):
+            raise NotADirectory(path)
+        return node
+
+    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+        parent, name = paths.split(path)
+        if parent == "/subscriptions" and (mode.write or self.exists(path)):
+            return self._open_subscription(path, name, mode)
+        try:
+            node = self._lookup(path)
+        except NotFound:
+            if mode.create and self.is_dir(parent):
+                raise PermissionDenied(path, "NostrFs files are fixed: write to /submit, "
+                                       "/request or /subscriptions/<name>.json") from None
+            raise
+        if isinstance(node, list):
+            check_open(path, mode, Stat(name, 0, True, readonly=True))
+            raise IsADirectory(path)
+        if node is None:
+            check_open(path, mode, Stat(name, 0, False))
+            if mode.read:
+                raise PermissionDenied(path, f"{name} is write-only: read last, then "
+                                       "outbox/<id>.json")
+            return BufferFile(bytearray(), mode, path,  # type: ignore[return-value]
+                              on_close=lambda data: self._write_file(path, data))
+        check_open(path, mode, Stat(name, len(node), False, readonly=True))
+        return BufferFile(node, mode, path)  # type: ignore[return-value]
+
+    def _open_subscription(self, path: str, name: str, mode: OpenMode) -> BinaryIO:
+        if not name.endswith(".json") or not _SUB_NAME.match(name[:-5]):
+            raise PermissionDenied(path, "a subscription file is <name>.json, name 1-60 of "
+                                   "A-Z a-z 0-9 _ . -")
+        sub = name[:-5]
+        with self._lock:
+            current = self._subs.get(sub)
+            content = _dump(current) if current is not None else None
+        check_open(path, mode, None if content is None else Stat(name, len(content), False))
+
+        def commit(data: bytes) -> None:
+            try:
+                self.subscribe(sub, _load(data, "the content"))
+            except InvalidArgument as e:
+                self._invalid(path, e)
+
+        return BufferFile(bytearray(content or b""), mode, path,  # type: ignore[return-value]
+                          on_close=commit if mode.write else None)
+
+    def _read_bytes(self, path: str) -> bytes:
+        node = self._lookup(path)
+        if isinstance(node, list):
+            raise IsADirectory(path)
+        if node is None:
+            raise PermissionDenied(path, f"{paths.basename(path)} is write-only")
+        return node
+
+    def _remove(self, path: str) -> None:
+        parent, name = paths.split(path)
+        key = name[:-5] if name.endswith(".json") else None
+        with self._lock:
+            if parent == "/subscriptions" and key in self._subs:
+                del self._subs[key]
+                removed = True
+            elif parent == "/inbox" and key in self._inbox:
+                del self._inbox[key]
+                self._removed_inbox.add(key)
+                removed = True
+            elif parent == "/outbox" and key in self._outbox:
+                if self._outbox[key].state(self._relays) in ("pending", "in_flight"):
+                    raise PermissionDenied(path, "an event not yet published cannot be "
+                                           "removed from the outbox")
+                del self._outbox[key]
+                removed = True
+            else:
+                removed = False
+        if removed:
+            self._changed()
+            return
+        node = self._lookup(path)  # NotFound / NotADirectory for what does not exist
+        if isinstance(node, list):
+            raise IsADirectory(path)
+        raise PermissionDenied(path, "only subscriptions/, inbox/ and finished outbox/ "
+                               "files can be removed")
+
+    def _refused(self, path: str, op: str) -> FsError:
+        return PermissionDenied(path, f"NostrFs structure is fixed: {op} is not supported")
+
+
+_MISSING: Final = object()
+_FILE_AS_DIR: Final = object()
+
+
+def _compact(filters: list[dict[str, Any]]) -> str:
+    return json.dumps(filters, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
