@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from .. import paths
 from ..errors import (
@@ -56,6 +56,9 @@ class MemFs(FileService):
     Locking: one re-entrant lock per MemFs guards the whole tree and every file buffer; each
     primitive holds it for its duration, so each primitive is atomic.
     """
+
+    # mtimes come from time.time(): the WASI sync trusts them to this resolution.
+    mtime_resolution: ClassVar[float] = 1e-6
 
     def __init__(self, *, max_bytes: int | None = None, max_files: int | None = None) -> None:
         self._lock = threading.RLock()

@@ -1,0 +1,26 @@
+"""The WASI bridge: run wasm programs (CPython included) over an oanix namespace.
+
+``WasiRuntime.run(module, namespace, RunConfig(...)) -> RunResult`` runs a WASI preview 1
+command with fuel, memory and time limits; the namespace's directories are preopened for
+the guest and what it changes is written back (``oanix.wasi.sync``). ``run_python`` runs
+CPython for WASI the same way.
+"""
+
+from .cache import CacheStatistics, ModuleCache
+from .python import python_wasm_path, run_python
+from .run import NamespacePath, Preopen, RunConfig, RunResult, Trap
+from .runtime import CompiledModule, WasiRuntime
+
+__all__ = [
+    "CacheStatistics",
+    "CompiledModule",
+    "ModuleCache",
+    "NamespacePath",
+    "Preopen",
+    "RunConfig",
+    "RunResult",
+    "Trap",
+    "WasiRuntime",
+    "python_wasm_path",
+    "run_python",
+]

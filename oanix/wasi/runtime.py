@@ -1,0 +1,572 @@
+"""WasiRuntime: run WASI preview 1 command modules over an oanix namespace.
+
+One runtime owns one wasmtime engine (fuel and epoch interruption always on, so one
+compiled module serves runs with and without limits), a ``ModuleCache`` and an epoch
+ticker thread. Each run gets its own store, so runs proceed in parallel from several
+threads; runs over one namespace are serialised (see ``oanix.wasi.sync``).
+
+    rt = WasiRuntime()
+    res = rt.run("hello.wasm", ns, RunConfig(argv=["x"], timeout=5, fuel=10**9))
+    res.exit_code, res.stdout_text, res.trap, res.changes
+
+A limit hit, a trap or a bad module never leaves the runtime unusable: the store of a run
+is dropped when the run ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import functools
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+import wasmtime
+import wasmtime._ffi as _wasmtime_ffi
+import wasmtime._wasi
+
+from ..changes import Changes
+from ..errors import InvalidArgument, ModuleError, WasiError
+from ..service import FileService
+from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
+from .run import NamespacePath, RunConfig, RunResult, Trap
+from .sync import (
+    DEFAULT_SCAN_LIMIT,
+    NamespaceStaging,
+    PreparedPreopen,
+    namespace_lock,
+    staging_root,
+)
+
+__all__ = ["ENGINE_FINGERPRINT", "CompiledModule", "WasiRuntime", "wait_for_output_release"]
+
+ENGINE_FINGERPRINT: Final = "consume_fuel=1;epoch_interruption=1"
+UNLIMITED_FUEL: Final = (1 << 63) - 1
+_NO_DEADLINE: Final = 1 << 62
+_DEFAULT_CONFIG: Final = RunConfig()
+MEMORY_SLACK: Final = 2 << 20
+"""A run that ends abnormally with less than this much memory left under its limit is
+reported as a memory trap (see ``WasiRuntime``)."""
+
+
+# -- guest output ---------------------------------------------------------------------------
+
+
+class _Capture:
+    """What a guest wrote to one stream: up to ``limit`` bytes, the rest counted."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._lock = threading.Lock()
+        self._chunks: list[bytes] = []
+        self._room = limit
+        self.dropped = 0
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self._room is None:
+                self._chunks.append(data)
+            elif self._room > 0 or not data:
+                keep = data[: self._room]
+                self._chunks.append(keep)
+                self._room -= len(keep)
+                self.dropped += len(data) - len(keep)
+            else:
+                self.dropped += len(data)
+
+    def value(self) -> bytes:
+        with self._lock:
+            return b"".join(self._chunks)
+
+
+class _Sink:
+    """The callable given to ``WasiConfig.stdout_custom``; runs on a wasmtime thread.
+
+    wasmtime calls it, and finally releases it, on a worker thread of its own. If the
+    interpreter exits while wasmtime still holds one, that thread dies in the middle of a
+    call into Python and prints a panic message. So every run closes its store when it
+    ends, and an ``atexit`` hook waits (briefly) until wasmtime has released every sink.
+    """
+
+    __slots__ = ("capture",)
+    _hooked = False
+
+    def __init__(self, capture: _Capture) -> None:
+        self.capture = capture
+        if not _Sink._hooked:
+            _Sink._hooked = True
+            atexit.register(wait_for_output_release)
+
+    def __call__(self, data: bytes) -> None:
+        self.capture.write(data)
+
+
+def _sinks_held() -> bool:
+    handles = getattr(getattr(wasmtime._wasi, "CUSTOM_OUTPUTS", None), "handles", {})
+    return any(isinstance(v, _Sink) for v in list(handles.values()))
+
+
+def wait_for_output_release(timeout: float = 2.0) -> None:
+    """Wait until wasmtime has released the output callbacks of finished runs (called at
+    exit; tests call it too)."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while _sinks_held() and time.monotonic() < deadline:
+        waited = True
+        time.sleep(0.002)
+    if waited:
+        time.sleep(0.01)  # let the worker thread return from its last call
+
+
+def _set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
+    """``wasi_config_set_stdin_bytes``, which wasmtime-py does not wrap (C API)."""
+    ffi = _wasmtime_ffi
+    vec = ffi.wasm_byte_vec_t()
+    buf = (ctypes.c_uint8 * max(1, len(data))).from_buffer_copy(data or b"\0")
+    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
+    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))  # takes ownership
+
+
+# -- timeouts ------------------------------------------------------------------------------
+
+
+class _EpochTicker:
+    """Advances the engine's epoch every ``interval`` seconds while timed runs are active.
+
+    The thread starts with the first timed run and exits when none is left. Locking: one
+    lock guards the count of active runs and the thread handle.
+    """
+
+    def __init__(self, engine: wasmtime.Engine, interval: float) -> None:
+        self._engine = engine
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._active = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def ticks(self, seconds: float) -> int:
+        return max(1, math.ceil(seconds / self.interval))
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._active += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="oanix-wasi-epoch",
+                                                daemon=True)
+                self._thread.start()
+
+    def release(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(1.0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if self._active == 0:
+                    self._thread = None
+                    return
+            self._engine.increment_epoch()
+        with self._lock:
+            self._thread = None
+
+
+# -- modules -----------------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False)
+class CompiledModule:
+    """A module compiled and linked for one runtime; pass it to ``run`` in place of a path.
+
+    ``name`` is the default ``argv[0]``; ``sha256`` identifies the wasm bytes.
+    """
+
+    name: str
+    sha256: str
+    module: wasmtime.Module = attrs.field(repr=False)
+    pre: wasmtime.InstancePre = attrs.field(repr=False)
+    engine: wasmtime.Engine = attrs.field(repr=False)
+
+
+ModuleSource = str | os.PathLike[str] | bytes | bytearray | CompiledModule
+
+
+@attrs.frozen
+class _Outcome:
+    exit_code: int | None
+    trap: Trap | None
+    stdout: bytes
+    stderr: bytes
+    stdout_truncated: bool
+    stderr_truncated: bool
+    fuel_consumed: int
+
+
+class WasiRuntime:
+    """Runs WASI preview 1 command modules over namespaces, with limits.
+
+    ``cache_dir``: where precompiled modules are kept (``None``: ``default_cache_dir()``);
+    ``disk_cache=False`` keeps them in memory only. ``staging_dir``: where namespace
+    subtrees are copied for the guest (default: ``/dev/shm`` if writable, else the temp
+    dir). ``tick``: the epoch interval that timeouts are measured in. ``scan_limit``: the
+    largest host directory (entries) whose changes are reported after a run.
+    ``watch_changes=False``: find the guest's changes by scanning every staged tree after
+    a run rather than asking inotify which files it touched.
+
+    Memory limits: ``memory_limit`` caps the store's linear memory; a ``memory.grow``
+    beyond it returns -1 to the guest, which usually fails an allocation. The run is
+    reported as ``Trap(kind="memory")`` when (a) instantiation fails because the module's
+    initial memory exceeds the limit, or (b) the run ends with a wasm trap (other than fuel
+    or timeout) or a non-zero exit while less than ``MEMORY_SLACK`` (2 MiB) is left below
+    the limit: the typical shape of a refused grow (a guest that fails a large allocation
+    with plenty of memory left is not detected; ``run_python`` also detects Python's
+    ``MemoryError``). A guest that exits on its own keeps its ``exit_code``.
+
+    Locking: the engine, the linker and the module cache are shared and thread-safe; each
+    run has its own store, output buffers and WASI context. A lock guards the table of
+    per-namespace staging state; a run over a namespace holds that namespace's lock from
+    sync-in to write-back. ``close()`` waits for the runs over each namespace to finish
+    before deleting its staging directory; runs started after ``close()`` raise.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, *,
+                 disk_cache: bool = True, max_cache_bytes: int = DEFAULT_MAX_BYTES,
+                 staging_dir: str | os.PathLike[str] | None = None, tick: float = 0.01,
+                 scan_limit: int = DEFAULT_SCAN_LIMIT, watch_changes: bool = True) -> None:
+        config = wasmtime.Config()  # a Config is consumed by its Engine: one per engine
+        config.consume_fuel = True
+        config.epoch_interruption = True
+        self._engine = wasmtime.Engine(config)
+        self._linker = wasmtime.Linker(self._engine)
+        self._linker.define_wasi()
+        self.cache = ModuleCache(self._engine, cache_dir, max_cache_bytes,
+                                 fingerprint=ENGINE_FINGERPRINT, disk=disk_cache)
+        self._ticker = _EpochTicker(self._engine, tick)
+        self._lock = threading.RLock()  # re-entrant: a GC callback (_forget) may take it
+        self._handles: dict[str, CompiledModule] = {}
+        self._stagings: dict[int, tuple[weakref.ref[FileService] | None,
+                                        NamespaceStaging]] = {}
+        self._staging_parent = os.fspath(staging_dir) if staging_dir else None
+        self._staging_base: str | None = None
+        self._scan_limit = scan_limit
+        self._watch_changes = watch_changes
+        self._closed = False
+
+    @property
+    def engine(self) -> wasmtime.Engine:
+        """The wasmtime engine every run of this runtime uses."""
+        return self._engine
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the ticker and delete every staging directory (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            stagings = list(self._stagings.values())
+            self._stagings.clear()
+            base = self._staging_base
+        for ref, staging in stagings:
+            ns = ref() if ref is not None else None
+            if ns is not None:
+                with namespace_lock(ns):
+                    staging.close()
+            else:
+                staging.close()
+        if base is not None:
+            shutil.rmtree(base, ignore_errors=True)
+        self._ticker.close()
+
+    def __enter__(self) -> WasiRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WasiError("this WasiRuntime is closed")
+
+    # -- modules -----------------------------------------------------------------------------
+
+    def compile(self, module: ModuleSource, name: str | None = None) -> CompiledModule:
+        """Compile (or fetch from the cache) and link a module.
+
+        Raises:
+            ModuleError: missing or invalid module, an import WASI does not provide, or a
+                CompiledModule from another runtime.
+        """
+        self._check_open()
+        if isinstance(module, CompiledModule):
+            if module.engine is not self._engine:
+                raise ModuleError(f"{module.name}: compiled by another WasiRuntime")
+            return module
+        if isinstance(module, bytes | bytearray):
+            label = name or "module.wasm"
+        elif isinstance(module, str | os.PathLike):
+            label = name or os.path.basename(os.fspath(module))
+        else:
+            raise InvalidArgument(f"module must be a path, bytes or a CompiledModule, not "
+                                  f"{type(module).__name__}")
+        compiled, sha = self.cache.get(module, None if isinstance(module, str | os.PathLike)
+                                       else label)
+        key = f"{sha}:{label}"
+        with self._lock:
+            handle = self._handles.get(key)
+            if handle is not None and handle.module is compiled:
+                return handle
+        try:
+            pre = self._linker.instantiate_pre(compiled)
+        except wasmtime.WasmtimeError as e:
+            raise ModuleError(f"{label}: cannot link: {wasmtime_message(e)}") from None
+        handle = CompiledModule(label, sha, compiled, pre, self._engine)
+        with self._lock:
+            if len(self._handles) > 256:
+                self._handles.clear()
+            self._handles[key] = handle
+        return handle
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, module: ModuleSource, namespace: FileService | None = None,
+            config: RunConfig | None = None) -> RunResult:
+        """Run ``module``'s ``_start`` over ``namespace`` and return what happened.
+
+        The guest's exit, trap and limits are reported in the result, never raised.
+
+        Raises:
+            ModuleError: the module is missing, invalid or not a WASI command.
+            InvalidArgument: preopens or a ``NamespacePath`` stdin without a namespace.
+            FsError: a preopen or the stdin path does not exist in the namespace.
+            WasiError: the runtime is closed, or wasmtime refused the configuration.
+        """
+        return self._run(module, namespace, config or _DEFAULT_CONFIG, ())
+
+    def _run(self, module: ModuleSource, namespace: FileService | None, config: RunConfig,
+             extra: Sequence[PreparedPreopen]) -> RunResult:
+        started = time.perf_counter()
+        handle = self.compile(module)
+        argv = [config.argv0 if config.argv0 is not None else handle.name, *config.argv]
+        env = dict(config.env)
+        if config.cwd is not None:
+            env["PWD"] = config.cwd
+        if namespace is None:
+            if config.preopens:
+                raise InvalidArgument("preopens need a namespace")
+            stdin = self._stdin(config, None)
+            out = self._execute(handle, argv, env, stdin, list(extra), config)
+            return self._result(out, started, Changes())
+        with namespace_lock(namespace):
+            staging = self._staging(namespace)
+            stdin = self._stdin(config, namespace)
+            staged = staging.prepare(config.preopens)
+            try:
+                out = self._execute(handle, argv, env, stdin, [*staged.preopens, *extra],
+                                    config)
+            finally:
+                changes = staging.collect(staged)
+        return self._result(out, started, changes)
+
+    @staticmethod
+    def _result(out: _Outcome, started: float, changes: Changes) -> RunResult:
+        return RunResult(out.exit_code, out.stdout, out.stderr, out.stdout_truncated,
+                         out.stderr_truncated, time.perf_counter() - started,
+                         out.fuel_consumed, out.trap, changes)
+
+    @staticmethod
+    def _stdin(config: RunConfig, namespace: FileService | None) -> bytes:
+        s = config.stdin
+        if s is None:
+            return b""
+        if isinstance(s, bytes):
+            return s
+        if isinstance(s, str):
+            return s.encode("utf-8")
+        assert isinstance(s, NamespacePath)
+        if namespace is None:
+            raise InvalidArgument(f"stdin {s.path!r} is a namespace path but the run has no "
+                                  "namespace")
+        return namespace.read_bytes(s.path)
+
+    def _staging(self, ns: FileService) -> NamespaceStaging:
+        with self._lock:
+            self._check_open()
+            key = id(ns)
+            hit = self._stagings.get(key)
+            if hit is not None and (hit[0] is None or hit[0]() is ns):
+                return hit[1]
+            base = self._base_dir()
+            staging = NamespaceStaging(ns, tempfile.mkdtemp(prefix="ns-", dir=base),
+                                       self._scan_limit, self._watch_changes)
+            try:
+                ref: weakref.ref[FileService] | None = weakref.ref(
+                    ns, functools.partial(self._forget, key))
+            except TypeError:
+                ref = None
+            self._stagings[key] = (ref, staging)
+            return staging
+
+    def _forget(self, key: int, _ref: object = None) -> None:
+        with self._lock:
+            hit = self._stagings.get(key)
+            if hit is None or hit[0] is None or hit[0]() is not None:
+                return
+            del self._stagings[key]
+        hit[1].close()
+
+    def _base_dir(self) -> str:
+        if self._staging_base is None or not os.path.isdir(self._staging_base):
+            parent = self._staging_parent or staging_root()
+            _remove_dead_stagings(parent)
+            self._staging_base = tempfile.mkdtemp(prefix=f"oanix-wasi-{os.getpid()}-",
+                                                  dir=parent)
+        return self._staging_base
+
+    def _execute(self, handle: CompiledModule, argv: list[str], env: dict[str, str],
+                 stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig
+                 ) -> _Outcome:
+        stdout, stderr = _Capture(config.max_output), _Capture(config.max_output)
+        fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
+        store = wasmtime.Store(self._engine)
+        timed = False
+        try:
+            store.set_fuel(fuel)
+            if config.memory_limit is not None:
+                store.set_limits(memory_size=config.memory_limit)
+            wasi = wasmtime.WasiConfig()
+            wasi.argv = argv
+            if env:
+                wasi.env = list(env.items())
+            if stdin:
+                _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
+            wasi.stdout_custom = _Sink(stdout)
+            wasi.stderr_custom = _Sink(stderr)
+            for p in preopens:
+                try:
+                    wasi.preopen_dir(p.host, p.guest, p.writable)
+                except wasmtime.WasmtimeError:
+                    raise WasiError(f"cannot preopen {p.guest}: its staging directory "
+                                    "is missing") from None
+            # Always before anything runs: a WASI call in a store without a WASI context
+            # aborts the whole process.
+            store.set_wasi(wasi)
+            if config.timeout is not None:
+                self._ticker.acquire()
+                timed = True
+                store.set_epoch_deadline(self._ticker.ticks(config.timeout))
+            else:
+                store.set_epoch_deadline(_NO_DEADLINE)
+            exit_code, trap = self._start(store, handle, config)
+            try:
+                consumed = fuel - store.get_fuel()
+            except wasmtime.WasmtimeError:
+                consumed = 0
+        finally:
+            if timed:
+                self._ticker.release()
+            store.close()
+        return _Outcome(exit_code, trap, stdout.value(), stderr.value(), stdout.dropped > 0,
+                        stderr.dropped > 0, consumed)
+
+    def _start(self, store: wasmtime.Store, handle: CompiledModule, config: RunConfig
+               ) -> tuple[int | None, Trap | None]:
+        limit = config.memory_limit
+        instance: wasmtime.Instance | None = None
+        try:
+            instance = handle.pre.instantiate(store)
+            start = instance.exports(store).get("_start")
+            if not isinstance(start, wasmtime.Func):
+                raise ModuleError(f"{handle.name}: no _start function: not a WASI command")
+            start(store)
+        except wasmtime.ExitTrap as e:
+            code = e.code
+            if code != 0 and limit is not None and _near_limit(store, instance, limit):
+                return code, Trap("memory", None, f"exit status {code} with the memory "
+                                  f"limit ({limit} bytes) reached", str(e))
+            return code, None
+        except wasmtime.Trap as e:
+            return None, _classify(e, store, instance, limit)
+        except wasmtime.WasmtimeError as e:
+            text = wasmtime_message(e)
+            if instance is None:
+                if limit is not None and "exceeds memory limits" in text:
+                    return None, Trap("memory", None, text)
+                raise ModuleError(f"{handle.name}: cannot instantiate: {text}") from None
+            return None, Trap("wasm", None, text, str(e))
+        return 0, None
+
+
+def _classify(e: wasmtime.Trap, store: wasmtime.Store, instance: wasmtime.Instance | None,
+              limit: int | None) -> Trap:
+    code = e.trap_code
+    name = code.name if code is not None else None
+    text = wasmtime_message(e)
+    backtrace = e.message
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return Trap("fuel", name, text, backtrace)
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return Trap("timeout", name, text, backtrace)
+    if limit is not None and _near_limit(store, instance, limit):
+        return Trap("memory", name, f"{text} (memory limit of {limit} bytes reached)",
+                    backtrace)
+    return Trap("wasm", name, text, backtrace)
+
+
+def _near_limit(store: wasmtime.Store, instance: wasmtime.Instance | None, limit: int
+                ) -> bool:
+    if instance is None:
+        return False
+    try:
+        memory = instance.exports(store).get("memory")
+        if not isinstance(memory, wasmtime.Memory):
+            return False
+        return memory.data_len(store) + MEMORY_SLACK > limit
+    except (wasmtime.WasmtimeError, ValueError):
+        return False
+
+
+_STAGING_NAME = re.compile(r"oanix-wasi-(\d+)-")
+
+
+def _remove_dead_stagings(parent: str) -> None:
+    """Delete staging dirs left by processes that no longer exist (a crash, a kill)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        m = _STAGING_NAME.match(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(os.path.join(parent, name))
+        except OSError:
+            continue

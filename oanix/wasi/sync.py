@@ -1,0 +1,1014 @@
+"""Namespace <-> preopen sync: show namespace directories to a WASI guest as host dirs.
+
+WASI preopens are host directories, so each preopened namespace subtree is *staged*: copied
+into a staging directory (under ``/dev/shm`` when it is writable, else the system temp
+dir), preopened, and after the run every change the guest made is written back through
+the namespace: new and modified files, deleted files and directories, new directories
+(a rename is a delete plus an add; adds are written before deletions, so a rename never
+loses content). A change the namespace refuses (``ReadOnly``, ``PermissionDenied``,
+``NoSpace``, ...) is reported in ``Changes.refused`` and the staged copy is put back in
+line with the namespace by the next sync; nothing is raised past the run. A subtree
+preopened read-only is never looked at after the run. When the guest and the host change
+one file during the same run, the guest's version is written last and wins.
+
+Incremental: a ``NamespaceStaging`` keeps, per subtree, its staging directory and a
+manifest ``{path: staged (size, mtime_ns, inode), sha256, namespace (size, mtime)}``, so a
+later run copies only what changed on either side since the last one:
+
+* Namespace side. Every run walks the subtree's stats (through the one service behind it
+  when nothing else is mounted below). A file whose namespace size and mtime are
+  unchanged is trusted, unless its mtime was not safely older than the moment it was
+  last checked (the racy-git rule: within 50 ms, or 2 s for whole-second mtimes, or
+  always for a service with no clock, mtime 0; a service that declares
+  ``mtime_resolution`` gets twice that, at least 1 ms); then its
+  content is read and compared by sha256, so a same-size rewrite in the same clock tick
+  as the last sync is still seen. The service's clock is assumed to be the host's. Files of
+  ``is_computed`` services (FuncFs) are read on every run; a file that cannot be read
+  (``PermissionDenied``: a write-only control file) is staged empty, so the guest can
+  write it and the write-back hands the bytes to the service (``write_bytes``).
+* Guest side. Every staged file gets an mtime at least one second in the past
+  (``min(namespace mtime, now - 1 s)``) when it is written or re-checked, so any write by
+  the guest moves its mtime (or size, or inode); files whose stat changed are compared by
+  sha256 and written back only when their content differs. Which files to look at comes
+  from inotify (``oanix.wasi._inotify``): only the entries the guest created, wrote,
+  deleted or renamed; a whole-tree scan is the fallback (no inotify, a queue overflow, a
+  directory created, deleted or moved). A guest that deliberately resets an mtime after
+  writing can hide its own change; that only loses its own write.
+
+Not copied: a WorkspaceFs mount (a service with ``host_path``) that covers a whole
+preopen, or is mounted below one with nothing else mounted below it, is preopened directly
+at its guest path (wasi-libc picks the longest matching preopen), with an empty
+placeholder directory in the staged parent. Its changes are reported from a stat walk
+(size, mtime, inode) before and after the run, skipped when the tree has more than
+``scan_limit`` entries; a same-size rewrite within one mtime tick may go unreported there
+(the files are live, so nothing is lost).
+
+Symlinks or special files created by the guest in a staging directory are never
+followed: they are reported as refused and removed.
+
+The plan (what to preopen, what is copied, what is shown directly) is cached per
+namespace and rebuilt when the mount tables (through nested namespaces) or the preopen
+spec change.
+
+Locking: a NamespaceStaging is used under its namespace's lock (``namespace_lock``), which
+every run over that namespace holds from sync-in to write-back; so runs over one
+namespace are serialised and runs over different namespaces proceed in parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import shutil
+import stat as stat_mod
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final
+
+import attrs
+
+from .. import paths
+from ..changes import Changes
+from ..errors import (
+    BadFileMode,
+    FsError,
+    InvalidArgument,
+    NotADirectory,
+    NotFound,
+    PermissionDenied,
+    Unsupported,
+    WasiError,
+)
+from ..service import FileService, Stat
+from ._inotify import DirWatch
+from .run import Preopen
+
+__all__ = ["NamespaceLock", "NamespaceStaging", "PreparedPreopen", "Staged", "namespace_lock",
+           "staging_root"]
+
+_RACY_WINDOW: Final = 0.05
+_RACY_WINDOW_COARSE: Final = 2.0
+_RACY_WINDOW_MIN: Final = 0.001
+_STAMP_AGE_NS: Final = 1_000_000_000
+_OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+                      | getattr(os, "O_CLOEXEC", 0))
+_OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+DEFAULT_SCAN_LIMIT: Final = 10_000
+
+
+def staging_root() -> str:
+    """``/dev/shm`` when it exists and is writable, else ``tempfile.gettempdir()``."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return tempfile.gettempdir()
+
+
+# -- the per-namespace lock, shared by every runtime -----------------------------------------
+
+class NamespaceLock:
+    """Serialises the runs over one namespace; refuses a nested run in the same thread.
+
+    A run over a namespace may call back into a service of that namespace (a FuncFs
+    write-file gets the guest's bytes); if that callback started another run over the
+    same namespace it would wait for itself forever, so that raises ``WasiError`` instead.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def __enter__(self) -> NamespaceLock:
+        me = threading.get_ident()
+        if self._owner == me:
+            raise WasiError("a run over this namespace is already in progress in this "
+                            "thread (a run started from a callback of its own run)")
+        self._lock.acquire()
+        self._owner = me
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._owner = None
+        self._lock.release()
+
+
+_locks_guard = threading.RLock()  # re-entrant: a GC callback (_drop_lock) may take it
+_locks: dict[int, tuple[weakref.ref[object] | None, NamespaceLock]] = {}
+
+
+def namespace_lock(ns: object) -> NamespaceLock:
+    """The lock that serialises runs over ``ns`` (one per namespace object, process-wide)."""
+    key = id(ns)
+    with _locks_guard:
+        hit = _locks.get(key)
+        if hit is not None and (hit[0] is None or hit[0]() is ns):
+            return hit[1]
+        lock = NamespaceLock()
+        try:
+            ref: weakref.ref[object] | None = weakref.ref(ns, functools.partial(_drop_lock, key))
+        except TypeError:
+            ref = None
+        _locks[key] = (ref, lock)
+        return lock
+
+
+def _drop_lock(key: int, _ref: object = None) -> None:
+    with _locks_guard:
+        hit = _locks.get(key)
+        if hit is not None and hit[0] is not None and hit[0]() is None:
+            del _locks[key]
+
+
+# -- what the mount table says ---------------------------------------------------------------
+
+
+@attrs.frozen
+class _Member:
+    service: FileService
+    root: str
+    readonly: bool
+
+    @property
+    def writable(self) -> bool:
+        return not (self.readonly or getattr(self.service, "readonly", False))
+
+    @property
+    def computed(self) -> bool:
+        return bool(getattr(self.service, "is_computed", False))
+
+    @property
+    def host_dir(self) -> str | None:
+        """The host directory behind this member when its service is a host directory."""
+        host = getattr(self.service, "host_path", None)
+        if not isinstance(host, str) or getattr(self.service, "closed", False):
+            return None
+        return os.path.join(host, self.root.lstrip("/")) if self.root != "/" else host
+
+
+def _mount_table(ns: FileService) -> dict[str, list[_Member]]:
+    """The mounts of ``ns`` as ``{namespace path: members}``, through nested namespaces."""
+    table: dict[str, list[_Member]] = {}
+    _flatten(ns, "/", "/", False, table, 0)
+    return table
+
+
+def _flatten(service: FileService, base: str, root: str, readonly: bool,
+             table: dict[str, list[_Member]], depth: int) -> None:
+    mounts = getattr(service, "mounts", None)
+    if not callable(mounts) or depth > 16:
+        table.setdefault(base, []).append(_Member(service, root, readonly))
+        return
+    covering: list[object] = []
+    cover_path = ""
+    inner: list[object] = []
+    for m in mounts():
+        mpath: str = m.path
+        if paths.is_within(mpath, root):
+            inner.append(m)
+        elif paths.is_within(root, mpath) and len(mpath) >= len(cover_path):
+            if len(mpath) > len(cover_path):
+                covering = []
+            cover_path = mpath
+            covering.append(m)
+    for m in covering:
+        _flatten(m.service, base, m.service_path(root), readonly or m.readonly,  # type: ignore[attr-defined]
+                 table, depth + 1)
+    for m in inner:
+        at = paths.join(base, paths.relative_to(m.path, root))  # type: ignore[attr-defined]
+        _flatten(m.service, at, m.root, readonly or m.readonly,  # type: ignore[attr-defined]
+                 table, depth + 1)
+
+
+def _covering(table: Mapping[str, list[_Member]], path: str) -> list[_Member]:
+    p = path
+    while True:
+        members = table.get(p)
+        if members is not None:
+            return members
+        if p == "/":
+            return []
+        p = paths.dirname(p)
+
+
+def _below(table: Mapping[str, list[_Member]], path: str) -> list[str]:
+    """Mount points strictly below ``path``."""
+    return [p for p in table if p != path and paths.is_within(p, path)]
+
+
+# -- plans --------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class PreparedPreopen:
+    """One directory handed to wasmtime: ``host`` shown at ``guest``."""
+
+    host: str
+    guest: str
+    writable: bool
+
+
+@attrs.frozen
+class _Plan:
+    ns_path: str
+    guest: str
+    writable: bool
+    direct: str | None  # host directory to preopen as is (a WorkspaceFs)
+    exclude: frozenset[str] = frozenset()  # relative paths preopened separately
+    # The one service behind the whole subtree (nothing mounted below): walked directly,
+    # as (service, path of the subtree in it, computed, its racy window or None).
+    source: tuple[FileService, str, bool, float | None] | None = None
+
+
+def _default_roots(ns: FileService) -> dict[str, Preopen]:
+    roots: dict[str, Preopen] = {}
+    for st in ns.scandir("/"):
+        if st.is_dir:
+            p = "/" + st.name
+            roots[p] = Preopen(p, None)
+    return roots
+
+
+def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
+                  table: Mapping[str, list[_Member]] | None = None) -> list[_Plan]:
+    """What to preopen for ``ns``: the staged subtrees and the host dirs shown directly.
+
+    Raises the namespace's FsError when a preopen is missing, NotADirectory when it is a
+    file.
+    """
+    roots = _default_roots(ns) if spec is None else dict(spec)
+    if table is None:
+        table = _mount_table(ns)
+    plans: list[_Plan] = []
+    taken = {s.guest for s in roots.values() if s.guest is not None}
+    for ns_path, pre in sorted(roots.items()):
+        guest = pre.guest if pre.guest is not None else ns_path
+        st = ns.stat(ns_path)
+        if not st.is_dir:
+            raise NotADirectory(ns_path, "a preopen must be a directory")
+        below = _below(table, ns_path)
+        covering = _covering(table, ns_path)
+        members = covering + [m for p in below for m in table[p]]
+        auto_writable = any(m.writable for m in members) if members else not st.readonly
+        writable = auto_writable if pre.writable is None else pre.writable
+        # Other preopens below this one are shown apart, and excluded from its copy.
+        apart = [r for r in roots if r != ns_path and paths.is_within(r, ns_path)]
+        unhandled = [p for p in below if not any(paths.is_within(p, r) for r in apart)]
+        direct = _direct_host(table, ns_path, covering, unhandled)
+        if direct is not None:
+            # Shown as is, so never more writable than the mount: nothing would refuse.
+            plans.append(_Plan(ns_path, guest, covering[0].writable and pre.writable
+                               is not False, direct))
+            continue
+        for point in below:
+            members_at = table[point]
+            host = members_at[0].host_dir if len(members_at) == 1 else None
+            if (host is None or _below(table, point) or not _is_real_dir(host)
+                    or any(paths.is_within(point, r) for r in apart)):
+                continue
+            sub_guest = paths.join(guest, paths.relative_to(point, ns_path))
+            if sub_guest in taken:
+                continue
+            taken.add(sub_guest)
+            apart.append(point)
+            sub_writable = members_at[0].writable and pre.writable is not False
+            plans.append(_Plan(point, sub_guest, sub_writable, host))
+        exclude = frozenset(paths.relative_to(r, ns_path)[1:] for r in apart)
+        source = None
+        if len(covering) == 1 and not below:
+            m = covering[0]
+            point = next(p for p in table if table[p] is covering)
+            rel = paths.relative_to(ns_path, point)
+            sroot = m.root if rel == "/" else paths.join(m.root, rel)
+            source = (m.service, sroot, m.computed, _clock_window(m.service))
+        plans.append(_Plan(ns_path, guest, writable, None, exclude, source))
+    return plans
+
+
+def _plan_key(ns: FileService, spec: Mapping[str, Preopen] | None, depth: int = 0
+              ) -> object:
+    """What a plan depends on: the mount tables (through nested namespaces), the preopen
+    spec, and the root's directories when a service is mounted at the root."""
+    mounts = getattr(ns, "mounts", None)
+    if not callable(mounts) or depth > 16:
+        snapshot: tuple[object, ...] = (ns,)
+        at_root = True
+    else:
+        members = tuple(mounts())
+        snapshot = tuple((m, _plan_key(m.service, None, depth + 1)) if callable(
+            getattr(m.service, "mounts", None)) else m for m in members)
+        at_root = any(m.path == "/" for m in members)
+    roots = None
+    if depth == 0 and spec is None and at_root:
+        roots = tuple(sorted(st.name for st in ns.scandir("/") if st.is_dir))
+    return (None if spec is None else tuple(sorted(spec.items())), snapshot, roots)
+
+
+def _direct_host(table: Mapping[str, list[_Member]], ns_path: str,
+                 covering: list[_Member], below: list[str]) -> str | None:
+    if len(covering) != 1 or below:
+        return None
+    m = covering[0]
+    host = m.host_dir
+    if host is None:
+        return None
+    point = next(p for p in table if table[p] is covering)
+    rel = paths.relative_to(ns_path, point)
+    path = host if rel == "/" else os.path.join(host, rel.lstrip("/"))
+    return path if _is_real_dir(path) else None
+
+
+def _is_real_dir(path: str) -> bool:
+    """Whether ``path`` is a directory reached without any symlink."""
+    try:
+        return os.path.realpath(path) == os.path.normpath(path) and os.path.isdir(path)
+    except OSError:
+        return False
+
+
+# -- the manifest ----------------------------------------------------------------------------
+
+
+def _clock_window(service: FileService) -> float | None:
+    """How close to a sync a namespace mtime of ``service`` must be to be racy, when the
+    service says how fine its clock is (``mtime_resolution``, seconds); None: unknown.
+    """
+    res = getattr(service, "mtime_resolution", None)
+    if isinstance(res, int | float) and not isinstance(res, bool) and res >= 0:
+        return max(2.0 * res, _RACY_WINDOW_MIN)
+    return None
+
+
+def _is_racy(ns_mtime: float, checked: float, window: float | None = None) -> bool:
+    """Whether a namespace mtime was too close to the moment it was seen to vouch for the
+    content (racy-git): a same-size rewrite in the same clock tick would keep it. The
+    window is the service's (``_clock_window``), else 50 ms, or 2 s for whole seconds."""
+    if ns_mtime == 0 or ns_mtime != ns_mtime:
+        return True
+    if window is None:
+        window = _RACY_WINDOW_COARSE if ns_mtime == int(ns_mtime) else _RACY_WINDOW
+    return ns_mtime + window > checked
+
+
+@attrs.define
+class _FileRec:
+    size: int  # staged copy, as left by the last sync
+    mtime_ns: int
+    ino: int
+    digest: bytes
+    ns_size: int  # namespace side, as seen at ``checked``
+    ns_mtime: float
+    racy: bool  # the namespace stat alone cannot vouch for the content
+
+    def seen(self, ns_size: int, ns_mtime: float, checked: float,
+             window: float | None) -> None:
+        self.ns_size, self.ns_mtime = ns_size, ns_mtime
+        self.racy = _is_racy(ns_mtime, checked, window)
+
+
+@attrs.define(eq=False)
+class _Subtree:
+    ns_root: str
+    host: str
+    files: dict[str, _FileRec] = attrs.field(factory=dict)
+    dirs: set[str] = attrs.field(factory=set)
+    exclude: frozenset[str] = frozenset()
+    watched: frozenset[str] | None = None  # the dirs the DirWatch covers, None: none
+
+    def host_path(self, rel: str) -> str:
+        return os.path.join(self.host, rel) if rel else self.host
+
+    def ns_path(self, rel: str) -> str:
+        return paths.join(self.ns_root, rel) if rel else self.ns_root
+
+    def reset(self) -> None:
+        self.files.clear()
+        self.dirs.clear()
+        self.watched = None
+        shutil.rmtree(self.host, ignore_errors=True)
+        os.makedirs(self.host, mode=0o700, exist_ok=True)
+
+
+@attrs.define
+class Staged:
+    """The preopens of one run and what the write-back needs to know about them."""
+
+    preopens: list[PreparedPreopen]
+    subtrees: list[tuple[_Subtree, bool]]  # (subtree, writable)
+    direct: list[tuple[_Plan, dict[str, tuple[bool, int, int, int]] | None]]
+    temporary: str | None = None  # a per-run staging dir to delete afterwards
+
+
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _stamp(ns_mtime: float, now_ns: int) -> int:
+    """The mtime given to a staged file: the namespace's, but at least 1 s in the past."""
+    want = int(ns_mtime * 1e9) if ns_mtime == ns_mtime else 0
+    return min(want, now_ns - _STAMP_AGE_NS)
+
+
+def _write_file(path: str, data: bytes, mtime_ns: int) -> os.stat_result:
+    fd = os.open(path, _OPEN_WRITE, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_file(path: str) -> bytes:
+    fd = os.open(path, _OPEN_READ)
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise IsADirectoryError(path)
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _remove_host(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat_mod.S_ISDIR(st.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, FsError):
+        return f"{type(e).__name__}: {e.strerror}"
+    if isinstance(e, OSError):
+        return f"{type(e).__name__}: {e.strerror or e}"
+    return f"{type(e).__name__}: {e}"
+
+
+class _ChangeLog:
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.modified: list[str] = []
+        self.deleted: list[str] = []
+        self.refused: list[tuple[str, str]] = []
+
+    def result(self) -> Changes:
+        return Changes(tuple(sorted(set(self.added))), tuple(sorted(set(self.modified))),
+                       tuple(sorted(set(self.deleted))),
+                       tuple(sorted(set(self.refused))))
+
+
+# -- staging -------------------------------------------------------------------------------
+
+
+class NamespaceStaging:
+    """The staging directories and manifests of one namespace, kept between runs.
+
+    ``base`` is this namespace's own directory (deleted by ``close``). ``watch=False``
+    scans every staged tree after each run instead of asking inotify what the guest
+    touched. Use it under ``namespace_lock(ns)``; see the module docstring.
+    """
+
+    def __init__(self, ns: FileService, base: str, scan_limit: int = DEFAULT_SCAN_LIMIT,
+                 watch: bool = True) -> None:
+        self._ns_ref = weakref.ref(ns) if _weakrefable(ns) else None
+        self._ns_strong = None if self._ns_ref is not None else ns
+        self.base = base
+        self.scan_limit = scan_limit
+        self._subtrees: dict[str, _Subtree] = {}
+        self._watch = DirWatch(enabled=watch)
+        self._plan_key: object = None
+        self._plans: list[_Plan] | None = None
+        self._computed: Callable[[str], bool] = _never
+
+    def _ns(self) -> FileService:
+        ns = self._ns_ref() if self._ns_ref is not None else self._ns_strong
+        if ns is None:
+            raise InvalidArgument("the namespace is gone")
+        return ns
+
+    def close(self) -> None:
+        """Delete every staging directory."""
+        self._subtrees.clear()
+        self._watch.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- before the run ----------------------------------------------------------------------
+
+    def prepare(self, spec: Mapping[str, Preopen] | None) -> Staged:
+        """Sync the namespace into the staging dirs and return the preopens of one run.
+
+        Raises the namespace's FsError when a preopen does not exist or is not a
+        directory.
+        """
+        ns = self._ns()
+        if self._subtrees and not os.path.isdir(self.base):  # removed behind our back
+            for sub in self._subtrees.values():
+                sub.reset()
+        plans = self._plan(ns, spec)
+        staged = Staged([], [], [])
+        for plan in plans:
+            if plan.direct is not None:
+                before = self._scan_direct(plan.direct) if plan.writable else None
+                staged.direct.append((plan, before))
+                staged.preopens.append(PreparedPreopen(plan.direct, plan.guest, plan.writable))
+                continue
+            sub = self._subtree(plan.ns_path)
+            sub.exclude = plan.exclude
+            try:
+                self._sync_in(ns, sub, plan)
+            except FsError:
+                raise
+            except OSError:  # the staging dir was tampered with: copy afresh
+                sub.reset()
+                self._sync_in(ns, sub, plan)
+            self._rewatch(sub)
+            staged.subtrees.append((sub, plan.writable))
+            staged.preopens.append(PreparedPreopen(sub.host, plan.guest, plan.writable))
+        self._watch.drain()  # what the sync itself wrote is not the guest's
+        return staged
+
+    def _plan(self, ns: FileService, spec: Mapping[str, Preopen] | None) -> list[_Plan]:
+        key = _plan_key(ns, spec)
+        plans = self._plans
+        if (plans is None or key != self._plan_key
+                or not all(_is_real_dir(p.direct) for p in plans if p.direct is not None)):
+            table = _mount_table(ns)
+            plans = plan_preopens(ns, spec, table)
+            self._plans, self._plan_key = plans, key
+            self._computed = _computed_lookup(table)
+            os.makedirs(self.base, mode=0o700, exist_ok=True)
+            used = {p.ns_path for p in plans if p.direct is None}
+            for ns_path in [p for p in self._subtrees if p not in used]:
+                sub = self._subtrees.pop(ns_path)  # no longer preopened: drop its copy
+                self._watch.forget(sub)
+                shutil.rmtree(sub.host, ignore_errors=True)
+        return plans
+
+    def _subtree(self, ns_path: str) -> _Subtree:
+        sub = self._subtrees.get(ns_path)
+        if sub is None:
+            name = hashlib.sha256(ns_path.encode()).hexdigest()[:16]
+            sub = _Subtree(ns_path, os.path.join(self.base, name))
+            self._subtrees[ns_path] = sub
+            sub.reset()
+        return sub
+
+    def _rewatch(self, sub: _Subtree) -> None:
+        """Make the DirWatch cover exactly the staged directories of ``sub``."""
+        dirs = frozenset(sub.dirs)
+        if sub.watched == dirs or not self._watch.available:
+            return
+        sub.watched = dirs if self._watch.watch(sub, {
+            rel: sub.host_path(rel) for rel in ("", *dirs)}) else None
+
+    def _sync_in(self, ns: FileService, sub: _Subtree, plan: _Plan) -> None:
+        now = time.time()
+        now_ns = time.time_ns()
+        if plan.source is not None:
+            service, sroot, all_computed, window = plan.source
+            computed: Callable[[str], bool] = _always if all_computed else _never
+        else:
+            service, sroot, computed, window = ns, sub.ns_root, self._computed, None
+        seen_files: set[str] = set()
+        seen_dirs: set[str] = set()
+        files, dirs, exclude = sub.files, sub.dirs, sub.exclude
+        some_computed = computed is not _never
+        seen, get = seen_files.add, files.get
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            try:
+                entries = service.scandir(paths.join(sroot, rel) if rel else sroot)
+            except (NotFound, NotADirectory) as e:
+                if not rel:
+                    raise e.with_paths(sub.ns_root) from None
+                continue
+            prefix = rel + "/" if rel else ""
+            for st in entries:
+                crel = prefix + st.name
+                if st.is_dir or (exclude and crel in exclude):
+                    seen_dirs.add(crel)
+                    if crel not in dirs:
+                        self._make_dir(sub, crel)
+                    if crel not in exclude:
+                        stack.append(crel)
+                    continue
+                rec = get(crel)
+                if some_computed:
+                    is_computed = computed(sub.ns_path(crel))
+                elif (rec is not None and not rec.racy and rec.ns_mtime == st.mtime
+                      and rec.ns_size == st.size):
+                    seen(crel)  # unchanged: the common case, kept cheap
+                    continue
+                else:
+                    is_computed = False
+                if (is_computed or rec is None or rec.racy or rec.ns_mtime != st.mtime
+                        or rec.ns_size != st.size):
+                    if self._sync_file(service, sroot, sub, crel, st, rec, is_computed, now,
+                                       now_ns, window):
+                        seen(crel)
+                else:
+                    seen(crel)
+        if len(seen_files) != len(files):
+            for crel in [f for f in files if f not in seen_files]:
+                del files[crel]
+                _remove_host(sub.host_path(crel))
+        if len(seen_dirs) != len(dirs):
+            for crel in sorted((d for d in dirs if d not in seen_dirs), reverse=True):
+                dirs.discard(crel)
+                _remove_host(sub.host_path(crel))
+
+    def _make_dir(self, sub: _Subtree, crel: str) -> None:
+        if crel in sub.files:
+            del sub.files[crel]
+        host = sub.host_path(crel)
+        try:
+            os.mkdir(host, 0o755)
+        except FileExistsError:
+            if not stat_mod.S_ISDIR(os.lstat(host).st_mode):
+                _remove_host(host)
+                os.mkdir(host, 0o755)
+        sub.dirs.add(crel)
+
+    def _drop_dir(self, sub: _Subtree, crel: str) -> None:
+        prefix = crel + "/"
+        for f in [f for f in sub.files if f.startswith(prefix)]:
+            del sub.files[f]
+        for d in [d for d in sub.dirs if d == crel or d.startswith(prefix)]:
+            sub.dirs.discard(d)
+        _remove_host(sub.host_path(crel))
+
+    def _sync_file(self, service: FileService, sroot: str, sub: _Subtree, crel: str,
+                   st: Stat, rec: _FileRec | None, computed: bool, now: float,
+                   now_ns: int, window: float | None) -> bool:
+        """Bring one staged file in line with the namespace; False if it vanished."""
+        if crel in sub.dirs:
+            self._drop_dir(sub, crel)
+        try:
+            data = service.read_bytes(paths.join(sroot, crel))
+        except (NotFound, NotADirectory):
+            return False
+        except (PermissionDenied, BadFileMode, Unsupported):
+            data = b""  # a write-only file (a control file): the guest may write it
+        except FsError:
+            return False
+        digest = _sha(data)
+        if rec is not None and rec.digest == digest:
+            rec.seen(st.size, st.mtime, now, window)
+            return True
+        hst = _write_file(sub.host_path(crel), data, _stamp(st.mtime, now_ns))
+        sub.files[crel] = _FileRec(hst.st_size, hst.st_mtime_ns, hst.st_ino, digest,
+                                   st.size, st.mtime, _is_racy(st.mtime, now, window))
+        return True
+
+    def _scan_direct(self, host: str) -> dict[str, tuple[bool, int, int, int]] | None:
+        out: dict[str, tuple[bool, int, int, int]] = {}
+        for rel, st in _walk_host(host, self.scan_limit):
+            if rel is None:
+                return None
+            out[rel] = (stat_mod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
+        return out
+
+    # -- after the run -----------------------------------------------------------------------
+
+    def collect(self, staged: Staged) -> Changes:
+        """Write the guest's changes back into the namespace; never raises."""
+        log = _ChangeLog()
+        try:
+            ns = self._ns()
+        except InvalidArgument:
+            return log.result()
+        report = self._watch.report() if staged.subtrees else {}
+        for sub, writable in staged.subtrees:
+            if not writable:
+                continue
+            dirty = report.get(sub) if sub.watched is not None else None
+            if dirty is not None and not dirty:
+                continue  # the guest touched nothing here
+            try:
+                self._write_back(ns, sub, log, dirty)
+            except OSError as e:  # the staging dir itself failed: start afresh next run
+                log.refused.append((sub.ns_root, _reason(e)))
+                sub.reset()
+            if dirty is None:
+                sub.watched = None  # directories may have moved: watch them afresh
+        for plan, before in staged.direct:
+            if before is not None:
+                self._report_direct(plan, before, log)
+        return log.result()
+
+    def _report_direct(self, plan: _Plan, before: dict[str, tuple[bool, int, int, int]],
+                       log: _ChangeLog) -> None:
+        assert plan.direct is not None
+        after = self._scan_direct(plan.direct)
+        if after is None:
+            return
+        for rel, info in after.items():
+            old = before.get(rel)
+            p = paths.join(plan.ns_path, rel)
+            if old is None or old[0] != info[0]:
+                log.added.append(p)
+                if old is not None:
+                    log.deleted.append(p)
+            elif not info[0] and old != info:
+                log.modified.append(p)
+        for rel in before:
+            if rel not in after:
+                log.deleted.append(paths.join(plan.ns_path, rel))
+
+    def _scan(self, sub: _Subtree, log: _ChangeLog, dirty: set[str] | None
+              ) -> tuple[dict[str, os.stat_result], set[str], list[str], list[str]] | None:
+        """The staged files and dirs now, and the manifest entries they are compared with:
+        everything, or (``dirty``) only the entries the guest touched. None when a partial
+        scan found a directory it does not know (then scan everything)."""
+        scan_files: dict[str, os.stat_result] = {}
+        scan_dirs: set[str] = set()
+        exclude = sub.exclude
+        if dirty is None:
+            walk: Iterator[tuple[str | None, os.stat_result]] = _walk_host(
+                sub.host, None, exclude)
+            placeholders: set[str] = set(exclude)
+        else:
+            placeholders = {p.rpartition("/")[0] for p in dirty} & exclude
+            walk = _lstat_all(sub, [p for p in dirty if p.rpartition("/")[0] not in exclude])
+        for rel, st in walk:
+            assert rel is not None
+            if stat_mod.S_ISDIR(st.st_mode):
+                if dirty is not None and rel not in sub.dirs:
+                    return None
+                scan_dirs.add(rel)
+            elif stat_mod.S_ISREG(st.st_mode):
+                scan_files[rel] = st
+            else:
+                kind = "symbolic link" if stat_mod.S_ISLNK(st.st_mode) else "special file"
+                log.refused.append((sub.ns_path(rel), f"Unsupported: {kind} not copied"))
+                _remove_host(sub.host_path(rel))
+        for rel in placeholders:
+            self._clear_placeholder(sub, rel, log)
+        if dirty is None:
+            return scan_files, scan_dirs, list(sub.files), [
+                d for d in sub.dirs if d not in exclude]
+        return (scan_files, scan_dirs, [p for p in dirty if p in sub.files],
+                [p for p in dirty if p in sub.dirs and p not in exclude])
+
+    def _write_back(self, ns: FileService, sub: _Subtree, log: _ChangeLog,
+                    dirty: set[str] | None) -> None:
+        now_ns = time.time_ns()
+        scanned = self._scan(sub, log, dirty)
+        if scanned is None:
+            scanned = self._scan(sub, log, None)
+            assert scanned is not None
+        scan_files, scan_dirs, known_files, known_dirs = scanned
+        # What changed, by comparison with the manifest.
+        added_dirs = sorted(d for d in scan_dirs if d not in sub.dirs)
+        gone_dirs = [d for d in known_dirs if d not in scan_dirs]
+        writes: list[tuple[str, bytes, bool]] = []  # (rel, data, is_new)
+        for rel, st in scan_files.items():
+            rec = sub.files.get(rel)
+            if rec is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
+                    rec.size, rec.mtime_ns, rec.ino):
+                continue
+            data = _read_file(sub.host_path(rel))
+            if rec is not None and _sha(data) == rec.digest:
+                self._restamp(sub, rel, rec, now_ns)
+                continue
+            writes.append((rel, data, rec is None))
+        gone_files = [f for f in known_files if f not in scan_files]
+        # Type changes first (a file became a directory or the reverse), then adds and
+        # modifications, then the remaining deletions: a rename never loses the content.
+        refused_dirs: list[str] = []
+        for rel in sorted(f for f in gone_files if f in scan_dirs):
+            self._ns_delete(ns, sub, rel, False, log)
+        for rel in sorted((d for d in gone_dirs if d in scan_files), reverse=True):
+            self._ns_delete_tree(ns, sub, rel, log)
+        for rel in added_dirs:
+            p = sub.ns_path(rel)
+            if any(paths.is_within(rel, r) for r in refused_dirs):
+                log.refused.append((p, "parent directory was refused"))
+                continue
+            try:
+                ns.mkdir(p)
+            except FsError as e:
+                if not ns.is_dir(p):
+                    log.refused.append((p, _reason(e)))
+                    refused_dirs.append(rel)
+                    continue
+            sub.dirs.add(rel)
+            log.added.append(p)
+        for rel in refused_dirs:
+            self._drop_dir(sub, rel)
+        for rel, data, is_new in sorted(writes):
+            p = sub.ns_path(rel)
+            if any(paths.is_within(rel, r) for r in refused_dirs):
+                log.refused.append((p, "parent directory was refused"))
+                continue
+            checked = time.time()
+            try:
+                ns.write_bytes(p, data)
+            except FsError as e:
+                log.refused.append((p, _reason(e)))
+                if is_new:
+                    _remove_host(sub.host_path(rel))
+                sub.files.pop(rel, None)  # the next sync restores the namespace's copy
+                continue
+            (log.added if is_new else log.modified).append(p)
+            try:
+                nst = ns.stat(p)
+                ns_size, ns_mtime = nst.size, nst.mtime
+            except FsError:
+                ns_size, ns_mtime = -1, float("nan")
+            hst = self._stamp_host(sub.host_path(rel), now_ns)
+            sub.files[rel] = _FileRec(hst.st_size, hst.st_mtime_ns, hst.st_ino, _sha(data),
+                                      ns_size, ns_mtime, _is_racy(ns_mtime, checked))
+        for rel in sorted(f for f in gone_files if f in sub.files):
+            self._ns_delete(ns, sub, rel, False, log)
+        for rel in sorted((d for d in gone_dirs if d in sub.dirs), reverse=True):
+            self._ns_delete(ns, sub, rel, True, log)
+
+    def _ns_delete(self, ns: FileService, sub: _Subtree, rel: str, is_dir: bool,
+                   log: _ChangeLog) -> None:
+        p = sub.ns_path(rel)
+        try:
+            if is_dir:
+                ns.rmdir(p)
+            else:
+                ns.remove(p)
+        except NotFound:
+            pass
+        except FsError as e:
+            log.refused.append((p, _reason(e)))
+        else:
+            log.deleted.append(p)
+        # Either way the manifest forgets it: a refused deletion is restored by the next
+        # sync, which finds it in the namespace but not in the manifest.
+        if is_dir:
+            sub.dirs.discard(rel)
+        else:
+            sub.files.pop(rel, None)
+
+    def _ns_delete_tree(self, ns: FileService, sub: _Subtree, rel: str,
+                        log: _ChangeLog) -> None:
+        prefix = rel + "/"
+        for f in sorted((f for f in sub.files if f.startswith(prefix)), reverse=True):
+            self._ns_delete(ns, sub, f, False, log)
+        for d in sorted((d for d in sub.dirs if d.startswith(prefix)), reverse=True):
+            self._ns_delete(ns, sub, d, True, log)
+        self._ns_delete(ns, sub, rel, True, log)
+
+    def _clear_placeholder(self, sub: _Subtree, rel: str, log: _ChangeLog) -> None:
+        host = sub.host_path(rel)
+        try:
+            names = os.listdir(host)
+        except OSError:
+            return
+        for name in names:
+            log.refused.append((sub.ns_path(f"{rel}/{name}"),
+                                "Unsupported: written below a directory preopened apart"))
+            _remove_host(os.path.join(host, name))
+
+    @staticmethod
+    def _stamp_host(path: str, now_ns: int) -> os.stat_result:
+        stamp = now_ns - _STAMP_AGE_NS
+        os.utime(path, ns=(stamp, stamp), follow_symlinks=False)
+        return os.lstat(path)
+
+    def _restamp(self, sub: _Subtree, rel: str, rec: _FileRec, now_ns: int) -> None:
+        hst = self._stamp_host(sub.host_path(rel), now_ns)
+        rec.size, rec.mtime_ns, rec.ino = hst.st_size, hst.st_mtime_ns, hst.st_ino
+
+
+def _never(_path: str) -> bool:
+    return False
+
+
+def _always(_path: str) -> bool:
+    return True
+
+
+def _lstat_all(sub: _Subtree, rels: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """``(relative path, lstat)`` of those of the staged paths ``rels`` that exist."""
+    for rel in rels:
+        try:
+            yield rel, os.lstat(sub.host_path(rel))
+        except OSError:
+            continue
+
+
+def _weakrefable(obj: object) -> bool:
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return False
+    return True
+
+
+def _computed_lookup(table: Mapping[str, list[_Member]]) -> Callable[[str], bool]:
+    """A function telling whether a namespace path is served by a computed service."""
+    flags = {p: any(m.computed for m in members) for p, members in table.items()}
+    if not any(flags.values()):
+        return _never
+
+    def computed(path: str) -> bool:
+        p = path
+        while True:
+            hit = flags.get(p)
+            if hit is not None:
+                return hit
+            if p == "/":
+                return False
+            p = paths.dirname(p)
+
+    return computed
+
+
+def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset()
+               ) -> Iterator[tuple[str | None, os.stat_result]]:
+    """``(relative path, lstat)`` of everything below ``root``, not following links.
+
+    Directories in ``exclude`` are yielded but not entered; temporary files of
+    WorkspaceFs writes are skipped. Yields ``(None, ...)`` once and stops when more than
+    ``limit`` entries are found.
+    """
+    count = 0
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            it = os.scandir(os.path.join(root, rel) if rel else root)
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                if e.name.startswith(".oanix-tmp-"):
+                    continue
+                crel = f"{rel}/{e.name}" if rel else e.name
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                count += 1
+                if limit is not None and count > limit:
+                    yield None, st
+                    return
+                yield crel, st
+                if stat_mod.S_ISDIR(st.st_mode) and crel not in exclude:
+                    stack.append(crel)
