@@ -1,0 +1,467 @@
+"""OanixEnv: one agent's environment, a namespace with the standard layout and a way to run
+things in it.
+
+The standard namespace::
+
+    /task        the task's agent view (read-only but for result.json)    if a task is given
+    /workspace   the agent's files (or any other path: ``workspace_at="/app"``)
+    /logs        a LogsFs: stdout.log, stderr.log, events.jsonl
+    /tmp         scratch space in memory, with a quota
+    /bin         a union: harnesses bind more programs into it
+    /cap/<name>  capabilities (HttpFs, WsFs, NostrFs, ...)
+
+``env.exec("...")`` runs a shell command line as a fresh ``sh -c`` would (in the working
+directory, with the environment's variables); wasm programs in ``/bin`` and, with the
+``oanix[python]`` extra, ``python3`` run in the WASI sandbox under the environment's
+limits. ``env.run_wasi(module, ...)`` runs one module. ``env.fork()`` branches the agent:
+two copy-on-write snapshots that diverge without touching each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import threading
+import tomllib
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import paths
+from .errors import IllegalTransition, InvalidArgument, OanixError, PythonUnavailable
+from .fs.cow import CowFs
+from .fs.map import MapFs
+from .fs.mem import MemFs
+from .fs.workspace import WorkspaceFs
+from .namespace import Namespace
+from .service import FileService
+from .services.logs import LogsFs
+from .services.task import TaskFs
+from .shell import ExecResult, Shell
+from .shell.interp import Ctx
+from .wasi import RunConfig, RunResult, WasiRuntime
+
+__all__ = ["EnvStatus", "Limits", "OanixEnv"]
+
+DEFAULT_TMP_BYTES = 256 << 20
+
+
+class EnvStatus(enum.Enum):
+    """created -> running -> completed | failed -> closed (failed also from created)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+_ALLOWED = {
+    EnvStatus.RUNNING: {EnvStatus.CREATED},
+    EnvStatus.COMPLETED: {EnvStatus.RUNNING},
+    EnvStatus.FAILED: {EnvStatus.CREATED, EnvStatus.RUNNING},
+}
+
+
+@attrs.frozen
+class Limits:
+    """Limits of every program an environment runs (see ``RunConfig``)."""
+
+    fuel: int | None = None
+    memory_limit: int | None = 512 << 20
+    timeout: float | None = None
+    max_output: int | None = 16 << 20
+
+    def config(self, **fields: Any) -> RunConfig:
+        """A RunConfig with these limits and ``fields``."""
+        return RunConfig(fuel=self.fuel, memory_limit=self.memory_limit,
+                         timeout=self.timeout, max_output=self.max_output, **fields)
+
+
+class OanixEnv:
+    """One agent's environment.
+
+    ``workspace``: the service at ``workspace_at`` (a new MemFs by default); ``cow=True``
+    puts a CowFs over it so ``changes()`` tells what the agent did. ``task``: a TaskFs
+    whose agent view appears at ``/task``. ``capabilities`` mount at ``/cap/<name>``;
+    ``mounts`` add any other services. ``env`` and ``cwd`` are what ``exec`` starts
+    with (``cwd`` defaults to ``workspace_at``). ``runtime``: a shared WasiRuntime (by
+    default the environment makes its own and closes it).
+
+    Locking: the status changes under a lock; ``exec`` and ``run_wasi`` may be called
+    from several threads (each ``exec`` is its own shell session; runs over this
+    namespace are serialised by the runtime).
+    """
+
+    def __init__(self, *, workspace: FileService | None = None,
+                 workspace_at: str = "/workspace", cow: bool = False,
+                 task: TaskFs | None = None, logs: LogsFs | None = None,
+                 tmp_bytes: int | None = DEFAULT_TMP_BYTES,
+                 capabilities: Mapping[str, FileService] | None = None,
+                 mounts: Mapping[str, FileService] | None = None,
+                 env: Mapping[str, str] | None = None, cwd: str | None = None,
+                 limits: Limits | None = None, runtime: WasiRuntime | None = None,
+                 commands: Mapping[str, Any] | None = None, id: str | None = None) -> None:
+        self.id = id or uuid.uuid4().hex[:12]
+        self.limits = limits or Limits()
+        self.workspace_at = paths.normalize(workspace_at)
+        self.cwd = paths.normalize(cwd or self.workspace_at)
+        self.vars: dict[str, str] = {"HOME": "/tmp", "PATH": "/bin", "TMPDIR": "/tmp",
+                                     **dict(env or {})}
+        self.task = task
+        self.extra_commands = dict(commands or {})
+        self.logs = logs if logs is not None else LogsFs()
+        self._own_runtime = runtime is None
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._status = EnvStatus.CREATED
+        self.error: str | None = None
+
+        ws = workspace if workspace is not None else MemFs()
+        if cow and not isinstance(ws, CowFs):
+            ws = CowFs(ws)
+        self.workspace = ws
+        self.tmp = MemFs(max_bytes=tmp_bytes)
+        ns = Namespace()
+        if task is not None:
+            ns.mount("/task", task.agent_view())
+        ns.mount(self.workspace_at, ws)
+        ns.mount("/logs", self.logs)
+        ns.mount("/tmp", self.tmp)
+        ns.mount("/bin", MemFs(), create=True)
+        for name, svc in (capabilities or {}).items():
+            ns.mount(paths.join("/cap", name), svc)
+        for at, svc in (mounts or {}).items():
+            ns.mount(at, svc)
+        self.namespace = ns
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def status(self) -> EnvStatus:
+        return self._status
+
+    def _move(self, to: EnvStatus) -> None:
+        with self._lock:
+            if self._status is EnvStatus.CLOSED:
+                raise IllegalTransition(f"environment {self.id}", "closed", to.value)
+            if self._status not in _ALLOWED[to]:
+                allowed = " or ".join(sorted(s.value for s in _ALLOWED[to]))
+                raise IllegalTransition(f"environment {self.id}", self._status.value,
+                                        to.value, allowed)
+            self._status = to
+
+    def start(self) -> None:
+        """created -> running (``exec`` and ``run_wasi`` do it on first use)."""
+        self._move(EnvStatus.RUNNING)
+
+    def complete(self) -> None:
+        """running -> completed."""
+        self._move(EnvStatus.COMPLETED)
+
+    def fail(self, error: str) -> None:
+        """created | running -> failed, keeping ``error``."""
+        self._move(EnvStatus.FAILED)
+        self.error = error
+
+    def close(self) -> None:
+        """Release the staging directories and workers; idempotent."""
+        with self._lock:
+            if self._status is EnvStatus.CLOSED:
+                return
+            self._status = EnvStatus.CLOSED
+        if self._runtime is not None and self._own_runtime:
+            self._runtime.close()
+
+    def __enter__(self) -> OanixEnv:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc is not None and self._status in (EnvStatus.CREATED, EnvStatus.RUNNING):
+            self.fail(str(exc) or type(exc).__name__)
+        self.close()
+
+    def _use(self) -> None:
+        with self._lock:
+            status = self._status
+        if status is EnvStatus.CREATED:
+            with contextlib.suppress(IllegalTransition):  # another thread started it
+                self.start()
+        elif status is EnvStatus.CLOSED:
+            raise IllegalTransition(f"environment {self.id}", "closed", "running",
+                                    "an open environment")
+
+    @property
+    def runtime(self) -> WasiRuntime:
+        """The WASI runtime (made on first use)."""
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = WasiRuntime()
+            return self._runtime
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run_wasi(self, module: str | bytes | Path, argv: Sequence[str] = (), *,
+                 stdin: bytes | str | None = None, env: Mapping[str, str] | None = None,
+                 cwd: str | None = None, **limits: Any) -> RunResult:
+        """Run a wasm module (a host path, bytes, or a namespace path as ``NamespacePath``
+        via ``module="ns:/bin/x.wasm"``) over this namespace under the limits."""
+        self._use()
+        config = attrs.evolve(self.limits.config(argv=list(argv), stdin=stdin,
+                                                 env={**self.vars, **dict(env or {})},
+                                                 cwd=cwd or self.cwd), **limits)
+        return self.runtime.run(_module(self.namespace, module), self.namespace, config)
+
+    def exec(self, command: str, stdin: bytes = b"", env: Mapping[str, str] | None = None,
+             cwd: str | None = None) -> ExecResult:
+        """Run ``command`` as ``sh -c`` would, in a fresh shell session."""
+        self._use()
+        shell = Shell(self.namespace, env={**self.vars, **dict(env or {})},
+                      cwd=cwd or self.cwd, commands=self._commands(),
+                      run_program=self._run_program)
+        return shell.exec(command, stdin)
+
+    def _commands(self) -> dict[str, Any]:
+        py = self._python
+        return {"python3": py, "python": py, **self.extra_commands}
+
+    def _run_program(self, path: str, argv: list[str], env: dict[str, str], cwd: str,
+                     stdin: bytes) -> tuple[int, bytes, bytes]:
+        data = self.namespace.read_bytes(path)
+        config = self.limits.config(argv=argv[1:], argv0=argv[0], env=env, cwd=cwd,
+                                    stdin=stdin)
+        return _status(self.runtime.run(data, self.namespace, config))
+
+    def run_python(self, code: str | None = None, script: str | None = None,
+                   argv: Sequence[str] = (), **config: Any) -> RunResult:
+        """Run Python code or a namespace script in the sandbox over this namespace, under
+        the environment's limits (``config`` overrides them: see ``run_python``)."""
+        from .wasi.python import run_python
+
+        self._use()
+        limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
+                  "timeout": self.limits.timeout, "max_output": self.limits.max_output,
+                  "env": dict(self.vars), "cwd": self.cwd, **config}
+        return run_python(code=code, script=script, namespace=self.namespace, argv=argv,
+                          runtime=self.runtime, **limits)
+
+    def _python(self, ctx: Ctx, argv: list[str]) -> int:
+        args = list(argv[1:])
+        while args and args[0] in ("-u", "-B", "-I", "-E", "-s", "-S", "-O", "-q"):
+            args.pop(0)
+        stdin: bytes = ctx.stdin
+        kw: dict[str, Any] = {}
+        if not args or args[0] == "-":
+            kw["code"] = stdin.decode("utf-8", "replace")
+            stdin, rest = b"", args[1:]
+        elif args[0] == "-c":
+            if len(args) < 2:
+                ctx.stderr.write(b"python3: -c needs an argument\n")
+                return 2
+            kw["code"], rest = args[1], args[2:]
+        elif args[0] == "-m":
+            if len(args) < 2:
+                ctx.stderr.write(b"python3: -m needs a module name\n")
+                return 2
+            kw["code"] = ("import runpy, sys; sys.argv[0] = " + json.dumps(args[1])
+                          + "; runpy.run_module(" + json.dumps(args[1])
+                          + ", run_name='__main__', alter_sys=True)")
+            rest = args[2:]
+        else:
+            kw["script"], rest = _resolve(ctx.cwd, args[0]), args[1:]
+        try:
+            result = self.run_python(argv=rest, env=dict(ctx.env), cwd=ctx.cwd, stdin=stdin,
+                                     **kw)
+        except PythonUnavailable as e:
+            ctx.stderr.write(f"python3: {e}\n".encode())
+            return 127
+        except OanixError as e:
+            ctx.stderr.write(f"python3: {e}\n".encode())
+            return 1
+        status, out, err = _status(result)
+        ctx.stdout.write(out)
+        ctx.stderr.write(err)
+        return status
+
+    # -- branching ----------------------------------------------------------------------------
+
+    def fork(self) -> OanixEnv:
+        """A branch of this environment: from now on this environment and the branch each
+        write to their own copy-on-write layer over what the workspace and /tmp hold now,
+        so neither sees the other's changes. Logs are new for the branch; the task and the
+        capabilities are shared.
+        """
+        frozen_ws, frozen_tmp = self.workspace, self.tmp
+        mine_ws, mine_tmp = CowFs(frozen_ws), CowFs(frozen_tmp)
+        self.namespace.mount(self.workspace_at, mine_ws)
+        self.namespace.mount("/tmp", mine_tmp)
+        self.workspace = mine_ws
+        branch = OanixEnv.__new__(OanixEnv)
+        branch.__dict__.update(self.__dict__)
+        branch.id = uuid.uuid4().hex[:12]
+        branch._lock = threading.Lock()
+        branch._status = EnvStatus.CREATED
+        branch._own_runtime = False
+        branch._runtime = self._runtime
+        branch.error = None
+        branch.vars = dict(self.vars)
+        branch.logs = LogsFs()
+        branch.workspace = CowFs(frozen_ws)
+        branch.namespace = self.namespace.fork()
+        branch.namespace.mount(self.workspace_at, branch.workspace)
+        branch.namespace.mount("/tmp", CowFs(frozen_tmp))
+        branch.namespace.mount("/logs", branch.logs)
+        self.tmp_layer = mine_tmp
+        return branch
+
+    # -- declarative construction -------------------------------------------------------------
+
+    @classmethod
+    def from_manifest(cls, manifest: str | Path | Mapping[str, Any],
+                      base_dir: str | Path | None = None, **overrides: Any) -> OanixEnv:
+        """An environment from a TOML or JSON manifest (a path, or the parsed mapping).
+
+        ::
+
+            id = "agent-1"
+            cwd = "/workspace"
+            [env]
+            LANG = "C.UTF-8"
+            [limits]
+            fuel = 10_000_000_000
+            memory = "256M"
+            timeout = 30
+            [workspace]            # one of: dir = "./repo" (WorkspaceFs), or files = {...}
+            dir = "./repo"
+            cow = true
+            [[mounts]]             # type: mem | map | workspace
+            path = "/data"
+            type = "map"
+            files = { "a.txt" = "hello" }
+
+        Relative host paths are taken from the manifest's directory (or ``base_dir``).
+
+        Raises:
+            InvalidArgument: an unknown key or a bad value, naming it.
+        """
+        if isinstance(manifest, Mapping):
+            data: dict[str, Any] = dict(manifest)
+            base = Path(base_dir or ".")
+        else:
+            path = Path(manifest)
+            text = path.read_text(encoding="utf-8")
+            try:
+                data = (json.loads(text) if path.suffix == ".json" else tomllib.loads(text))
+            except (ValueError, tomllib.TOMLDecodeError) as e:
+                raise InvalidArgument(f"{path}: not a valid manifest: {e}") from None
+            base = Path(base_dir or path.parent)
+        return cls(**_from_manifest(data, base), **overrides)
+
+
+def _resolve(cwd: str, path: str) -> str:
+    """``path`` as a shell would take it from ``cwd``."""
+    return paths.normalize(path if path.startswith("/") else paths.join(cwd, path))
+
+
+def _module(ns: Namespace, module: str | bytes | Path) -> str | bytes | Path:
+    if isinstance(module, str) and module.startswith("ns:"):
+        return ns.read_bytes(module[3:])
+    return module
+
+
+def _status(result: RunResult) -> tuple[int, bytes, bytes]:
+    """``(status, stdout, stderr)`` of a run as a shell sees it (a trap has a status and a
+    line on stderr, as ``oanix-run`` reports it)."""
+    if result.trap is None:
+        return result.status, result.stdout, result.stderr
+    note = f"{result.trap.kind}: {result.trap.message}\n".encode()
+    return result.status, result.stdout, result.stderr + note
+
+
+_KNOWN = {"id", "cwd", "env", "limits", "workspace", "workspace_at", "mounts", "tmp_bytes"}
+
+
+def _size(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        text = value.strip().upper().removesuffix("B")
+        mult = units.get(text[-1:], 1)
+        try:
+            n = float(text[:-1] if text[-1:] in units else text)
+        except ValueError:
+            pass
+        else:
+            if n > 0:
+                return int(n * mult)
+    raise InvalidArgument(f"manifest {where}: expected a size like 256M, got {value!r}")
+
+
+def _from_manifest(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    unknown = set(data) - _KNOWN
+    if unknown:
+        raise InvalidArgument(f"manifest: unknown key(s) {sorted(unknown)}; "
+                              f"known: {sorted(_KNOWN)}")
+    kw: dict[str, Any] = {}
+    for key in ("id", "cwd", "workspace_at"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise InvalidArgument(f"manifest {key}: expected a string")
+            kw[key] = data[key]
+    if "env" in data:
+        if not isinstance(data["env"], dict):
+            raise InvalidArgument("manifest env: expected a table of strings")
+        kw["env"] = {str(k): str(v) for k, v in data["env"].items()}
+    if "tmp_bytes" in data:
+        kw["tmp_bytes"] = _size(data["tmp_bytes"], "tmp_bytes")
+    limits = data.get("limits", {})
+    if limits:
+        bad = set(limits) - {"fuel", "memory", "timeout", "max_output"}
+        if bad:
+            raise InvalidArgument(f"manifest limits: unknown key(s) {sorted(bad)}")
+        kw["limits"] = Limits(
+            fuel=int(limits["fuel"]) if "fuel" in limits else None,
+            memory_limit=_size(limits["memory"], "limits.memory") if "memory" in limits
+            else Limits().memory_limit,
+            timeout=float(limits["timeout"]) if "timeout" in limits else None,
+            max_output=_size(limits["max_output"], "limits.max_output")
+            if "max_output" in limits else Limits().max_output)
+    ws = data.get("workspace")
+    if ws is not None:
+        if not isinstance(ws, dict):
+            raise InvalidArgument("manifest workspace: expected a table")
+        kw["workspace"] = _service(ws, base, "workspace")
+        kw["cow"] = bool(ws.get("cow", False))
+    mounts: dict[str, FileService] = {}
+    for i, m in enumerate(data.get("mounts", [])):
+        if not isinstance(m, dict) or not isinstance(m.get("path"), str):
+            raise InvalidArgument(f"manifest mounts[{i}]: needs a string 'path'")
+        svc = _service(m, base, f"mounts[{i}]")
+        mounts[m["path"]] = CowFs(svc) if m.get("cow") else svc
+    if mounts:
+        kw["mounts"] = mounts
+    return kw
+
+
+def _service(spec: dict[str, Any], base: Path, where: str) -> FileService:
+    kind = spec.get("type") or ("workspace" if "dir" in spec else
+                                "map" if "files" in spec else "mem")
+    if kind == "workspace":
+        if not isinstance(spec.get("dir"), str):
+            raise InvalidArgument(f"manifest {where}: type workspace needs 'dir'")
+        return WorkspaceFs(base / spec["dir"], readonly=bool(spec.get("readonly", False)))
+    if kind == "map":
+        files = spec.get("files", {})
+        if not isinstance(files, dict):
+            raise InvalidArgument(f"manifest {where}.files: expected a table")
+        return MapFs(files)
+    if kind == "mem":
+        quota = spec.get("max_bytes")
+        return MemFs(max_bytes=_size(quota, f"{where}.max_bytes") if quota else None)
+    raise InvalidArgument(f"manifest {where}: unknown type {kind!r} (mem, map, workspace)")
+

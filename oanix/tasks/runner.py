@@ -1,0 +1,356 @@
+"""Trials: a task's environment, an agent, then the verifier, to a reward, without Docker.
+
+1. The environment is built from the task's Dockerfile as far as it can be honoured
+   (``dockerfile``): build-context files are copied into an image tree and ``RUN`` lines
+   run with the oanix shell. Anything that cannot be honoured ends the trial as
+   ``environment_unsupported``, with the lines.
+2. The agent works in an ``OanixEnv`` whose root is a copy-on-write layer over the image,
+   in the image's ``WORKDIR``: ``agent(env, instruction)``. The oracle agent runs the
+   task's solution script; the nop agent does nothing. The agent timeout applies; a late
+   agent fails the trial and its environment is closed.
+3. The verifier runs in a fresh namespace: another copy-on-write layer over the agent's
+   final tree, ``/tests``, and a ``/logs/verifier`` that only it can write (the verifier
+   view of the trial's TaskFs; the agent saw that area read-only). The test script runs
+   with the shell; its uv/pytest preamble runs pytest in the sandbox (``verifier``).
+4. The reward comes from ``reward.txt`` / ``reward.json`` (Harbor), or from pytest's
+   ``-rA`` summary (Terminal-Bench 1: every test passed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from .. import paths
+from ..changes import Changes
+from ..env import Limits, OanixEnv
+from ..errors import InvalidArgument, OanixError
+from ..fs.cow import CowFs
+from ..fs.mem import MemFs
+from ..fs.workspace import WorkspaceFs
+from ..services.task import TaskFs, TaskInfo
+from ..shell.interp import Ctx
+from ..wasi import WasiRuntime
+from .dockerfile import Copy, parse_dockerfile
+from .formats import TaskSpec, load_task
+from .verifier import VerifierTools
+
+__all__ = ["Agent", "TrialResult", "TrialStatus", "resolve_agent", "run_trial"]
+
+Agent = Callable[[OanixEnv, str], object]
+TrialStatus = Literal["passed", "failed", "agent_timeout", "verifier_timeout",
+                      "environment_unsupported", "error"]
+_SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)", re.M)
+
+
+@attrs.frozen
+class TrialResult:
+    """What a trial gave: the reward, how each test went, timings, logs, the agent's diff.
+
+    ``reward`` is the main number (reward.txt, or the mean of reward.json's metrics, or
+    1.0/0.0 from pytest for Terminal-Bench 1); ``rewards`` are the named metrics.
+    ``passed`` is true when the reward is 1.0, or every named reward is 1.
+    """
+
+    task: str
+    agent: str
+    status: TrialStatus
+    reward: float | None
+    rewards: Mapping[str, float]
+    tests: tuple[tuple[str, str], ...]
+    agent_seconds: float
+    verifier_seconds: float
+    total_seconds: float
+    changes: Changes
+    agent_output: str
+    verifier_output: str
+    unsupported: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the result."""
+        d = attrs.asdict(self, recurse=False)
+        d["rewards"] = dict(self.rewards)
+        d["tests"] = [list(t) for t in self.tests]
+        d["changes"] = {"added": list(self.changes.added),
+                        "modified": list(self.changes.modified),
+                        "deleted": list(self.changes.deleted)}
+        d["unsupported"], d["notes"] = list(self.unsupported), list(self.notes)
+        d["passed"] = self.passed
+        return d
+
+
+# -- agents ---------------------------------------------------------------------------------
+
+
+def nop_agent(env: OanixEnv, instruction: str) -> None:
+    """Does nothing: a task must fail with it."""
+
+
+def resolve_agent(name: str | Agent) -> tuple[str, Agent | None]:
+    """``"oracle"``, ``"nop"``, ``"module:callable"`` or a callable -> (name, agent);
+    the oracle is ``None`` (the runner gives it the solution)."""
+    if callable(name):
+        return getattr(name, "__name__", "agent"), name
+    if name == "oracle":
+        return "oracle", None
+    if name == "nop":
+        return "nop", nop_agent
+    module, _, attr = name.partition(":")
+    if not module or not attr:
+        raise InvalidArgument(f"agent {name!r}: use oracle, nop or module:callable")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise InvalidArgument(f"agent {name!r}: {e}") from None
+    if not callable(fn):
+        raise InvalidArgument(f"agent {name!r} is not callable")
+    return name, fn
+
+
+# -- the environment ------------------------------------------------------------------------
+
+
+def _host_tree(path: Path) -> list[tuple[Path, str]]:
+    if path.is_file():
+        return [(path, "")]
+    return sorted((p, p.relative_to(path).as_posix()) for p in path.rglob("*") if p.is_file())
+
+
+def build_image(task: TaskSpec, runtime: WasiRuntime) -> tuple[MemFs, str, dict[str, str],
+                                                                list[str]]:
+    """The task's image tree, its WORKDIR, its ENV, and what could not be honoured."""
+    image = MemFs()
+    if task.dockerfile is None:
+        image.makedirs("/app")
+        return image, "/app", {}, []
+    plan = parse_dockerfile(task.dockerfile.read_text(encoding="utf-8"))
+    unsupported = list(plan.unsupported)
+    image.makedirs(plan.workdir, exist_ok=True)
+    for step in plan.steps:
+        if isinstance(step, Copy):
+            for src in step.sources:
+                _copy_in(image, task.build_context, src, step.dest, unsupported)
+            continue
+        _, command, workdir, env = step
+        image.makedirs(workdir, exist_ok=True)
+        with OanixEnv(workspace=image, workspace_at="/", env=dict(env), cwd=workdir,
+                      runtime=runtime, limits=Limits(timeout=300.0)) as build:
+            res = build.exec(command)
+        if res.exit_code != 0:
+            unsupported.append(f"RUN {command} (exit {res.exit_code}: "
+                               f"{res.stderr_text.strip().splitlines()[-1:] or ''})")
+    return image, plan.workdir, dict(plan.env), unsupported
+
+
+def _copy_in(image: MemFs, context: Path, src: str, dest: str, unsupported: list[str]) -> None:
+    origin = (context / src).resolve()
+    if not origin.is_relative_to(context.resolve()) or not origin.exists():
+        unsupported.append(f"COPY {src}: not in the build context")
+        return
+    dest_is_dir = dest.endswith("/") or origin.is_dir() or image.is_dir(dest)
+    for host, rel in _host_tree(origin):
+        target = paths.join(dest, rel) if dest_is_dir and rel else (
+            paths.join(dest, host.name) if dest_is_dir else paths.normalize(dest))
+        image.makedirs(paths.dirname(target), exist_ok=True)
+        image.write_bytes(target, host.read_bytes())
+
+
+# -- the trial ------------------------------------------------------------------------------
+
+
+def _run_with_timeout(fn: Callable[[], object], timeout: float) -> tuple[bool, str | None]:
+    """Run ``fn`` in a worker thread: ``(finished, error)``. A thread cannot be killed:
+    after the timeout it is abandoned, and the caller closes what it was using."""
+    box: dict[str, str] = {}
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as e:  # reported to the caller
+            box["error"] = f"{type(e).__name__}: {e}"
+
+    t = threading.Thread(target=target, daemon=True, name="oanix-trial")
+    t.start()
+    t.join(timeout)
+    return (not t.is_alive(), box.get("error"))
+
+
+def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
+              runtime: WasiRuntime | None = None,
+              agent_timeout: float | None = None) -> TrialResult:
+    """Run one trial of ``task`` with ``agent`` and return its result.
+
+    Raises:
+        TaskError: the task directory cannot be loaded.
+        InvalidArgument: an unknown agent.
+    """
+    spec = task if isinstance(task, TaskSpec) else load_task(task)
+    agent_name, agent_fn = resolve_agent(agent)
+    own_runtime = runtime is None
+    rt = runtime or WasiRuntime()
+    t0 = time.monotonic()
+
+    def result(status: TrialStatus, **kw: Any) -> TrialResult:
+        base: dict[str, Any] = dict(task=spec.name, agent=agent_name, status=status,
+                                    reward=None, rewards={}, tests=(), agent_seconds=0.0,
+                                    verifier_seconds=0.0, changes=Changes(),
+                                    agent_output="", verifier_output="")
+        base.update(kw)
+        return TrialResult(total_seconds=time.monotonic() - t0, **base)
+
+    try:
+        image, workdir, env_vars, unsupported = build_image(spec, rt)
+        if unsupported:
+            return result("environment_unsupported", unsupported=tuple(unsupported))
+        env_vars = {**env_vars, **dict(spec.environment_env)}
+        taskfs = TaskFs(TaskInfo(spec.name, spec.instruction,
+                                 agent_timeout_sec=spec.agent_timeout_sec,
+                                 verifier_timeout_sec=spec.verifier_timeout_sec))
+        workspace = CowFs(image)
+        a_timeout = agent_timeout or spec.agent_timeout_sec
+        agent_env = OanixEnv(workspace=workspace, workspace_at="/", task=taskfs,
+                             env=env_vars, cwd=workdir, runtime=rt,
+                             limits=Limits(timeout=a_timeout))
+        instructions = [s.instruction for s in spec.steps] or [spec.instruction]
+        transcript: list[str] = []
+
+        def act() -> None:
+            if agent_fn is None:
+                _oracle(spec, agent_env, transcript)
+                return
+            for text in instructions:
+                agent_fn(agent_env, text)
+
+        taskfs.start()
+        t_agent = time.monotonic()
+        finished, error = _run_with_timeout(act, a_timeout)
+        agent_seconds = time.monotonic() - t_agent
+        agent_output = "".join(transcript)
+        if not finished:
+            taskfs.fail(f"agent timed out after {a_timeout:g} s")
+            agent_env.fail("agent timeout")
+            agent_env.close()
+            return result("agent_timeout", agent_seconds=agent_seconds, reward=0.0,
+                          agent_output=agent_output,
+                          error=f"the agent did not finish in {a_timeout:g} s")
+        taskfs.complete()
+        agent_env.close()
+        changes = workspace.changes()
+        verdict = _verify(spec, taskfs, workspace, workdir, env_vars, rt)
+        return result(verdict.status, reward=verdict.reward, rewards=verdict.rewards,
+                      tests=verdict.tests, agent_seconds=agent_seconds,
+                      verifier_seconds=verdict.seconds, changes=changes,
+                      agent_output=agent_output, verifier_output=verdict.output,
+                      unsupported=verdict.unsupported, notes=verdict.notes,
+                      error=error or verdict.error)
+    except OanixError as e:
+        return result("error", error=f"{type(e).__name__}: {e}")
+    finally:
+        if own_runtime:
+            rt.close()
+
+
+def _oracle(spec: TaskSpec, env: OanixEnv, transcript: list[str]) -> None:
+    """Run the task's solution as the image's shell would: the oracle agent."""
+    if spec.solution is None:
+        raise InvalidArgument(f"{spec.path}: no solution script for the oracle agent")
+    solution_dir = spec.solution.parent
+    at = "/solution" if spec.format == "harbor" else "/oracle"
+    env.namespace.mount(at, WorkspaceFs(solution_dir, readonly=True))
+    res = env.exec(spec.solution.read_text(encoding="utf-8"))
+    transcript.append(res.stdout_text + res.stderr_text)
+    if res.exit_code != 0:
+        transcript.append(f"[solution exited {res.exit_code}]\n")
+
+
+@attrs.frozen
+class _Verdict:
+    status: TrialStatus
+    reward: float | None
+    rewards: Mapping[str, float]
+    tests: tuple[tuple[str, str], ...]
+    seconds: float
+    output: str
+    unsupported: tuple[str, ...]
+    notes: tuple[str, ...]
+    error: str | None
+
+
+def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
+            env_vars: dict[str, str], rt: WasiRuntime) -> _Verdict:
+    if spec.test_script is None or spec.tests_dir is None:
+        return _Verdict("error", None, {}, (), 0.0, "", (), (),
+                        f"{spec.path}: no test script")
+    home = MemFs()
+    home.makedirs("/.local/bin")
+    home.write_bytes("/.local/bin/env", b"")
+    dev = MemFs()
+    dev.write_bytes("/null", b"")
+    venv = OanixEnv(workspace=CowFs(agent_tree), workspace_at="/",
+                    mounts={"/tests": WorkspaceFs(spec.tests_dir, readonly=True),
+                            "/task": taskfs.verifier_view(), "/root": home, "/dev": dev},
+                    env={**env_vars, **dict(spec.verifier_env), "TEST_DIR": "/tests",
+                         "HOME": "/root"},
+                    cwd=workdir, runtime=rt,
+                    limits=Limits(timeout=spec.verifier_timeout_sec, fuel=None,
+                                  memory_limit=1 << 30))
+    venv.namespace.bind("/task/verifier", "/logs/verifier")
+
+    def run_python(ctx: Ctx, code: str, env: dict[str, str]) -> int:
+        res = venv.run_python(code=code, env=env, cwd=ctx.cwd)
+        ctx.stdout.write(res.stdout)
+        ctx.stderr.write(res.stderr)
+        return res.status
+
+    tools = VerifierTools(venv.namespace, run_python)
+    venv.extra_commands.update(tools.commands())
+    box: dict[str, Any] = {}
+    t0 = time.monotonic()
+    finished, error = _run_with_timeout(
+        lambda: box.update(res=venv.exec(spec.test_script.read_text(encoding="utf-8"))
+                           if spec.test_script else None),
+        spec.verifier_timeout_sec)
+    seconds = time.monotonic() - t0
+    venv.close()
+    unsupported, notes = tuple(tools.unsupported), tuple(tools.notes)
+    if not finished:
+        return _Verdict("verifier_timeout", 0.0, {}, (), seconds, "", unsupported, notes,
+                        f"the verifier did not finish in {spec.verifier_timeout_sec:g} s")
+    res = box.get("res")
+    output = (res.stdout_text + res.stderr_text) if res is not None else ""
+    tests = tuple((name, outcome) for outcome, name in _SUMMARY.findall(output))
+    if unsupported:
+        return _Verdict("environment_unsupported", None, {}, tests, seconds, output,
+                        unsupported, notes, error)
+    rewards: dict[str, float] = {}
+    if spec.format == "harbor":
+        try:
+            got = taskfs.reward()
+        except OanixError as e:
+            return _Verdict("failed", 0.0, {}, tests, seconds, output, (), notes,
+                            f"malformed reward: {e}")
+        if got is None:
+            return _Verdict("failed", 0.0, {}, tests, seconds, output, (), notes,
+                            "the verifier wrote no reward")
+        rewards = dict(got.metrics)
+        value = got.value
+        reward = float(value) if value is not None else sum(rewards.values()) / len(rewards)
+    else:
+        ok = bool(tests) and all(o in ("PASSED", "XFAIL", "SKIPPED") for _, o in tests)
+        reward = 1.0 if ok else 0.0
+    passed = reward == 1.0 if len(rewards) <= 1 else all(v == 1 for v in rewards.values())
+    return _Verdict("passed" if passed else "failed", reward, rewards, tests, seconds,
+                    output, (), notes, error)

@@ -1,0 +1,162 @@
+"""The commands a task's test script expects of its container, honoured without Docker.
+
+Nearly every Terminal-Bench 2 ``test.sh`` installs curl and uv, then runs ``uvx -p 3.13
+-w pytest==... pytest ... /tests/test_outputs.py -rA``; Terminal-Bench 1's
+``run-tests.sh`` does ``uv venv``, ``uv pip install pytest`` and ``uv run pytest``. This
+preamble is recognised and replaced: the installers succeed without doing anything, and
+pytest runs in the sandbox's CPython with the requested pure-Python packages from the
+host (``sandbox_python``). Anything else they would install is reported as unsupported,
+and the trial is marked ``environment_unsupported`` rather than failing or pretending.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .. import paths
+from ..errors import OanixError
+from ..fs.workspace import WorkspaceFs
+from ..namespace import Namespace
+from ..shell.interp import Ctx
+from .sandbox_python import build_site
+
+__all__ = ["VerifierTools"]
+
+# What an installer may be asked for because the preamble wants it; all else is refused.
+_HARNESS_PACKAGES = {"curl", "ca-certificates", "python3", "python3-pip", "python3-venv",
+                     "python-is-python3", "git", "wget", "bash", "coreutils", "procps"}
+_UV_INSTALLER = re.compile(r"^https?://(astral\.sh/uv/|github\.com/astral-sh/uv/)")
+_SITE_AT = "/opt/oanix-site"
+_PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=no"]
+
+
+class VerifierTools:
+    """Shell commands for a verifier session: ``apt-get``, ``apt``, ``curl``, ``uv``,
+    ``uvx``, ``pip``, ``pip3`` and ``pytest``.
+
+    ``run_python(ctx, code, env)`` runs Python code in the sandbox and returns a status.
+    ``unsupported`` collects what could not be honoured. Locking: one session, one
+    thread.
+    """
+
+    def __init__(self, namespace: Namespace,
+                 run_python: Callable[[Ctx, str, dict[str, str]], int]) -> None:
+        self.namespace = namespace
+        self.run_python = run_python
+        self.packages: list[str] = ["pytest"]
+        self.unsupported: list[str] = []
+        self.notes: list[str] = []
+
+    def commands(self) -> dict[str, Any]:
+        return {"apt-get": self.apt, "apt": self.apt, "curl": self.curl, "uv": self.uv,
+                "uvx": self.uvx, "pip": self.pip, "pip3": self.pip, "pytest": self.pytest}
+
+    def _refuse(self, ctx: Ctx, what: str) -> int:
+        self.unsupported.append(what)
+        ctx.stderr.write(f"oanix: {what}\n".encode())
+        return 100
+
+    def apt(self, ctx: Ctx, argv: list[str]) -> int:
+        args = [a for a in argv[1:] if not a.startswith("-")]
+        if not args or args[0] in ("update", "clean", "autoremove"):
+            return 0
+        if args[0] in ("install",):
+            extra = [p for p in args[1:] if p.split("=")[0] not in _HARNESS_PACKAGES]
+            if extra:
+                return self._refuse(ctx, f"{argv[0]} install {' '.join(extra)} is not "
+                                         "supported without Docker")
+            return 0
+        return self._refuse(ctx, f"{argv[0]} {args[0]} is not supported without Docker")
+
+    def curl(self, ctx: Ctx, argv: list[str]) -> int:
+        urls = [a for a in argv[1:] if "://" in a]
+        if urls and all(_UV_INSTALLER.match(u) for u in urls):
+            ctx.stdout.write(b":\n")  # the uv installer: uv is built in
+            return 0
+        ctx.stderr.write(b"curl: no network in the verifier sandbox\n")
+        return 6
+
+    def pip(self, ctx: Ctx, argv: list[str]) -> int:
+        args = argv[1:]
+        if args[:1] == ["install"]:
+            self._want(p for p in args[1:] if not p.startswith("-"))
+            return 0
+        return self._refuse(ctx, f"{argv[0]} {' '.join(args)} is not supported")
+
+    def uv(self, ctx: Ctx, argv: list[str]) -> int:
+        args = argv[1:]
+        sub = args[0] if args else ""
+        if sub == "venv":
+            name = next((a for a in args[1:] if not a.startswith("-")), ".venv")
+            venv = paths.join(ctx.cwd, name)
+            self.namespace.makedirs(paths.join(venv, "bin"), exist_ok=True)
+            self.namespace.write_bytes(paths.join(venv, "bin", "activate"), b"")
+            return 0
+        if sub in ("init", "sync", "lock"):
+            return 0
+        if sub == "add":
+            self._want(a for a in args[1:] if not a.startswith("-"))
+            return 0
+        if sub == "pip":
+            return self.pip(ctx, ["uv pip", *args[1:]])
+        if sub == "run":
+            rest = self._options(args[1:])
+            return self._tool(ctx, rest)
+        return self._refuse(ctx, f"uv {sub} is not supported")
+
+    def uvx(self, ctx: Ctx, argv: list[str]) -> int:
+        return self._tool(ctx, self._options(argv[1:]))
+
+    def _options(self, args: list[str]) -> list[str]:
+        """Strip uv's options, remembering ``-w``/``--with`` packages."""
+        i = 0
+        while i < len(args) and args[i].startswith("-"):
+            opt = args[i]
+            if opt in ("-w", "--with", "-p", "--python", "--from"):
+                if opt in ("-w", "--with") and i + 1 < len(args):
+                    self._want([args[i + 1]])
+                i += 2
+                continue
+            if opt.startswith("--with="):
+                self._want([opt.split("=", 1)[1]])
+            i += 1
+        return args[i:]
+
+    def _want(self, reqs: Any) -> None:
+        for r in reqs:
+            if r not in self.packages:
+                self.packages.append(r)
+
+    def _tool(self, ctx: Ctx, argv: list[str]) -> int:
+        if not argv:
+            return self._refuse(ctx, "uv run/uvx without a command")
+        if argv[0] == "pytest" or argv[:3] == ["python", "-m", "pytest"]:
+            return self.pytest(ctx, ["pytest", *argv[3 if argv[0] == "python" else 1:]])
+        if argv[0] in ("python", "python3"):
+            return self._refuse(ctx, "uv run python is not supported; run python3 directly")
+        return self._refuse(ctx, f"uvx {argv[0]} is not supported")
+
+    def pytest(self, ctx: Ctx, argv: list[str]) -> int:
+        try:
+            site = build_site(self.packages)
+        except OSError as e:
+            return self._refuse(ctx, f"cannot prepare the sandbox's packages: {e}")
+        self.notes.extend(n for n in site.notes if n not in self.notes)
+        if site.unsupported:
+            for u in site.unsupported:
+                self._refuse(ctx, u)
+            return 100
+        at = f"{_SITE_AT}/{site.path.name}"
+        if not self.namespace.exists(at):
+            try:
+                self.namespace.mount(at, WorkspaceFs(site.path, readonly=True))
+            except OanixError as e:
+                return self._refuse(ctx, f"cannot mount the sandbox's packages: {e}")
+        args = [*_PYTEST_FLAGS, *argv[1:]]
+        code = ("import sys, pytest; sys.argv = ['pytest', *" + json.dumps(args) + "]; "
+                "raise SystemExit(pytest.main(sys.argv[1:]))")
+        env = {**ctx.env, "PYTHONPATH": at}
+        return self.run_python(ctx, code, env)
