@@ -42,7 +42,7 @@ from .dockerfile import Copy, parse_dockerfile
 from .formats import TaskSpec, load_task
 from .verifier import VerifierTools
 
-__all__ = ["Agent", "TrialResult", "TrialStatus", "resolve_agent", "run_trial"]
+__all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent", "run_trial"]
 
 Agent = Callable[[OanixEnv, str], object]
 TrialStatus = Literal["passed", "failed", "agent_timeout", "verifier_timeout",
@@ -90,6 +90,12 @@ class TrialResult:
         d["unsupported"], d["notes"] = list(self.unsupported), list(self.notes)
         d["passed"] = self.passed
         return d
+
+
+def failed_trial(spec: TaskSpec, agent: str, error: str) -> TrialResult:
+    """The result of a trial that could not run at all."""
+    return TrialResult(spec.name, agent, "error", None, {}, (), 0.0, 0.0, 0.0, Changes(),
+                       "", "", error=error)
 
 
 # -- agents ---------------------------------------------------------------------------------
