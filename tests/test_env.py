@@ -128,5 +128,5 @@ files = { "a.txt" = "alpha" }
         assert env.workspace.read_bytes("/README") == b"new\n"
     with pytest.raises(InvalidArgument, match="unknown key"):
         OanixEnv.from_manifest({"mystery": 1})
-    with pytest.raises(InvalidArgument, match="limits.memory"):
+    with pytest.raises(InvalidArgument, match=r"limits\.memory"):
         OanixEnv.from_manifest({"limits": {"memory": "lots"}})
