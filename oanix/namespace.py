@@ -58,10 +58,16 @@ class Mount:
     root: str = "/"
     create: bool = False
     readonly: bool = False
+    # How many characters of a namespace path the mount point takes (0 for "/").
+    _cut: int = attrs.field(init=False, eq=False, repr=False)
+
+    @_cut.default
+    def _cut_default(self) -> int:
+        return 0 if self.path == "/" else len(self.path)
 
     def service_path(self, path: str) -> str:
         """The path inside the service for namespace ``path`` at or below this mount."""
-        rest = path if self.path == "/" else (path[len(self.path):] or "/")
+        rest = path[self._cut:] or "/"
         if self.root == "/":
             return rest
         return self.root if rest == "/" else self.root + rest

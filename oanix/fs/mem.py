@@ -53,7 +53,7 @@ class MemFs(FileService):
     ``max_bytes`` caps the total size of all files and ``max_files`` the number of files and
     directories; going over raises ``NoSpace`` and leaves the tree unchanged.
 
-    Locking: one re-entrant lock per MemFs guards the whole tree and every file buffer; each
+    Locking: one lock per MemFs guards the whole tree and every file buffer; each
     primitive holds it for its duration, so each primitive is atomic.
     """
 
@@ -61,7 +61,7 @@ class MemFs(FileService):
     mtime_resolution: ClassVar[float] = 1e-6
 
     def __init__(self, *, max_bytes: int | None = None, max_files: int | None = None) -> None:
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._root = _Dir(time.time())
         self.max_bytes = max_bytes
         self.max_files = max_files
@@ -142,7 +142,11 @@ class MemFs(FileService):
 
     def _stat(self, path: str) -> Stat:
         with self._lock:
-            return self._stat_of(paths.basename(path), self._lookup(path))
+            node = self._lookup(path)
+        if type(node) is _Dir:
+            return Stat(path[path.rfind("/") + 1:], len(node.children), True, node.mtime)
+        return Stat(path[path.rfind("/") + 1:], len(node.data), False,  # type: ignore[union-attr]
+                    node.mtime)
 
     def _listdir(self, path: str) -> list[str]:
         with self._lock:
@@ -186,7 +190,8 @@ class MemFs(FileService):
             node = parent.children.get(name) if name else self._root
             now = time.time()
             if node is None:
-                self._charge(path, len(data), 1)
+                if self.max_bytes is not None or self.max_files is not None:
+                    self._charge(path, len(data), 1)
                 node = parent.children[name] = _File(bytearray(data), now)
                 parent.mtime = now
                 self._files += 1
