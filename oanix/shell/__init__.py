@@ -1,0 +1,63 @@
+"""A small POSIX-sh subset over a Namespace, for agent harnesses and task scripts.
+
+::
+
+    shell = Shell(namespace)
+    res = shell.exec("mkdir -p /w && cd /w && echo hi > f && cat f | wc -c")
+    res.stdout, res.stderr, res.exit_code
+
+State (cwd, variables, exports, functions) persists across ``exec`` calls. Commands are
+builtins (``oanix.shell.builtins``, with a small awk in ``oanix.shell.awk``), Python
+commands given to the shell, or programs in the namespace's ``PATH`` directories, run
+through the ``run_program`` hook (wasm) or, for ``#!`` shell scripts, in a child shell.
+
+The language is POSIX sh plus the bash features task scripts lean on: ``[[ ]]``,
+``(( ))``, ``for ((;;))``, indexed arrays, ``${x:o:l}``, ``${x//a/b}``, ``${x^^}``,
+``$'...'``, ``<<<``, ``&>``, brace expansion, ``set -o pipefail``. Pipelines run their
+stages one after another; ``&`` runs a command in the foreground.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..service import FileService
+from .interp import CommandFn, Ctx, ExecResult, Interp, RunProgram
+from .lexer import ShellSyntaxError
+from .parser import parse, unparse
+
+__all__ = ["CommandFn", "Ctx", "ExecResult", "RunProgram", "Shell", "ShellSyntaxError",
+           "parse", "unparse"]
+
+
+class Shell:
+    """A shell session over ``namespace``.
+
+    ``env`` gives the initial (exported) variables (``PATH`` defaults to ``/bin``),
+    ``cwd`` the working directory, ``commands`` extra Python commands
+    (``fn(ctx, argv) -> status``), ``run_program(path, argv, env, cwd, stdin)`` runs a
+    wasm program found in the namespace and returns ``(status, stdout, stderr)``.
+
+    Locking: one lock serialises ``exec`` calls; a session runs one script at a time.
+    """
+
+    def __init__(self, namespace: FileService, env: dict[str, str] | None = None,
+                 cwd: str = "/", commands: dict[str, CommandFn] | None = None,
+                 run_program: RunProgram | None = None) -> None:
+        self._lock = threading.Lock()
+        self._interp = Interp(namespace, env or {}, cwd, dict(commands or {}), run_program)
+
+    @property
+    def cwd(self) -> str:
+        """The current directory of the session."""
+        return self._interp.st.cwd
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The exported variables (a copy)."""
+        return self._interp.st.env()
+
+    def exec(self, script: str, stdin: bytes = b"") -> ExecResult:
+        """Run ``script``; a syntax error gives status 2 and a message with its position."""
+        with self._lock:
+            return self._interp.exec(script, stdin)

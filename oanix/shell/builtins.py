@@ -1,0 +1,2523 @@
+"""The shell's commands: state builtins (``SPECIAL``) and utilities (``COMMANDS``).
+
+Each command is a ``CommandFn``: ``fn(ctx, argv) -> exit status``. Files are reached only
+through ``ctx`` (the namespace, relative to the shell's cwd); a file error is reported
+like coreutils does (``cat: x: No such file or directory``) with status 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import operator
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import attrs
+
+from .. import paths
+from ..errors import FsError, NotFound
+from ..service import Stat
+from .awk import awk_main
+from .interp import (
+    CommandFn,
+    Ctx,
+    ShellExit,
+    _LoopJump,
+    _Return,
+    bracket_end,
+    bracket_regex,
+    glob_regex,
+    strerror,
+)
+
+__all__ = ["COMMANDS", "SPECIAL", "arith_eval", "cond_eval", "posix_regex"]
+
+
+class _Usage(Exception):
+    """Bad options: reported as ``name: message`` with status 2."""
+
+
+# GNU long options shared by several tools: name -> short letter (or "" to ignore).
+_LONG = {"all": "a", "recursive": "r", "force": "f", "parents": "p", "verbose": "v",
+         "quiet": "q", "silent": "q", "ignore-case": "i", "invert-match": "v", "count": "c",
+         "line-number": "n", "files-with-matches": "l", "files-without-match": "L",
+         "only-matching": "o", "extended-regexp": "E", "fixed-strings": "F",
+         "word-regexp": "w", "line-regexp": "x", "no-filename": "h", "with-filename": "H",
+         "reverse": "r", "numeric-sort": "n", "unique": "u", "lines": "n", "bytes": "c",
+         "words": "w", "delimiter": "d", "fields": "f", "characters": "c", "unified": "u",
+         "brief": "q", "squeeze-repeats": "s", "delete": "d", "no-clobber": "n",
+         "color": "", "colour": "", "no-messages": "s", "human-readable": "h",
+         "regexp": "e", "max-count": "m", "field-separator": "t", "key": "k", "output": "o",
+         "zero-terminated": "z", "null": "0", "dereference": "", "binary-files": "",
+         "include": "*include", "exclude": "*exclude", "exclude-dir": "*exclude-dir"}
+
+
+def getopts(argv: list[str], flags: str, valued: str = "", permute: bool = True,
+            longs: dict[str, str] | None = None) -> tuple[dict[str, str | bool], list[str]]:
+    """Parse short options: ``flags`` take no value, ``valued`` take one (``-n5``, ``-n 5``).
+
+    Options may follow operands (``permute``) until ``--``. GNU long options in ``_LONG``
+    map to their short letter; ``--include=GLOB`` and the like are kept under
+    ``*include`` (values joined by NUL).
+    """
+    opts: dict[str, str | bool] = {}
+    rest: list[str] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            rest.extend(argv[i:])
+            break
+        if a.startswith("--"):
+            name, eq, val = a[2:].partition("=")
+            short = (longs or {}).get(name, _LONG.get(name))
+            if short is None or (short and short[0] != "*" and short not in flags + valued):
+                raise _Usage(f"unrecognized option '{a}'")
+            if short == "":
+                continue
+            if short[0] == "*" or short in valued:
+                if not eq:
+                    if i >= len(argv):
+                        raise _Usage(f"option '{a}' requires an argument")
+                    val, i = argv[i], i + 1
+                if short[0] == "*":
+                    prev = opts.get(short)
+                    opts[short] = (prev if isinstance(prev, str) else "") + "\0" + val
+                else:
+                    opts[short] = val
+            else:
+                opts[short] = True
+            continue
+        if len(a) < 2 or a[0] != "-" or (a[1].isdigit() and not any(
+                c in flags + valued for c in a[1:2])):
+            rest.append(a)
+            if not permute:
+                rest.extend(argv[i:])
+                break
+            continue
+        j = 1
+        while j < len(a):
+            c = a[j]
+            if c in valued:
+                val = a[j + 1:]
+                if not val:
+                    if i >= len(argv):
+                        raise _Usage(f"option requires an argument -- '{c}'")
+                    val = argv[i]
+                    i += 1
+                opts[c] = val
+                if c in "ek":  # repeatable (-e PAT -e PAT, -k 1,1nr -k 2)
+                    prev = opts.get(c + "*")
+                    opts[c + "*"] = (prev if isinstance(prev, str) else "") + "\0" + val
+                break
+            if c not in flags:
+                raise _Usage(f"invalid option -- '{c}'")
+            opts[c] = True
+            j += 1
+    return opts, rest
+
+
+def _int(ctx: Ctx, s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise _Usage(f"invalid number: '{s}'") from None
+
+
+def command(name: str, table: dict[str, CommandFn]) -> Callable[[CommandFn], CommandFn]:
+    """Register ``fn`` under ``name`` (space-separated aliases) in ``table``."""
+    def deco(fn: CommandFn) -> CommandFn:
+        def wrapped(ctx: Ctx, argv: list[str]) -> int:
+            try:
+                return fn(ctx, argv)
+            except _Usage as e:
+                ctx.error(str(e))
+                return 2
+        for n in name.split():
+            table[n] = wrapped
+        return fn
+    return deco
+
+
+SPECIAL: dict[str, CommandFn] = {}
+COMMANDS: dict[str, CommandFn] = {}
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """``data`` split into lines, each keeping its newline."""
+    return data.splitlines(keepends=True)
+
+
+def _inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
+    """(name, content) for each operand (stdin if none); content None after an error."""
+    for f in files or ["-"]:
+        try:
+            yield f, ctx.read_file(f)
+        except FsError as e:
+            ctx.fs_error(e, f)
+            yield f, None
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _bytes(s: str) -> bytes:
+    return s.encode("utf-8", "surrogateescape")
+
+
+# == state builtins ========================================================================
+
+
+@command("cd", SPECIAL)
+def _cd(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    target = argv[1] if len(argv) > 1 else st.vars.get("HOME", "/")
+    if target == "-":
+        target = st.vars.get("OLDPWD", st.cwd)
+        ctx.write(target + "\n")
+    path = ctx.resolve(target)
+    try:
+        if not ctx.namespace.stat(path).is_dir:
+            ctx.error(f"{target}: Not a directory")
+            return 1
+    except FsError as e:
+        ctx.error(f"{target}: {strerror(e)}")
+        return 1
+    st.vars["OLDPWD"] = st.cwd
+    st.cwd = path
+    st.vars["PWD"] = path
+    return 0
+
+
+@command("export readonly", SPECIAL)
+def _export(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    names = [a for a in argv[1:] if not a.startswith("-")]
+    if not names:
+        for k in sorted(st.exported):
+            if k in st.vars:
+                ctx.write(f"export {k}='{st.vars[k]}'\n")
+        return 0
+    for a in names:
+        name, eq, value = a.partition("=")
+        if eq:
+            st.vars[name] = value
+        if argv[0] == "export" or "-x" in argv:
+            st.exported.add(name)
+    return 0
+
+
+@command("declare typeset", SPECIAL)
+def _declare(ctx: Ctx, argv: list[str]) -> int:
+    flags = "".join(a[1:] for a in argv[1:] if a.startswith("-"))
+    names = [a for a in argv[1:] if not a.startswith(("-", "+"))]
+    if ctx.shell.st.locals and "g" not in flags:
+        status = _local(ctx, ["local", *names])
+    else:
+        status = 0
+        for a in names:
+            name, eq, value = a.partition("=")
+            if eq:
+                ctx.shell.st.vars[name] = value
+            else:
+                ctx.shell.st.vars.setdefault(name, "")
+    if "x" in flags:
+        ctx.shell.st.exported.update(a.partition("=")[0] for a in names)
+    if "a" in flags or "A" in flags:  # indexed arrays only
+        for a in names:
+            name = a.partition("=")[0]
+            if not ctx.shell.st.vars.get(name):
+                ctx.shell.st.vars.pop(name, None)
+                ctx.shell.st.arrays.setdefault(name, {})
+    return status
+
+
+@command("local", SPECIAL)
+def _local(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    if not st.locals:
+        ctx.error("can only be used in a function")
+        return 1
+    frame = st.locals[-1]
+    for a in argv[1:]:
+        name, eq, value = a.partition("=")
+        if name not in frame:
+            frame[name] = st.vars.get(name)
+        if eq:
+            st.vars[name] = value
+        else:
+            st.vars.setdefault(name, "")
+    return 0
+
+
+@command("unset", SPECIAL)
+def _unset(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    opts, names = getopts(argv, "vf")
+    for n in names:
+        m = re.fullmatch(r"(\w+)\[(.*)\]", n)
+        if opts.get("f"):
+            st.functions.pop(n, None)
+        elif m is not None:
+            if m.group(1) in st.arrays:
+                st.arrays[m.group(1)].pop(ctx.shell.arith(m.group(2)), None)
+        else:
+            st.vars.pop(n, None)
+            st.arrays.pop(n, None)
+            st.exported.discard(n)
+    return 0
+
+
+@command("exit", SPECIAL)
+def _exit(ctx: Ctx, argv: list[str]) -> int:
+    raise ShellExit(_int(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
+
+
+@command("return", SPECIAL)
+def _return(ctx: Ctx, argv: list[str]) -> int:
+    raise _Return(_int(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
+
+
+@command("break continue", SPECIAL)
+def _break(ctx: Ctx, argv: list[str]) -> int:
+    raise _LoopJump(_int(ctx, argv[1]) if len(argv) > 1 else 1, argv[0] == "break")
+
+
+_OPTION_LETTERS = {"e": "errexit", "x": "xtrace", "u": "nounset", "f": "noglob",
+                   "v": "verbose", "C": "noclobber", "a": "allexport", "h": "hashall",
+                   "b": "notify", "m": "monitor", "n": "noexec"}
+
+
+def set_options(opts: set[str], argv: list[str]) -> list[str] | None:
+    """Apply ``-e``/``+e``/``-o name`` options from ``argv``; return the remaining
+    positional arguments (None if no ``--`` or operand was given)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return argv[i + 1:]
+        if a in ("-o", "+o"):
+            if i + 1 < len(argv):
+                (opts.add if a == "-o" else opts.discard)(argv[i + 1])
+            i += 2
+            continue
+        if len(a) > 1 and a[0] in "-+":
+            i += 1
+            for c in a[1:]:
+                if c == "o":  # -euo pipefail
+                    name = argv[i] if i < len(argv) else ""
+                    i += 1
+                else:
+                    name = _OPTION_LETTERS.get(c, "")
+                if not name:
+                    raise _Usage(f"-{c}: invalid option")
+                (opts.add if a[0] == "-" else opts.discard)(name)
+            continue
+        return argv[i:]
+    return None
+
+
+@command("set", SPECIAL)
+def _set(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    if len(argv) == 1:
+        for k in sorted(st.vars):
+            ctx.write(f"{k}='{st.vars[k]}'\n")
+        return 0
+    rest = set_options(st.options, argv[1:])
+    if rest is not None:
+        st.positional = rest
+    return 0
+
+
+@command("shift", SPECIAL)
+def _shift(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    n = _int(ctx, argv[1]) if len(argv) > 1 else 1
+    if n > len(st.positional):
+        return 1
+    st.positional = st.positional[n:]
+    return 0
+
+
+@command("read", SPECIAL)
+def _read(ctx: Ctx, argv: list[str]) -> int:
+    opts, names = getopts(argv, "rs", "pdntu", permute=False)
+    delim = _bytes(str(opts["d"]))[:1] or b"\0" if "d" in opts else b"\n"
+    raw = ctx.stdin_stream.readline(delim)
+    if not opts.get("r"):
+        while raw.endswith(b"\\" + delim):
+            raw = raw[:-2] + ctx.stdin_stream.readline(delim)
+    eof = not raw.endswith(delim)
+    line = _text(raw[:-1] if not eof else raw)
+    if not opts.get("r"):
+        line = re.sub(r"\\(.)", r"\1", line)
+    st = ctx.shell.st
+    ifs = st.vars.get("IFS", " \t\n")
+    if not names:  # REPLY keeps the line as read
+        names = ["REPLY"]
+        values = [line]
+    else:
+        ws = "".join(c for c in ifs if c in " \t\n")
+        line = line.strip(ws) if ws else line
+        values = []
+        for i in range(len(names)):
+            if i == len(names) - 1 or not ifs:
+                values.append(line.rstrip(ws) if ws else line)
+                break
+            m = re.search("[" + re.escape(ifs) + "]", line)
+            if m is None:
+                values.append(line)
+                line = ""
+                continue
+            values.append(line[:m.start()])
+            line = line[m.end():]
+            line = line.lstrip(ws) if ws else line
+            if m.group() in ws and line[:1] and line[0] in ifs and line[0] not in ws:
+                line = line[1:].lstrip(ws)
+    for i, name in enumerate(names):
+        st.vars[name] = values[i] if i < len(values) else ""
+    return 1 if eof and not raw else (1 if eof else 0)
+
+
+@command("eval", SPECIAL)
+def _eval(ctx: Ctx, argv: list[str]) -> int:
+    return ctx.shell.run_nested(" ".join(argv[1:]), ctx.io)
+
+
+@command(". source", SPECIAL)
+def _source(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("filename argument required")
+        return 2
+    try:
+        src = _text(ctx.read_file(argv[1]))
+    except FsError as e:
+        return ctx.fs_error(e, argv[1])
+    st = ctx.shell.st
+    saved = st.positional
+    if len(argv) > 2:
+        st.positional = argv[2:]
+    try:
+        return ctx.shell.run_nested(src, ctx.io)
+    finally:
+        if len(argv) > 2:
+            st.positional = saved
+
+
+@command("exec", SPECIAL)
+def _exec(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) == 1:
+        return 0
+    raise ShellExit(ctx.run(argv[1:]))
+
+
+@command("trap", SPECIAL)
+def _trap(ctx: Ctx, argv: list[str]) -> int:
+    """Only the EXIT trap runs: when the script (an ``exec`` call, ``sh file``) ends.
+    Other traps are accepted and ignored, as no signals reach the shell."""
+    args = argv[1:]
+    if len(args) >= 2 and any(a in ("EXIT", "0") for a in args[1:]):
+        ctx.shell.st.exit_trap = None if args[0] in ("-", "") else args[0]
+    return 0
+
+
+@command("wait umask alias unalias hash ulimit shopt", SPECIAL)
+def _noop(ctx: Ctx, argv: list[str]) -> int:
+    return 0
+
+
+def describe(ctx: Ctx, name: str) -> tuple[str, str] | None:
+    """How ``name`` would run: (kind, detail) or None if it is not found."""
+    sh = ctx.shell
+    if name in sh.st.functions:
+        return "function", name
+    if name in SPECIAL or name in sh.commands or name in COMMANDS:
+        return "builtin", name
+    path = sh.find_program(name)
+    return ("file", path) if path else None
+
+
+@command("command", SPECIAL)
+def _command(ctx: Ctx, argv: list[str]) -> int:
+    opts, rest = getopts(argv, "vVp", permute=False)
+    if not rest:
+        return 0
+    if opts.get("v") or opts.get("V"):
+        status = 0
+        for name in rest:
+            d = describe(ctx, name)
+            if d is None:
+                status = 1
+                if opts.get("V"):
+                    ctx.error(f"{name}: not found")
+            elif opts.get("V"):
+                ctx.write(f"{name} is {d[1] if d[0] == 'file' else 'a shell ' + d[0]}\n")
+            else:
+                ctx.write((d[1] if d[0] == "file" else name) + "\n")
+        return status
+    func = ctx.shell.st.functions.pop(rest[0], None)
+    try:
+        return ctx.run(rest)
+    finally:
+        if func is not None:
+            ctx.shell.st.functions[rest[0]] = func
+
+
+@command("type", SPECIAL)
+def _type(ctx: Ctx, argv: list[str]) -> int:
+    return _command(ctx, ["command", "-V", *argv[1:]])
+
+
+@command("which", SPECIAL)
+def _which(ctx: Ctx, argv: list[str]) -> int:
+    status = 0
+    for name in argv[1:]:
+        if name.startswith("-"):
+            continue
+        d = describe(ctx, name)
+        if d is None:
+            status = 1
+        else:
+            ctx.write((d[1] if d[0] == "file" else name) + "\n")
+    return status
+
+
+@command("sh bash dash", SPECIAL)
+def _sh(ctx: Ctx, argv: list[str]) -> int:
+    """``sh [-eux] [-o opt] (-c cmd [name [args]] | file [args] | < script)``."""
+    opts: set[str] = set()
+    args = argv[1:]
+    command_mode = False
+    while args and args[0][:1] in ("-", "+") and args[0] not in ("-", "--"):
+        a = args.pop(0)
+        flags = a[1:]
+        command_mode = command_mode or "c" in flags
+        shell_flags = "".join(f for f in flags if f in _OPTION_LETTERS)
+        if shell_flags:
+            set_options(opts, [a[0] + shell_flags])
+        if "o" in flags and args:
+            set_options(opts, [a[0] + "o", args.pop(0)])
+    if args and args[0] in ("-", "--"):
+        args.pop(0)
+    if command_mode:
+        if not args:
+            raise _Usage("-c: option requires an argument")
+        src, args = args[0], args[1:]
+        name = args.pop(0) if args else argv[0]
+    elif args:
+        name = args.pop(0)
+        try:
+            src = _text(ctx.read_file(name))
+        except FsError as e:
+            ctx.error(f"{name}: {strerror(e)}")
+            return 127
+    else:
+        src, name = _text(ctx.stdin), argv[0]
+    return ctx.shell.run_child(src, name, args, opts, ctx.io, ctx.env)
+
+
+# == simple utilities ======================================================================
+
+
+@command("true :", COMMANDS)
+def _true(ctx: Ctx, argv: list[str]) -> int:
+    return 0
+
+
+@command("false", COMMANDS)
+def _false(ctx: Ctx, argv: list[str]) -> int:
+    return 1
+
+
+@command("pwd", COMMANDS)
+def _pwd(ctx: Ctx, argv: list[str]) -> int:
+    ctx.write(ctx.cwd + "\n")
+    return 0
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "r": "\r",
+            "v": "\v", "e": "\x1b", '"': '"', "'": "'"}
+
+
+def _unescape(s: str, stop_at_c: bool = False) -> tuple[str, bool]:
+    """Backslash escapes of echo -e / printf; returns (text, stopped by \\c)."""
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c != "\\" or i + 1 >= len(s):
+            out.append(c)
+            i += 1
+            continue
+        n = s[i + 1]
+        if n in _ESCAPES:
+            out.append(_ESCAPES[n])
+            i += 2
+        elif n == "c" and stop_at_c:
+            return "".join(out), True
+        elif n in "01234567":
+            j = i + 1 + (n == "0")
+            digits = re.match(r"[0-7]{1,3}", s[j:])
+            if digits:
+                out.append(chr(int(digits.group(), 8)))
+                i = j + len(digits.group())
+            else:
+                out.append("\0")
+                i = j
+        elif n == "x" and re.match(r"[0-9a-fA-F]", s[i + 2:i + 3]):
+            digits = re.match(r"[0-9a-fA-F]{1,2}", s[i + 2:])
+            assert digits
+            out.append(chr(int(digits.group(), 16)))
+            i += 2 + len(digits.group())
+        else:
+            out.append("\\" + n)
+            i += 2
+    return "".join(out), False
+
+
+@command("echo", COMMANDS)
+def _echo(ctx: Ctx, argv: list[str]) -> int:
+    args = argv[1:]
+    newline, escapes = True, False
+    while args and re.fullmatch(r"-[neE]+", args[0]):
+        newline = newline and "n" not in args[0]
+        escapes = "e" in args[0] or (escapes and "E" not in args[0])
+        args = args[1:]
+    text = " ".join(args)
+    if escapes:
+        text, stopped = _unescape(text, stop_at_c=True)
+        newline = newline and not stopped
+    ctx.write(text + ("\n" if newline else ""))
+    return 0
+
+
+_FMT = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?([a-zA-Z%])")
+
+
+@command("printf", COMMANDS)
+def _printf(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("usage: printf format [arguments]")
+        return 2
+    fmt, args = argv[1], argv[2:]
+    status = 0
+    out: list[str] = []
+    while True:
+        used = 0
+        pos = 0
+        for m in _FMT.finditer(fmt):
+            out.append(_unescape(fmt[pos:m.start()])[0])
+            pos = m.end()
+            flags, width, prec, conv = m.groups()
+            if conv == "%":
+                out.append("%")
+                continue
+
+            def take(args: list[str] = args) -> str:
+                nonlocal used
+                used += 1
+                return args[used - 1] if used <= len(args) else ""
+            if width == "*":
+                width = take() or "0"
+            if prec == "*":
+                prec = take() or "0"
+            arg = take()
+            spec = "%" + flags + (width or "") + (f".{prec}" if prec is not None else "")
+            if conv in "diouxXc" and conv != "c":
+                try:
+                    n = _c_int(arg)
+                except ValueError:
+                    ctx.error(f"'{arg}': expected a numeric value")
+                    status = 1
+                    n = 0
+                conv2 = "d" if conv in "iu" else conv
+                out.append((spec + conv2) % n)
+            elif conv in "eEfFgG":
+                try:
+                    x = float(arg or 0)
+                except ValueError:
+                    ctx.error(f"'{arg}': expected a numeric value")
+                    status, x = 1, 0.0
+                out.append((spec + conv) % x)
+            elif conv == "c":
+                out.append((spec + "s") % arg[:1])
+            elif conv == "b":
+                out.append((spec + "s") % _unescape(arg, stop_at_c=True)[0])
+            elif conv == "q":
+                out.append(arg)
+            else:
+                out.append((spec + "s") % arg)
+        out.append(_unescape(fmt[pos:])[0])
+        if used == 0 or used >= len(args):
+            break
+        args = args[used:]
+    ctx.write("".join(out))
+    return status
+
+
+def _c_int(s: str) -> int:
+    s = s.strip()
+    if not s:
+        return 0
+    if s[0] in "'\"" and len(s) > 1:
+        return ord(s[1])
+    return int(s, 0) if re.fullmatch(r"[-+]?0[xX][0-9a-fA-F]+", s) else (
+        int(s, 8) if re.fullmatch(r"[-+]?0[0-7]+", s) else int(s))
+
+
+@command("cat", COMMANDS)
+def _cat(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "nuAEv")
+    status = 0
+    n = 0
+    for _name, data in _inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        if opts.get("n"):
+            for line in _lines(data):
+                n += 1
+                ctx.write(f"{n:6}\t".encode() + line)
+        else:
+            ctx.write(data)
+    return status
+
+
+@command("basename", COMMANDS)
+def _basename(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("missing operand")
+        return 1
+    name = argv[1].rstrip("/")
+    name = name[name.rfind("/") + 1:] if name else "/"
+    if len(argv) > 2 and name != argv[2] and name.endswith(argv[2]):
+        name = name[:-len(argv[2])]
+    ctx.write(name + "\n")
+    return 0
+
+
+@command("dirname", COMMANDS)
+def _dirname(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("missing operand")
+        return 1
+    for p in argv[1:]:
+        p = p.rstrip("/") or "/"
+        if "/" not in p:
+            ctx.write(".\n")
+            continue
+        ctx.write((p[:p.rfind("/")].rstrip("/") or "/") + "\n")
+    return 0
+
+
+@command("seq", COMMANDS)
+def _seq(ctx: Ctx, argv: list[str]) -> int:
+    opts, nums = getopts(argv, "w", "sf")
+    if not 1 <= len(nums) <= 3:
+        raise _Usage("missing operand")
+    try:
+        vals = [float(x) if re.search(r"[.eE]", x) else int(x) for x in nums]
+    except ValueError:
+        raise _Usage(f"invalid floating point argument: '{nums[-1]}'") from None
+    first, step, last = (1, 1, vals[0]) if len(vals) == 1 else (
+        (vals[0], 1, vals[1]) if len(vals) == 2 else (vals[0], vals[1], vals[2]))
+    if step == 0:
+        raise _Usage("invalid Zero increment value")
+    sep = str(opts.get("s", "\n"))
+    out: list[str] = []
+    x = first
+    while (x <= last) if step > 0 else (x >= last):
+        out.append(str(x))
+        x += step
+    width = max((len(s) for s in out), default=0)
+    if opts.get("w"):
+        out = [s.zfill(width) for s in out]
+    if out:
+        ctx.write(sep.join(out) + "\n")
+    return 0
+
+
+@command("sleep", COMMANDS)
+def _sleep(ctx: Ctx, argv: list[str]) -> int:
+    total = 0.0
+    for a in argv[1:]:
+        m = re.fullmatch(r"(\d+(?:\.\d*)?)([smhd]?)", a)
+        if m is None:
+            raise _Usage(f"invalid time interval '{a}'")
+        total += float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
+            m.group(2)]
+    time.sleep(min(total, 2.0))
+    return 0
+
+
+@command("env printenv", COMMANDS)
+def _env(ctx: Ctx, argv: list[str]) -> int:
+    env = dict(ctx.env)
+    args = argv[1:]
+    if argv[0] == "printenv":
+        if args:
+            vals = [env[a] for a in args if a in env]
+            ctx.write("".join(v + "\n" for v in vals))
+            return 0 if len(vals) == len(args) else 1
+        args = []
+    while args and (args[0] in ("-i", "-") or "=" in args[0] or args[0] == "-u"):
+        a = args.pop(0)
+        if a in ("-i", "-"):
+            env = {}
+        elif a == "-u":
+            env.pop(args.pop(0) if args else "", None)
+        else:
+            k, _, v = a.partition("=")
+            env[k] = v
+    if not args:
+        ctx.write("".join(f"{k}={v}\n" for k, v in env.items()))
+        return 0
+    sh = ctx.shell
+    saved = dict(sh.st.vars), set(sh.st.exported)
+    sh.st.vars.update(env)
+    sh.st.exported = set(env)
+    try:
+        return sh.run_argv(args, ctx.io, env)
+    finally:
+        sh.st.vars, sh.st.exported = saved
+
+
+@command("timeout nice nohup", COMMANDS)
+def _timeout(ctx: Ctx, argv: list[str]) -> int:
+    _opts, rest = getopts(argv, "", "sk", permute=False)
+    if argv[0] == "timeout":
+        rest = rest[1:]
+    return ctx.run(rest) if rest else 0
+
+
+@command("chmod chown chgrp sync", COMMANDS)
+def _chmod(ctx: Ctx, argv: list[str]) -> int:
+    _opts, rest = getopts(argv, "Rfv")
+    for f in rest[1:] if argv[0] != "sync" else []:
+        if not ctx.namespace.exists(ctx.resolve(f)):
+            ctx.error(f"cannot access '{f}': No such file or directory")
+            return 1
+    return 0
+
+
+@command("date", COMMANDS)
+def _date(ctx: Ctx, argv: list[str]) -> int:
+    fmt = next((a[1:] for a in argv[1:] if a.startswith("+")), "%a %b %e %H:%M:%S UTC %Y")
+    utc = time.gmtime()
+    ctx.write(time.strftime(fmt.replace("%N", "000000000"), utc) + "\n")
+    return 0
+
+
+# == files =================================================================================
+
+
+def _stat(ctx: Ctx, path: str) -> Stat | None:
+    try:
+        return ctx.namespace.stat(ctx.resolve(path))
+    except FsError:
+        return None
+
+
+@command("mkdir", COMMANDS)
+def _mkdir(ctx: Ctx, argv: list[str]) -> int:
+    opts, dirs = getopts(argv, "pv", "m")
+    status = 0
+    for d in dirs:
+        try:
+            if opts.get("p"):
+                ctx.namespace.makedirs(ctx.resolve(d), exist_ok=True)
+            else:
+                ctx.namespace.mkdir(ctx.resolve(d))
+        except FsError as e:
+            ctx.error(f"cannot create directory '{d}': {strerror(e)}")
+            status = 1
+    return status
+
+
+@command("rmdir", COMMANDS)
+def _rmdir(ctx: Ctx, argv: list[str]) -> int:
+    _opts, dirs = getopts(argv, "p")
+    status = 0
+    for d in dirs:
+        try:
+            ctx.namespace.rmdir(ctx.resolve(d))
+        except FsError as e:
+            ctx.error(f"failed to remove '{d}': {strerror(e)}")
+            status = 1
+    return status
+
+
+@command("rm", COMMANDS)
+def _rm(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "rRfdiv")
+    status = 0
+    for f in files:
+        path = ctx.resolve(f)
+        st = _stat(ctx, f)
+        try:
+            if st is None:
+                if not opts.get("f"):
+                    ctx.error(f"cannot remove '{f}': No such file or directory")
+                    status = 1
+            elif st.is_dir:
+                if opts.get("r") or opts.get("R"):
+                    ctx.namespace.rmtree(path)
+                elif opts.get("d"):
+                    ctx.namespace.rmdir(path)
+                else:
+                    ctx.error(f"cannot remove '{f}': Is a directory")
+                    status = 1
+            else:
+                ctx.namespace.remove(path)
+        except FsError as e:
+            ctx.error(f"cannot remove '{f}': {strerror(e)}")
+            status = 1
+    return status
+
+
+@command("touch", COMMANDS)
+def _touch(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "acm", "dtr")
+    status = 0
+    for f in files:
+        path = ctx.resolve(f)
+        try:
+            if ctx.namespace.exists(path):
+                ctx.namespace.open(path, "ab").close()
+            else:
+                ctx.namespace.write_bytes(path, b"")
+        except FsError as e:
+            ctx.error(f"cannot touch '{f}': {strerror(e)}")
+            status = 1
+    return status
+
+
+def _two_paths(ctx: Ctx, files: list[str], verb: str) -> list[tuple[str, str, str]] | None:
+    """(operand, src path, dst path) pairs of cp/mv, or None after a usage error."""
+    if len(files) < 2:
+        ctx.error("missing file operand" if not files else
+                  f"missing destination file operand after '{files[0]}'")
+        return None
+    *srcs, dst = files
+    dst_path = ctx.resolve(dst)
+    dst_st = _stat(ctx, dst)
+    if len(srcs) > 1 and (dst_st is None or not dst_st.is_dir):
+        ctx.error(f"target '{dst}': Not a directory")
+        return None
+    out = []
+    for s in srcs:
+        src_path = ctx.resolve(s)
+        target = dst_path
+        if dst_st is not None and dst_st.is_dir:
+            target = paths.join(dst_path, paths.basename(src_path))
+        out.append((s, src_path, target))
+    return out
+
+
+@command("cp", COMMANDS)
+def _cp(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "rRafpvnT")
+    pairs = _two_paths(ctx, files, "copy")
+    if pairs is None:
+        return 1
+    status = 0
+    fs = ctx.namespace
+    for s, src, dst in pairs:
+        st = _stat(ctx, s)
+        try:
+            if st is None:
+                ctx.error(f"cannot stat '{s}': No such file or directory")
+                status = 1
+            elif st.is_dir and not (opts.get("r") or opts.get("R") or opts.get("a")):
+                ctx.error(f"-r not specified; omitting directory '{s}'")
+                status = 1
+            elif st.is_dir:
+                if fs.is_dir(dst):
+                    for child in fs.listdir(src):
+                        _copy_into(fs, paths.join(src, child), paths.join(dst, child))
+                else:
+                    fs.copy(src, dst)
+            elif not (opts.get("n") and fs.exists(dst)):
+                if src == dst:
+                    ctx.error(f"'{s}' and '{s}' are the same file")
+                    status = 1
+                    continue
+                fs.write_bytes(dst, fs.read_bytes(src))
+        except FsError as e:
+            ctx.error(f"cannot copy '{s}': {strerror(e)}")
+            status = 1
+    return status
+
+
+def _copy_into(fs: object, src: str, dst: str) -> None:
+    from ..service import FileService
+
+    assert isinstance(fs, FileService)
+    if fs.is_dir(src) and fs.is_dir(dst):
+        for child in fs.listdir(src):
+            _copy_into(fs, paths.join(src, child), paths.join(dst, child))
+    elif fs.is_dir(src):
+        fs.copy(src, dst)
+    else:
+        fs.write_bytes(dst, fs.read_bytes(src))
+
+
+@command("mv", COMMANDS)
+def _mv(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "fivnT")
+    pairs = _two_paths(ctx, files, "move")
+    if pairs is None:
+        return 1
+    status = 0
+    for s, src, dst in pairs:
+        try:
+            if src == dst:
+                ctx.error(f"'{s}' and '{s}' are the same file")
+                status = 1
+                continue
+            if ctx.namespace.is_file(dst) and ctx.namespace.is_file(src):
+                ctx.namespace.remove(dst)
+            ctx.namespace.move(src, dst)
+        except FsError as e:
+            ctx.error(f"cannot move '{s}': {strerror(e)}")
+            status = 1
+    return status
+
+
+@command("ls", COMMANDS)
+def _ls(ctx: Ctx, argv: list[str]) -> int:
+    opts, targets = getopts(argv, "laA1RdhFtrS")
+    status = 0
+    files: list[tuple[str, Stat]] = []
+    dirs: list[tuple[str, Stat]] = []
+    for t in targets or ["."]:
+        st = _stat(ctx, t)
+        if st is None:
+            ctx.error(f"cannot access '{t}': No such file or directory")
+            status = 2
+        elif st.is_dir and not opts.get("d"):
+            dirs.append((t, st))
+        else:
+            files.append((t, st))
+    files.sort(key=lambda x: x[0])
+    dirs.sort(key=lambda x: x[0])
+    shown = bool(files) or len(dirs) > 1 or bool(opts.get("R"))
+    _ls_print(ctx, opts, [(n, st) for n, st in files])
+    first = not files
+    queue = list(dirs)
+    while queue:
+        name, _st = queue.pop(0)
+        try:
+            entries = sorted(ctx.namespace.scandir(ctx.resolve(name)), key=lambda s: s.name)
+        except FsError as e:
+            ctx.error(f"cannot open directory '{name}': {strerror(e)}")
+            status = 2
+            continue
+        if not opts.get("a") and not opts.get("A"):
+            entries = [e for e in entries if not e.name.startswith(".")]
+        items = [(e.name, e) for e in entries]
+        if opts.get("a"):
+            items = [(".", Stat(".", 0, True)), ("..", Stat("..", 0, True)), *items]
+        if shown:
+            ctx.write(("" if first else "\n") + f"{name}:\n")
+        first = False
+        if opts.get("l"):
+            ctx.write(f"total {sum((e.size + 1023) // 1024 for e in entries if e.is_file)}\n")
+        _ls_print(ctx, opts, items)
+        if opts.get("R"):
+            sub = [(name.rstrip("/") + "/" + e.name, e) for e in entries if e.is_dir]
+            queue[0:0] = sub
+    return status
+
+
+def _ls_print(ctx: Ctx, opts: dict[str, str | bool], items: list[tuple[str, Stat]]) -> None:
+    for name, st in items:
+        suffix = "/" if opts.get("F") and st.is_dir else ""
+        if opts.get("l"):
+            mode = "drwxr-xr-x" if st.is_dir else ("-r--r--r--" if st.readonly
+                                                   else "-rw-r--r--")
+            when = time.strftime("%b %e %H:%M", time.gmtime(st.mtime))
+            ctx.write(f"{mode} 1 user user {st.size:8} {when} {name}{suffix}\n")
+        else:
+            ctx.write(name + suffix + "\n")
+
+
+@command("find", COMMANDS)
+def _find(ctx: Ctx, argv: list[str]) -> int:
+    args = argv[1:]
+    roots: list[str] = []
+    while args and not args[0].startswith("-") and args[0] not in ("!", "("):
+        roots.append(args.pop(0))
+    tests: list[tuple[str, str]] = []
+    maxdepth, mindepth = 1 << 30, 0
+    exec_cmd: list[str] | None = None
+    negate = False
+    while args:
+        a = args.pop(0)
+        if a in ("!", "-not"):
+            negate = True
+            continue
+        if a in ("-print", "-a", "-and"):
+            continue
+        if a in ("-delete", "-empty"):
+            tests.append((("!" if negate else "") + a, ""))
+            negate = False
+            continue
+        if a == "-exec":
+            exec_cmd = []
+            while args and args[0] not in (";", "+"):
+                exec_cmd.append(args.pop(0))
+            if args:
+                args.pop(0)
+            continue
+        if not args:
+            raise _Usage(f"missing argument to '{a}'")
+        v = args.pop(0)
+        if a == "-maxdepth":
+            maxdepth = _int(ctx, v)
+        elif a == "-mindepth":
+            mindepth = _int(ctx, v)
+        elif a in ("-name", "-iname", "-type", "-path", "-wholename"):
+            tests.append((("!" if negate else "") + a, v))
+        else:
+            raise _Usage(f"unknown predicate '{a}'")
+        negate = False
+    status = 0
+    for root in roots or ["."]:
+        st = _stat(ctx, root)
+        if st is None:
+            ctx.error(f"'{root}': No such file or directory")
+            status = 1
+            continue
+        delete = any(t == "-delete" for t, _ in tests)
+        found = list(_find_walk(ctx, root, st, 0, maxdepth))
+        for shown, entry, depth in reversed(found) if delete else found:
+            if depth < mindepth or not all(_find_test(t, v, shown, entry) for t, v in tests):
+                continue
+            if delete:
+                try:
+                    ctx.namespace.rmtree(ctx.resolve(shown))
+                except FsError as e:
+                    ctx.error(f"cannot delete '{shown}': {strerror(e)}")
+                    status = 1
+            elif exec_cmd is not None:
+                status = max(status, int(ctx.run([shown if x == "{}" else x
+                                                  for x in exec_cmd]) != 0))
+            else:
+                ctx.write(shown + "\n")
+    return status
+
+
+def _find_walk(ctx: Ctx, shown: str, st: Stat, depth: int,
+               maxdepth: int) -> Iterator[tuple[str, Stat, int]]:
+    yield shown, st, depth
+    if st.is_dir and depth < maxdepth:
+        try:
+            entries = sorted(ctx.namespace.scandir(ctx.resolve(shown)), key=lambda s: s.name)
+        except FsError:
+            return
+        for e in entries:
+            yield from _find_walk(ctx, shown.rstrip("/") + "/" + e.name, e, depth + 1,
+                                  maxdepth)
+
+
+def _find_test(test: str, value: str, shown: str, st: Stat) -> bool:
+    neg = test.startswith("!")
+    test = test.lstrip("!")
+    if test == "-empty":
+        ok = st.size == 0
+    elif test == "-delete":
+        ok = True
+    elif test == "-type":
+        ok = st.is_dir if value == "d" else (not st.is_dir if value == "f" else False)
+    elif test in ("-name", "-iname"):
+        name = paths.basename(paths.normalize(shown)) or "/"
+        if shown in (".", ".."):
+            name = shown
+        flags = re.DOTALL | (re.IGNORECASE if test == "-iname" else 0)
+        ok = re.fullmatch(glob_regex([(value, False)]), name, flags) is not None
+    else:
+        ok = re.fullmatch(glob_regex([(value, False)]), shown, re.DOTALL) is not None
+    return ok != neg
+
+
+# == text ==================================================================================
+
+
+def _legacy_count(argv: list[str]) -> list[str]:
+    """``head -5`` is ``head -n 5``."""
+    out = [argv[0]]
+    for i, a in enumerate(argv[1:], 1):
+        if re.fullmatch(r"-\d+", a) and argv[i - 1] not in ("-n", "-c"):
+            out += ["-n", a[1:]]
+        else:
+            out.append(a)
+    return out
+
+
+def _count_arg(opts: dict[str, str | bool], argv: list[str]) -> tuple[str, int, bool]:
+    """head/tail: ('n' or 'c', count, from-start '+N')."""
+    kind = "c" if "c" in opts else "n"
+    raw = str(opts.get(kind, "10"))
+    plus = raw.startswith("+")
+    neg = raw.startswith("-")
+    try:
+        n = int(raw.lstrip("+-"))
+    except ValueError:
+        raise _Usage(f"invalid number of lines: '{raw}'") from None
+    return kind, -n if neg else n, plus
+
+
+@command("head", COMMANDS)
+def _head(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(_legacy_count(argv), "qv", "nc")
+    kind, n, _ = _count_arg(opts, argv)
+    status = 0
+    for i, (name, data) in enumerate(_inputs(ctx, files)):
+        if data is None:
+            status = 1
+            continue
+        if len(files) > 1:
+            ctx.write(("\n" if i else "") + f"==> {name} <==\n")
+        if kind == "c":
+            ctx.write(data[:n] if n >= 0 else data[:len(data) + n])
+        else:
+            lines = _lines(data)
+            ctx.write(b"".join(lines[:n] if n >= 0 else lines[:len(lines) + n]))
+    return status
+
+
+@command("tail", COMMANDS)
+def _tail(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(_legacy_count(argv), "qvfF", "nc")
+    kind, n, plus = _count_arg(opts, argv)
+    n = abs(n)
+    status = 0
+    for i, (name, data) in enumerate(_inputs(ctx, files)):
+        if data is None:
+            status = 1
+            continue
+        if len(files) > 1:
+            ctx.write(("\n" if i else "") + f"==> {name} <==\n")
+        seq: list[bytes] | bytes = data if kind == "c" else _lines(data)
+        part = seq[max(n - 1, 0):] if plus else (seq[len(seq) - n:] if n else seq[:0])
+        ctx.write(part if isinstance(part, bytes) else b"".join(part))
+    return status
+
+
+@command("wc", COMMANDS)
+def _wc(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "lwcmL", longs={"lines": "l", "words": "w", "bytes": "c",
+                                                 "chars": "m"})
+    keys = [k for k in "lwc" if opts.get(k) or (k == "c" and opts.get("m"))] or ["l", "w", "c"]
+    status = 0
+    rows: list[tuple[list[int], str | None]] = []
+    size = 0
+    for name, data in _inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        size += len(data)
+        found = {"l": data.count(b"\n"), "w": len(data.split()),
+                 "c": len(_text(data)) if opts.get("m") else len(data)}
+        rows.append(([found[k] for k in keys], name if files else None))
+    if len(files) > 1:
+        rows.append(([sum(r[0][i] for r in rows) for i in range(len(keys))], "total"))
+    # GNU wc: one column unpadded; stdin 7 wide; files as wide as their total size.
+    width = 1 if len(keys) == 1 and len(rows) == 1 else (7 if not files else len(str(size)))
+    for counts, label in rows:
+        line = " ".join(f"{c:{width}}" for c in counts)
+        ctx.write(line + (f" {label}" if label is not None else "") + "\n")
+    return status
+
+
+def posix_regex(pat: str, extended: bool) -> str:
+    """A Python regex for a POSIX basic (or ``extended``) regular expression."""
+    out: list[str] = []
+    i = 0
+    n = len(pat)
+    while i < n:
+        c = pat[i]
+        if c == "\\" and i + 1 < n:
+            d = pat[i + 1]
+            i += 2
+            if not extended and d in "(){}|+?":
+                out.append(d)
+            elif d.isdigit():
+                out.append("\\" + d)
+            elif d in "<>":
+                out.append(r"\b")
+            elif d in "wWsSbB":
+                out.append("\\" + d)
+            elif d == "n":
+                out.append("\n")
+            elif d == "t":
+                out.append("\t")
+            else:
+                out.append(re.escape(d))
+            continue
+        if c == "[":
+            end = bracket_end(pat, i)
+            if end < 0:
+                out.append(r"\[")
+                i += 1
+            else:
+                out.append(bracket_regex(pat[i + 1:end]))
+                i = end + 1
+            continue
+        if c in "(){}|+?":
+            if extended:
+                out.append(c if c != "{" or re.match(r"\{\d", pat[i:]) else r"\{")
+            else:
+                out.append("\\" + c)
+        elif c == "*" and (not out or out[-1] in ("^", "(", "|")) and not extended:
+            out.append(r"\*")
+        elif c in ".^$*":
+            out.append(c)
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _grep_regex(patterns: list[str], opts: dict[str, str | bool]) -> re.Pattern[bytes]:
+    parts = []
+    for p in patterns:
+        if opts.get("F"):
+            rx = re.escape(p)
+        elif opts.get("P"):  # Perl regex: Python's re is close enough
+            rx = p
+        else:
+            rx = posix_regex(p, bool(opts.get("E")))
+        if opts.get("w"):
+            rx = r"(?<!\w)(?:" + rx + r")(?!\w)"
+        if opts.get("x"):
+            rx = "(?:" + rx + r")\Z"
+        parts.append(rx)
+    flags = re.IGNORECASE if opts.get("i") else 0
+    try:
+        return re.compile(_bytes("|".join(f"(?:{p})" for p in parts)), flags | re.MULTILINE)
+    except re.error as e:
+        raise _Usage(f"invalid regular expression: {e}") from None
+
+
+@command("grep egrep fgrep", COMMANDS)
+def _grep(ctx: Ctx, argv: list[str]) -> int:
+    opts, rest = getopts(argv, "ivcnqEFrRlLoswxhHaIzP", "emfABC")
+    if argv[0] == "egrep":
+        opts["E"] = True
+    if argv[0] == "fgrep":
+        opts["F"] = True
+    if "e*" in opts:
+        patterns = str(opts["e*"]).split("\0")[1:]
+    elif "f" in opts:
+        patterns = _text(ctx.read_file(str(opts["f"]))).splitlines()
+    elif rest:
+        patterns = [rest.pop(0)]
+    else:
+        raise _Usage("no pattern given")
+    patterns = [q for p in patterns for q in p.split("\n")]
+    rx = _grep_regex(patterns, opts)
+    recursive = bool(opts.get("r") or opts.get("R"))
+    files = rest or (["."] if recursive else [])
+    targets: list[str] = []
+    status = 1
+    errors = False
+    include = [g for g in str(opts.get("*include", "")).split("\0") if g]
+    exclude = [g for g in str(opts.get("*exclude", "")).split("\0") if g]
+    exclude_dir = [g for g in str(opts.get("*exclude-dir", "")).split("\0") if g]
+
+    def matches(name: str, globs: list[str]) -> bool:
+        return any(re.fullmatch(glob_regex([(g, False)]), name, re.DOTALL) for g in globs)
+    for f in files:
+        st = _stat(ctx, f)
+        if recursive and st is not None and st.is_dir:
+            for shown, entry, _ in _find_walk(ctx, f, st, 0, 1 << 30):
+                parts = shown.split("/")[:-1]
+                if entry.is_dir or any(matches(d, exclude_dir) for d in parts[1:]):
+                    continue
+                name = (parts and shown.rsplit("/", 1)[-1]) or shown
+                if (include and not matches(name, include)) or matches(name, exclude):
+                    continue
+                targets.append(shown)
+        elif st is not None and st.is_dir:
+            ctx.error(f"{f}: Is a directory")
+            errors = True
+        else:
+            targets.append(f)
+    show_name = ((len(targets) > 1 or recursive) and not opts.get("h")) or bool(opts.get("H"))
+    maxcount = int(str(opts["m"])) if "m" in opts else -1
+    after = int(str(opts.get("A", opts.get("C", 0))))
+    before = int(str(opts.get("B", opts.get("C", 0))))
+    last_shown = 0  # line number of the last line written (for context and "--")
+    any_shown = False
+    for name, data in (_inputs(ctx, targets) if (targets or not files) else iter(())):
+        if data is None:
+            errors = True
+            continue
+        count = 0
+        pending_after = 0
+        lines = data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
+        last_shown = 0
+
+        def show(lineno: int, line: bytes, sep: bytes, name: str = name) -> None:
+            nonlocal last_shown, any_shown
+            if (after or before) and ((last_shown and lineno > last_shown + 1)
+                                      or (not last_shown and any_shown)):
+                ctx.write(b"--\n")
+            any_shown = True
+            pre = (_bytes(name) + sep) if show_name and files else b""
+            num = f"{lineno}".encode() + sep if opts.get("n") else b""
+            ctx.write(pre + num + line + b"\n")
+            last_shown = lineno
+        for lineno, line in enumerate(lines, 1):
+            if count == maxcount:
+                break
+            found = rx.search(line) is not None
+            if found == bool(opts.get("v")):
+                if pending_after > 0:
+                    show(lineno, line, b"-")
+                    pending_after -= 1
+                continue
+            count += 1
+            if opts.get("q"):
+                return 0
+            if opts.get("c") or opts.get("l") or opts.get("L"):
+                continue
+            for k in range(max(lineno - before, last_shown + 1), lineno):
+                show(k, lines[k - 1], b"-")
+            pending_after = after
+            if opts.get("o") and not opts.get("v"):
+                for m in rx.finditer(line):
+                    if m.group():
+                        pre = (_bytes(name) + b":") if show_name and files else b""
+                        num = f"{lineno}:".encode() if opts.get("n") else b""
+                        ctx.write(pre + num + m.group() + b"\n")
+            else:
+                show(lineno, line, b":")
+        if count:
+            status = 0
+        if opts.get("c"):
+            prefix = (_bytes(name) + b":") if show_name and files else b""
+            ctx.write(prefix + f"{count}\n".encode())
+        if opts.get("l") and count:
+            ctx.write(name + "\n")
+        if opts.get("L") and not count:
+            ctx.write(name + "\n")
+    return 2 if errors and not (opts.get("q") and status == 0) else status
+
+
+@attrs.frozen
+class _SortKey:
+    """One ``-k POS1[,POS2][flags]``: fields ``start`` (0-based) to ``end`` (inclusive,
+    1-based; None: end of line), compared numerically, reversed or case-folded."""
+
+    start: int | None
+    end: int | None
+    numeric: bool
+    reverse: bool
+    fold: bool
+
+
+def _sort_keys(opts: dict[str, str | bool]) -> list[_SortKey]:
+    numeric = bool(opts.get("n") or opts.get("g"))
+    fold = bool(opts.get("f"))
+    specs = [k for k in str(opts.get("k*", "")).split("\0") if k]
+    if not specs:
+        return [_SortKey(None, None, numeric, False, fold)]
+    keys = []
+    for spec in specs:
+        m = re.fullmatch(r"(\d+)(?:\.\d+)?([a-zA-Z]*)(?:,(\d+)(?:\.\d+)?([a-zA-Z]*))?", spec)
+        if m is None or int(m.group(1)) < 1:
+            raise _Usage(f"invalid key '{spec}'")
+        flags = (m.group(2) or "") + (m.group(4) or "")
+        own = bool(set(flags) & set("nrfg"))
+        keys.append(_SortKey(int(m.group(1)) - 1, int(m.group(3)) if m.group(3) else None,
+                             ("n" in flags or "g" in flags) if own else numeric,
+                             "r" in flags, ("f" in flags) if own else fold))
+    return keys
+
+
+def _sort_cmp(keys: list[_SortKey], sep: bytes | None, reverse: bool, stable: bool
+              ) -> Callable[[bytes, bytes], int]:
+    """GNU sort's order: each key in turn, then the whole line (unless ``-s``)."""
+
+    def field(line: bytes, key: _SortKey) -> bytes:
+        if key.start is None:
+            return line
+        if sep is not None:
+            return sep.join(line.split(sep)[key.start:key.end])
+        return b"".join(re.findall(rb"\s*\S+", line)[key.start:key.end]).lstrip()
+
+    def value(line: bytes, key: _SortKey) -> Any:
+        f = field(line, key)
+        if key.numeric:
+            m = re.match(rb"\s*(-?\d+(?:\.\d*)?)", f)
+            return float(m.group(1)) if m else 0.0
+        return f.lower() if key.fold else f
+
+    def cmp(a: bytes, b: bytes) -> int:
+        for key in keys:
+            va, vb = value(a, key), value(b, key)
+            if va != vb:
+                c = -1 if va < vb else 1
+                return -c if key.reverse != reverse else c
+        if stable or a == b:
+            return 0
+        return (1 if a > b else -1) * (-1 if reverse else 1)
+
+    return cmp
+
+
+@command("sort", COMMANDS)
+def _sort(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "rnufgbhsVcm", "ktoS")
+    data = b""
+    status = 0
+    for _n, d in _inputs(ctx, files):
+        if d is None:
+            status = 2
+        else:
+            data += d if not d or d.endswith(b"\n") else d + b"\n"
+    lines = data.split(b"\n")[:-1]
+    keys = _sort_keys(opts)
+    sep = _bytes(str(opts["t"])) if "t" in opts else None
+    cmp = _sort_cmp(keys, sep, bool(opts.get("r")), bool(opts.get("s") or opts.get("u")))
+    lines.sort(key=functools.cmp_to_key(cmp))
+    if opts.get("u"):
+        unique_cmp = _sort_cmp(keys, sep, False, True)
+        uniq: list[bytes] = []
+        for line in lines:
+            if not uniq or unique_cmp(uniq[-1], line) != 0:
+                uniq.append(line)
+        lines = uniq
+    out = b"".join(line + b"\n" for line in lines)
+    if "o" in opts:
+        ctx.namespace.write_bytes(ctx.resolve(str(opts["o"])), out)
+    else:
+        ctx.write(out)
+    return status
+
+
+@command("uniq", COMMANDS)
+def _uniq(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "cdui")
+    data = ctx.read_file(files[0]) if files else ctx.stdin
+    groups: list[list[bytes]] = []
+    for line in data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"):
+        if not line and not data:
+            continue
+        same = groups and (groups[-1][0].lower() == line.lower() if opts.get("i")
+                           else groups[-1][0] == line)
+        if same:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    out: list[bytes] = []
+    for g in groups:
+        if (opts.get("d") and len(g) < 2) or (opts.get("u") and len(g) > 1):
+            continue
+        out.append((f"{len(g):7} ".encode() if opts.get("c") else b"") + g[0] + b"\n")
+    data_out = b"".join(out)
+    if len(files) > 1:
+        ctx.namespace.write_bytes(ctx.resolve(files[1]), data_out)
+    else:
+        ctx.write(data_out)
+    return 0
+
+
+@command("tee", COMMANDS)
+def _tee(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "ai")
+    data = ctx.stdin
+    status = 0
+    for f in files:
+        try:
+            if f == "/dev/null":
+                continue
+            with ctx.namespace.open(ctx.resolve(f), "ab" if opts.get("a") else "wb") as fh:
+                fh.write(data)
+        except FsError as e:
+            ctx.fs_error(e, f)
+            status = 1
+    ctx.write(data)
+    return status
+
+
+@command("xargs", COMMANDS)
+def _xargs(ctx: Ctx, argv: list[str]) -> int:
+    opts, cmd = getopts(argv, "0rt", "nIdL", permute=False)
+    cmd = cmd or ["echo"]
+    data = _text(ctx.stdin)
+    if opts.get("0"):
+        items = [x for x in data.split("\0") if x]
+    elif "d" in opts:
+        items = [x for x in data.split(_unescape(str(opts["d"]))[0]) if x]
+    elif "I" in opts or "L" in opts:
+        items = [x for x in data.split("\n") if x.strip()]
+    else:
+        items = _xargs_split(data)
+    if not items and (opts.get("r") or "I" in opts):
+        return 0
+    status = 0
+    if "I" in opts:
+        rep = str(opts["I"])
+        batches = [[a.replace(rep, item) for a in cmd] for item in items]
+    else:
+        n = int(str(opts.get("n", opts.get("L", 0)))) or max(len(items), 1)
+        batches = [cmd + items[i:i + n] for i in range(0, max(len(items), 1), n)]
+    for b in batches:
+        rc = ctx.run(b, b"")
+        if rc:
+            status = 123 if rc < 126 else rc
+    return status
+
+
+def _xargs_split(data: str) -> list[str]:
+    items: list[str] = []
+    for m in re.finditer(r"""'([^']*)'|"([^"]*)"|((?:\\.|[^\s'"])+)""", data):
+        if m.group(3) is not None:
+            items.append(re.sub(r"\\(.)", r"\1", m.group(3)))
+        else:
+            items.append(m.group(1) if m.group(1) is not None else m.group(2))
+    return items
+
+
+def _tr_set(s: str) -> list[str]:
+    s, _ = _unescape(s)
+    classes = {"[:upper:]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+               "[:lower:]": "abcdefghijklmnopqrstuvwxyz", "[:digit:]": "0123456789",
+               "[:space:]": " \t\n\r\f\v", "[:blank:]": " \t", "[:punct:]":
+               "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
+    classes["[:alpha:]"] = classes["[:upper:]"] + classes["[:lower:]"]
+    classes["[:alnum:]"] = classes["[:alpha:]"] + classes["[:digit:]"]
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        for name, chars in classes.items():
+            if s.startswith(name, i):
+                out.extend(chars)
+                i += len(name)
+                break
+        else:
+            if i + 2 < len(s) and s[i + 1] == "-":
+                out.extend(chr(c) for c in range(ord(s[i]), ord(s[i + 2]) + 1))
+                i += 3
+            else:
+                out.append(s[i])
+                i += 1
+    return out
+
+
+@command("tr", COMMANDS)
+def _tr(ctx: Ctx, argv: list[str]) -> int:
+    opts, sets = getopts(argv, "dscC")
+    if not sets:
+        raise _Usage("missing operand")
+    text = _text(ctx.stdin)
+    s1 = _tr_set(sets[0])
+    if opts.get("c") or opts.get("C"):
+        members = set(s1)
+        s1 = [chr(c) for c in range(256) if chr(c) not in members]
+    if opts.get("d"):
+        drop = set(s1)
+        text = "".join(c for c in text if c not in drop)
+        squeeze = set(_tr_set(sets[1])) if len(sets) > 1 else set()
+    elif len(sets) > 1:
+        s2 = _tr_set(sets[1])
+        s2 += [s2[-1]] * (len(s1) - len(s2)) if s2 else []
+        table = {ord(a): b for a, b in zip(s1, s2, strict=False)}
+        text = text.translate(table)
+        squeeze = set(s2)
+    else:
+        squeeze = set(s1)
+    if opts.get("s"):
+        text = re.sub("(" + "|".join(re.escape(c) for c in squeeze) + r")\1+", r"\1",
+                      text) if squeeze else text
+    ctx.write(text)
+    return 0
+
+
+def _ranges(spec: str) -> Callable[[int], bool]:
+    rngs: list[tuple[int, int]] = []
+    for part in spec.split(","):
+        a, dash, b = part.partition("-")
+        try:
+            lo = int(a) if a else 1
+            hi = (int(b) if b else 1 << 30) if dash else lo
+        except ValueError:
+            raise _Usage(f"invalid field value '{part}'") from None
+        rngs.append((lo, hi))
+    return lambda i: any(lo <= i <= hi for lo, hi in rngs)
+
+
+@command("cut", COMMANDS)
+def _cut(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "s", "dfcb")
+    status = 0
+    for _name, data in _inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        for line in _text(data).splitlines():
+            if "f" in opts:
+                sel = _ranges(str(opts["f"]))
+                d = str(opts.get("d", "\t"))
+                if d not in line:
+                    if not opts.get("s"):
+                        ctx.write(line + "\n")
+                    continue
+                fields = line.split(d)
+                ctx.write(d.join(f for i, f in enumerate(fields, 1) if sel(i)) + "\n")
+            else:
+                sel = _ranges(str(opts.get("c", opts.get("b", "1-"))))
+                ctx.write("".join(c for i, c in enumerate(line, 1) if sel(i)) + "\n")
+    return status
+
+
+@command("diff", COMMANDS)
+def _diff(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "uqbBwirN", "U")
+    if len(files) != 2:
+        raise _Usage("missing operand")
+    st1, st2 = _stat(ctx, files[0]), _stat(ctx, files[1])
+    if st1 is not None and st2 is not None and st1.is_dir and st2.is_dir:
+        return _diff_dirs(ctx, opts, files[0], files[1])
+    if st1 is not None and st2 is not None and st1.is_dir != st2.is_dir:
+        d, f = (files[0], files[1]) if st1.is_dir else (files[1], files[0])
+        inside = d.rstrip("/") + "/" + paths.basename(ctx.resolve(f))
+        files = [inside, f] if st1.is_dir else [f, inside]
+    return _diff_files(ctx, opts, files)
+
+
+def _diff_dirs(ctx: Ctx, opts: dict[str, str | bool], a: str, b: str) -> int:
+    names_a = set(ctx.namespace.listdir(ctx.resolve(a)))
+    names_b = set(ctx.namespace.listdir(ctx.resolve(b)))
+    status = 0
+    for name in sorted(names_a | names_b):
+        pa, pb = a.rstrip("/") + "/" + name, b.rstrip("/") + "/" + name
+        if name not in names_b or name not in names_a:
+            ctx.write(f"Only in {a if name in names_a else b}: {name}\n")
+            status = 1
+            continue
+        da, db = ctx.namespace.is_dir(ctx.resolve(pa)), ctx.namespace.is_dir(ctx.resolve(pb))
+        if da and db:
+            if opts.get("r"):
+                status = max(status, _diff_dirs(ctx, opts, pa, pb))
+            else:
+                ctx.write(f"Common subdirectories: {pa} and {pb}\n")
+        elif da or db:
+            ctx.write(f"File {pa if da else pb} is a directory while file "
+                      f"{pb if da else pa} is a regular file\n")
+            status = 1
+        else:
+            status = max(status, _diff_files(ctx, opts, [pa, pb], header=True))
+    return status
+
+
+def _diff_files(ctx: Ctx, opts: dict[str, str | bool], files: list[str],
+                header: bool = False) -> int:
+    data = []
+    for f in files:
+        try:
+            data.append(_text(ctx.read_file(f)))
+        except NotFound:
+            if opts.get("N"):
+                data.append("")
+                continue
+            ctx.error(f"{f}: No such file or directory")
+            return 2
+    a, b = data
+    if opts.get("w"):
+        a, b = re.sub(r"[ \t]+", "", a), re.sub(r"[ \t]+", "", b)
+    if a == b:
+        return 0
+    if opts.get("q"):
+        ctx.write(f"Files {files[0]} and {files[1]} differ\n")
+        return 1
+    n = int(str(opts.get("U", 3)))
+    if header:
+        ctx.write(f"diff {' '.join(a for a in ('-u', '-r') if opts.get(a[1]))} "
+                  f"{files[0]} {files[1]}\n".replace("  ", " "))
+    out = difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                               files[0], files[1], n=n)
+    for line in out:
+        ctx.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return 1
+
+
+@command("base64", COMMANDS)
+def _base64(ctx: Ctx, argv: list[str]) -> int:
+    import base64
+    import binascii
+
+    opts, files = getopts(argv, "di", "w")
+    data = ctx.read_file(files[0]) if files else ctx.stdin
+    if opts.get("d"):
+        try:
+            ctx.write(base64.b64decode(b"".join(data.split()), validate=False))
+        except (binascii.Error, ValueError):
+            ctx.error("invalid input")
+            return 1
+        return 0
+    enc = base64.b64encode(data)
+    width = int(str(opts.get("w", 76)))
+    if width:
+        enc = b"\n".join(enc[i:i + width] for i in range(0, len(enc), width))
+    ctx.write(enc + (b"\n" if enc else b""))
+    return 0
+
+
+@command("md5sum sha1sum sha256sum", COMMANDS)
+def _sum(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "bct")
+    algo = argv[0][:-3]
+    status = 0
+    for name, data in _inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        ctx.write(f"{hashlib.new(algo, data).hexdigest()}  {name}\n")
+    return status
+
+
+@command("tac rev", COMMANDS)
+def _tac(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "")
+    status = 0
+    for _name, data in _inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        lines = [ln.rstrip(b"\n") for ln in _lines(data)]
+        if argv[0] == "tac":
+            ctx.write(b"".join(ln + b"\n" for ln in reversed(lines)))
+        else:
+            ctx.write(b"".join(_bytes(_text(ln)[::-1]) + b"\n" for ln in lines))
+    return status
+
+
+@command("realpath readlink", COMMANDS)
+def _realpath(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "femsqn")
+    for f in files:
+        ctx.write(ctx.resolve(f) + "\n")
+    return 0
+
+
+@command("mktemp", COMMANDS)
+def _mktemp(ctx: Ctx, argv: list[str]) -> int:
+    opts, rest = getopts(argv, "duq", "pt")
+    import secrets
+
+    template = rest[0] if rest else "tmp.XXXXXXXXXX"
+    base = str(opts.get("p", "/tmp")) if "/" not in template or "p" in opts else ""
+    name = re.sub(r"X+$", lambda m: secrets.token_hex(len(m.group()))[:len(m.group())],
+                  template)
+    path = ctx.resolve(paths.join(base, name) if base else name)
+    ctx.namespace.makedirs(paths.dirname(path), exist_ok=True)
+    if opts.get("d"):
+        ctx.namespace.mkdir(path)
+    else:
+        ctx.namespace.write_bytes(path, b"")
+    ctx.write(path + "\n")
+    return 0
+
+
+# == test / [ ==============================================================================
+
+
+@command("test [", COMMANDS)
+def _test(ctx: Ctx, argv: list[str]) -> int:
+    args = argv[1:]
+    if argv[0] == "[":
+        if not args or args[-1] != "]":
+            ctx.error("missing ']'")
+            return 2
+        args = args[:-1]
+    try:
+        return 0 if _TestParser(ctx, args).parse() else 1
+    except _Usage as e:
+        ctx.error(str(e))
+        return 2
+
+
+_UNARY = frozenset(["-e", "-f", "-d", "-s", "-z", "-n", "-r", "-w", "-x", "-L", "-h", "-p",
+                    "-S", "-b", "-c", "-t", "-g", "-u", "-k", "-O", "-G"])
+_BINARY = frozenset(["=", "==", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge", "<", ">",
+                     "-nt", "-ot", "-ef"])
+
+
+class _TestParser:
+    """The ``test`` expression grammar: ``-o`` over ``-a`` over ``!`` over primaries.
+
+    Locking: none; one evaluation.
+    """
+
+    def __init__(self, ctx: Ctx, args: list[str]) -> None:
+        self.ctx = ctx
+        self.args = args
+        self.i = 0
+
+    def parse(self) -> bool:
+        if not self.args:
+            return False
+        v = self.or_()
+        if self.i < len(self.args):
+            raise _Usage(f"{self.args[self.i]}: unexpected operator")
+        return v
+
+    def or_(self) -> bool:
+        v = self.and_()
+        while self.peek() == "-o":
+            self.i += 1
+            v = self.and_() or v
+        return v
+
+    def and_(self) -> bool:
+        v = self.not_()
+        while self.peek() == "-a":
+            self.i += 1
+            v = self.not_() and v
+        return v
+
+    def not_(self) -> bool:
+        if self.peek() == "!" and self.i + 1 < len(self.args):
+            self.i += 1
+            return not self.not_()
+        return self.primary()
+
+    def peek(self, k: int = 0) -> str | None:
+        j = self.i + k
+        return self.args[j] if j < len(self.args) else None
+
+    def primary(self) -> bool:
+        a = self.peek()
+        if a is None:
+            raise _Usage("argument expected")
+        if (a == "(" and self.peek(2) == ")") or (a == "(" and self.peek(1) not in _BINARY):
+            self.i += 1
+            v = self.or_()
+            if self.peek() != ")":
+                raise _Usage("')' expected")
+            self.i += 1
+            return v
+        b = self.peek(1)
+        if b in _BINARY and self.peek(2) is not None:
+            c = self.args[self.i + 2]
+            self.i += 3
+            return self.binary(a, b, c)
+        if a in _UNARY and b is not None:
+            self.i += 2
+            return self.unary(a, b)
+        self.i += 1
+        return a != ""
+
+    def unary(self, op: str, x: str) -> bool:
+        if op == "-z":
+            return x == ""
+        if op == "-n":
+            return x != ""
+        if op == "-t":
+            return False
+        st = _stat(self.ctx, x) if x else None
+        if op in ("-e", "-r", "-w", "-x"):
+            return st is not None and (op != "-w" or not st.readonly)
+        if op == "-f":
+            return st is not None and not st.is_dir
+        if op == "-d":
+            return st is not None and st.is_dir
+        if op == "-s":
+            return st is not None and st.size > 0 and not st.is_dir
+        return False
+
+    def binary(self, a: str, op: str, b: str) -> bool:
+        if op in ("=", "=="):
+            return a == b
+        if op == "!=":
+            return a != b
+        if op in ("<", ">"):
+            return a < b if op == "<" else a > b
+        if op in ("-nt", "-ot", "-ef"):
+            sa, sb = _stat(self.ctx, a), _stat(self.ctx, b)
+            if op == "-ef":
+                return sa is not None and self.ctx.resolve(a) == self.ctx.resolve(b)
+            if op == "-nt":
+                return sa is not None and (sb is None or sa.mtime > sb.mtime)
+            return sb is not None and (sa is None or sa.mtime < sb.mtime)
+        x, y = self.num(a), self.num(b)
+        return {"-eq": x == y, "-ne": x != y, "-lt": x < y, "-le": x <= y, "-gt": x > y,
+                "-ge": x >= y}[op]
+
+    def num(self, s: str) -> int:
+        try:
+            return int(s.strip())
+        except ValueError:
+            raise _Usage(f"{s}: integer expression expected") from None
+
+
+def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
+    """Evaluate ``[[ ... ]]`` items (text, is an operator); the operand after ``==``,
+    ``=`` or ``!=`` is a regex (from the pattern), after ``=~`` an ERE."""
+    pos = 0
+    tester = _TestParser(ctx, [])
+
+    def peek() -> tuple[str, bool] | None:
+        return items[pos] if pos < len(items) else None
+
+    def take() -> str:
+        nonlocal pos
+        if pos >= len(items):
+            raise _Usage("syntax error in conditional expression")
+        pos += 1
+        return items[pos - 1][0]
+
+    def is_op(*ops: str) -> bool:
+        item = peek()
+        return item is not None and item[1] and item[0] in ops
+
+    def or_() -> bool:
+        v = and_()
+        while is_op("||"):
+            take()
+            v = and_() or v
+        return v
+
+    def and_() -> bool:
+        v = not_()
+        while is_op("&&"):
+            take()
+            v = not_() and v
+        return v
+
+    def not_() -> bool:
+        if is_op("!"):
+            take()
+            return not not_()
+        if is_op("("):
+            take()
+            v = or_()
+            if take() != ")":
+                raise _Usage("expected ')'")
+            return v
+        return primary()
+
+    def primary() -> bool:
+        nonlocal pos
+        if is_op(*_UNARY) and pos + 1 < len(items) and not (
+                pos + 2 < len(items) and items[pos + 1][1] is False
+                and items[pos + 2][1] and items[pos + 2][0] in _BINARY | {"=~"}):
+            op = take()
+            return tester.unary(op, take())
+        a = take()
+        if not is_op(*_BINARY, "=~"):
+            return a != ""
+        op = take()
+        b = take()
+        if op in ("==", "=", "!="):
+            return (re.fullmatch(b, a, re.DOTALL) is not None) == (op != "!=")
+        if op == "=~":
+            try:
+                m = re.search(posix_regex(b, True), a)
+            except re.error:
+                raise _Usage(f"invalid regex '{b}'") from None
+            ctx.shell.st.vars["BASH_REMATCH"] = m.group(0) if m else ""
+            return m is not None
+        return tester.binary(a, op, b)
+
+    try:
+        result = or_()
+        if pos != len(items):
+            raise _Usage(f"syntax error near '{items[pos][0]}'")
+    except _Usage as e:
+        ctx.error(str(e))
+        return 2
+    return 0 if result else 1
+
+
+# == sed ===================================================================================
+
+
+class _SedCmd:
+    """One sed command with up to two addresses.
+
+    Locking: none; one sed run.
+    """
+
+    def __init__(self, a1: object, a2: object, neg: bool, cmd: str, arg: object) -> None:
+        self.a1, self.a2, self.neg, self.cmd, self.arg = a1, a2, neg, cmd, arg
+        self.active = False
+
+
+def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
+    cmds: list[_SedCmd] = []
+    i = 0
+    n = len(script)
+
+    def addr() -> object:
+        nonlocal i
+        if i < n and script[i].isdigit():
+            j = i
+            while j < n and script[j].isdigit():
+                j += 1
+            v = int(script[i:j])
+            i = j
+            return v
+        if i < n and script[i] == "$":
+            i += 1
+            return "$"
+        if i < n and script[i] in "/\\":
+            delim = "/"
+            if script[i] == "\\":
+                i += 1
+                delim = script[i]
+            body, i = _sed_until(script, i + 1, delim)
+            flags = 0
+            if i < n and script[i] == "I":
+                flags = re.IGNORECASE
+                i += 1
+            return re.compile(posix_regex(body, extended), flags)
+        return None
+
+    while i < n:
+        while i < n and script[i] in " \t\n;":
+            i += 1
+        if i >= n:
+            break
+        a1 = addr()
+        a2 = None
+        if a1 is not None and i < n and script[i] == ",":
+            i += 1
+            a2 = addr()
+        while i < n and script[i] in " \t":
+            i += 1
+        neg = False
+        if i < n and script[i] == "!":
+            neg = True
+            i += 1
+        if i >= n:
+            raise _Usage("missing command")
+        c = script[i]
+        i += 1
+        arg: object = None
+        if c == "s":
+            delim = script[i]
+            pat, i = _sed_until(script, i + 1, delim)
+            rep, i = _sed_until(script, i, delim)
+            j = i
+            while i < n and script[i] not in ";\n}":
+                i += 1
+            flags = script[j:i].strip()
+            rflags = re.IGNORECASE if ("i" in flags or "I" in flags) else 0
+            nth = int(re.sub(r"\D", "", flags) or 1)
+            # count: replace the nth match (n), every match (0), or from the nth on (-n).
+            count = (-nth if nth > 1 else 0) if "g" in flags else nth
+            arg = (re.compile(posix_regex(pat, extended), rflags | re.MULTILINE), rep,
+                   count, "p" in flags)
+        elif c == "y":
+            delim = script[i]
+            src, i = _sed_until(script, i + 1, delim)
+            dst, i = _sed_until(script, i, delim)
+            arg = str.maketrans(src, dst)
+        elif c in "aic":
+            rest = script[i:]
+            m = re.match(r"\\?\n?[ \t]*", rest) if rest.startswith("\\") else re.match(
+                r"[ \t]*", rest)
+            assert m is not None
+            start = i + m.end()
+            end = script.find("\n", start)
+            end = n if end < 0 else end
+            arg = _unescape(script[start:end])[0]
+            i = end
+        elif c in "dpqQ=nNhHgGxlD{}":
+            pass
+        else:
+            raise _Usage(f"unknown command: '{c}'")
+        cmds.append(_SedCmd(a1, a2, neg, c, arg))
+    return cmds
+
+
+def _sed_until(s: str, i: int, delim: str) -> tuple[str, int]:
+    out: list[str] = []
+    while i < len(s) and s[i] != delim:
+        if s[i] == "\\" and i + 1 < len(s):
+            out.append(s[i + 1] if s[i + 1] == delim else s[i:i + 2])
+            i += 2
+            continue
+        if s[i] == "\n" and delim != "\n":
+            pass
+        out.append(s[i])
+        i += 1
+    if i >= len(s):
+        raise _Usage(f"unterminated address or command: '{s}'")
+    return "".join(out), i + 1
+
+
+def _sed_repl(rep: str) -> Callable[[re.Match[str]], str]:
+    def fn(m: re.Match[str]) -> str:
+        out: list[str] = []
+        i = 0
+        while i < len(rep):
+            c = rep[i]
+            if c == "\\" and i + 1 < len(rep):
+                d = rep[i + 1]
+                out.append(m.group(int(d)) or "" if d.isdigit() else
+                           {"n": "\n", "t": "\t"}.get(d, d))
+                i += 2
+                continue
+            out.append(m.group(0) if c == "&" else c)
+            i += 1
+        return "".join(out)
+    return fn
+
+
+def _sed_match(a: object, lineno: int, line: str, last: bool) -> bool:
+    if a == "$":
+        return last
+    if isinstance(a, int):
+        return lineno == a
+    assert isinstance(a, re.Pattern)
+    return a.search(line) is not None
+
+
+def _sed_selected(c: _SedCmd, lineno: int, line: str, last: bool) -> bool:
+    if c.a1 is None:
+        hit = True
+    elif c.a2 is None:
+        hit = _sed_match(c.a1, lineno, line, last)
+    elif c.active:
+        hit = True
+        if (isinstance(c.a2, int) and lineno >= c.a2) or (
+                not isinstance(c.a2, int) and _sed_match(c.a2, lineno, line, last)):
+            c.active = False
+    else:
+        hit = _sed_match(c.a1, lineno, line, last)
+        if hit:
+            c.active = not (isinstance(c.a2, int) and c.a2 <= lineno)
+    return hit != c.neg
+
+
+def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
+    lines = text.split("\n")
+    trailing = text.endswith("\n")
+    if trailing:
+        lines.pop()
+    out: list[str] = []
+    for c in cmds:
+        c.active = False
+    idx = 0
+    hold = ""
+    while idx < len(lines):
+        line = lines[idx]
+        lineno = idx + 1
+        last = idx == len(lines) - 1
+        idx += 1
+        append: list[str] = []
+        deleted = False
+        quit_now = False
+        pc = 0
+        while pc < len(cmds):
+            c = cmds[pc]
+            pc += 1
+            if c.cmd == "}" or not _sed_selected(c, lineno, line, last):
+                if c.cmd == "{":
+                    depth = 1
+                    while pc < len(cmds) and depth:
+                        depth += (cmds[pc].cmd == "{") - (cmds[pc].cmd == "}")
+                        pc += 1
+                continue
+            if c.cmd == "s":
+                rx, rep, count, pflag = cast(tuple[re.Pattern[str], str, int, bool], c.arg)
+                if count in (0, 1):
+                    new, k = rx.subn(_sed_repl(rep), line, count=count)
+                else:
+                    matches = list(rx.finditer(line))
+                    chosen = matches[count - 1:count] if count > 0 else matches[-count - 1:]
+                    k = len(chosen)
+                    new = line
+                    for m in reversed(chosen):
+                        new = new[:m.start()] + _sed_repl(rep)(m) + new[m.end():]
+                line = new
+                if k and pflag:
+                    out.append(line)
+            elif c.cmd == "y":
+                line = line.translate(c.arg)  # type: ignore[arg-type]
+            elif c.cmd == "d" or c.cmd == "D":
+                deleted = True
+                break
+            elif c.cmd == "p":
+                out.append(line)
+            elif c.cmd == "=":
+                out.append(str(lineno))
+            elif c.cmd == "a":
+                append.append(str(c.arg))
+            elif c.cmd == "i":
+                out.append(str(c.arg))
+            elif c.cmd == "c":
+                out.append(str(c.arg))
+                deleted = True
+                break
+            elif c.cmd == "n":
+                if not quiet:
+                    out.append(line)
+                if idx >= len(lines):
+                    deleted = quiet
+                    break
+                line = lines[idx]
+                idx += 1
+                lineno = idx
+                last = idx == len(lines)
+            elif c.cmd == "N":
+                if idx >= len(lines):
+                    break
+                line += "\n" + lines[idx]
+                idx += 1
+                lineno = idx
+                last = idx == len(lines)
+            elif c.cmd == "h":
+                hold = line
+            elif c.cmd == "H":
+                hold += "\n" + line
+            elif c.cmd == "g":
+                line = hold
+            elif c.cmd == "G":
+                line += "\n" + hold
+            elif c.cmd == "x":
+                line, hold = hold, line
+            elif c.cmd in "qQ":
+                quit_now = True
+                deleted = c.cmd == "Q"
+                break
+        if not deleted and not quiet:
+            out.append(line)
+        out.extend(append)
+        if quit_now:
+            break
+    if not out:
+        return ""
+    return "\n".join(out) + ("\n" if trailing or idx < len(lines) or len(out) > len(lines)
+                             else "")
+
+
+@command("sed", COMMANDS)
+def _sed(ctx: Ctx, argv: list[str]) -> int:
+    args = argv[1:]
+    scripts: list[str] = []
+    files: list[str] = []
+    quiet = extended = False
+    inplace = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "-e" or a == "--expression":
+            scripts.append(args[i] if i < len(args) else "")
+            i += 1
+        elif a == "-f":
+            scripts.append(_text(ctx.read_file(args[i])))
+            i += 1
+        elif a.startswith("-i") or a.startswith("--in-place"):
+            inplace = True
+        elif a.startswith("-") and len(a) > 1 and not a.startswith("--"):
+            for ch in a[1:]:
+                if ch == "n":
+                    quiet = True
+                elif ch in "Er":
+                    extended = True
+                elif ch == "i":
+                    inplace = True
+                elif ch not in "us":
+                    raise _Usage(f"invalid option -- '{ch}'")
+        elif a in ("--quiet", "--silent"):
+            quiet = True
+        elif a == "--regexp-extended":
+            extended = True
+        else:
+            files.append(a)
+    if not scripts:
+        if not files:
+            raise _Usage("no script specified")
+        scripts.append(files.pop(0))
+    try:
+        cmds = _sed_parse("\n".join(scripts), extended)
+    except (re.error, IndexError) as e:
+        raise _Usage(f"-e expression #1: {e}") from None
+    status = 0
+    if inplace:
+        for f in files:
+            try:
+                old = _text(ctx.read_file(f))
+                ctx.namespace.write_bytes(ctx.resolve(f), _bytes(_sed_run(cmds, old, quiet)))
+            except FsError as e:
+                ctx.error(f"can't read {f}: {strerror(e)}")
+                status = 2
+        return status
+    chunks: list[str] = []
+    for _name, data in _inputs(ctx, files):
+        if data is None:
+            status = 2
+            continue
+        if chunks and chunks[-1] and not chunks[-1].endswith("\n"):
+            chunks[-1] += "\n"
+        chunks.append(_text(data))
+    text = "".join(chunks)
+    ctx.write(_sed_run(cmds, text, quiet))
+    return status
+
+
+# == arithmetic ============================================================================
+
+
+_ARITH_TOKEN = re.compile(r"\s*(\d+#[0-9a-zA-Z@_]+|0[xX][0-9a-fA-F]+|\d+|[A-Za-z_][A-Za-z0-9_]*|"
+                          r"<<=|>>=|\+\+|--|\*\*|&&|\|\||<<|>>|<=|>=|==|!=|[-+*/%&^|]=|"
+                          r"[-+*/%<>&^|!~?:=()])")
+_BINOPS: list[set[str]] = [{"||"}, {"&&"}, {"|"}, {"^"}, {"&"}, {"==", "!="},
+                           {"<", "<=", ">", ">="}, {"<<", ">>"}, {"+", "-"}, {"*", "/", "%"},
+                           {"**"}]
+
+
+def _c_div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+_OPS: dict[str, Callable[[int, int], int]] = {
+    "||": lambda a, b: int(bool(a) or bool(b)), "&&": lambda a, b: int(bool(a) and bool(b)),
+    "|": operator.or_, "^": operator.xor, "&": operator.and_,
+    "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
+    "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
+    ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
+    "<<": operator.lshift, ">>": operator.rshift, "+": operator.add, "-": operator.sub,
+    "*": operator.mul, "/": _c_div, "%": lambda a, b: a - b * _c_div(a, b),
+    "**": lambda a, b: int(a ** b)}
+
+
+def _binop(op: str, a: int, b: int) -> int:
+    if op in ("/", "%") and b == 0:
+        raise ZeroDivisionError("division by zero")
+    if op == "**" and b < 0:
+        raise ValueError("exponent less than 0")
+    return _OPS[op](a, b)
+
+
+def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], None],
+               depth: int = 0) -> int:
+    """Evaluate a shell arithmetic expression (C integer semantics, assignments)."""
+    toks: list[str] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _ARITH_TOKEN.match(expr, pos)
+        if m is None:
+            raise ValueError(f"syntax error: invalid token at '{expr[pos:].strip()}'")
+        toks.append(m.group(1))
+        pos = m.end()
+    if not toks:
+        return 0
+    i = 0
+
+    def peek() -> str | None:
+        return toks[i] if i < len(toks) else None
+
+    def take() -> str:
+        nonlocal i
+        if i >= len(toks):
+            raise ValueError("syntax error: operand expected")
+        i += 1
+        return toks[i - 1]
+
+    def value(name: str) -> int:
+        raw = get(name).strip()
+        if not raw:
+            return 0
+        try:
+            return int(raw, 0) if not re.fullmatch(r"0\d+", raw) else int(raw, 8)
+        except ValueError:
+            if depth > 20:
+                raise ValueError("expression recursion level exceeded") from None
+            return arith_eval(raw, get, setv, depth + 1)
+
+    def assign() -> int:
+        nonlocal i
+        if i + 1 < len(toks) and re.match(r"[A-Za-z_]", toks[i]) and \
+                re.fullmatch(r"(<<|>>|[-+*/%&^|])?=", toks[i + 1]):
+            name, op = toks[i], toks[i + 1]
+            i += 2
+            rhs = assign()
+            v = rhs if op == "=" else _binop(op[:-1], value(name), rhs)
+            setv(name, str(v))
+            return v
+        return ternary()
+
+    def ternary() -> int:
+        cond = binary(0)
+        if peek() == "?":
+            take()
+            a = assign()
+            if take() != ":":
+                raise ValueError("syntax error: ':' expected")
+            b = assign()
+            return a if cond else b
+        return cond
+
+    def binary(level: int) -> int:
+        if level == len(_BINOPS):
+            return unary()
+        left = binary(level + 1)
+        while peek() in _BINOPS[level]:
+            op = take()
+            right = binary(level + 1) if op != "**" else binary(level)
+            left = _binop(op, left, right)
+        return left
+
+    def unary() -> int:
+        t = peek()
+        if t in ("-", "+", "!", "~"):
+            take()
+            v = unary()
+            return {"-": -v, "+": v, "!": int(not v), "~": ~v}[t]
+        if t in ("++", "--"):
+            take()
+            name = take()
+            v = value(name) + (1 if t == "++" else -1)
+            setv(name, str(v))
+            return v
+        return postfix()
+
+    def postfix() -> int:
+        t = take()
+        if t == "(":
+            v = assign()
+            if take() != ")":
+                raise ValueError("syntax error: ')' expected")
+            return v
+        if "#" in t:
+            base, _, digits = t.partition("#")
+            try:
+                return int(digits, int(base))
+            except ValueError:
+                raise ValueError(f"value too great for base (error token is \"{t}\")") from None
+        if t[0].isdigit():
+            return int(t, 0) if not re.fullmatch(r"0\d+", t) else int(t, 8)
+        if re.match(r"[A-Za-z_]", t):
+            v = value(t)
+            if peek() in ("++", "--"):
+                op = take()
+                setv(t, str(v + (1 if op == "++" else -1)))
+            return v
+        raise ValueError(f"syntax error: operand expected (error token is \"{t}\")")
+
+    result = assign()
+    if i != len(toks):
+        raise ValueError(f"syntax error in expression (error token is \"{toks[i]}\")")
+    return result
+
+
+command("awk gawk mawk", COMMANDS)(awk_main)
