@@ -1,0 +1,107 @@
+"""The agent environment, in one run: creation, fork, exec latency, the scheduler, a batch.
+
+    python benches/bench_env.py [--quick]
+
+- OanixEnv creation and fork (copy-on-write branch) time.
+- ``env.exec("echo hi")`` and a 5-command pipeline, against the floor a user would
+  otherwise pay: ``subprocess.run(["sh", "-c", ...])`` on the host.
+- Scheduler throughput on 10,000 no-op jobs against a bare trio nursery with a
+  CapacityLimiter (the floor), from ``bench_sched``.
+- A batch of the example tasks with the oracle agent at concurrency 1 and 2 (wall-time
+  ratio; 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sched import bare_nursery, best_of, through_scheduler
+
+from oanix.env import OanixEnv
+from oanix.fs.mem import MemFs
+from oanix.sched import JobSpec, Scheduler
+from oanix.tasks import find_tasks, load_task
+from oanix.tasks.runner import run_trial
+from oanix.wasi import WasiRuntime
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "tasks"
+PIPELINE = "seq 1 200 | grep 1 | sort -r | head -n 5 | wc -l"
+
+
+def per_call(fn: Callable[[], object], n: int) -> float:
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
+
+
+def batch(concurrency: int, runtime: WasiRuntime) -> float:
+    specs = [load_task(p) for p in find_tasks(EXAMPLES)]
+
+    async def main() -> None:
+        async with Scheduler(max_concurrent=concurrency) as sched:
+            handles = [sched.submit(JobSpec.python(lambda s=s: run_trial(s, runtime=runtime)))
+                       for s in specs]
+            for h in handles:
+                r = await h.wait()
+                assert r.value.passed, (r.value.task, r.value.error)
+
+    t0 = time.perf_counter()
+    trio.run(main)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="skip the task batch")
+    args = ap.parse_args()
+
+    ws = MemFs()
+    for i in range(100):
+        ws.write_bytes(f"/f{i}", b"x" * 100)
+    create = per_call(lambda: OanixEnv(workspace=ws), 200)
+    env = OanixEnv(workspace=ws)
+    fork = per_call(env.fork, 200)
+    print(f"OanixEnv creation {create * 1e6:8.1f} us    fork {fork * 1e6:8.1f} us")
+
+    with OanixEnv() as env:
+        echo = per_call(lambda: env.exec("echo hi"), 200)
+        pipe = per_call(lambda: env.exec(PIPELINE), 100)
+    sh_echo = per_call(lambda: subprocess.run(["sh", "-c", "echo hi"], capture_output=True),
+                       50)
+    sh_pipe = per_call(lambda: subprocess.run(["sh", "-c", PIPELINE], capture_output=True),
+                       50)
+    print(f"exec 'echo hi'        {echo * 1e6:8.1f} us   host sh -c {sh_echo * 1e6:8.1f} us"
+          f"   ratio {echo / sh_echo:.2f}x")
+    print(f"exec 5-cmd pipeline   {pipe * 1e6:8.1f} us   host sh -c {sh_pipe * 1e6:8.1f} us"
+          f"   ratio {pipe / sh_pipe:.2f}x")
+
+    n, c = 10_000, 4
+    ours = best_of(3, through_scheduler, n, c)
+    floor = best_of(3, bare_nursery, n, c)
+    print(f"scheduler, {n} no-op jobs at {c}: {n / ours:,.0f} jobs/s; bare nursery "
+          f"{n / floor:,.0f} jobs/s; ratio {ours / floor:.2f}x the floor's time")
+
+    if not args.quick:
+        with WasiRuntime() as rt:
+            batch(1, rt)  # warm the caches
+            one, two = batch(1, rt), batch(2, rt)
+        count = len(find_tasks(EXAMPLES))
+        print(f"batch of {count} example tasks (oracle): concurrency 1 {one:.1f} s, "
+              f"concurrency 2 {two:.1f} s, speed-up {one / two:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
