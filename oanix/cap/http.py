@@ -211,6 +211,8 @@ class HttpFs(FileService):
     callback runs under it.
     """
 
+    live = True  # the WASI bridge mirrors it while a guest runs
+
     is_computed: ClassVar[bool] = True  # files are snapshots computed per open (as FuncFs)
 
     def __init__(self, *, default_timeout: float = 30.0, max_timeout: float = 300.0) -> None:

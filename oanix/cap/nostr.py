@@ -517,6 +517,8 @@ class NostrFs(FileService):
     verification or callback runs under it.
     """
 
+    live = True  # the WASI bridge mirrors it while a guest runs
+
     def __init__(self, secret_key: bytes | str | None = None,
                  relays: Sequence[str] = ()) -> None:
         for url in relays:

@@ -245,6 +245,8 @@ class WsFs(FileService):
     no wakeup runs under it.
     """
 
+    live = True  # the WASI bridge mirrors it while a guest runs
+
     def __init__(self, *, max_connections: int = 1000, max_queue: int = 1000,
                  max_message_bytes: int = 1 << 20, max_log: int = 1000) -> None:
         for name, value in (("max_connections", max_connections), ("max_queue", max_queue),

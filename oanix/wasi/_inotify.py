@@ -18,9 +18,10 @@ import struct
 import sys
 from typing import Final
 
-__all__ = ["DirWatch", "WatchReport"]
+__all__ = ["IN_CLOSE_WRITE", "DirWatch", "WatchReport"]
 
 IN_MODIFY: Final = 0x00000002
+IN_CLOSE_WRITE: Final = 0x00000008
 IN_ATTRIB: Final = 0x00000004
 IN_MOVED_FROM: Final = 0x00000040
 IN_MOVED_TO: Final = 0x00000080
@@ -65,7 +66,8 @@ _LIBC: Final = _libc()
 class DirWatch:
     """One inotify instance watching directories, each under a key and a relative path."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, mask: int = _MASK) -> None:
+        self._mask = mask
         self._fd = -1
         self._wds: dict[int, tuple[object, str]] = {}
         self._by_key: dict[object, list[int]] = {}
@@ -86,7 +88,7 @@ class DirWatch:
         wds: list[int] = []
         self._by_key[key] = wds
         for rel, host in dirs.items():
-            wd = _LIBC.inotify_add_watch(self._fd, os.fsencode(host), _MASK)
+            wd = _LIBC.inotify_add_watch(self._fd, os.fsencode(host), self._mask)
             if wd < 0:
                 self._broken.add(key)
                 return False
@@ -122,6 +124,21 @@ class DirWatch:
             elif name:
                 entry = os.fsdecode(name)
                 dirty.add(f"{rel}/{entry}" if rel else entry)
+        return out
+
+    def entries(self) -> list[tuple[object, str, int]]:
+        """The events since the last call, as ``(key, relative path, mask)``; an overflow
+        or a broken watch gives ``(key, "", IN_Q_OVERFLOW)``."""
+        out: list[tuple[object, str, int]] = [(key, "", IN_Q_OVERFLOW)
+                                              for key in self._broken]
+        for wd, mask, name in self._events():
+            hit = self._wds.get(wd)
+            if mask & IN_Q_OVERFLOW:
+                out.extend((key, "", IN_Q_OVERFLOW) for key in self._by_key)
+            elif hit is not None and name:
+                key, rel = hit
+                entry = os.fsdecode(name)
+                out.append((key, f"{rel}/{entry}" if rel else entry, mask))
         return out
 
     def drain(self) -> None:

@@ -39,6 +39,7 @@ from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
+from .live import LiveViews
 from .run import NamespacePath, RunConfig, RunResult, Trap
 from .sync import (
     DEFAULT_SCAN_LIMIT,
@@ -266,6 +267,7 @@ class WasiRuntime:
         self._staging_base: str | None = None
         self._scan_limit = scan_limit
         self._watch_changes = watch_changes
+        self._live: LiveViews | None = None
         self._closed = False
 
     @property
@@ -284,6 +286,9 @@ class WasiRuntime:
             stagings = list(self._stagings.values())
             self._stagings.clear()
             base = self._staging_base
+            live, self._live = self._live, None
+        if live is not None:
+            live.close()
         for ref, staging in stagings:
             ns = ref() if ref is not None else None
             if ns is not None:
@@ -378,16 +383,27 @@ class WasiRuntime:
             stdin = self._stdin(config, None)
             out = self._execute(handle, argv, env, stdin, list(extra), config)
             return self._result(out, started, Changes())
+        namespace, bridges = self._live_views().view(namespace)
         with namespace_lock(namespace):
             staging = self._staging(namespace)
             stdin = self._stdin(config, namespace)
             staged = staging.prepare(config.preopens)
             try:
-                out = self._execute(handle, argv, env, stdin, [*staged.preopens, *extra],
-                                    config)
+                with LiveViews.running(bridges) as refused:
+                    out = self._execute(handle, argv, env, stdin,
+                                        [*staged.preopens, *extra], config)
             finally:
                 changes = staging.collect(staged)
+        if refused:
+            changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
         return self._result(out, started, changes)
+
+    def _live_views(self) -> LiveViews:
+        with self._lock:
+            self._check_open()
+            if self._live is None:
+                self._live = LiveViews(self._base_dir())
+            return self._live
 
     @staticmethod
     def _result(out: _Outcome, started: float, changes: Changes) -> RunResult:
