@@ -59,9 +59,6 @@ class Stat:
     is_dir: bool
     mtime: float = 0.0
     readonly: bool = False
-    #: True for a service whose files are a conversation (a request file, then answers):
-    #: the WASI bridge mirrors it live during a run instead of copying it before and after.
-    live: bool = False
 
     @property
     def is_file(self) -> bool:
@@ -145,6 +142,9 @@ class FileService(ABC):
     """
 
     readonly: bool = False
+    #: True for a service whose files are a conversation (a request file, then answers):
+    #: the WASI bridge mirrors it live during a run instead of copying it before and after.
+    live: bool = False
 
     # -- primitives: implementers override these ------------------------------------------
 
