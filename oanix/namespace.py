@@ -19,8 +19,10 @@ A Namespace is itself a FileService, so one can be mounted inside another.
 
 from __future__ import annotations
 
+import io
 import threading
-from typing import BinaryIO, Literal
+from collections.abc import Callable
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import attrs
 
@@ -41,6 +43,7 @@ from .service import FileService, OpenMode, Stat
 __all__ = ["Mount", "MountMode", "Namespace"]
 
 MountMode = Literal["replace", "before", "after"]
+T = TypeVar("T")
 _MODES = ("replace", "before", "after")
 
 
@@ -419,9 +422,12 @@ class Namespace(FileService):
         if mode.write and member.readonly:
             raise ReadOnly(path)
         try:
-            return member.service._open(sp, mode)
+            f = member.service._open(sp, mode)
         except FsError as e:
             raise self._translated(e, member, path) from None
+        if sp == path:
+            return f
+        return _NamespacedFile(f, path, lambda e: self._translated(e, member, path))  # type: ignore[return-value]
 
     def _read_bytes(self, path: str) -> bytes:
         table = self._table
@@ -518,6 +524,79 @@ class Namespace(FileService):
 
     def __repr__(self) -> str:
         return f"<Namespace {len(self._table.mounts)} mount points>"
+
+
+class _NamespacedFile(io.RawIOBase):
+    """A service's open file, seen through a namespace: the same io object, whose errors
+    (a write over a quota, a close that commits) name the namespace path.
+
+    Locking: none of its own; the wrapped file's rules apply.
+    """
+
+    def __init__(self, inner: BinaryIO, name: str,
+                 translate: Callable[[FsError], FsError]) -> None:
+        super().__init__()
+        self._f = inner
+        self.name = name
+        self._translate = translate
+
+    def _do(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except FsError as e:
+            raise self._translate(e) from None
+
+    @property
+    def mode(self) -> str:
+        return str(getattr(self._f, "mode", "rb"))
+
+    def readable(self) -> bool:
+        return self._f.readable()
+
+    def writable(self) -> bool:
+        return self._f.writable()
+
+    def seekable(self) -> bool:
+        return self._f.seekable()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._do(self._f.read, -1 if size is None else size)
+
+    def readall(self) -> bytes:
+        return self._do(self._f.read, -1)
+
+    def readinto(self, b: Any) -> int:
+        return self._do(self._f.readinto, b)  # type: ignore[attr-defined, no-any-return]
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._do(self._f.readline, -1 if size is None else size)
+
+    def write(self, b: Any) -> int:
+        return self._do(self._f.write, b)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._do(self._f.seek, offset, whence)
+
+    def tell(self) -> int:
+        return self._do(self._f.tell)
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._do(self._f.truncate, size)
+
+    def flush(self) -> None:
+        if not self._f.closed:
+            self._do(self._f.flush)
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._do(self._f.close)
+        finally:
+            super().close()
 
 
 def _describe(m: Mount) -> str:

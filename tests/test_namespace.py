@@ -4,11 +4,13 @@ import pytest
 
 from oanix import (
     AlreadyExists,
+    BadFileMode,
     CrossMount,
     InvalidArgument,
     IsADirectory,
     MemFs,
     Namespace,
+    NoSpace,
     NotFound,
     PermissionDenied,
     ReadOnly,
@@ -302,3 +304,19 @@ def test_mounting_while_other_threads_work() -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def test_errors_of_open_files_name_namespace_paths() -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_bytes=4))
+    with ns.open("/tmp/f", "wb") as f:
+        assert f.name == "/tmp/f"
+        with pytest.raises(NoSpace) as exc:
+            f.write(b"too long")
+        assert exc.value.path == "/tmp/f"
+        f.write(b"ok")
+    with ns.open("/tmp/f", "rb") as f:
+        assert list(f) == [b"ok"] and f.seek(0) == 0 and f.read(1) == b"o"
+        with pytest.raises(BadFileMode) as bad:
+            f.write(b"x")
+        assert bad.value.path == "/tmp/f"
