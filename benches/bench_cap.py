@@ -1,6 +1,11 @@
-"""Capability overhead: HTTP requests through HttpFs files vs httpx directly.
+"""Capability overhead, in one run: HTTP, WebSocket and Nostr through files vs directly.
 
     python benches/bench_cap.py [--requests 1000] [--concurrency 10] [--repeat 3]
+                                [--http-only]
+
+After the HTTP comparison below it runs ``bench_ws.report()`` (WebSocket echo round trips
+through WsFs vs websockets.trio) and ``bench_nostr`` (sign and verify per event against
+pynostr; publish throughput to a local nostr-relay through NostrFs vs a raw client).
 
 Both sides send the same GETs to the same local server (a minimal asyncio HTTP/1.1
 keep-alive server in another process, so it is not the bottleneck and shares no GIL), with
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -123,6 +129,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--http-only", action="store_true")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -145,6 +152,17 @@ def main() -> None:
     print(f"  httpx.AsyncClient direct : {rate_direct:8.0f} req/s")
     print(f"  HttpFs + HttpExecutor    : {rate_fs:8.0f} req/s")
     print(f"  ratio                    : {rate_fs / rate_direct:8.2f}x direct (target >= 0.7)")
+    if args.http_only:
+        return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_nostr
+    import bench_ws
+
+    print()
+    bench_ws.report(repeat=args.repeat)
+    print()
+    bench_nostr.bench_crypto()
+    bench_nostr.bench_publish(500, args.repeat)
 
 
 if __name__ == "__main__":

@@ -112,22 +112,27 @@ def run_direct(url: str, messages: list[bytes]) -> float:
     return trio.run(main)
 
 
+def report(count: int = 2000, size: int = 64, repeat: int = 3) -> None:
+    """Run the comparison and print it."""
+    messages = [f"{i:08d}".encode().ljust(size, b".") for i in range(count)]
+    with EchoServer() as server:
+        url = f"ws://127.0.0.1:{server.port}/"
+        files = min(run_files(url, messages) for _ in range(repeat))
+        direct = min(run_direct(url, messages) for _ in range(repeat))
+    n = count
+    print(f"WebSocket, {n} echo round trips of {size} B, best of {repeat}:")
+    print(f"  WsFs files (Namespace)  {files * 1000:8.1f} ms  {files / n * 1e6:7.1f} us/trip")
+    print(f"  websockets.trio direct  {direct * 1000:8.1f} ms  {direct / n * 1e6:7.1f} us/trip")
+    print(f"  ratio files/direct      {files / direct:8.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    messages = [f"{i:08d}".encode().ljust(args.size, b".") for i in range(args.count)]
-    with EchoServer() as server:
-        url = f"ws://127.0.0.1:{server.port}/"
-        files = min(run_files(url, messages) for _ in range(args.repeat))
-        direct = min(run_direct(url, messages) for _ in range(args.repeat))
-    n = args.count
-    print(f"{n} echo round trips of {args.size} B, best of {args.repeat}:")
-    print(f"  WsFs files (Namespace)  {files * 1000:8.1f} ms  {files / n * 1e6:7.1f} us/trip")
-    print(f"  websockets.trio direct  {direct * 1000:8.1f} ms  {direct / n * 1e6:7.1f} us/trip")
-    print(f"  ratio files/direct      {files / direct:8.2f}x")
+    report(args.count, args.size, args.repeat)
 
 
 if __name__ == "__main__":

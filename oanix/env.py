@@ -105,7 +105,8 @@ class OanixEnv:
                  mounts: Mapping[str, FileService] | None = None,
                  env: Mapping[str, str] | None = None, cwd: str | None = None,
                  limits: Limits | None = None, runtime: WasiRuntime | None = None,
-                 commands: Mapping[str, Any] | None = None, id: str | None = None) -> None:
+                 commands: Mapping[str, Any] | None = None,
+                 executors: Sequence[Any] = (), id: str | None = None) -> None:
         self.id = id or uuid.uuid4().hex[:12]
         self.limits = limits or Limits()
         self.workspace_at = paths.normalize(workspace_at)
@@ -114,6 +115,8 @@ class OanixEnv:
                                      **dict(env or {})}
         self.task = task
         self.extra_commands = dict(commands or {})
+        self._executors = list(executors)
+        self._manager: Any = None
         self.logs = logs if logs is not None else LogsFs()
         self._own_runtime = runtime is None
         self._runtime = runtime
@@ -156,8 +159,15 @@ class OanixEnv:
             self._status = to
 
     def start(self) -> None:
-        """created -> running (``exec`` and ``run_wasi`` do it on first use)."""
+        """created -> running (``exec`` and ``run_wasi`` do it on first use); starts the
+        capability executors on their own thread."""
         self._move(EnvStatus.RUNNING)
+        if self._executors:
+            from .executors.manager import ExecutorManager
+
+            manager = ExecutorManager(*self._executors)
+            manager.start_thread()
+            self._manager = manager
 
     def complete(self) -> None:
         """running -> completed."""
@@ -174,6 +184,9 @@ class OanixEnv:
             if self._status is EnvStatus.CLOSED:
                 return
             self._status = EnvStatus.CLOSED
+            manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.stop()
         if self._runtime is not None and self._own_runtime:
             self._runtime.close()
 
@@ -307,6 +320,8 @@ class OanixEnv:
         branch._status = EnvStatus.CREATED
         branch._own_runtime = False
         branch._runtime = self._runtime
+        branch._executors = []
+        branch._manager = None
         branch.error = None
         branch.vars = dict(self.vars)
         branch.logs = LogsFs()
@@ -342,6 +357,12 @@ class OanixEnv:
             path = "/data"
             type = "map"
             files = { "a.txt" = "hello" }
+            [capabilities.http]    # /cap/http with its executor and policy
+            hosts = ["api.example.com"]
+            [capabilities.ws]      # /cap/ws; policy keys: schemes, hosts, allow_private,
+            hosts = ["*.example.org"]  # max_request_bytes, max_response_bytes, max_connections
+            [capabilities.nostr]   # /cap/nostr; relays, and secret_key (hex) or a new key
+            relays = ["wss://relay.example.org"]
 
         Relative host paths are taken from the manifest's directory (or ``base_dir``).
 
@@ -382,7 +403,10 @@ def _status(result: RunResult) -> tuple[int, bytes, bytes]:
     return result.status, result.stdout, result.stderr + note
 
 
-_KNOWN = {"id", "cwd", "env", "limits", "workspace", "workspace_at", "mounts", "tmp_bytes"}
+_KNOWN = {"id", "cwd", "env", "limits", "workspace", "workspace_at", "mounts", "tmp_bytes",
+          "capabilities"}
+_POLICY_KEYS = {"schemes", "hosts", "allow_private", "max_request_bytes",
+                "max_response_bytes", "max_connections"}
 
 
 def _size(value: Any, where: str) -> int:
@@ -445,7 +469,49 @@ def _from_manifest(data: dict[str, Any], base: Path) -> dict[str, Any]:
         mounts[m["path"]] = CowFs(svc) if m.get("cow") else svc
     if mounts:
         kw["mounts"] = mounts
+    caps = data.get("capabilities", {})
+    if caps:
+        if not isinstance(caps, dict):
+            raise InvalidArgument("manifest capabilities: expected a table")
+        kw["capabilities"], kw["executors"] = _capabilities(caps)
     return kw
+
+
+def _capabilities(caps: dict[str, Any]) -> tuple[dict[str, FileService], list[Any]]:
+    """The services and executors of a manifest's ``[capabilities.*]`` tables."""
+    from .cap import CapabilityPolicy, HttpFs, NostrFs, WsFs
+    from .executors import HttpExecutor, NostrRelayConnector, WsConnector
+
+    services: dict[str, FileService] = {}
+    executors: list[Any] = []
+    for name, spec in caps.items():
+        where = f"manifest capabilities.{name}"
+        if not isinstance(spec, dict):
+            raise InvalidArgument(f"{where}: expected a table")
+        known = _POLICY_KEYS | ({"relays", "secret_key"} if name == "nostr" else set())
+        bad = set(spec) - known
+        if bad:
+            raise InvalidArgument(f"{where}: unknown key(s) {sorted(bad)}")
+        policy_args = {k: v for k, v in spec.items() if k in _POLICY_KEYS}
+        if name == "http":
+            policy = CapabilityPolicy(**policy_args)
+            http = HttpFs()
+            services[name] = http
+            executors.append(HttpExecutor(http, policy))
+        elif name == "ws":
+            policy = CapabilityPolicy(**{"schemes": {"ws", "wss"}, **policy_args})
+            ws = WsFs()
+            services[name] = ws
+            executors.append(WsConnector(ws, policy))
+        elif name == "nostr":
+            policy = CapabilityPolicy(**{"schemes": {"ws", "wss"}, **policy_args})
+            nostr = NostrFs(spec.get("secret_key"), relays=list(spec.get("relays", [])))
+            services[name] = nostr
+            if nostr.relays:  # without relays events are signed and stay in the outbox
+                executors.append(NostrRelayConnector(nostr, policy=policy))
+        else:
+            raise InvalidArgument(f"{where}: unknown capability (http, ws, nostr)")
+    return services, executors
 
 
 def _service(spec: dict[str, Any], base: Path, where: str) -> FileService:

@@ -130,3 +130,46 @@ files = { "a.txt" = "alpha" }
         OanixEnv.from_manifest({"mystery": 1})
     with pytest.raises(InvalidArgument, match=r"limits\.memory"):
         OanixEnv.from_manifest({"limits": {"memory": "lots"}})
+
+
+def test_manifest_capabilities_work_end_to_end(tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/x"
+    try:
+        manifest = {"capabilities": {"http": {"schemes": ["http"], "hosts": ["127.0.0.1"]},
+                                     "ws": {}, "nostr": {}}}
+        with OanixEnv.from_manifest(manifest) as env:
+            assert env.namespace.listdir("/cap") == ["http", "nostr", "ws"]
+            r = env.exec(f"""echo '{{"url": "{url}"}}' > /cap/http/request
+id=$(cat /cap/http/last)
+n=0
+while [ ! -e /cap/http/responses/$id.json ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done
+cat /cap/http/responses/$id.json""")
+            assert r.exit_code == 0, r.stderr
+            answer = json.loads(r.stdout)
+            assert answer["status"] == 200 and answer["body"] == "ok"
+            denied = env.exec("""echo '{"url": "http://10.1.2.3/"}' > /cap/http/request
+n=0
+while [ ! -e /cap/http/errors/2.json ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done
+cat /cap/http/errors/2.json""")
+            assert json.loads(denied.stdout)["error"] == "permission_denied"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    with pytest.raises(InvalidArgument, match="unknown capability"):
+        OanixEnv.from_manifest({"capabilities": {"ftp": {}}})
