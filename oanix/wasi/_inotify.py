@@ -18,7 +18,7 @@ import struct
 import sys
 from typing import Final
 
-__all__ = ["IN_CLOSE_WRITE", "DirWatch", "WatchReport"]
+__all__ = ["IN_CLOSE_WRITE", "IN_DONT_FOLLOW", "IN_ONLYDIR", "DirWatch", "WatchReport"]
 
 IN_MODIFY: Final = 0x00000002
 IN_CLOSE_WRITE: Final = 0x00000008

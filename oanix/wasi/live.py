@@ -38,11 +38,11 @@ from ..errors import FsError, NotADirectory, NotFound
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..service import FileService
-from ._inotify import IN_CLOSE_WRITE, DirWatch
+from ._inotify import IN_CLOSE_WRITE, IN_DONT_FOLLOW, IN_ONLYDIR, DirWatch
 
 __all__ = ["LiveBridge", "LiveViews"]
 
-_TMP = ".oanix-live-"
+_TMP = ".oanix-tmp-"  # WorkspaceFs's temporary files
 INTERVAL = 0.005
 
 
@@ -51,16 +51,21 @@ def _digest(data: bytes) -> bytes:
 
 
 class LiveBridge:
-    """Mirrors ``service`` (mounted at ``ns_path``) into a host directory, both ways."""
+    """Mirrors ``service`` (mounted at ``ns_path``) into a host directory, both ways.
+
+    Every host-side access to the directory goes through a ``WorkspaceFs`` over it, so
+    what the guest plants there (a symlink, a FIFO) is refused, never followed.
+    """
 
     def __init__(self, service: FileService, ns_path: str, parent_dir: str) -> None:
         self.service = service
         self.ns_path = ns_path
         self.dir = tempfile.mkdtemp(prefix="live-", dir=parent_dir)
+        self._host = WorkspaceFs(self.dir)
         self._mirrored: dict[str, bytes] = {}  # rel -> digest of what we wrote
         self._write_only: set[str] = set()
         self._dirs: set[str] = {""}
-        self._watch = DirWatch(mask=IN_CLOSE_WRITE)
+        self._watch = DirWatch(mask=IN_CLOSE_WRITE | IN_ONLYDIR | IN_DONT_FOLLOW)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refused: list[tuple[str, str]] = []
@@ -84,23 +89,25 @@ class LiveBridge:
                 continue
             for st in entries:
                 crel = f"{rel}/{st.name}" if rel else st.name
-                host = os.path.join(self.dir, crel)
-                if st.is_dir:
-                    if crel not in self._dirs:
-                        os.makedirs(host, exist_ok=True)
-                        self._dirs.add(crel)
-                    stack.append(crel)
-                    continue
-                seen.add(crel)
-                self._mirror_file(crel, host)
+                try:
+                    if st.is_dir:
+                        if crel not in self._dirs:
+                            self._host.makedirs("/" + crel, exist_ok=True)
+                            self._dirs.add(crel)
+                        stack.append(crel)
+                        continue
+                    seen.add(crel)
+                    self._mirror_file(crel)
+                except FsError:
+                    continue  # the guest put something else there: leave it alone
         for crel in [r for r in self._mirrored if r not in seen]:
             del self._mirrored[crel]
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.dir, crel))
+            with contextlib.suppress(FsError):
+                self._host.remove("/" + crel)
         self._watch.watch(self, {d: os.path.join(self.dir, d) if d else self.dir
                                  for d in self._dirs})
 
-    def _mirror_file(self, crel: str, host: str) -> None:
+    def _mirror_file(self, crel: str) -> None:
         if crel in self._write_only:
             return
         try:
@@ -109,17 +116,13 @@ class LiveBridge:
             # A write-only file (a request or control file): present and empty, then the
             # guest's to write.
             self._write_only.add(crel)
-            if not os.path.exists(host):
-                open(host, "wb").close()
+            if not self._host.exists("/" + crel):
+                self._host.write_bytes("/" + crel, b"")
             return
         digest = _digest(data)
-        if self._mirrored.get(crel) == digest:
-            return
-        fd, tmp = tempfile.mkstemp(prefix=_TMP, dir=os.path.dirname(host))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, host)
-        self._mirrored[crel] = digest
+        if self._mirrored.get(crel) != digest:
+            self._host.write_bytes("/" + crel, data)  # atomic: a temp file renamed
+            self._mirrored[crel] = digest
 
     # -- directory -> service ---------------------------------------------------------------
 
@@ -128,12 +131,14 @@ class LiveBridge:
         for _key, rel, mask in self._watch.entries():
             if not mask & IN_CLOSE_WRITE or os.path.basename(rel).startswith(_TMP):
                 continue
-            try:
-                with open(os.path.join(self.dir, rel), "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
             target = paths.join(self.ns_path, rel)
+            try:
+                data = self._host.read_bytes("/" + rel)
+            except NotFound:
+                continue
+            except FsError as e:  # a symlink or a special file planted by the guest
+                self.refused.append((target, e.strerror or str(e)))
+                continue
             try:
                 self.service.write_bytes("/" + rel, data)
             except FsError as e:
@@ -169,6 +174,7 @@ class LiveBridge:
 
     def close(self) -> None:
         self._watch.close()
+        self._host.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

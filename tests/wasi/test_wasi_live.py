@@ -115,3 +115,39 @@ def test_refused_live_write_is_reported(runtime: WasiRuntime, http: HttpFs) -> N
     assert res.exit_code == 0
     assert any(path == "/cap/http/status" for path, _ in res.changes.refused)
     assert json.loads(ns.read_bytes("/cap/http/status"))["completed"] == 0
+
+
+def test_bridge_never_follows_what_a_guest_plants(tmp_path: Path) -> None:
+    import os
+
+    from oanix.wasi.live import LiveBridge
+
+    http = HttpFs()  # no executor: the request stays pending
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("host secret")
+    bridge = LiveBridge(http, "/cap/http", str(tmp_path))
+    try:
+        # a directory swapped for a symlink to the host: the mirror must not write there
+        os.rmdir(os.path.join(bridge.dir, "pending"))
+        os.symlink(outside, os.path.join(bridge.dir, "pending"))
+        http.submit({"url": "http://127.0.0.1:9/"})
+        assert http.listdir("/pending") == ["1.json"]
+        bridge._dirs.discard("pending")
+        bridge.refresh()
+        assert list(outside.iterdir()) == []
+        # a request file written, then swapped for a symlink before it is delivered
+        request = os.path.join(bridge.dir, "request")
+        with open(request, "w") as f:
+            f.write('{"url": "http://127.0.0.1:9/x"}')
+        os.unlink(request)
+        os.symlink(secret, request)
+        bridge.deliver()
+        assert any(path == "/cap/http/request" for path, _ in bridge.refused)
+        for d in ("/pending", "/errors", "/responses"):
+            for name in http.listdir(d):
+                assert "host secret" not in http.read_text(f"{d}/{name}")
+    finally:
+        bridge.close()
