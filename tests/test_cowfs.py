@@ -563,3 +563,71 @@ class CowAgainstRealDirectory(RuleBasedStateMachine):
 
 
 TestCowAgainstRealDirectory = CowAgainstRealDirectory.TestCase
+
+
+# -- change journal ---------------------------------------------------------------------------
+
+
+def _journaled_cow() -> CowFs:
+    return CowFs(MapFs({"/d/f": b"base", "/d/sub/g": b"g", "/top": b"t"}))
+
+
+def test_journal_names_overlay_changes() -> None:
+    cow = _journaled_cow()
+    cases: list[tuple[Callable[[], object], list[str]]] = [
+        (lambda: cow.remove("/top"), ["/top"]),  # a whiteout only: the upper is untouched
+        (lambda: cow.write_bytes("/d/f", b"upper"), ["/d", "/d/f"]),  # copy-up
+        (lambda: cow.write_bytes("/d/f", b"UPPER"), ["/d/f"]),
+        (lambda: cow.rename("/d/sub", "/moved"), ["/d/sub", "/moved", "/moved/g"]),
+        (lambda: cow.mkdir("/d/sub"), ["/d/sub"]),  # opaque again
+        (lambda: cow.upper.write_bytes("/new", b"n"), ["/new"]),  # the upper, directly
+        (lambda: cow.reset(), ["/d", "/d/f", "/d/sub", "/moved", "/moved/g", "/new",
+                               "/top"]),
+    ]
+    for change, expected in cases:
+        g = cow.generation
+        change()
+        assert cow.generation > g
+        assert cow.changed_since(g) == expected
+        assert cow.changed_since(cow.generation) == []
+
+
+def test_journal_is_lost_when_the_base_changes() -> None:
+    base = MemFs()
+    base.write_bytes("/f", b"1")
+    cow = CowFs(base)
+    g = cow.generation
+    cow.write_bytes("/g", b"2")
+    assert cow.changed_since(g) == ["/g"]
+    base.write_bytes("/f", b"3")
+    assert cow.changed_since(g) is None
+    g = cow.generation
+    assert cow.changed_since(g) == []
+    cow.commit()  # writes the base
+    assert cow.changed_since(g) is None
+
+
+def test_journal_needs_journaled_layers(tmp_path: Any) -> None:
+    from oanix.fs import WorkspaceFs
+    cow = CowFs(WorkspaceFs(tmp_path))
+    g = cow.generation
+    assert cow.changed_since(g) is None
+    cow = CowFs(MapFs({"/f": b"x"}), WorkspaceFs(tmp_path))
+    assert cow.changed_since(cow.generation) is None
+
+
+def test_journal_unknown_generation() -> None:
+    cow = _journaled_cow()
+    assert cow.changed_since(12345) is None
+    first = cow.generation
+    for i in range(100):  # only the last generations handed out are remembered
+        cow.write_bytes(f"/f{i}", b"")
+        cow.generation  # noqa: B018
+    assert cow.changed_since(first) is None
+
+
+def test_mapfs_journal_is_empty() -> None:
+    fs = MapFs({"/f": b"x"})
+    assert fs.generation == 0
+    assert fs.changed_since(0) == []
+    assert fs.changed_since(1) is None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import BinaryIO
+from collections import deque
+from typing import BinaryIO, Final
 
 import attrs
 
@@ -20,9 +21,19 @@ from ..errors import (
     PermissionDenied,
 )
 from ..service import FileService, OpenMode, Stat, check_open, transfer
-from .mem import MemFs
+from .mem import JOURNAL_SIZE, MemFs
 
 __all__ = ["CowFs"]
+
+_ISSUED: Final = 64  # generations remembered for changed_since
+
+
+def _generation(service: FileService) -> int | None:
+    """``service.generation`` when it keeps a change journal, else None."""
+    gen = getattr(service, "generation", None)
+    if not isinstance(gen, int) or not callable(getattr(service, "changed_since", None)):
+        return None
+    return gen
 
 
 class CowFs(FileService):
@@ -46,6 +57,12 @@ class CowFs(FileService):
     overlayfs). ``upper`` may be given non-empty (to resume an overlay) but whiteouts are
     not persisted in it.
 
+    Change journal (as MemFs's): ``generation`` and ``changed_since`` combine the upper's
+    journal with the whiteouts this overlay added or dropped. They need an upper and a
+    base that keep a journal (MemFs, MapFs), and ``changed_since`` is None whenever the
+    base changed (a MapFs base never does), or for a generation not among the last
+    64 handed out.
+
     Locking: one re-entrant lock guards the overlay state (the upper tree and the
     whiteouts); every primitive, ``changes``, ``commit`` and ``reset`` hold it for their
     whole duration, so each is atomic with respect to the others. Open file objects are
@@ -58,6 +75,49 @@ class CowFs(FileService):
         self.upper: FileService = MemFs() if upper is None else upper
         self._whiteouts: set[str] = set()
         self._lock = threading.RLock()
+        self._own_gen = 0  # whiteout changes so far; one journal entry each
+        self._own: deque[tuple[str, ...]] = deque(maxlen=JOURNAL_SIZE)
+        # generation handed out -> (upper's, own, base's): the generation is their sum,
+        # which grows with every change of any of them.
+        self._issued: dict[int, tuple[int, int, int]] = {}
+
+    @property
+    def generation(self) -> int:
+        """A number that grows with every change; pass it to ``changed_since`` later."""
+        with self._lock:
+            parts = (_generation(self.upper) or 0, self._own_gen,
+                     _generation(self.base) or 0)
+            gen = sum(parts)
+            self._issued.pop(gen, None)
+            self._issued[gen] = parts
+            if len(self._issued) > _ISSUED:
+                del self._issued[next(iter(self._issued))]
+            return gen
+
+    def changed_since(self, generation: int) -> list[str] | None:
+        """The paths changed after ``generation`` (sorted), or None when that cannot be
+        told: the upper or the base keeps no journal, the base changed, the upper's journal
+        cannot tell, or ``generation`` is unknown (see the class docstring)."""
+        with self._lock:
+            parts = self._issued.get(generation)
+            if parts is None:
+                return None
+            upper_gen, own_gen, base_gen = parts
+            if _generation(self.base) != base_gen or _generation(self.upper) is None:
+                return None
+            changed = self.upper.changed_since(upper_gen)  # type: ignore[attr-defined]
+            n = self._own_gen - own_gen
+            if changed is None or n > len(self._own):
+                return None
+            out = set(changed)
+            for i in range(len(self._own) - n, len(self._own)):
+                out.update(self._own[i])
+            return sorted(out)
+
+    def _note(self, changed: tuple[str, ...]) -> None:
+        """Journal a change of the whiteouts (under the lock)."""
+        self._own_gen += 1
+        self._own.append(changed)
 
     @property
     def whiteouts(self) -> frozenset[str]:
@@ -140,6 +200,7 @@ class CowFs(FileService):
         """Hide the base at and below ``path`` (whiteouts below it become redundant)."""
         self._whiteouts = {w for w in self._whiteouts if not paths.is_within(w, path)}
         self._whiteouts.add(path)
+        self._note((path,))
 
     def _drop(self, path: str, in_upper: bool, is_dir: bool) -> None:
         """Make the visible ``path`` (a file, or an empty directory) disappear."""
@@ -326,4 +387,6 @@ class CowFs(FileService):
         with self._lock:
             for name in self.upper.listdir("/"):
                 self.upper.rmtree(paths.join("/", name))
+            if self._whiteouts:
+                self._note(tuple(self._whiteouts))
             self._whiteouts.clear()

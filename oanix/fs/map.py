@@ -8,7 +8,7 @@ access per component and a listing touches only the directory's own entries).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import BinaryIO, Generic, TypeVar
+from typing import BinaryIO, Final, Generic, TypeVar
 
 from .. import paths
 from ..errors import InvalidArgument, InvalidPath, IsADirectory, NotADirectory, NotFound, ReadOnly
@@ -114,6 +114,9 @@ class MapFs(FileService):
 
     Build one in steps with ``MapFs.builder().file(path, data).dir(path).build()``.
 
+    Change journal (as MemFs's): ``generation`` is always 0 and ``changed_since(0)`` is
+    empty, since nothing ever changes.
+
     Locking: none needed: the tree never changes after construction and an open file reads
     its own immutable bytes, so any number of threads may share a MapFs.
     """
@@ -141,6 +144,12 @@ class MapFs(FileService):
     def builder() -> MapFsBuilder:
         """A builder: ``MapFs.builder().file("/a", b"x").dir("/empty").build()``."""
         return MapFsBuilder()
+
+    generation: Final = 0
+
+    def changed_since(self, generation: int) -> list[str] | None:
+        """Nothing ever changes: ``[]`` (None for a generation this MapFs never had)."""
+        return [] if generation == 0 else None
 
     def _stat_of(self, name: str, node: object) -> Stat:
         if isinstance(node, bytes):

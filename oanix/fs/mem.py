@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import BinaryIO, ClassVar
+from collections import deque
+from typing import BinaryIO, ClassVar, Final
 
 from .. import paths
 from ..errors import (
@@ -21,6 +22,10 @@ from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat, check_open
 
 __all__ = ["MemFs"]
+
+JOURNAL_SIZE: Final = 4096
+# A journal entry for a write whose path is unknown (a file opened before a rename).
+_UNKNOWN: Final = ""
 
 
 class _File:
@@ -53,8 +58,13 @@ class MemFs(FileService):
     ``max_bytes`` caps the total size of all files and ``max_files`` the number of files and
     directories; going over raises ``NoSpace`` and leaves the tree unchanged.
 
-    Locking: one lock per MemFs guards the whole tree and every file buffer; each
-    primitive holds it for its duration, so each primitive is atomic.
+    Change journal: ``generation`` counts the mutations so far and ``changed_since(g)``
+    names the paths they touched after generation ``g`` (the last ``JOURNAL_SIZE``
+    mutations are kept), so a reader can catch up on exactly what changed.
+
+    Locking: one lock per MemFs guards the whole tree, every file buffer and the journal;
+    each primitive holds it for its duration, so each primitive is atomic, and journals
+    its change (bumps ``generation``) before releasing it.
     """
 
     # mtimes come from time.time(): the WASI sync trusts them to this resolution.
@@ -67,6 +77,43 @@ class MemFs(FileService):
         self.max_files = max_files
         self._bytes = 0
         self._files = 0
+        self._gen = 0
+        # One entry per mutation: its path, both paths of a rename, or _UNKNOWN.
+        self._journal: deque[str | tuple[str, str]] = deque(maxlen=JOURNAL_SIZE)
+        self._renames = 0  # renames so far: an open file's path is stale after one
+
+    @property
+    def generation(self) -> int:
+        """The number of mutations so far (create, write, truncate, mkdir, remove, rmdir,
+        rename); pass it to ``changed_since`` later."""
+        return self._gen  # an int read is atomic: no lock needed
+
+    def changed_since(self, generation: int) -> list[str] | None:
+        """The paths changed after ``generation`` (sorted; both paths of a rename), or
+        None when the journal cannot tell: its older entries were dropped, or a file
+        opened before a rename was written since (its path is unknown)."""
+        with self._lock:
+            n = self._gen - generation
+            if n < 0 or n > len(self._journal):
+                return None
+            if n == 0:
+                return []
+            out: set[str] = set()
+            journal = self._journal
+            for i in range(len(journal) - n, len(journal)):
+                entry = journal[i]
+                if type(entry) is str:
+                    if entry == _UNKNOWN:
+                        return None
+                    out.add(entry)
+                else:
+                    out.update(entry)
+            return sorted(out)
+
+    def _note(self, entry: str | tuple[str, str]) -> None:
+        """Journal one mutation (under the lock)."""
+        self._gen += 1
+        self._journal.append(entry)
 
     @property
     def usage(self) -> tuple[int, int]:
@@ -174,6 +221,7 @@ class MemFs(FileService):
                 node = parent.children[name] = _File(bytearray(), now)
                 parent.mtime = now
                 self._files += 1
+                self._note(path)
             assert isinstance(node, _File)
             return _MemFile(self, node, mode, path)  # type: ignore[return-value]
 
@@ -203,6 +251,8 @@ class MemFs(FileService):
                 node.mtime = now
             self._bytes += len(data) - node.accounted
             node.accounted = len(data)
+            self._gen += 1  # self._note(path), inlined on the hottest path
+            self._journal.append(path)
 
     def _mkdir(self, path: str) -> None:
         with self._lock:
@@ -214,6 +264,7 @@ class MemFs(FileService):
             parent.children[name] = _Dir(now)
             parent.mtime = now
             self._files += 1
+            self._note(path)
 
     def _remove(self, path: str) -> None:
         with self._lock:
@@ -226,6 +277,7 @@ class MemFs(FileService):
             del parent.children[name]
             parent.mtime = time.time()
             self._detach(node)
+            self._note(path)
 
     def _rmdir(self, path: str) -> None:
         with self._lock:
@@ -242,6 +294,7 @@ class MemFs(FileService):
             del parent.children[name]
             parent.mtime = time.time()
             self._detach(node)
+            self._note(path)
 
     def _rename(self, src: str, dst: str) -> None:
         with self._lock:
@@ -271,6 +324,8 @@ class MemFs(FileService):
             dparent.children[dname] = node
             now = time.time()
             sparent.mtime = dparent.mtime = now
+            self._renames += 1
+            self._note((src, dst))
 
 
 class _MemFile(BufferFile):
@@ -279,6 +334,7 @@ class _MemFile(BufferFile):
     def __init__(self, fs: MemFs, node: _File, mode: OpenMode, name: str) -> None:
         self._fs = fs
         self._node = node
+        self._renames = fs._renames  # the path is known until the next rename
         super().__init__(node.data, mode, name, lock=fs._lock)
 
     def _before_resize(self, old: int, new: int) -> None:
@@ -286,6 +342,8 @@ class _MemFile(BufferFile):
             self._fs._charge(self.name, new - old, 0)
 
     def _changed(self) -> None:
+        fs = self._fs
         self._node.mtime = time.time()
-        self._fs._account(self._node)
+        fs._account(self._node)
+        fs._note(self.name if self._renames == fs._renames else _UNKNOWN)
 

@@ -15,7 +15,8 @@ Incremental: a ``NamespaceStaging`` keeps, per subtree, its staging directory an
 manifest ``{path: staged (size, mtime_ns, inode), sha256, namespace (size, mtime)}``, so a
 later run copies only what changed on either side since the last one:
 
-* Namespace side. Every run walks the subtree's stats (through the one service behind it
+* Namespace side. Unless the change journal below can tell, every run walks the
+  subtree's stats (through the one service behind it
   when nothing else is mounted below). A file whose namespace size and mtime are
   unchanged is trusted, unless its mtime was not safely older than the moment it was
   last checked (the racy-git rule: within 50 ms, or 2 s for whole-second mtimes, or
@@ -26,6 +27,17 @@ later run copies only what changed on either side since the last one:
   ``is_computed`` services (FuncFs) are read on every run; a file that cannot be read
   (``PermissionDenied``: a write-only control file) is staged empty, so the guest can
   write it and the write-back hands the bytes to the service (``write_bytes``).
+* Change journal. When the one service behind a subtree keeps a change journal
+  (``generation`` and ``changed_since``: MemFs, CowFs over MapFs or MemFs, MapFs) and
+  computes none of its files, only the paths it names since the subtree's last sync are
+  re-synced (a directory among them is walked, a vanished path dropped), with no walk of
+  the rest; the generation is read before anything else, so a concurrent change is seen
+  by this sync or the next. When the journal cannot tell (it overflowed, a file opened
+  before a rename was written, the subtree's root or an ancestor changed) the full walk
+  above runs. The write-back follows the journal too: a change counts as its own (not
+  read back by the next sync) only when the journal moved by exactly one entry naming
+  that path during its call; every other change since the sync, including a host's
+  made during the run, and every refused path, is re-synced by the next sync.
 * Guest side. Every staged file gets an mtime at least one second in the past
   (``min(namespace mtime, now - 1 s)``) when it is written or re-checked, so any write by
   the guest moves its mtime (or size, or inode); files whose stat changed are compared by
@@ -67,8 +79,8 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Final, Protocol
 
 import attrs
 
@@ -410,6 +422,109 @@ class _FileRec:
         self.racy = _is_racy(ns_mtime, checked, window)
 
 
+class _Journaled(Protocol):
+    """A service with a change journal (MemFs, CowFs, MapFs)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def changed_since(self, generation: int) -> list[str] | None: ...
+
+
+def _journal_of(service: FileService) -> _Journaled | None:
+    """``service`` when it keeps a change journal, else None."""
+    if not isinstance(getattr(service, "generation", None), int) or not callable(
+            getattr(service, "changed_since", None)):
+        return None
+    return service  # type: ignore[return-value]
+
+
+def _journal_rels(sub: _Subtree, sroot: str, changed: Iterable[str]) -> set[str] | None:
+    """The subtree-relative paths among the service paths ``changed`` (those outside the
+    subtree, or inside a directory preopened apart, are left out); None when the change
+    needs a full walk: the subtree's root, an ancestor, or a directory preopened apart
+    (or an ancestor of one) changed."""
+    out: set[str] = set()
+    apart = [paths.join("/", x) for x in sub.exclude]
+    for p in changed:
+        if not paths.is_within(p, sroot):
+            if paths.is_within(sroot, p):
+                return None
+            continue
+        r = paths.relative_to(p, sroot)
+        if r == "/":
+            return None
+        for x in apart:
+            if paths.is_within(x, r):
+                return None
+            if paths.is_within(r, x):
+                break
+        else:
+            out.add(r[1:])
+    return out
+
+
+@attrs.define(eq=False)
+class _Cursor:
+    """Where a subtree's one service stood in its journal when the subtree was synced."""
+
+    service: FileService
+    sroot: str
+    gen: int
+    pending: set[str] = attrs.field(factory=set)  # paths to re-sync besides the journal's
+
+
+class _Tracker:
+    """Follows the journal of a subtree's service through a write-back, to tell the
+    write-back's own changes (not to be read back by the next sync) from the host's
+    (which the next sync must see, even when made concurrently with the write-back).
+
+    Every change up to ``cursor`` is either in ``pending`` or known to be the write-back's
+    own; a change is known to be its own only when the journal moved by exactly one entry,
+    naming the path written, during the write-back's call. ``pending`` None: lost track.
+    """
+
+    def __init__(self, journal: _Journaled, sroot: str, gen: int) -> None:
+        self.journal = journal
+        self.sroot = sroot
+        self.cursor = gen
+        self.pending: set[str] | None = set()
+
+    def _catch_up(self) -> int | None:
+        """Read the generation, then add every change since the cursor to ``pending``."""
+        if self.pending is None:
+            return None
+        gen = self.journal.generation
+        changed = self.journal.changed_since(self.cursor)
+        if changed is None:
+            self.pending = None
+            return None
+        self.pending.update(changed)
+        return gen
+
+    @contextlib.contextmanager
+    def own(self, rel: str) -> Iterator[None]:
+        """Around one change of ``rel`` made by the write-back."""
+        before = self._catch_up()
+        if before is None:
+            yield
+            return
+        self.cursor = before
+        yield  # an exception leaves the cursor before the call: nothing is claimed
+        after = self.journal.generation
+        if after == before + 1 and self.journal.changed_since(before) == [
+                paths.join(self.sroot, rel)]:
+            self.cursor = after
+
+    def finish(self) -> tuple[int, set[str]] | None:
+        """The generation to record and the changes (service paths) not the write-back's
+        own since the sync; None when that cannot be told."""
+        gen = self._catch_up()
+        if gen is None or self.pending is None:
+            return None
+        return gen, self.pending
+
+
 @attrs.define(eq=False)
 class _Subtree:
     ns_root: str
@@ -418,6 +533,8 @@ class _Subtree:
     dirs: set[str] = attrs.field(factory=set)
     exclude: frozenset[str] = frozenset()
     watched: frozenset[str] | None = None  # the dirs the DirWatch covers, None: none
+    journal: _Cursor | None = None  # where the namespace side stood at the last sync
+    tracking: _Tracker | None = None  # during a write-back
 
     def host_path(self, rel: str) -> str:
         return os.path.join(self.host, rel) if rel else self.host
@@ -429,6 +546,8 @@ class _Subtree:
         self.files.clear()
         self.dirs.clear()
         self.watched = None
+        self.journal = None
+        self.tracking = None
         shutil.rmtree(self.host, ignore_errors=True)
         os.makedirs(self.host, mode=0o700, exist_ok=True)
 
@@ -621,26 +740,93 @@ class NamespaceStaging:
             rel: sub.host_path(rel) for rel in ("", *dirs)}) else None
 
     def _sync_in(self, ns: FileService, sub: _Subtree, plan: _Plan) -> None:
+        if plan.source is None:
+            sub.journal = None
+            self._walk(ns, sub.ns_root, sub, self._computed, None, "")
+            return
+        service, sroot, all_computed, window = plan.source
+        journal = None if all_computed else _journal_of(service)
+        if journal is None:
+            sub.journal = None
+            self._walk(service, sroot, sub, _always if all_computed else _never, window, "")
+            return
+        gen = journal.generation  # before anything is read: later changes are seen later
+        last = sub.journal
+        rels = None
+        if last is not None and last.service is service and last.sroot == sroot:
+            changed = journal.changed_since(last.gen)
+            if changed == [] and not last.pending:
+                last.gen = gen  # nothing changed: the common case, kept cheap
+                return
+            if changed is not None:
+                rels = _journal_rels(sub, sroot, changed)
+            if rels is not None:
+                rels |= last.pending
+        sub.journal = None  # until this sync is through
+        if rels is None or not self._sync_changed(service, sroot, sub, rels, window):
+            self._walk(service, sroot, sub, _never, window, "")
+        sub.journal = _Cursor(service, sroot, gen)
+
+    def _sync_changed(self, service: FileService, sroot: str, sub: _Subtree,
+                      rels: set[str], window: float | None) -> bool:
+        """Re-sync only the paths the journal named (a directory: walked); False if a full
+        walk is needed instead."""
         now = time.time()
         now_ns = time.time_ns()
-        if plan.source is not None:
-            service, sroot, all_computed, window = plan.source
-            computed: Callable[[str], bool] = _always if all_computed else _never
-        else:
-            service, sroot, computed, window = ns, sub.ns_root, self._computed, None
+        done: list[str] = []  # everything below these is in line already
+        for rel in sorted(rels):  # parents before children
+            if any(rel.startswith(d + "/") for d in done):
+                continue  # below a directory walked, a file, or a path found gone
+            parent = rel.rpartition("/")[0]
+            if parent and parent not in sub.dirs:
+                return False  # the journal missed its parent: never expected
+            done.append(rel)
+            try:
+                st = service.stat(paths.join(sroot, rel))
+            except (NotFound, NotADirectory):
+                self._forget(sub, rel)
+                continue
+            except FsError:
+                return False
+            if st.is_dir:
+                if rel not in sub.dirs:
+                    self._make_dir(sub, rel)
+                self._walk(service, sroot, sub, _never, window, rel)
+            elif not self._sync_file(service, sroot, sub, rel, st, sub.files.get(rel), False,
+                                     now, now_ns, window):
+                self._forget(sub, rel)
+        return True
+
+    def _forget(self, sub: _Subtree, rel: str) -> None:
+        """``rel`` is gone from the namespace: drop its staged copy and manifest entry."""
+        if rel in sub.files:
+            del sub.files[rel]
+            _remove_host(sub.host_path(rel))
+        elif rel in sub.dirs:
+            self._drop_dir(sub, rel)
+
+    def _walk(self, service: FileService, sroot: str, sub: _Subtree,
+              computed: Callable[[str], bool], window: float | None, top: str) -> None:
+        """Bring the staged copy of directory ``top`` (relative; "" for the whole subtree)
+        in line with ``service`` below ``sroot`` by walking its stats."""
+        now = time.time()
+        now_ns = time.time_ns()
         seen_files: set[str] = set()
         seen_dirs: set[str] = set()
         files, dirs, exclude = sub.files, sub.dirs, sub.exclude
         some_computed = computed is not _never
         seen, get = seen_files.add, files.get
-        stack = [""]
+        stack = [top]
         while stack:
             rel = stack.pop()
             try:
                 entries = service.scandir(paths.join(sroot, rel) if rel else sroot)
             except (NotFound, NotADirectory) as e:
-                if not rel:
-                    raise e.with_paths(sub.ns_root) from None
+                if rel == top:
+                    if not rel:
+                        raise e.with_paths(sub.ns_root) from None
+                    self._drop_dir(sub, rel)
+                    return
                 continue
             prefix = rel + "/" if rel else ""
             for st in entries:
@@ -668,14 +854,21 @@ class NamespaceStaging:
                         seen(crel)
                 else:
                     seen(crel)
-        if len(seen_files) != len(files):
-            for crel in [f for f in files if f not in seen_files]:
-                del files[crel]
-                _remove_host(sub.host_path(crel))
-        if len(seen_dirs) != len(dirs):
-            for crel in sorted((d for d in dirs if d not in seen_dirs), reverse=True):
-                dirs.discard(crel)
-                _remove_host(sub.host_path(crel))
+        if top:
+            below = top + "/"
+            gone_files = [f for f in files if f.startswith(below) and f not in seen_files]
+            gone_dirs = [d for d in dirs if d.startswith(below) and d not in seen_dirs]
+        else:
+            gone_files = ([f for f in files if f not in seen_files]
+                          if len(seen_files) != len(files) else [])
+            gone_dirs = ([d for d in dirs if d not in seen_dirs]
+                         if len(seen_dirs) != len(dirs) else [])
+        for crel in gone_files:
+            del files[crel]
+            _remove_host(sub.host_path(crel))
+        for crel in sorted(gone_dirs, reverse=True):
+            dirs.discard(crel)
+            _remove_host(sub.host_path(crel))
 
     def _make_dir(self, sub: _Subtree, crel: str) -> None:
         if crel in sub.files:
@@ -744,17 +937,44 @@ class NamespaceStaging:
             dirty = report.get(sub) if sub.watched is not None else None
             if dirty is not None and not dirty:
                 continue  # the guest touched nothing here
+            refused = len(log.refused)
+            last = sub.journal
+            journal = None if last is None else _journal_of(last.service)
+            sub.tracking = (None if last is None or journal is None
+                            else _Tracker(journal, last.sroot, last.gen))
             try:
                 self._write_back(ns, sub, log, dirty)
             except OSError as e:  # the staging dir itself failed: start afresh next run
                 log.refused.append((sub.ns_root, _reason(e)))
                 sub.reset()
+            else:
+                self._after_write_back(sub, log.refused[refused:])
             if dirty is None:
                 sub.watched = None  # directories may have moved: watch them afresh
         for plan, before in staged.direct:
             if before is not None:
                 self._report_direct(plan, before, log)
         return log.result()
+
+    @staticmethod
+    def _after_write_back(sub: _Subtree, refused: list[tuple[str, str]]) -> None:
+        """Record where the journal stands after the write-back: the changes since the
+        sync that were not the write-back's own, and the refused paths (the manifest
+        forgot them), are re-synced by the next sync."""
+        tracker, sub.tracking = sub.tracking, None
+        last = sub.journal
+        if tracker is None or last is None:
+            return
+        done = tracker.finish()
+        sub.journal = None
+        if done is None:
+            return
+        gen, changed = done
+        changed.update(paths.join(tracker.sroot, paths.relative_to(p, sub.ns_root))
+                       for p, _ in refused if paths.is_within(p, sub.ns_root))
+        rels = _journal_rels(sub, tracker.sroot, changed)
+        if rels is not None:
+            sub.journal = _Cursor(last.service, last.sroot, gen, rels)
 
     def _report_direct(self, plan: _Plan, before: dict[str, tuple[bool, int, int, int]],
                        log: _ChangeLog) -> None:
@@ -846,7 +1066,8 @@ class NamespaceStaging:
                 log.refused.append((p, "parent directory was refused"))
                 continue
             try:
-                ns.mkdir(p)
+                with _own(sub, rel):
+                    ns.mkdir(p)
             except FsError as e:
                 if not ns.is_dir(p):
                     log.refused.append((p, _reason(e)))
@@ -863,7 +1084,8 @@ class NamespaceStaging:
                 continue
             checked = time.time()
             try:
-                ns.write_bytes(p, data)
+                with _own(sub, rel):
+                    ns.write_bytes(p, data)
             except FsError as e:
                 log.refused.append((p, _reason(e)))
                 if is_new:
@@ -888,10 +1110,11 @@ class NamespaceStaging:
                    log: _ChangeLog) -> None:
         p = sub.ns_path(rel)
         try:
-            if is_dir:
-                ns.rmdir(p)
-            else:
-                ns.remove(p)
+            with _own(sub, rel):
+                if is_dir:
+                    ns.rmdir(p)
+                else:
+                    ns.remove(p)
         except NotFound:
             pass
         except FsError as e:
@@ -934,6 +1157,11 @@ class NamespaceStaging:
     def _restamp(self, sub: _Subtree, rel: str, rec: _FileRec, now_ns: int) -> None:
         hst = self._stamp_host(sub.host_path(rel), now_ns)
         rec.size, rec.mtime_ns, rec.ino = hst.st_size, hst.st_mtime_ns, hst.st_ino
+
+
+def _own(sub: _Subtree, rel: str) -> contextlib.AbstractContextManager[None]:
+    """Around one namespace change the write-back makes at ``rel`` (see ``_Tracker``)."""
+    return sub.tracking.own(rel) if sub.tracking is not None else contextlib.nullcontext()
 
 
 def _never(_path: str) -> bool:

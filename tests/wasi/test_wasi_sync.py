@@ -3,7 +3,9 @@ guest, refusals are reported, work is incremental, host dirs are preopened direc
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import itertools
 import os
 import threading
 import time
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oanix import MemFs, Namespace
+from oanix import MemFs, Namespace, paths
 from oanix.fs import FuncFs, WorkspaceFs
 from oanix.service import Stat
 from oanix.wasi import Preopen, RunConfig, RunResult, WasiRuntime
@@ -567,3 +569,276 @@ def test_dirwatch_reports_touched_entries(tmp_path: Path) -> None:
     assert w.report() == {}
     w.close()
     assert DirWatch(enabled=False).available is False
+
+
+# -- the change journal: only what changed is synced ------------------------------------------
+
+
+class ScanCountingFs(CoarseClockFs):
+    """A journaled MemFs with whole-second mtimes that records the directories listed
+    (a namespace walk lists every one) and the files read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans: list[str] = []
+        self.reads: list[str] = []
+
+    def _scandir(self, path: str) -> list[Stat]:
+        self.scans.append(path)
+        return super()._scandir(path)
+
+    def _read_bytes(self, path: str) -> bytes:
+        self.reads.append(path)
+        return super()._read_bytes(path)
+
+    def clear(self) -> None:
+        self.scans.clear()
+        self.reads.clear()
+
+
+def staged_tree(rt: WasiRuntime, ns: Namespace, ns_path: str) -> dict[str, bytes | None]:
+    """What the staging dir of ``ns_path`` holds: relative path -> bytes (None: a dir)."""
+    staging = rt._stagings[id(ns)][1]
+    root = staging._subtrees[ns_path].host
+    out: dict[str, bytes | None] = {}
+    for top, dirs, files in os.walk(root):
+        rel = os.path.relpath(top, root)
+        prefix = "" if rel == "." else rel + "/"
+        out.update((prefix + d, None) for d in dirs)
+        out.update((prefix + f, Path(top, f).read_bytes()) for f in files)
+    return out
+
+
+def ns_tree(fs: MemFs) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {}
+    for top, dirs, files in fs.walk("/"):
+        out.update((paths.join(top, d)[1:], None) for d in dirs)
+        out.update((paths.join(top, f)[1:], MemFs._read_bytes(fs, paths.join(top, f)))
+                   for f in files)  # not counted by ScanCountingFs
+    return out
+
+
+def _replace(fs: MemFs, path: str, data: bytes | None) -> None:
+    """Replace ``path`` by a file with ``data``, or an empty directory (None)."""
+    if fs.is_dir(path):
+        fs.rmtree(path)
+    else:
+        fs.remove(path)
+    if data is None:
+        fs.mkdir(path)
+    else:
+        fs.write_bytes(path, data)
+
+
+def _open_write(fs: MemFs, path: str, mode: str, data: bytes) -> None:
+    with fs.open(path, mode) as f:
+        f.write(data)
+
+
+def test_journal_sync_sees_every_host_change(runtime: WasiRuntime, wasm: Wasm) -> None:
+    data = ScanCountingFs()
+    data.makedirs("/d/sub")
+    data.write_bytes("/d/sub/a", b"a1")
+    data.write_bytes("/d/b", b"b1")
+    data.write_bytes("/f", b"f1")
+    ns = make_ns(data=data)
+    assert fsops(runtime, wasm, ns, ["read", "/data/f"]).stdout == b"f1"
+    assert data.scans  # the first run walks
+    steps: list[tuple[Callable[[], object], list[str]]] = [
+        (lambda: None, []),
+        (lambda: data.write_bytes("/f", b"f2"), []),  # same size, same clock tick
+        (lambda: data.write_bytes("/new", b"new"), []),
+        (lambda: _open_write(data, "/f", "ab", b"+"), []),
+        (lambda: _open_write(data, "/d/b", "r+b", b"B"), []),
+        (lambda: data.open("/new", "wb").close(), []),  # truncate
+        (lambda: data.remove("/new"), []),
+        (lambda: data.makedirs("/n1/n2"), ["/n1", "/n1/n2"]),
+        (lambda: data.write_bytes("/n1/n2/deep", b"deep"), []),
+        # a directory with files moved: walked at its new place
+        (lambda: data.rename("/d", "/n1/moved"), ["/n1/moved", "/n1/moved/sub"]),
+        (lambda: data.rename("/f", "/n1/n2/deep"), []),  # a file over another
+        (lambda: data.rmtree("/n1/moved"), []),  # a dir with files
+        (lambda: _replace(data, "/n1/n2/deep", None), ["/n1/n2/deep"]),  # file -> dir
+        (lambda: _replace(data, "/n1", b"file"), []),  # dir with files -> file
+    ]
+    for change, walked in steps:
+        change()
+        expected = ns_tree(data)
+        data.clear()
+        res = fsops(runtime, wasm, ns, ["ls", "/data"])
+        assert res.ok, res.stderr
+        assert staged_tree(runtime, ns, "/data") == expected
+        assert sorted(data.scans) == walked  # no walk of the namespace, only of new dirs
+    data.clear()
+    assert fsops(runtime, wasm, ns, ["read", "/data/n1"]).stdout == b"file"
+    assert data.scans == data.reads == []
+
+
+def test_journal_sync_does_not_read_back_guest_writes(runtime: WasiRuntime,
+                                                      wasm: Wasm) -> None:
+    data = ScanCountingFs()
+    data.write_bytes("/keep", b"k")
+    ns = make_ns(data=data)
+    assert fsops(runtime, wasm, ns, ["read", "/data/keep"]).ok
+    res = fsops(runtime, wasm, ns, ["mkdir", "/data/g"], ["write", "/data/g/x", "gx"],
+                ["write", "/data/keep", "K2"], ["mv", "/data/keep", "/data/g/kept"])
+    assert res.ok, res.stderr
+    assert ns_tree(data) == {"g": None, "g/x": b"gx", "g/kept": b"K2"}
+    data.clear()
+    assert fsops(runtime, wasm, ns, ["read", "/data/g/kept"]).stdout == b"K2"
+    assert data.scans == data.reads == []
+    assert staged_tree(runtime, ns, "/data") == ns_tree(data)
+
+
+def test_journal_sync_restores_refused_guest_changes(runtime: WasiRuntime,
+                                                     wasm: Wasm) -> None:
+    small = MemFs(max_bytes=8)
+    small.write_bytes("/f", b"small")
+    ns = make_ns(q=small)
+    assert fsops(runtime, wasm, ns, ["read", "/q/f"]).stdout == b"small"
+    res = fsops(runtime, wasm, ns, ["write", "/q/f", "far too big"], ["rm", "/q/f2"])
+    assert res.changes.refused and small.read_bytes("/f") == b"small"
+    assert fsops(runtime, wasm, ns, ["read", "/q/f"]).stdout == b"small"
+
+
+class TriggerFs(ScanCountingFs):
+    """Calls ``hook`` in another thread (and waits for it) when ``/trigger`` is written,
+    before or after the write: a host change made while a run's write-back goes on."""
+
+    def __init__(self, when: str) -> None:
+        super().__init__()
+        self.when = when
+        self.hook: Callable[[], None] | None = None
+        self.fired = 0
+
+    def _from_another_thread(self) -> None:
+        hook, self.hook = self.hook, None  # once
+        if hook is not None:
+            self.fired += 1
+            t = threading.Thread(target=hook)
+            t.start()
+            t.join()
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        if path == "/trigger" and self.when == "before":
+            self._from_another_thread()
+        super()._write_bytes(path, data)
+        if path == "/trigger" and self.when == "after":
+            self._from_another_thread()
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("target", ["/f", "/trigger", "/newdir"])
+def test_host_change_during_write_back_is_seen(runtime: WasiRuntime, wasm: Wasm,
+                                               when: str, target: str) -> None:
+    data = TriggerFs(when)
+    data.write_bytes("/f", b"f1")
+    ns = make_ns(data=data)
+    assert fsops(runtime, wasm, ns, ["read", "/data/f"]).stdout == b"f1"
+
+    def host() -> None:
+        if target == "/newdir":
+            data.makedirs("/newdir/x")
+        else:
+            data.write_bytes(target, b"host")
+
+    data.hook = host
+    res = fsops(runtime, wasm, ns, ["write", "/data/trigger", "gst!"])
+    assert res.ok, res.stderr
+    assert data.fired == 1
+    assert fsops(runtime, wasm, ns, ["ls", "/data"]).ok
+    assert staged_tree(runtime, ns, "/data") == ns_tree(data)
+
+
+def test_host_change_while_the_guest_runs_is_seen(runtime: WasiRuntime, wasm: Wasm) -> None:
+    data = ScanCountingFs()
+    data.write_bytes("/f", b"v000")
+    counter = itertools.count(1)
+
+    def status() -> str:
+        # read by the sync of /z, after /data's (and maybe before, for its size): another
+        # thread changes /data/f while the run holds the namespace
+        t = threading.Thread(target=lambda: data.write_bytes(
+            "/f", f"v{next(counter):03}".encode()))
+        t.start()
+        t.join()
+        return "ok"
+
+    ns = make_ns(data=data, z=FuncFs().read_only("/status", status))
+    before_run = b"v000"
+    for i in range(4):
+        res = fsops(runtime, wasm, ns, ["read", "/data/f"], ["write", "/data/g", str(i)])
+        assert res.ok and res.stdout >= before_run  # what was there before this run
+        assert data.read_bytes("/g") == str(i).encode()  # the guest's write went back
+        before_run = data.read_bytes("/f")
+        assert before_run > res.stdout  # a change while the run was in progress
+
+
+def test_journal_overflow_falls_back_to_a_walk(runtime: WasiRuntime, wasm: Wasm) -> None:
+    from oanix.fs.mem import JOURNAL_SIZE
+
+    data = ScanCountingFs()
+    data.write_bytes("/f", b"0")
+    ns = make_ns(data=data)
+    assert fsops(runtime, wasm, ns, ["read", "/data/f"]).ok
+    for i in range(JOURNAL_SIZE + 1):
+        data.write_bytes(f"/f{i % 3}", str(i).encode())
+    data.clear()
+    assert fsops(runtime, wasm, ns, ["read", "/data/f1"]).stdout == str(JOURNAL_SIZE).encode()
+    assert data.scans == ["/"]
+    assert staged_tree(runtime, ns, "/data") == ns_tree(data)
+
+
+def test_journal_sync_over_cowfs(runtime: WasiRuntime, wasm: Wasm) -> None:
+    from oanix.fs import CowFs, MapFs
+
+    upper = ScanCountingFs()
+    cow = CowFs(MapFs({"/base/a": b"a", "/top": b"t"}), upper)
+    ns = make_ns(c=cow)
+    assert fsops(runtime, wasm, ns, ["read", "/c/base/a"]).stdout == b"a"
+    cow.remove("/top")
+    cow.write_bytes("/base/a", b"A!")
+    upper.clear()
+    res = fsops(runtime, wasm, ns, ["ls", "/c"], ["read", "/c/base/a"])
+    assert res.stdout == b"base\nA!"
+    assert upper.scans == []  # the overlay was not walked
+    cow.reset()
+    assert fsops(runtime, wasm, ns, ["ls", "/c"]).stdout == b"base\ntop\n"
+    assert fsops(runtime, wasm, ns, ["read", "/c/base/a"]).stdout == b"a"
+
+
+_host_paths = st.sampled_from(["/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/z"])
+_host_ops = st.lists(st.tuples(
+    st.sampled_from(["write", "write", "mkdir", "mkdir", "rm", "rmtree", "mv", "append"]),
+    _host_paths, _host_paths, st.sampled_from([b"", b"1", b"22", b"xy", b"yx"])),
+    max_size=6)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rounds=st.lists(st.tuples(_host_ops, st.booleans()), min_size=1, max_size=4))
+def test_random_host_changes_reach_the_staged_copy(
+        runtime: WasiRuntime, wasm: Wasm,
+        rounds: list[tuple[list[tuple[str, str, str, bytes]], bool]]) -> None:
+    from oanix.errors import FsError
+
+    data = CoarseClockFs()
+    ns = make_ns(data=data)
+    for ops, guest_writes in rounds:
+        for kind, a, b, content in ops:
+            with contextlib.suppress(FsError):
+                if kind == "write":
+                    data.write_bytes(a, content)
+                elif kind == "mkdir":
+                    data.mkdir(a)
+                elif kind == "rm":
+                    data.remove(a)
+                elif kind == "rmtree":
+                    data.rmtree(a)
+                elif kind == "mv":
+                    data.rename(a, b)
+                else:
+                    _open_write(data, a, "ab", content)
+        cmd = ["write", "/data/g", "guest"] if guest_writes else ["ls", "/data"]
+        assert fsops(runtime, wasm, ns, cmd).ok
+        assert staged_tree(runtime, ns, "/data") == ns_tree(data)
