@@ -128,7 +128,7 @@ class OanixEnv:
         if cow and not isinstance(ws, CowFs):
             ws = CowFs(ws)
         self.workspace = ws
-        self.tmp = MemFs(max_bytes=tmp_bytes)
+        self.tmp: FileService = MemFs(max_bytes=tmp_bytes)
         ns = Namespace()
         if task is not None:
             ns.mount("/task", task.agent_view())
@@ -318,8 +318,9 @@ class OanixEnv:
         branch.id = uuid.uuid4().hex[:12]
         branch._lock = threading.Lock()
         branch._status = EnvStatus.CREATED
-        branch._own_runtime = False
+        branch._own_runtime = self._runtime is None  # else shared: the parent closes it
         branch._runtime = self._runtime
+        branch.extra_commands = dict(self.extra_commands)
         branch._executors = []
         branch._manager = None
         branch.error = None
@@ -328,9 +329,10 @@ class OanixEnv:
         branch.workspace = CowFs(frozen_ws)
         branch.namespace = self.namespace.fork()
         branch.namespace.mount(self.workspace_at, branch.workspace)
-        branch.namespace.mount("/tmp", CowFs(frozen_tmp))
+        branch.tmp = CowFs(frozen_tmp)
+        branch.namespace.mount("/tmp", branch.tmp)
         branch.namespace.mount("/logs", branch.logs)
-        self.tmp_layer = mine_tmp
+        self.tmp = mine_tmp
         return branch
 
     # -- declarative construction -------------------------------------------------------------
