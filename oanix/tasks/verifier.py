@@ -30,7 +30,9 @@ _HARNESS_PACKAGES = {"curl", "ca-certificates", "python3", "python3-pip", "pytho
                      "python-is-python3", "git", "wget", "bash", "coreutils", "procps"}
 _UV_INSTALLER = re.compile(r"^https?://(astral\.sh/uv/|github\.com/astral-sh/uv/)")
 _SITE_AT = "/opt/oanix-site"
-_PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=no"]
+# --confcutdir: no conftest.py from above /tests (the agent's tree) is ever loaded.
+_PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=no",
+                 "--confcutdir=/tests"]
 
 
 class VerifierTools:
@@ -156,7 +158,9 @@ class VerifierTools:
             except OanixError as e:
                 return self._refuse(ctx, f"cannot mount the sandbox's packages: {e}")
         args = [*_PYTEST_FLAGS, *argv[1:]]
-        code = ("import sys, pytest; sys.argv = ['pytest', *" + json.dumps(args) + "]; "
-                "raise SystemExit(pytest.main(sys.argv[1:]))")
+        # sys.path[0] is the working directory, the agent's: drop it before importing
+        # anything, so a planted pytest.py (or any module) cannot stand in for the real one.
+        code = ("import sys; del sys.path[0]; import pytest; sys.argv = ['pytest', *"
+                + json.dumps(args) + "]; raise SystemExit(pytest.main(sys.argv[1:]))")
         env = {**ctx.env, "PYTHONPATH": at}
         return self.run_python(ctx, code, env)

@@ -52,6 +52,15 @@ def forger(env: OanixEnv, instruction: str) -> None:
     for cmd in attempts:
         env.exec(cmd)
     env.run_python(code="open('/task/verifier/reward.txt', 'w').write('1')")
+    # ... and tries to subvert the verifier's pytest from its own tree
+    env.exec("echo 'raise SystemExit(0)' > pytest.py")
+    conftest = ("import pytest\n"
+                "@pytest.hookimpl(hookwrapper=True)\n"
+                "def pytest_runtest_makereport(item, call):\n"
+                "    outcome = yield\n"
+                "    outcome.get_result().outcome = 'passed'\n")
+    env.namespace.write_text("/conftest.py", conftest)
+    env.namespace.write_text(env.cwd + "/conftest.py", conftest)
 
 
 def test_an_agent_cannot_forge_its_reward(runtime: WasiRuntime) -> None:
