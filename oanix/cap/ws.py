@@ -28,6 +28,8 @@ without one when the file is read or closed)::
     {"op": "open", "url": "ws://..." | "wss://...", "reconnect": false}
     {"op": "close", "id": "3", "code": 1000, "reason": ""}      code and reason optional
 
+``op`` may be left out: ``{"url": ...}`` opens and ``{"id": ...}`` closes.
+
 A command that cannot run (bad JSON, unknown op or key, missing field, a URL that is not
 ws/wss, an unknown id) makes that write (or the read or close that ran it) raise
 ``InvalidContent`` (EINVAL) naming the control file and saying what is
@@ -208,6 +210,9 @@ def _parse_command(line: bytes) -> dict[str, Any]:
         raise _Invalid(f"command is not valid JSON: {e}") from None
     if not isinstance(obj, dict):
         raise _Invalid(f"command must be a JSON object, not {type(obj).__name__}")
+    if "op" not in obj and ("url" in obj) != ("id" in obj):
+        # the short forms: {"url": ...} opens, {"id": ...} closes
+        obj = {"op": "open" if "url" in obj else "close", **obj}
     op = obj.get("op")
     keys = {"open": _OPEN_KEYS, "close": _CLOSE_KEYS}.get(op) if isinstance(op, str) else None
     if keys is None:

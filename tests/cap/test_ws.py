@@ -256,7 +256,7 @@ def test_layout_and_fixed_structure() -> None:
     (b"{not json", "not valid JSON"),
     (b"[1, 2]", "JSON object"),
     (b'{"op": "dial", "url": "ws://h/"}', "unknown op"),
-    (b'{"url": "ws://h/"}', "unknown op"),
+    (b'{"url": "ws://h/", "id": "1"}', "unknown op"),
     (b'{"op": "open"}', "needs \"url\""),
     (b'{"op": "open", "url": "http://h/"}', "not a ws:// or wss://"),
     (b'{"op": "open", "url": "ws://h/", "extra": 1}', "unknown key"),
@@ -657,3 +657,15 @@ def test_wss_with_a_pinned_address_keeps_tls_checks(tmp_path: Path) -> None:
             assert "CERTIFICATE_VERIFY_FAILED" in status(ns, cid)["message"]
     finally:
         tls.stop()
+
+
+def test_short_control_forms() -> None:
+    fs = WsFs()
+    with fs.open("/control", "w+") as f:
+        f.write(b'{"url": "ws://127.0.0.1:9/"}\n')
+        f.seek(0)
+        cid = f.read().decode().strip()
+    assert cid and fs.read_text(f"/conns/{cid}/url").strip() == "ws://127.0.0.1:9/"
+    with fs.open("/control", "w") as f:
+        f.write(f'{{"id": "{cid}"}}\n'.encode())
+    assert json.loads(fs.read_text(f"/conns/{cid}/status"))["state"] in ("closed", "closing")
