@@ -825,33 +825,33 @@ def _stat(ctx: Ctx, path: str) -> Stat | None:
         return None
 
 
+def _each(ctx: Ctx, operands: list[str], failure: str,
+          action: Callable[[str], object]) -> int:
+    """Apply ``action`` to each operand's resolved path, as coreutils do: report each
+    failure as ``<failure> '<operand>': <reason>`` and go on; status 1 if any failed."""
+    status = 0
+    for operand in operands:
+        try:
+            action(ctx.resolve(operand))
+        except FsError as e:
+            ctx.error(f"{failure} '{operand}': {strerror(e)}")
+            status = 1
+    return status
+
+
 @command("mkdir", COMMANDS)
 def _mkdir(ctx: Ctx, argv: list[str]) -> int:
     opts, dirs = getopts(argv, "pv", "m")
-    status = 0
-    for d in dirs:
-        try:
-            if opts.get("p"):
-                ctx.namespace.makedirs(ctx.resolve(d), exist_ok=True)
-            else:
-                ctx.namespace.mkdir(ctx.resolve(d))
-        except FsError as e:
-            ctx.error(f"cannot create directory '{d}': {strerror(e)}")
-            status = 1
-    return status
+    ns = ctx.namespace
+    make: Callable[[str], object] = (
+        (lambda p: ns.makedirs(p, exist_ok=True)) if opts.get("p") else ns.mkdir)
+    return _each(ctx, dirs, "cannot create directory", make)
 
 
 @command("rmdir", COMMANDS)
 def _rmdir(ctx: Ctx, argv: list[str]) -> int:
     _opts, dirs = getopts(argv, "p")
-    status = 0
-    for d in dirs:
-        try:
-            ctx.namespace.rmdir(ctx.resolve(d))
-        except FsError as e:
-            ctx.error(f"failed to remove '{d}': {strerror(e)}")
-            status = 1
-    return status
+    return _each(ctx, dirs, "failed to remove", ctx.namespace.rmdir)
 
 
 @command("rm", COMMANDS)
@@ -885,18 +885,15 @@ def _rm(ctx: Ctx, argv: list[str]) -> int:
 @command("touch", COMMANDS)
 def _touch(ctx: Ctx, argv: list[str]) -> int:
     _opts, files = getopts(argv, "acm", "dtr")
-    status = 0
-    for f in files:
-        path = ctx.resolve(f)
-        try:
-            if ctx.namespace.exists(path):
-                ctx.namespace.open(path, "ab").close()
-            else:
-                ctx.namespace.write_bytes(path, b"")
-        except FsError as e:
-            ctx.error(f"cannot touch '{f}': {strerror(e)}")
-            status = 1
-    return status
+    ns = ctx.namespace
+
+    def touch(path: str) -> None:
+        if ns.exists(path):
+            ns.open(path, "ab").close()
+        else:
+            ns.write_bytes(path, b"")
+
+    return _each(ctx, files, "cannot touch", touch)
 
 
 def _two_paths(ctx: Ctx, files: list[str], verb: str) -> list[tuple[str, str, str]] | None:
