@@ -19,7 +19,7 @@ from typing import Any, cast
 import attrs
 
 from .. import paths
-from ..errors import FsError, NotFound
+from ..errors import FsError, IsADirectory, NotFound
 from ..service import Stat
 from .awk import awk_main
 from .interp import (
@@ -857,29 +857,25 @@ def _rmdir(ctx: Ctx, argv: list[str]) -> int:
 @command("rm", COMMANDS)
 def _rm(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "rRfdiv")
-    status = 0
-    for f in files:
-        path = ctx.resolve(f)
-        st = _stat(ctx, f)
+    ns = ctx.namespace
+
+    def remove(path: str) -> None:
         try:
-            if st is None:
-                if not opts.get("f"):
-                    ctx.error(f"cannot remove '{f}': No such file or directory")
-                    status = 1
-            elif st.is_dir:
-                if opts.get("r") or opts.get("R"):
-                    ctx.namespace.rmtree(path)
-                elif opts.get("d"):
-                    ctx.namespace.rmdir(path)
-                else:
-                    ctx.error(f"cannot remove '{f}': Is a directory")
-                    status = 1
-            else:
-                ctx.namespace.remove(path)
-        except FsError as e:
-            ctx.error(f"cannot remove '{f}': {strerror(e)}")
-            status = 1
-    return status
+            st = ns.stat(path)
+        except FsError:
+            if opts.get("f"):
+                return
+            raise NotFound(path) from None
+        if not st.is_dir:
+            ns.remove(path)
+        elif opts.get("r") or opts.get("R"):
+            ns.rmtree(path)
+        elif opts.get("d"):
+            ns.rmdir(path)
+        else:
+            raise IsADirectory(path)
+
+    return _each(ctx, files, "cannot remove", remove)
 
 
 @command("touch", COMMANDS)
