@@ -19,37 +19,25 @@ from typing import Any
 from .errors import BadFileMode, InvalidArgument
 from .service import OpenMode
 
-__all__ = ["BufferFile"]
+__all__ = ["BufferFile", "ModeFile"]
 
 _NOLOCK = contextlib.nullcontext()
 
 
-class BufferFile(io.RawIOBase):
-    """A file over ``buf`` opened with ``mode``; ``name`` is the path it was opened as.
-
-    ``on_close(data)`` is called once with the final bytes when a writable file closes.
-    Subclasses hook ``_before_resize`` (to enforce a quota) and ``_changed`` (mtime).
+class ModeFile(io.RawIOBase):
+    """The base of oanix's file objects: a ``name`` (the path it was opened as) and a
+    parsed ``OpenMode``, the io capability queries, and the checks every read and write
+    makes: a closed file raises ``ValueError`` (as io does), a wrong mode ``BadFileMode``.
     """
 
-    def __init__(self, buf: bytearray | bytes, mode: OpenMode, name: str, *,
-                 lock: Any = None, on_close: Callable[[bytes], None] | None = None) -> None:
+    def __init__(self, mode: OpenMode, name: str) -> None:
         super().__init__()
-        self._buf = buf
         self._mode = mode
         self.name = name
-        self._lock = lock if lock is not None else _NOLOCK
-        self._on_close = on_close
-        self._pos = 0
-        if mode.truncate and len(buf):
-            self._resize(0)
-        if mode.append:
-            self._pos = len(buf)
 
     @property
     def mode(self) -> str:
-        return self._mode.mode + "b" if "b" not in self._mode.mode else self._mode.mode
-
-    # -- io capability queries ----------------------------------------------------------
+        return self._mode.mode + "b"
 
     def readable(self) -> bool:
         self._check_open()
@@ -62,6 +50,41 @@ class BufferFile(io.RawIOBase):
     def seekable(self) -> bool:
         self._check_open()
         return True
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file {self.name}")
+
+    def _check(self, allowed: bool, what: str) -> None:
+        self._check_open()
+        if not allowed:
+            raise BadFileMode(self.name, f"file not open for {what}")
+
+    def _check_readable(self) -> None:
+        self._check(self._mode.read, "reading")
+
+    def _check_writable(self) -> None:
+        self._check(self._mode.write, "writing")
+
+
+class BufferFile(ModeFile):
+    """A file over ``buf`` opened with ``mode``; ``name`` is the path it was opened as.
+
+    ``on_close(data)`` is called once with the final bytes when a writable file closes.
+    Subclasses hook ``_before_resize`` (to enforce a quota) and ``_changed`` (mtime).
+    """
+
+    def __init__(self, buf: bytearray | bytes, mode: OpenMode, name: str, *,
+                 lock: Any = None, on_close: Callable[[bytes], None] | None = None) -> None:
+        super().__init__(mode, name)
+        self._buf = buf
+        self._lock = lock if lock is not None else _NOLOCK
+        self._on_close = on_close
+        self._pos = 0
+        if mode.truncate and len(buf):
+            self._resize(0)
+        if mode.append:
+            self._pos = len(buf)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -197,19 +220,3 @@ class BufferFile(io.RawIOBase):
         """The current content of the whole buffer."""
         with self._lock:
             return bytes(self._buf)
-
-    # -- checks -------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.name}")
-
-    def _check_readable(self) -> None:
-        self._check_open()
-        if not self._mode.read:
-            raise BadFileMode(self.name, "file not open for reading")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self._mode.write:
-            raise BadFileMode(self.name, "file not open for writing")

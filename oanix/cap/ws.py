@@ -97,7 +97,6 @@ from websockets.uri import parse_uri
 
 from .. import paths
 from ..errors import (
-    BadFileMode,
     FsError,
     InvalidArgument,
     InvalidContent,
@@ -107,7 +106,7 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile
+from ..files import BufferFile, ModeFile
 from ..service import FileService, OpenMode, Stat, check_open
 from ..services._json import dumps_compact, dumps_pretty, loads_strict
 from .wakeup import Wakeup
@@ -755,24 +754,16 @@ class WsLink:
                                     code=code, reason=reason)
 
 
-class _ControlFile(io.RawIOBase):
+class _ControlFile(ModeFile):
     """An open ``control``: runs each complete line written; reads give the id of the
     last connection this file opened. Used by one thread at a time, like any file."""
 
     def __init__(self, fs: WsFs, mode: OpenMode, name: str) -> None:
-        super().__init__()
+        super().__init__(mode, name)
         self._fs = fs
-        self._mode = mode
-        self.name = name
         self._pending = bytearray()
         self._reply = b""
         self._pos = 0
-
-    def readable(self) -> bool:
-        return self._mode.read
-
-    def writable(self) -> bool:
-        return self._mode.write
 
     def write(self, b: Any) -> int:
         self._check(self._mode.write, "writing")
@@ -804,9 +795,6 @@ class _ControlFile(io.RawIOBase):
         self._pos += len(chunk)
         return len(chunk)
 
-    def seekable(self) -> bool:
-        return True
-
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move within the reply (writes are commands and have no position)."""
         self._check(True, "")
@@ -831,12 +819,6 @@ class _ControlFile(io.RawIOBase):
             self._flush_pending()
         finally:
             super().close()
-
-    def _check(self, allowed: bool, what: str) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.name}")
-        if not allowed:
-            raise BadFileMode(self.name, f"file not open for {what}")
 
 
 class _InFile(BufferFile):

@@ -42,7 +42,7 @@ from ..errors import (
     ReadOnly,
     Unsupported,
 )
-from ..files import BufferFile
+from ..files import BufferFile, ModeFile
 from ..service import FileService, OpenMode, Stat, check_open
 
 __all__ = ["FsspecFs"]
@@ -372,7 +372,7 @@ class FsspecFs(FileService):
                        path2=dst)
 
 
-class _FsspecFile(io.RawIOBase):
+class _FsspecFile(ModeFile):
     """An FsspecFs file open in ``r``, ``w`` or ``x`` over the backend's file object.
 
     It keeps its own position and moves the backend file there before each read or
@@ -385,24 +385,10 @@ class _FsspecFile(io.RawIOBase):
     """
 
     def __init__(self, owner: FsspecFs, inner: Any, mode: OpenMode, name: str) -> None:
-        super().__init__()
+        super().__init__(mode, name)
         self._owner = owner
         self._inner = inner
-        self._mode = mode
-        self.name = name
         self._pos = 0
-
-    @property
-    def mode(self) -> str:
-        return self._mode.mode + "b"
-
-    def readable(self) -> bool:
-        self._check_open()
-        return self._mode.read
-
-    def writable(self) -> bool:
-        self._check_open()
-        return self._mode.write
 
     def seekable(self) -> bool:
         self._check_open()
@@ -508,15 +494,6 @@ class _FsspecFile(io.RawIOBase):
         finally:
             with self._owner._lock:
                 self._call(self._inner.close)
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.name}")
-
-    def _check(self, allowed: bool, what: str) -> None:
-        self._check_open()
-        if not allowed:
-            raise BadFileMode(self.name, f"file not open for {what}")
 
 
 def _mtime(info: Info) -> float:
