@@ -40,7 +40,7 @@ from .errors import (
 )
 from .service import FileService, OpenMode, Stat
 
-__all__ = ["Mount", "MountMode", "Namespace"]
+__all__ = ["Mount", "MountMode", "MountTable", "Namespace"]
 
 MountMode = Literal["replace", "before", "after"]
 T = TypeVar("T")
@@ -93,18 +93,20 @@ class _Node:
         self.members: tuple[Mount, ...] | None = None
 
 
-@attrs.frozen
-class _Table:
-    """An immutable snapshot of the mount table: replaced, never changed."""
+@attrs.frozen(eq=False)  # compared by identity: a table is replaced, never changed
+class MountTable:
+    """An immutable snapshot of a namespace's mount table: replaced, never changed."""
 
     mounts: dict[str, tuple[Mount, ...]]
     # Every ancestor of a mount point -> the names below it that lead to mount points.
     children: dict[str, tuple[str, ...]]
     # The mount points as a trie of components, for resolution.
     trie: _Node
+    # The namespaces mounted in this one: their own tables can change under this one.
+    nested: tuple[Namespace, ...]
 
     @classmethod
-    def build(cls, mounts: dict[str, tuple[Mount, ...]]) -> _Table:
+    def build(cls, mounts: dict[str, tuple[Mount, ...]]) -> MountTable:
         kids: dict[str, set[str]] = {"/": set()}
         trie = _Node("/")
         for point, members in mounts.items():
@@ -117,7 +119,9 @@ class _Table:
             for name in paths.parts(point):
                 node = node.kids.setdefault(name, _Node(paths.join(node.point, name)))
             node.members = members
-        return cls(mounts, {k: tuple(sorted(v)) for k, v in kids.items()}, trie)
+        nested = tuple({id(m.service): m.service for ms in mounts.values() for m in ms
+                        if isinstance(m.service, Namespace)}.values())
+        return cls(mounts, {k: tuple(sorted(v)) for k, v in kids.items()}, trie, nested)
 
     def covering(self, path: str) -> tuple[str, tuple[Mount, ...]] | None:
         """The longest mount point at or above ``path`` and its members.
@@ -154,7 +158,7 @@ class Namespace(FileService):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._table = _Table.build({})
+        self._table = MountTable.build({})
 
     # -- the mount table --------------------------------------------------------------------
 
@@ -213,7 +217,7 @@ class Namespace(FileService):
                 mounts[path] = kept
             else:
                 del mounts[path]
-            self._table = _Table.build(mounts)
+            self._table = MountTable.build(mounts)
 
     def fork(self) -> Namespace:
         """A new namespace with a copy of this mount table, sharing the services.
@@ -224,6 +228,13 @@ class Namespace(FileService):
         child = Namespace()
         child._table = self._table
         return child
+
+    @property
+    def snapshot(self) -> MountTable:
+        """The mount table now. It is immutable and replaced by every change, so two
+        reads are the same object (``is``) exactly when nothing was mounted or unmounted
+        in between; namespaces mounted in this one are in its ``nested``."""
+        return self._table
 
     def mounts(self) -> list[Mount]:
         """The mount table: mount points in path order, union members in lookup order."""
@@ -243,7 +254,7 @@ class Namespace(FileService):
                     old = self._visible_members(path)
                 members = (*new, *old) if mode == "before" else (*old, *new)
             mounts[path] = members
-            self._table = _Table.build(mounts)
+            self._table = MountTable.build(mounts)
 
     def _visible_members(self, path: str) -> tuple[Mount, ...]:
         """What ``path`` shows now, as members, for a union formed at ``path``."""
@@ -276,7 +287,7 @@ class Namespace(FileService):
     # -- routing ----------------------------------------------------------------------------
 
     @staticmethod
-    def _member(table: _Table, point: str, members: tuple[Mount, ...], path: str,
+    def _member(table: MountTable, point: str, members: tuple[Mount, ...], path: str,
                 create: bool) -> Mount:
         """The union member that serves ``path`` (below or at ``point``)."""
         if len(members) == 1:

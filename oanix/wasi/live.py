@@ -196,7 +196,7 @@ class LiveViews:
         """``ns`` itself when nothing in it is live, else its bridged view."""
         if not isinstance(ns, Namespace):
             return ns, []
-        table = ns._table
+        table = ns.snapshot
         with self._lock:
             cached = self._views.get(ns)
             if cached is not None and cached[0] is table:

@@ -58,6 +58,11 @@ placeholder directory in the staged parent. Its changes are reported from a stat
 Symlinks or special files created by the guest in a staging directory are never
 followed: they are reported as refused and removed.
 
+Only the sync and the guest write in a staging directory. With inotify, a staged copy
+changed in any way between runs (by another host process) is copied afresh by the next
+sync; the check costs one ioctl when nothing happened. Without inotify, only a staging
+directory removed altogether is noticed.
+
 The plan (what to preopen, what is copied, what is shown directly) is cached per
 namespace and rebuilt when the mount tables (through nested namespaces) or the preopen
 spec change.
@@ -96,6 +101,7 @@ from ..errors import (
     Unsupported,
     WasiError,
 )
+from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
 from ._inotify import DirWatch
 from .run import Preopen
@@ -107,6 +113,7 @@ _RACY_WINDOW: Final = 0.05
 _RACY_WINDOW_COARSE: Final = 2.0
 _RACY_WINDOW_MIN: Final = 0.001
 _STAMP_AGE_NS: Final = 1_000_000_000
+_MAX_NESTING: Final = 16  # namespaces mounted in namespaces: deeper is taken as a leaf
 _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
                       | getattr(os, "O_CLOEXEC", 0))
 _OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -211,29 +218,26 @@ def _mount_table(ns: FileService) -> dict[str, list[_Member]]:
 
 def _flatten(service: FileService, base: str, root: str, readonly: bool,
              table: dict[str, list[_Member]], depth: int) -> None:
-    mounts = getattr(service, "mounts", None)
-    if not callable(mounts) or depth > 16:
+    if not isinstance(service, Namespace) or depth > _MAX_NESTING:
         table.setdefault(base, []).append(_Member(service, root, readonly))
         return
-    covering: list[object] = []
+    covering: list[Mount] = []
     cover_path = ""
-    inner: list[object] = []
-    for m in mounts():
-        mpath: str = m.path
-        if paths.is_within(mpath, root):
+    inner: list[Mount] = []
+    for m in service.mounts():
+        if paths.is_within(m.path, root):
             inner.append(m)
-        elif paths.is_within(root, mpath) and len(mpath) >= len(cover_path):
-            if len(mpath) > len(cover_path):
+        elif paths.is_within(root, m.path) and len(m.path) >= len(cover_path):
+            if len(m.path) > len(cover_path):
                 covering = []
-            cover_path = mpath
+            cover_path = m.path
             covering.append(m)
     for m in covering:
-        _flatten(m.service, base, m.service_path(root), readonly or m.readonly,  # type: ignore[attr-defined]
-                 table, depth + 1)
+        _flatten(m.service, base, m.service_path(root), readonly or m.readonly, table,
+                 depth + 1)
     for m in inner:
-        at = paths.join(base, paths.relative_to(m.path, root))  # type: ignore[attr-defined]
-        _flatten(m.service, at, m.root, readonly or m.readonly,  # type: ignore[attr-defined]
-                 table, depth + 1)
+        at = paths.join(base, paths.relative_to(m.path, root))
+        _flatten(m.service, at, m.root, readonly or m.readonly, table, depth + 1)
 
 
 def _covering(table: Mapping[str, list[_Member]], path: str) -> list[_Member]:
@@ -341,23 +345,24 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
     return plans
 
 
-def _plan_key(ns: FileService, spec: Mapping[str, Preopen] | None, depth: int = 0
-              ) -> object:
+def _plan_key(ns: FileService, spec: Mapping[str, Preopen] | None) -> object:
     """What a plan depends on: the mount tables (through nested namespaces), the preopen
-    spec, and the root's directories when a service is mounted at the root."""
-    mounts = getattr(ns, "mounts", None)
-    if not callable(mounts) or depth > 16:
-        snapshot: tuple[object, ...] = (ns,)
-        at_root = True
-    else:
-        members = tuple(mounts())
-        snapshot = tuple((m, _plan_key(m.service, None, depth + 1)) if callable(
-            getattr(m.service, "mounts", None)) else m for m in members)
-        at_root = any(m.path == "/" for m in members)
+    spec, and the root's directories when a service is mounted at the root. Cheap when
+    nothing changed: tables are compared by identity."""
     roots = None
-    if depth == 0 and spec is None and at_root:
+    if spec is None and (not isinstance(ns, Namespace) or "/" in ns.snapshot.mounts):
         roots = tuple(sorted(st.name for st in ns.scandir("/") if st.is_dir))
-    return (None if spec is None else tuple(sorted(spec.items())), snapshot, roots)
+    return (None if spec is None else tuple(sorted(spec.items())), _tables(ns, 0), roots)
+
+
+def _tables(ns: FileService, depth: int) -> object:
+    """The mount tables of ``ns`` and of the namespaces mounted in it."""
+    if not isinstance(ns, Namespace) or depth > _MAX_NESTING:
+        return ns
+    table = ns.snapshot
+    if not table.nested:
+        return table
+    return (table, *(_tables(inner, depth + 1) for inner in table.nested))
 
 
 def _direct_host(table: Mapping[str, list[_Member]], ns_path: str,
@@ -535,6 +540,14 @@ class _Subtree:
     watched: frozenset[str] | None = None  # the dirs the DirWatch covers, None: none
     journal: _Cursor | None = None  # where the namespace side stood at the last sync
     tracking: _Tracker | None = None  # during a write-back
+    _preopen: PreparedPreopen | None = None
+
+    def preopen(self, guest: str, writable: bool) -> PreparedPreopen:
+        """This staged copy shown at ``guest`` (kept: most runs ask for the same)."""
+        p = self._preopen
+        if p is None or p.guest != guest or p.writable != writable:
+            p = self._preopen = PreparedPreopen(self.host, guest, writable)
+        return p
 
     def host_path(self, rel: str) -> str:
         return os.path.join(self.host, rel) if rel else self.host
@@ -622,6 +635,9 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+_NO_CHANGES: Final = Changes()
+
+
 class _ChangeLog:
     def __init__(self) -> None:
         self.added: list[str] = []
@@ -630,6 +646,8 @@ class _ChangeLog:
         self.refused: list[tuple[str, str]] = []
 
     def result(self) -> Changes:
+        if not (self.added or self.modified or self.deleted or self.refused):
+            return _NO_CHANGES
         return Changes(tuple(sorted(set(self.added))), tuple(sorted(set(self.modified))),
                        tuple(sorted(set(self.deleted))),
                        tuple(sorted(set(self.refused))))
@@ -679,11 +697,10 @@ class NamespaceStaging:
         directory.
         """
         ns = self._ns()
-        if self._subtrees and not os.path.isdir(self.base):  # removed behind our back
-            for sub in self._subtrees.values():
-                sub.reset()
+        self._check_copies()
         plans = self._plan(ns, spec)
         staged = Staged([], [], [])
+        quiet = True  # nothing written into the staging dirs: no events of ours to drain
         for plan in plans:
             if plan.direct is not None:
                 before = self._scan_direct(plan.direct) if plan.writable else None
@@ -693,17 +710,37 @@ class NamespaceStaging:
             sub = self._subtree(plan.ns_path)
             sub.exclude = plan.exclude
             try:
-                self._sync_in(ns, sub, plan)
+                in_line = self._sync_in(ns, sub, plan)
             except FsError:
                 raise
             except OSError:  # the staging dir was tampered with: copy afresh
                 sub.reset()
-                self._sync_in(ns, sub, plan)
-            self._rewatch(sub)
+                in_line = self._sync_in(ns, sub, plan)
+            if not in_line or sub.watched is None:
+                quiet = False
+                self._rewatch(sub)
             staged.subtrees.append((sub, plan.writable))
-            staged.preopens.append(PreparedPreopen(sub.host, plan.guest, plan.writable))
-        self._watch.drain()  # what the sync itself wrote is not the guest's
+            staged.preopens.append(sub.preopen(plan.guest, plan.writable))
+        if not quiet:
+            self._watch.drain()  # what the sync itself wrote is not the guest's
         return staged
+
+    def _check_copies(self) -> None:
+        """Start afresh the staged copies changed since the last run: nothing but the sync
+        and the guest may write there. Watched copies cost one ioctl when untouched (the
+        usual case); unwatched ones are only checked for being there at all."""
+        subs = self._subtrees.values()
+        if not subs:
+            return
+        if all(sub.watched is not None for sub in subs):
+            if self._watch.pending():
+                report = self._watch.report()
+                for sub in subs:
+                    if report.get(sub) != set():
+                        sub.reset()
+        elif not os.path.isdir(self.base):
+            for sub in subs:
+                sub.reset()
 
     def _plan(self, ns: FileService, spec: Mapping[str, Preopen] | None) -> list[_Plan]:
         key = _plan_key(ns, spec)
@@ -739,17 +776,19 @@ class NamespaceStaging:
         sub.watched = dirs if self._watch.watch(sub, {
             rel: sub.host_path(rel) for rel in ("", *dirs)}) else None
 
-    def _sync_in(self, ns: FileService, sub: _Subtree, plan: _Plan) -> None:
+    def _sync_in(self, ns: FileService, sub: _Subtree, plan: _Plan) -> bool:
+        """Bring ``sub`` in line with the namespace; True when it already was, known
+        from the service's change journal without writing anything."""
         if plan.source is None:
             sub.journal = None
             self._walk(ns, sub.ns_root, sub, self._computed, None, "")
-            return
+            return False
         service, sroot, all_computed, window = plan.source
         journal = None if all_computed else _journal_of(service)
         if journal is None:
             sub.journal = None
             self._walk(service, sroot, sub, _always if all_computed else _never, window, "")
-            return
+            return False
         gen = journal.generation  # before anything is read: later changes are seen later
         last = sub.journal
         rels = None
@@ -757,7 +796,7 @@ class NamespaceStaging:
             changed = journal.changed_since(last.gen)
             if changed == [] and not last.pending:
                 last.gen = gen  # nothing changed: the common case, kept cheap
-                return
+                return True
             if changed is not None:
                 rels = _journal_rels(sub, sroot, changed)
             if rels is not None:
@@ -766,6 +805,7 @@ class NamespaceStaging:
         if rels is None or not self._sync_changed(service, sroot, sub, rels, window):
             self._walk(service, sroot, sub, _never, window, "")
         sub.journal = _Cursor(service, sroot, gen)
+        return False
 
     def _sync_changed(self, service: FileService, sroot: str, sub: _Subtree,
                       rels: set[str], window: float | None) -> bool:
@@ -930,13 +970,18 @@ class NamespaceStaging:
             ns = self._ns()
         except InvalidArgument:
             return log.result()
-        report = self._watch.report() if staged.subtrees else {}
+        # No event at all (one ioctl): the guest wrote nothing in any watched copy.
+        report = self._watch.report() if staged.subtrees and self._watch.pending() else None
+        wrote_back = False
         for sub, writable in staged.subtrees:
             if not writable:
                 continue
-            dirty = report.get(sub) if sub.watched is not None else None
-            if dirty is not None and not dirty:
-                continue  # the guest touched nothing here
+            dirty = None
+            if sub.watched is not None:
+                dirty = set() if report is None else report.get(sub)
+                if dirty is not None and not dirty:
+                    continue  # the guest touched nothing here
+            wrote_back = True
             refused = len(log.refused)
             last = sub.journal
             journal = None if last is None else _journal_of(last.service)
@@ -951,6 +996,8 @@ class NamespaceStaging:
                 self._after_write_back(sub, log.refused[refused:])
             if dirty is None:
                 sub.watched = None  # directories may have moved: watch them afresh
+        if wrote_back:
+            self._watch.drain()  # the write-back's own touches (restamps, refusals)
         for plan, before in staged.direct:
             if before is not None:
                 self._report_direct(plan, before, log)
