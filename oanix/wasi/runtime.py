@@ -1,8 +1,9 @@
 """WasiRuntime: run WASI preview 1 command modules over an oanix namespace.
 
 One runtime owns one wasmtime engine (fuel and epoch interruption always on, so one
-compiled module serves runs with and without limits), a ``ModuleCache`` and an epoch
-ticker thread. Each run gets its own store, so runs proceed in parallel from several
+compiled module serves runs with and without limits), a ``ModuleCache``, the memory files
+runs write their output to (``oanix.wasi.output``) and a clock thread for timeouts. Each
+run gets its own store, so runs proceed in parallel from several
 threads; runs over one namespace are serialised (see ``oanix.wasi.sync``).
 
     rt = WasiRuntime()
@@ -15,7 +16,6 @@ is dropped when the run ends, whatever happened.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import functools
@@ -40,6 +40,7 @@ from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .live import LiveViews
+from .output import Captured, OutputPool, wait_for_output_release
 from .run import NamespacePath, RunConfig, RunResult, Trap
 from .sync import (
     DEFAULT_SCAN_LIMIT,
@@ -54,78 +55,14 @@ __all__ = ["ENGINE_FINGERPRINT", "CompiledModule", "WasiRuntime", "wait_for_outp
 ENGINE_FINGERPRINT: Final = "consume_fuel=1;epoch_interruption=1"
 UNLIMITED_FUEL: Final = (1 << 63) - 1
 _NO_DEADLINE: Final = 1 << 62
+_LINGER: Final = 1.0  # seconds the clock thread waits for another run before it exits
 _DEFAULT_CONFIG: Final = RunConfig()
 MEMORY_SLACK: Final = 2 << 20
 """A run that ends abnormally with less than this much memory left under its limit is
 reported as a memory trap (see ``WasiRuntime``)."""
 
 
-# -- guest output ---------------------------------------------------------------------------
-
-
-class _Capture:
-    """What a guest wrote to one stream: up to ``limit`` bytes, the rest counted."""
-
-    def __init__(self, limit: int | None) -> None:
-        self._lock = threading.Lock()
-        self._chunks: list[bytes] = []
-        self._room = limit
-        self.dropped = 0
-
-    def write(self, data: bytes) -> None:
-        with self._lock:
-            if self._room is None:
-                self._chunks.append(data)
-            elif self._room > 0 or not data:
-                keep = data[: self._room]
-                self._chunks.append(keep)
-                self._room -= len(keep)
-                self.dropped += len(data) - len(keep)
-            else:
-                self.dropped += len(data)
-
-    def value(self) -> bytes:
-        with self._lock:
-            return b"".join(self._chunks)
-
-
-class _Sink:
-    """The callable given to ``WasiConfig.stdout_custom``; runs on a wasmtime thread.
-
-    wasmtime calls it, and finally releases it, on a worker thread of its own. If the
-    interpreter exits while wasmtime still holds one, that thread dies in the middle of a
-    call into Python and prints a panic message. So every run closes its store when it
-    ends, and an ``atexit`` hook waits (briefly) until wasmtime has released every sink.
-    """
-
-    __slots__ = ("capture",)
-    _hooked = False
-
-    def __init__(self, capture: _Capture) -> None:
-        self.capture = capture
-        if not _Sink._hooked:
-            _Sink._hooked = True
-            atexit.register(wait_for_output_release)
-
-    def __call__(self, data: bytes) -> None:
-        self.capture.write(data)
-
-
-def _sinks_held() -> bool:
-    handles = getattr(getattr(wasmtime._wasi, "CUSTOM_OUTPUTS", None), "handles", {})
-    return any(isinstance(v, _Sink) for v in list(handles.values()))
-
-
-def wait_for_output_release(timeout: float = 2.0) -> None:
-    """Wait until wasmtime has released the output callbacks of finished runs (called at
-    exit; tests call it too)."""
-    deadline = time.monotonic() + timeout
-    waited = False
-    while _sinks_held() and time.monotonic() < deadline:
-        waited = True
-        time.sleep(0.002)
-    if waited:
-        time.sleep(0.01)  # let the worker thread return from its last call
+# -- guest input ---------------------------------------------------------------------------
 
 
 def _set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
@@ -140,15 +77,20 @@ def _set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
 # -- timeouts ------------------------------------------------------------------------------
 
 
-class _EpochTicker:
-    """Advances the engine's epoch every ``interval`` seconds while timed runs are active.
+class _Clock:
+    """The runtime's clock thread. Every ``interval`` seconds while runs that need it are
+    active (timed runs, and runs whose capped output goes to memory files), it advances
+    the engine's epoch, which timeouts are counted in, and trims the capped outputs
+    (``OutputPool.trim``).
 
-    The thread starts with the first timed run and exits when none is left. Locking: one
-    lock guards the count of active runs and the thread handle.
+    The thread starts with the first such run and exits after ``_LINGER`` seconds without
+    one, so a series of short runs does not start a thread each. Locking: one lock guards
+    the count of active runs and the thread handle.
     """
 
-    def __init__(self, engine: wasmtime.Engine, interval: float) -> None:
+    def __init__(self, engine: wasmtime.Engine, outputs: OutputPool, interval: float) -> None:
         self._engine = engine
+        self._outputs = outputs
         self.interval = interval
         self._lock = threading.Lock()
         self._active = 0
@@ -162,7 +104,7 @@ class _EpochTicker:
         with self._lock:
             self._active += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="oanix-wasi-epoch",
+                self._thread = threading.Thread(target=self._loop, name="oanix-wasi-clock",
                                                 daemon=True)
                 self._thread.start()
 
@@ -178,12 +120,17 @@ class _EpochTicker:
             thread.join(1.0)
 
     def _loop(self) -> None:
+        idle_since = time.monotonic()
         while not self._stop.wait(self.interval):
             with self._lock:
                 if self._active == 0:
+                    if time.monotonic() - idle_since < _LINGER:
+                        continue
                     self._thread = None
                     return
+            idle_since = time.monotonic()
             self._engine.increment_epoch()
+            self._outputs.trim()
         with self._lock:
             self._thread = None
 
@@ -212,10 +159,7 @@ ModuleSource = str | os.PathLike[str] | bytes | bytearray | CompiledModule
 class _Outcome:
     exit_code: int | None
     trap: Trap | None
-    stdout: bytes
-    stderr: bytes
-    stdout_truncated: bool
-    stderr_truncated: bool
+    output: Captured
     fuel_consumed: int
 
 
@@ -240,7 +184,7 @@ class WasiRuntime:
     ``MemoryError``). A guest that exits on its own keeps its ``exit_code``.
 
     Locking: the engine, the linker and the module cache are shared and thread-safe; each
-    run has its own store, output buffers and WASI context. A lock guards the table of
+    run has its own store, output files and WASI context. A lock guards the table of
     per-namespace staging state; a run over a namespace holds that namespace's lock from
     sync-in to write-back. ``close()`` waits for the runs over each namespace to finish
     before deleting its staging directory; runs started after ``close()`` raise.
@@ -258,7 +202,8 @@ class WasiRuntime:
         self._linker.define_wasi()
         self.cache = ModuleCache(self._engine, cache_dir, max_cache_bytes,
                                  fingerprint=ENGINE_FINGERPRINT, disk=disk_cache)
-        self._ticker = _EpochTicker(self._engine, tick)
+        self._outputs = OutputPool()
+        self._clock = _Clock(self._engine, self._outputs, tick)
         self._lock = threading.RLock()  # re-entrant: a GC callback (_forget) may take it
         self._handles: dict[str, CompiledModule] = {}
         self._stagings: dict[int, tuple[weakref.ref[FileService] | None,
@@ -278,7 +223,7 @@ class WasiRuntime:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the ticker and delete every staging directory (idempotent)."""
+        """Stop the clock and delete every staging directory (idempotent)."""
         with self._lock:
             if self._closed:
                 return
@@ -298,7 +243,8 @@ class WasiRuntime:
                 staging.close()
         if base is not None:
             shutil.rmtree(base, ignore_errors=True)
-        self._ticker.close()
+        self._clock.close()
+        self._outputs.close()
 
     def __enter__(self) -> WasiRuntime:
         return self
@@ -407,8 +353,9 @@ class WasiRuntime:
 
     @staticmethod
     def _result(out: _Outcome, started: float, changes: Changes) -> RunResult:
-        return RunResult(out.exit_code, out.stdout, out.stderr, out.stdout_truncated,
-                         out.stderr_truncated, time.perf_counter() - started,
+        o = out.output
+        return RunResult(out.exit_code, o.stdout, o.stderr, o.stdout_truncated,
+                         o.stderr_truncated, time.perf_counter() - started,
                          out.fuel_consumed, out.trap, changes)
 
     @staticmethod
@@ -463,10 +410,10 @@ class WasiRuntime:
     def _execute(self, handle: CompiledModule, argv: list[str], env: dict[str, str],
                  stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig
                  ) -> _Outcome:
-        stdout, stderr = _Capture(config.max_output), _Capture(config.max_output)
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
+        output = self._outputs.take(config.max_output)
         store = wasmtime.Store(self._engine)
-        timed = False
+        clocked = False
         try:
             store.set_fuel(fuel)
             if config.memory_limit is not None:
@@ -477,8 +424,7 @@ class WasiRuntime:
                 wasi.env = list(env.items())
             if stdin:
                 _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
-            wasi.stdout_custom = _Sink(stdout)
-            wasi.stderr_custom = _Sink(stderr)
+            self._outputs.attach(output, wasi)
             for p in preopens:
                 try:
                     wasi.preopen_dir(p.host, p.guest, p.writable)
@@ -488,23 +434,22 @@ class WasiRuntime:
             # Always before anything runs: a WASI call in a store without a WASI context
             # aborts the whole process.
             store.set_wasi(wasi)
-            if config.timeout is not None:
-                self._ticker.acquire()
-                timed = True
-                store.set_epoch_deadline(self._ticker.ticks(config.timeout))
-            else:
-                store.set_epoch_deadline(_NO_DEADLINE)
+            if config.timeout is not None or output.trimmed:
+                self._clock.acquire()
+                clocked = True
+            store.set_epoch_deadline(_NO_DEADLINE if config.timeout is None
+                                     else self._clock.ticks(config.timeout))
             exit_code, trap = self._start(store, handle, config)
             try:
                 consumed = fuel - store.get_fuel()
             except wasmtime.WasmtimeError:
                 consumed = 0
         finally:
-            if timed:
-                self._ticker.release()
+            if clocked:
+                self._clock.release()
             store.close()
-        return _Outcome(exit_code, trap, stdout.value(), stderr.value(), stdout.dropped > 0,
-                        stderr.dropped > 0, consumed)
+            captured = self._outputs.finish(output)
+        return _Outcome(exit_code, trap, captured, consumed)
 
     def _start(self, store: wasmtime.Store, handle: CompiledModule, config: RunConfig
                ) -> tuple[int | None, Trap | None]:

@@ -146,20 +146,28 @@ def test_timeout_stops_a_guest_that_sleeps(runtime: WasiRuntime, wasm: Wasm) -> 
 
 
 def _ticking(rt: WasiRuntime) -> bool:
-    return rt._ticker._thread is not None
+    return rt._clock._thread is not None
 
 
-def test_epoch_ticker_runs_only_for_timed_runs(wasi_cache_dir: Path, wasm: Wasm) -> None:
+def _wait_idle(rt: WasiRuntime) -> None:
+    deadline = time.monotonic() + 10
+    while _ticking(rt) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_clock_runs_only_for_timed_or_capped_runs(wasi_cache_dir: Path, wasm: Wasm) -> None:
     with WasiRuntime(cache_dir=wasi_cache_dir) as rt:
         assert rt.run(wasm("hello")).ok
-        assert not _ticking(rt)  # untimed runs start no thread
+        assert not _ticking(rt)  # untimed, uncapped runs start no thread
         assert rt.run(wasm("hello"), config=RunConfig(timeout=5)).ok
-        deadline = time.monotonic() + 10
-        while _ticking(rt) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        assert _ticking(rt)  # it lingers a while for the next run
+        _wait_idle(rt)
         assert not _ticking(rt)  # idle again: the thread has stopped
         res = rt.run(wasm("loop"), config=RunConfig(timeout=0.05))
         assert res.trap is not None and res.trap.kind == "timeout"
+        _wait_idle(rt)
+        assert rt.run(wasm("hello"), config=RunConfig(max_output=4)).stdout == b"hell"
+        assert _ticking(rt) == rt._outputs._use_files  # memory files are trimmed by it
     assert not _ticking(rt)
 
 
