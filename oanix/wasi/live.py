@@ -188,9 +188,9 @@ class LiveViews:
     def __init__(self, parent_dir: str) -> None:
         self.parent_dir = parent_dir
         self._lock = threading.Lock()
-        self._views: weakref.WeakKeyDictionary[Namespace, tuple[object, Namespace,
-                                                                 list[LiveBridge]]] = (
-            weakref.WeakKeyDictionary())
+        self._views: weakref.WeakKeyDictionary[
+            Namespace, tuple[object, Namespace | None, list[LiveBridge]]] = (
+                weakref.WeakKeyDictionary())
 
     def view(self, ns: FileService) -> tuple[FileService, list[LiveBridge]]:
         """``ns`` itself when nothing in it is live, else its bridged view."""
@@ -200,11 +200,16 @@ class LiveViews:
         with self._lock:
             cached = self._views.get(ns)
             if cached is not None and cached[0] is table:
-                return cached[1], cached[2]
+                view = ns if cached[1] is None else cached[1]  # None: ns (no strong ref)
+                return view, cached[2]
             live = [m for m in ns.mounts()
                     if getattr(m.service, "live", False) and m.root == "/"
                     and len(table.mounts.get(m.path, ())) == 1]
+            if cached is not None:
+                for old in cached[2]:
+                    old.close()
             if not live:
+                self._views[ns] = (table, None, [])  # remembered too: the usual case
                 return ns, []
             view = ns.fork()
             bridges = []
@@ -215,9 +220,6 @@ class LiveViews:
                     continue
                 view.mount(m.path, WorkspaceFs(bridge.dir), readonly=m.readonly)
                 bridges.append(bridge)
-            if cached is not None:
-                for old in cached[2]:
-                    old.close()
             self._views[ns] = (table, view, bridges)
             return view, bridges
 

@@ -16,7 +16,7 @@ how far it had grown. The guest writes at its own file offset, so what it writes
 cut lands beyond a hole that costs no memory: bytes past the cap live for one tick at most.
 
 Locking: an OutputPool's lock guards its free list and its table of capped files (``trim``
-runs on the clock thread); a ``RunOutput`` belongs to one run from ``take`` to ``finish``.
+runs on the clock thread); a ``RunOutput`` belongs to one run from ``attach`` to ``finish``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ import os
 import sys
 import threading
 import time
-from typing import Final
+from typing import Final, NamedTuple
 
-import attrs
 import wasmtime
 import wasmtime._wasi
 
@@ -39,8 +38,7 @@ _PROBE: Final = 1 << 16  # the first read of a stream: most outputs fit
 _KEEP: Final = 1 << 20  # a memory file larger than this is emptied once read
 
 
-@attrs.frozen
-class Captured:
+class Captured(NamedTuple):
     """What a run wrote: the bytes kept of each stream, and whether some were dropped."""
 
     stdout: bytes
@@ -223,8 +221,9 @@ class OutputPool:
             OutputPool._files_work = _memory_files_work()
         self._use_files = OutputPool._files_work
 
-    def take(self, limit: int | None) -> RunOutput:
-        """The output of a run about to start, to ``attach`` and then ``finish``."""
+    def attach(self, wasi: wasmtime.WasiConfig, limit: int | None) -> RunOutput:
+        """Send the guest's stdout and stderr of a run about to start to a ``RunOutput``,
+        keeping up to ``limit`` bytes of each; hand it to ``finish`` when the run is over."""
         files = None
         if self._use_files:
             with self._lock:
@@ -234,28 +233,26 @@ class OutputPool:
                     files = (_MemoryFile("oanix-stdout"), _MemoryFile("oanix-stderr"))
                 except OSError:  # out of descriptors: this run uses callbacks
                     files = None
-        return RunOutput(limit, files)
-
-    def attach(self, out: RunOutput, wasi: wasmtime.WasiConfig) -> None:
-        """Send the guest's stdout and stderr to ``out``."""
-        if out.files is not None:
+        out = RunOutput(limit, files)
+        if files is not None:
             try:
-                wasi.stdout_file = out.files[0].path  # opened here, emptied (O_TRUNC)
-                wasi.stderr_file = out.files[1].path
+                wasi.stdout_file = files[0].path  # opened here, emptied (O_TRUNC)
+                wasi.stderr_file = files[1].path
             except wasmtime.WasmtimeError:
                 self._use_files = False  # wasmtime would not open a memory file
             else:
-                if out.limit is not None:
+                if limit is not None:
                     with self._lock:
                         self._trimmed[id(out)] = out  # only now: the files are empty
-                return
-        out.captures = (_Capture(out.limit), _Capture(out.limit))
+                return out
+        out.captures = (_Capture(limit), _Capture(limit))
         wasi.stdout_custom = _Sink(out.captures[0])
         wasi.stderr_custom = _Sink(out.captures[1])
+        return out
 
     def finish(self, out: RunOutput) -> Captured:
         """What the run wrote (see ``RunOutput.collect``); its files go back to the pool."""
-        if out.trimmed:
+        if out.limit is not None and out.captures is None:
             with self._lock:
                 self._trimmed.pop(id(out), None)
         try:

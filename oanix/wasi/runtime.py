@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 import wasmtime
@@ -155,8 +155,7 @@ class CompiledModule:
 ModuleSource = str | os.PathLike[str] | bytes | bytearray | CompiledModule
 
 
-@attrs.frozen
-class _Outcome:
+class _Outcome(NamedTuple):
     exit_code: int | None
     trap: Trap | None
     output: Captured
@@ -330,14 +329,18 @@ class WasiRuntime:
             out = self._execute(handle, argv, env, stdin, list(extra), config)
             return self._result(out, started, Changes())
         namespace, bridges = self._live_views().view(namespace)
-        with namespace_lock(namespace):
-            staging = self._staging(namespace)
+        staging = self._staging(namespace)
+        with staging.lock:
             stdin = self._stdin(config, namespace)
             staged = staging.prepare(config.preopens)
+            preopens = [*staged.preopens, *extra] if extra else staged.preopens
+            refused: list[tuple[str, str]] = []
             try:
-                with LiveViews.running(bridges) as refused:
-                    out = self._execute(handle, argv, env, stdin,
-                                        [*staged.preopens, *extra], config)
+                if bridges:
+                    with LiveViews.running(bridges) as refused:
+                        out = self._execute(handle, argv, env, stdin, preopens, config)
+                else:
+                    out = self._execute(handle, argv, env, stdin, preopens, config)
             finally:
                 changes = staging.collect(staged)
         if refused:
@@ -345,6 +348,9 @@ class WasiRuntime:
         return self._result(out, started, changes)
 
     def _live_views(self) -> LiveViews:
+        live = self._live
+        if live is not None and not self._closed:
+            return live  # set once: no lock needed to read it
         with self._lock:
             self._check_open()
             if self._live is None:
@@ -374,9 +380,12 @@ class WasiRuntime:
         return namespace.read_bytes(s.path)
 
     def _staging(self, ns: FileService) -> NamespaceStaging:
+        key = id(ns)
+        hit = self._stagings.get(key)  # a dict read is atomic; a closed staging refuses
+        if hit is not None and (hit[0] is None or hit[0]() is ns):
+            return hit[1]
         with self._lock:
             self._check_open()
-            key = id(ns)
             hit = self._stagings.get(key)
             if hit is not None and (hit[0] is None or hit[0]() is ns):
                 return hit[1]
@@ -411,8 +420,8 @@ class WasiRuntime:
                  stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig
                  ) -> _Outcome:
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
-        output = self._outputs.take(config.max_output)
         store = wasmtime.Store(self._engine)
+        output = None
         clocked = False
         try:
             store.set_fuel(fuel)
@@ -424,7 +433,7 @@ class WasiRuntime:
                 wasi.env = list(env.items())
             if stdin:
                 _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
-            self._outputs.attach(output, wasi)
+            output = self._outputs.attach(wasi, config.max_output)
             for p in preopens:
                 try:
                     wasi.preopen_dir(p.host, p.guest, p.writable)
@@ -448,7 +457,8 @@ class WasiRuntime:
             if clocked:
                 self._clock.release()
             store.close()
-            captured = self._outputs.finish(output)
+            if output is not None:
+                captured = self._outputs.finish(output)
         return _Outcome(exit_code, trap, captured, consumed)
 
     def _start(self, store: wasmtime.Store, handle: CompiledModule, config: RunConfig

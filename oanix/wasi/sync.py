@@ -269,15 +269,24 @@ class PreparedPreopen:
 
 
 @attrs.frozen
+class _Source:
+    """The one service behind a whole staged subtree (nothing mounted below it)."""
+
+    service: FileService
+    sroot: str  # the subtree's path in the service
+    computed: bool  # every file is computed (FuncFs): read on every sync
+    window: float | None  # its racy window (``_clock_window``)
+    journal: _Journaled | None  # the service, when its change journal can be used
+
+
+@attrs.frozen
 class _Plan:
     ns_path: str
     guest: str
     writable: bool
     direct: str | None  # host directory to preopen as is (a WorkspaceFs)
     exclude: frozenset[str] = frozenset()  # relative paths preopened separately
-    # The one service behind the whole subtree (nothing mounted below): walked directly,
-    # as (service, path of the subtree in it, computed, its racy window or None).
-    source: tuple[FileService, str, bool, float | None] | None = None
+    source: _Source | None = None  # walked through the one service behind it
 
 
 def _default_roots(ns: FileService) -> dict[str, Preopen]:
@@ -340,12 +349,14 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
             point = next(p for p in table if table[p] is covering)
             rel = paths.relative_to(ns_path, point)
             sroot = m.root if rel == "/" else paths.join(m.root, rel)
-            source = (m.service, sroot, m.computed, _clock_window(m.service))
+            source = _Source(m.service, sroot, m.computed, _clock_window(m.service),
+                             None if m.computed else _journal_of(m.service))
         plans.append(_Plan(ns_path, guest, writable, None, exclude, source))
     return plans
 
 
-def _plan_key(ns: FileService, spec: Mapping[str, Preopen] | None) -> object:
+def _plan_key(ns: FileService, spec: Mapping[str, Preopen] | None
+              ) -> tuple[object, object, object]:
     """What a plan depends on: the mount tables (through nested namespaces), the preopen
     spec, and the root's directories when a service is mounted at the root. Cheap when
     nothing changed: tables are compared by identity."""
@@ -661,19 +672,24 @@ class NamespaceStaging:
 
     ``base`` is this namespace's own directory (deleted by ``close``). ``watch=False``
     scans every staged tree after each run instead of asking inotify what the guest
-    touched. Use it under ``namespace_lock(ns)``; see the module docstring.
+    touched. Use it under ``lock``, the namespace's (``namespace_lock(ns)``); see the
+    module docstring.
     """
 
     def __init__(self, ns: FileService, base: str, scan_limit: int = DEFAULT_SCAN_LIMIT,
                  watch: bool = True) -> None:
         self._ns_ref = weakref.ref(ns) if _weakrefable(ns) else None
         self._ns_strong = None if self._ns_ref is not None else ns
+        self.lock = namespace_lock(ns)  # hold it around prepare ... collect
+        self.closed = False
         self.base = base
         self.scan_limit = scan_limit
         self._subtrees: dict[str, _Subtree] = {}
         self._watch = DirWatch(enabled=watch)
-        self._plan_key: object = None
+        self._plan_key: tuple[object, object, object] | None = None
         self._plans: list[_Plan] | None = None
+        self._direct_dirs: list[str] = []  # host dirs preopened as they are
+        self._plain_table: object = None
         self._computed: Callable[[str], bool] = _never
 
     def _ns(self) -> FileService:
@@ -683,7 +699,8 @@ class NamespaceStaging:
         return ns
 
     def close(self) -> None:
-        """Delete every staging directory."""
+        """Delete every staging directory; later runs raise ``WasiError``."""
+        self.closed = True
         self._subtrees.clear()
         self._watch.close()
         shutil.rmtree(self.base, ignore_errors=True)
@@ -696,6 +713,8 @@ class NamespaceStaging:
         Raises the namespace's FsError when a preopen does not exist or is not a
         directory.
         """
+        if self.closed:
+            raise WasiError("the runtime is closed")
         ns = self._ns()
         self._check_copies()
         plans = self._plan(ns, spec)
@@ -743,13 +762,19 @@ class NamespaceStaging:
                 sub.reset()
 
     def _plan(self, ns: FileService, spec: Mapping[str, Preopen] | None) -> list[_Plan]:
+        if (spec is None and self._plans is not None and not self._direct_dirs
+                and isinstance(ns, Namespace) and ns.snapshot is self._plain_table):
+            return self._plans  # the usual case: nothing mounted or unmounted since
         key = _plan_key(ns, spec)
         plans = self._plans
         if (plans is None or key != self._plan_key
-                or not all(_is_real_dir(p.direct) for p in plans if p.direct is not None)):
+                or not all(_is_real_dir(d) for d in self._direct_dirs)):
             table = _mount_table(ns)
             plans = plan_preopens(ns, spec, table)
             self._plans, self._plan_key = plans, key
+            self._direct_dirs = [p.direct for p in plans if p.direct is not None]
+            # A key that is this one table alone: identity says all (see the fast path).
+            self._plain_table = key[1] if key[0] is None and key[2] is None else None
             self._computed = _computed_lookup(table)
             os.makedirs(self.base, mode=0o700, exist_ok=True)
             used = {p.ns_path for p in plans if p.direct is None}
@@ -779,24 +804,25 @@ class NamespaceStaging:
     def _sync_in(self, ns: FileService, sub: _Subtree, plan: _Plan) -> bool:
         """Bring ``sub`` in line with the namespace; True when it already was, known
         from the service's change journal without writing anything."""
-        if plan.source is None:
+        source = plan.source
+        if source is None:
             sub.journal = None
             self._walk(ns, sub.ns_root, sub, self._computed, None, "")
             return False
-        service, sroot, all_computed, window = plan.source
-        journal = None if all_computed else _journal_of(service)
+        service, sroot, window, journal = (source.service, source.sroot, source.window,
+                                           source.journal)
         if journal is None:
             sub.journal = None
-            self._walk(service, sroot, sub, _always if all_computed else _never, window, "")
+            self._walk(service, sroot, sub, _always if source.computed else _never, window,
+                       "")
             return False
         gen = journal.generation  # before anything is read: later changes are seen later
         last = sub.journal
         rels = None
         if last is not None and last.service is service and last.sroot == sroot:
+            if gen == last.gen and not last.pending:
+                return True  # nothing changed: the common case, kept cheap
             changed = journal.changed_since(last.gen)
-            if changed == [] and not last.pending:
-                last.gen = gen  # nothing changed: the common case, kept cheap
-                return True
             if changed is not None:
                 rels = _journal_rels(sub, sroot, changed)
             if rels is not None:
@@ -965,13 +991,16 @@ class NamespaceStaging:
 
     def collect(self, staged: Staged) -> Changes:
         """Write the guest's changes back into the namespace; never raises."""
+        events = self._watch.pending() if staged.subtrees else 0
+        if not (events or staged.direct) and all(
+                sub.watched is not None for sub, _ in staged.subtrees):
+            return _NO_CHANGES  # no event at all: the guest wrote nothing (one ioctl)
         log = _ChangeLog()
         try:
             ns = self._ns()
         except InvalidArgument:
             return log.result()
-        # No event at all (one ioctl): the guest wrote nothing in any watched copy.
-        report = self._watch.report() if staged.subtrees and self._watch.pending() else None
+        report = self._watch.report() if events else None
         wrote_back = False
         for sub, writable in staged.subtrees:
             if not writable:

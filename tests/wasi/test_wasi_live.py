@@ -108,6 +108,21 @@ open("/work/done", "w").write(last)
     assert ns.read_text("/work/done") == "1"
 
 
+def test_live_mount_added_after_a_run_is_bridged(runtime: WasiRuntime, server: str,
+                                                 http: HttpFs) -> None:
+    """Views are cached per mount table, the no-live case too: a mount made after a run
+    is seen by the next one."""
+    ns = Namespace()
+    ns.mount("/work", MemFs())
+    assert runtime.run(FIXTURES / "fsops.wasm", ns, RunConfig(argv=["ls", "/work"])).ok
+    ns.mount("/cap/http", http)
+    res = runtime.run(FIXTURES / "poll.wasm", ns, RunConfig(
+        argv=["/cap/http/request", json.dumps({"url": f"{server}/late"}),
+              "/cap/http/responses/1.json", "10000"], timeout=30))
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(json.loads(res.stdout)["body"]) == {"path": "/late"}
+
+
 def test_refused_live_write_is_reported(runtime: WasiRuntime, http: HttpFs) -> None:
     ns = make_ns(http)
     res = runtime.run(FIXTURES / "fsops.wasm", ns, RunConfig(

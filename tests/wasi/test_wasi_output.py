@@ -25,8 +25,7 @@ def test_trim_keeps_the_first_bytes_and_frees_the_rest() -> None:
     """What the clock does to a capped file while a guest floods it, step by step: the
     writer keeps its own offset, as wasmtime's stdout does."""
     pool = OutputPool()
-    out = pool.take(limit=1000)
-    pool.attach(out, wasmtime.WasiConfig())
+    out = pool.attach(wasmtime.WasiConfig(), limit=1000)
     assert out.trimmed and out.files is not None
     guest = os.open(out.files[0].path, os.O_WRONLY)
     try:
