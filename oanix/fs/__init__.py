@@ -1,10 +1,26 @@
-"""Storage services: trees of files held in memory, computed, layered or on the host."""
+"""Storage services: trees of files held in memory, computed, layered or on the host.
+
+``FsspecFs`` is imported on first use: fsspec takes longer to import than the rest of
+oanix together, and most programs (``oanix-run``, a sandboxed run) never need it.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from .cow import CowFs
-from .fsspec import FsspecFs
 from .func import FuncFs
 from .map import MapFs
 from .mem import MemFs
 from .workspace import WorkspaceFs
 
+if TYPE_CHECKING:
+    from .fsspec import FsspecFs
+
 __all__ = ["CowFs", "FsspecFs", "FuncFs", "MapFs", "MemFs", "WorkspaceFs"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FsspecFs":
+        from .fsspec import FsspecFs
+
+        return FsspecFs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
