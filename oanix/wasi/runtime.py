@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
 import attrs
@@ -39,7 +39,7 @@ from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
-from .live import LiveViews
+from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .run import NamespacePath, RunConfig, RunResult, Trap
 from .sync import (
@@ -193,10 +193,7 @@ class WasiRuntime:
                  disk_cache: bool = True, max_cache_bytes: int = DEFAULT_MAX_BYTES,
                  staging_dir: str | os.PathLike[str] | None = None, tick: float = 0.01,
                  scan_limit: int = DEFAULT_SCAN_LIMIT, watch_changes: bool = True) -> None:
-        config = wasmtime.Config()  # a Config is consumed by its Engine: one per engine
-        config.consume_fuel = True
-        config.epoch_interruption = True
-        self._engine = wasmtime.Engine(config)
+        self._engine = wasmtime.Engine(engine_config())
         self._linker = wasmtime.Linker(self._engine)
         self._linker.define_wasi()
         self.cache = ModuleCache(self._engine, cache_dir, max_cache_bytes,
@@ -328,8 +325,7 @@ class WasiRuntime:
             stdin = self._stdin(config, None)
             out = self._execute(handle, argv, env, stdin, list(extra), config)
             return self._result(out, started, Changes())
-        namespace, bridges = self._live_views().view(namespace)
-        staging = self._staging(namespace)
+        namespace, bridges, staging = self._bind(namespace)
         with staging.lock:
             stdin = self._stdin(config, namespace)
             staged = staging.prepare(config.preopens)
@@ -346,6 +342,13 @@ class WasiRuntime:
         if refused:
             changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
         return self._result(out, started, changes)
+
+    def _bind(self, namespace: FileService
+              ) -> tuple[FileService, list[LiveBridge], NamespaceStaging]:
+        """What a run over ``namespace`` goes through: the namespace as the guest sees it
+        (its live mounts bridged), the bridges, and its staging (with its lock)."""
+        view, bridges = self._live_views().view(namespace)
+        return view, bridges, self._staging(view)
 
     def _live_views(self) -> LiveViews:
         live = self._live
@@ -420,26 +423,14 @@ class WasiRuntime:
                  stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig
                  ) -> _Outcome:
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
-        store = wasmtime.Store(self._engine)
+        store = new_store(self._engine, fuel, config.memory_limit)
         output = None
         clocked = False
         try:
-            store.set_fuel(fuel)
-            if config.memory_limit is not None:
-                store.set_limits(memory_size=config.memory_limit)
-            wasi = wasmtime.WasiConfig()
-            wasi.argv = argv
-            if env:
-                wasi.env = list(env.items())
+            wasi = wasi_config(argv, env, preopens)
             if stdin:
                 _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
             output = self._outputs.attach(wasi, config.max_output)
-            for p in preopens:
-                try:
-                    wasi.preopen_dir(p.host, p.guest, p.writable)
-                except wasmtime.WasmtimeError:
-                    raise WasiError(f"cannot preopen {p.guest}: its staging directory "
-                                    "is missing") from None
             # Always before anything runs: a WASI call in a store without a WASI context
             # aborts the whole process.
             store.set_wasi(wasi)
@@ -448,7 +439,7 @@ class WasiRuntime:
                 clocked = True
             store.set_epoch_deadline(_NO_DEADLINE if config.timeout is None
                                      else self._clock.ticks(config.timeout))
-            exit_code, trap = self._start(store, handle, config)
+            exit_code, trap = start_guest(store, handle, config.memory_limit)
             try:
                 consumed = fuel - store.get_fuel()
             except wasmtime.WasmtimeError:
@@ -461,32 +452,73 @@ class WasiRuntime:
                 captured = self._outputs.finish(output)
         return _Outcome(exit_code, trap, captured, consumed)
 
-    def _start(self, store: wasmtime.Store, handle: CompiledModule, config: RunConfig
-               ) -> tuple[int | None, Trap | None]:
-        limit = config.memory_limit
-        instance: wasmtime.Instance | None = None
+
+def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None
+                ) -> tuple[int | None, Trap | None]:
+    """Instantiate ``handle`` in ``store`` and run ``_start``: the exit code, or the trap
+    (classified against the memory ``limit``).
+
+    Raises:
+        ModuleError: no ``_start``, or the module cannot be instantiated.
+    """
+    instance: wasmtime.Instance | None = None
+    try:
+        instance = handle.pre.instantiate(store)
+        start = instance.exports(store).get("_start")
+        if not isinstance(start, wasmtime.Func):
+            raise ModuleError(f"{handle.name}: no _start function: not a WASI command")
+        start(store)
+    except wasmtime.ExitTrap as e:
+        code = e.code
+        if code != 0 and limit is not None and _near_limit(store, instance, limit):
+            return code, Trap("memory", None, f"exit status {code} with the memory "
+                              f"limit ({limit} bytes) reached", str(e))
+        return code, None
+    except wasmtime.Trap as e:
+        return None, _classify(e, store, instance, limit)
+    except wasmtime.WasmtimeError as e:
+        text = wasmtime_message(e)
+        if instance is None:
+            if limit is not None and "exceeds memory limits" in text:
+                return None, Trap("memory", None, text)
+            raise ModuleError(f"{handle.name}: cannot instantiate: {text}") from None
+        return None, Trap("wasm", None, text, str(e))
+    return 0, None
+
+
+def engine_config() -> wasmtime.Config:
+    """The configuration of every engine oanix runs guests in (``ENGINE_FINGERPRINT``);
+    a Config is consumed by its Engine, so each engine gets a new one."""
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    config.epoch_interruption = True
+    return config
+
+
+def new_store(engine: wasmtime.Engine, fuel: int, memory_limit: int | None
+              ) -> wasmtime.Store:
+    """A store for one run: ``fuel`` to burn, linear memory up to ``memory_limit``."""
+    store = wasmtime.Store(engine)
+    store.set_fuel(fuel)
+    if memory_limit is not None:
+        store.set_limits(memory_size=memory_limit)
+    return store
+
+
+def wasi_config(argv: list[str], env: Mapping[str, str],
+                preopens: Sequence[PreparedPreopen]) -> wasmtime.WasiConfig:
+    """A WASI context with ``argv``, ``env`` and ``preopens``; stdio is the caller's."""
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = argv
+    if env:
+        wasi.env = list(env.items())
+    for p in preopens:
         try:
-            instance = handle.pre.instantiate(store)
-            start = instance.exports(store).get("_start")
-            if not isinstance(start, wasmtime.Func):
-                raise ModuleError(f"{handle.name}: no _start function: not a WASI command")
-            start(store)
-        except wasmtime.ExitTrap as e:
-            code = e.code
-            if code != 0 and limit is not None and _near_limit(store, instance, limit):
-                return code, Trap("memory", None, f"exit status {code} with the memory "
-                                  f"limit ({limit} bytes) reached", str(e))
-            return code, None
-        except wasmtime.Trap as e:
-            return None, _classify(e, store, instance, limit)
-        except wasmtime.WasmtimeError as e:
-            text = wasmtime_message(e)
-            if instance is None:
-                if limit is not None and "exceeds memory limits" in text:
-                    return None, Trap("memory", None, text)
-                raise ModuleError(f"{handle.name}: cannot instantiate: {text}") from None
-            return None, Trap("wasm", None, text, str(e))
-        return 0, None
+            wasi.preopen_dir(p.host, p.guest, p.writable)
+        except wasmtime.WasmtimeError:
+            raise WasiError(f"cannot preopen {p.guest}: its staging directory is missing"
+                            ) from None
+    return wasi
 
 
 def _classify(e: wasmtime.Trap, store: wasmtime.Store, instance: wasmtime.Instance | None,

@@ -1,0 +1,450 @@
+"""PythonSession: a resident CPython-for-WASI interpreter, state kept between calls.
+
+    with PythonSession(ns, timeout=10) as py:
+        py.run("import json; rows = json.load(open('/data/rows.json'))")
+        py.run("print(len(rows))").stdout_text        # '3\\n'
+
+One interpreter starts with the session (the cost of one ``run_python``) and then runs
+each call's code in one global scope, like a notebook kernel; a call costs about a
+millisecond plus the code's own time. Each call keeps a one-shot run's contract with the
+namespace: what the host changed since the previous call is synced in first, and what
+the guest changed is in the namespace, and in ``RunResult.changes``, when ``run`` returns.
+
+How: the interpreter runs a small driver (``_DRIVER``) on a thread of the session, with
+stdin, stdout and stderr on pipes (FIFOs in a private directory, which wasmtime reads
+and writes as streams). A request is a length-prefixed code string on stdin; the driver
+runs it, flushes, and ends the call's output with a marker that carries a random
+per-session token and the call's status; a reader thread splits the output into calls.
+The guest's code runs with an empty ``sys.stdin``.
+
+Limits. ``timeout`` holds per call. A session has a wasmtime engine of its own whose
+epoch only the session advances: a call past its timeout advances it once, which traps
+the interpreter; that call reports ``Trap("timeout")`` and the session is over (later
+calls raise ``WasiError``), since the state a trap cuts through cannot be trusted.
+``memory_limit`` holds for the whole session, and a memory trap ends it the same way.
+Fuel is not metered (``fuel_consumed`` is 0): wasmtime counts it per store, and the store
+is busy on the session's thread.
+
+The preopens are fixed when the session starts: a mount or unmount that changes them
+makes the next call raise ``WasiError`` (start a new session to see the new table).
+
+Locking: ``run`` calls are serialised by the session's lock; each holds the namespace's
+lock from sync-in to write-back, as a one-shot run does. The reader thread hands output
+to the call in progress under a small lock of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import enum
+import os
+import secrets
+import select
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Final
+
+import wasmtime
+
+from ..changes import Changes
+from ..errors import InvalidArgument, WasiError
+from ..service import FileService
+from .live import LiveBridge, LiveViews
+from .output import _Capture
+from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
+from .run import Preopen, RunConfig, RunResult, Trap
+from .runtime import (
+    UNLIMITED_FUEL,
+    CompiledModule,
+    WasiRuntime,
+    engine_config,
+    new_store,
+    start_guest,
+    wasi_config,
+)
+from .sync import NamespaceStaging, PreparedPreopen, staging_root
+
+__all__ = ["PythonSession"]
+
+_START_TIMEOUT: Final = 120.0  # seconds for the interpreter to come up
+_GRACE: Final = 2.0  # seconds a killed interpreter gets to unwind before run returns
+_NO_CHANGES: Final = Changes()
+
+
+_open_sessions: weakref.WeakSet[PythonSession] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_sessions() -> None:
+    for session in list(_open_sessions):
+        session.close()
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()  # run(): use the session's value
+
+# The driver: reads length-prefixed code from stdin, runs it in one scope, and ends each
+# call's output with NUL token ":" status NUL. Its own frame is cut from tracebacks.
+_DRIVER: Final = r"""
+import io, os, sys, traceback
+
+def _oanix_session(token):
+    read = sys.stdin.buffer.read
+    sys.stdin = io.TextIOWrapper(io.BytesIO(b""))
+    scope = {"__name__": "__main__", "__builtins__": __builtins__}
+
+    def end(status):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os.write(1, b"\0" + token + b":" + status + b"\0")
+
+    end(b"ready")
+    while True:
+        head = read(8)
+        if len(head) < 8:
+            return
+        code = read(int.from_bytes(head, "little")).decode("utf-8", "surrogateescape")
+        status = 0
+        try:
+            exec(compile(code, "<session>", "exec"), scope)
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+            if not isinstance(e.code, int) and e.code is not None:
+                print(e.code, file=sys.stderr)
+        except BaseException as e:
+            traceback.print_exception(type(e), e, e.__traceback__.tb_next)
+            status = 1
+        end(str(status).encode())
+
+_oanix_session(sys.argv.pop(1).encode())
+"""
+
+
+class _Call:
+    """The output and outcome of one call, filled by the reader thread."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.stdout = _Capture(limit)
+        self.stderr = _Capture(limit)
+        self.status: bytes | None = None  # the driver's, or None when the guest ended
+        self.done = threading.Event()
+
+
+class PythonSession:
+    """A resident CPython interpreter in the sandbox; see the module docstring.
+
+    ``namespace``: what the guest sees (its top-level directories preopened, or
+    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB) hold for the whole
+    session, ``timeout`` (seconds, default None) and ``max_output`` (bytes kept of each
+    stream, default unlimited) for every call unless ``run`` says otherwise.
+
+    Raises:
+        PythonUnavailable, ModuleError: see ``python_wasm_path``.
+        WasiError: the interpreter did not come up (the message says why).
+    """
+
+    def __init__(self, namespace: FileService | None = None, *,
+                 runtime: WasiRuntime | None = None, env: Mapping[str, str] | None = None,
+                 cwd: str | None = None, preopens: Mapping[str, str | Preopen] | None = None,
+                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+                 timeout: float | None = None, max_output: int | None = None) -> None:
+        rt = runtime if runtime is not None else default_runtime()
+        # RunConfig checks every value and gives the errors their usual wording.
+        self._config = RunConfig(env={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
+                                 cwd=cwd, preopens=preopens, memory_limit=memory_limit,
+                                 timeout=timeout, max_output=max_output)
+        if preopens is not None and namespace is None:
+            raise InvalidArgument("preopens need a namespace")
+        self._lock = threading.Lock()
+        self._out_lock = threading.Lock()
+        self._call: _Call | None = None
+        self._ended: str | None = None  # why the session is over
+        self._trap: Trap | None = None  # what ended it, when a trap did
+        self._token = secrets.token_hex(16).encode()
+        self._dir = tempfile.mkdtemp(prefix=f"oanix-wasi-{os.getpid()}-session-",
+                                     dir=staging_root())
+        self._fds: list[int] = []
+        self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self._view: FileService | None = None
+        self._bridges: list[LiveBridge] = []
+        self._staging: NamespaceStaging | None = None
+        _open_sessions.add(self)
+        try:
+            self._handle = _private_handle(rt, rt.compile(python_wasm_path(), name="python"))
+            self._start(rt, namespace)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- starting --------------------------------------------------------------------------
+
+    def _start(self, rt: WasiRuntime, namespace: FileService | None) -> None:
+        paths_ = {name: os.path.join(self._dir, name) for name in ("in", "out", "err")}
+        for p in paths_.values():
+            os.mkfifo(p, 0o600)
+        # Our ends first: wasmtime's opens then neither block nor see a closed pipe.
+        self._in = os.open(paths_["in"], os.O_RDWR | os.O_CLOEXEC)
+        self._out = os.open(paths_["out"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._err = os.open(paths_["err"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._fds += [self._in, self._out, self._err]
+        env = dict(self._config.env)
+        argv = ["python", "-c", _DRIVER, self._token.decode()]
+        if self._config.cwd is not None:
+            env["PWD"] = self._config.cwd
+            argv[2] = f"import os; os.chdir({self._config.cwd!r})\n" + _DRIVER
+        preopens: list[PreparedPreopen] = []
+        if namespace is not None:
+            self._view, self._bridges, self._staging = rt._bind(namespace)
+            with self._staging.lock:
+                staged = self._staging.prepare(self._config.preopens)
+                self._staging.collect(staged)  # nothing ran yet: this just settles it
+            self._preopens = staged.preopens
+            preopens = self._preopens
+        store = new_store(self._handle.engine, UNLIMITED_FUEL, self._config.memory_limit)
+        wasi = wasi_config(argv, env, preopens)
+        wasi.stdin_file = paths_["in"]
+        wasi.stdout_file = paths_["out"]
+        wasi.stderr_file = paths_["err"]
+        store.set_wasi(wasi)
+        store.set_epoch_deadline(1)  # the session's engine moves only to stop it
+        boot = _Call(None)
+        self._call = boot
+        self._reader = threading.Thread(target=self._read, name="oanix-session-reader",
+                                        daemon=True)
+        self._reader.start()
+        self._thread = threading.Thread(target=self._main, args=(store,),
+                                        name="oanix-session", daemon=True)
+        self._thread.start()
+        if not boot.done.wait(_START_TIMEOUT) or boot.status != b"ready":
+            why = self._ended or "it did not start in time"
+            err = boot.stderr.value().decode("utf-8", "replace").strip()
+            raise WasiError(f"the Python session did not start: {why}"
+                            + (f": {err.splitlines()[-1]}" if err else ""))
+        self._call = None
+
+    def _main(self, store: wasmtime.Store) -> None:
+        """The session's thread: the interpreter runs here until the session ends."""
+        try:
+            code, trap = start_guest(store, self._handle, self._config.memory_limit)
+            self._trap = self._trap or trap
+            self._ended = self._ended or (
+                f"the interpreter exited with status {code}" if trap is None
+                else f"{trap.kind} trap: {trap.message}")
+        except BaseException as e:  # a ModuleError: nothing to run
+            self._ended = self._ended or f"the interpreter could not start: {e}"
+        finally:
+            store.close()  # closes the guest's pipe ends: the reader sees the end
+
+    # -- output --------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        """The reader thread: splits the guest's output into calls."""
+        marker = b"\0" + self._token + b":"
+        tail = len(marker) + 16  # what may hold the start of a marker split in two reads
+        pending = b""
+        streams = [self._out, self._err]
+        while True:
+            try:
+                ready, _, _ = select.select(streams, [], [])
+            except (OSError, ValueError):  # closed under us
+                break
+            if self._err in ready and not self._drain_err():
+                streams.remove(self._err)
+            if self._out not in ready:
+                continue
+            try:
+                data = os.read(self._out, 1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self._emit(pending)
+                break
+            pending += data
+            while True:
+                i = pending.find(marker)
+                if i < 0:
+                    cut = max(0, len(pending) - tail)
+                    self._emit(pending[:cut])
+                    pending = pending[cut:]
+                    break
+                j = pending.find(b"\0", i + len(marker))
+                if j < 0:
+                    self._emit(pending[:i])
+                    pending = pending[i:]
+                    break
+                self._emit(pending[:i])
+                status = pending[i + len(marker):j]
+                pending = pending[j + 1:]
+                self._drain_err()  # flushed before the marker: all of it is there
+                self._finish(status)
+        while self._err in streams and self._drain_err():
+            pass
+        self._finish(None)
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            with self._out_lock:
+                if self._call is not None:
+                    self._call.stdout.write(data)
+
+    def _drain_err(self) -> bool:
+        """Move what waits on stderr to the call; False at its end."""
+        while True:
+            try:
+                data = os.read(self._err, 1 << 16)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            with self._out_lock:
+                if self._call is not None:
+                    self._call.stderr.write(data)
+
+    def _finish(self, status: bytes | None) -> None:
+        with self._out_lock:
+            call = self._call
+        if call is not None and not call.done.is_set():
+            call.status = status
+            call.done.set()
+
+    # -- calls ---------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        """Whether the interpreter is still there to take calls."""
+        return self._ended is None and self._thread is not None
+
+    def run(self, code: str, *, timeout: float | _Unset | None = _Unset.UNSET,
+            max_output: int | _Unset | None = _Unset.UNSET) -> RunResult:
+        """Run ``code`` in the session's scope; the result of this call alone.
+
+        ``exit_code`` is 0, 1 for an uncaught exception (its traceback is on stderr), or
+        the status of a ``SystemExit``, which does not end the session. A call that hits
+        its timeout, or a trap, returns with ``trap`` set and ends the session.
+
+        Raises:
+            WasiError: the session is over, or the namespace's preopens changed.
+            InvalidArgument: a bad timeout or max_output.
+        """
+        if not isinstance(code, str):
+            raise InvalidArgument(f"code must be str, not {type(code).__name__}")
+        limits = RunConfig(
+            timeout=self._config.timeout if timeout is _Unset.UNSET else timeout,
+            max_output=self._config.max_output if max_output is _Unset.UNSET else max_output)
+        with self._lock:
+            if not self.alive:
+                raise WasiError(f"the Python session is over: {self._ended or 'closed'}")
+            started = time.perf_counter()
+            if self._staging is None:
+                call = self._call_guest(code, limits)
+                changes = _NO_CHANGES
+            else:
+                with self._staging.lock:
+                    staged = self._staging.prepare(self._config.preopens)
+                    try:
+                        if staged.preopens != self._preopens:
+                            raise WasiError("the namespace's preopens changed since the "
+                                            "session started: start a new session")
+                        with LiveViews.running(self._bridges) as refused:
+                            call = self._call_guest(code, limits)
+                    finally:
+                        changes = self._staging.collect(staged)
+                if refused:
+                    changes = Changes(changes.added, changes.modified, changes.deleted,
+                                      (*changes.refused, *refused))
+            return self._result(call, started, changes)
+
+    def _call_guest(self, code: str, limits: RunConfig) -> _Call:
+        call = _Call(limits.max_output)
+        data = code.encode("utf-8", "surrogateescape")
+        with self._out_lock:
+            self._call = call
+        try:
+            os.write(self._in, len(data).to_bytes(8, "little"))
+            view = memoryview(data)
+            while view:  # a FIFO takes 64 KiB at a time while the guest reads
+                view = view[os.write(self._in, view):]
+            if not call.done.wait(limits.timeout):
+                why = f"a call ran past its timeout of {limits.timeout} s"
+                self._trap = Trap("timeout", "INTERRUPT", why)
+                self._ended = why
+                self._handle.engine.increment_epoch()  # traps the interpreter
+                call.done.wait(_GRACE)
+        except OSError as e:  # the guest is gone
+            self._ended = self._ended or f"its stdin failed: {e.strerror or e}"
+        finally:
+            with self._out_lock:
+                self._call = None
+        return call
+
+    def _result(self, call: _Call, started: float, changes: Changes) -> RunResult:
+        exit_code: int | None
+        trap = None
+        if call.status is not None and call.status.isdigit():
+            exit_code = int(call.status)
+        else:  # the guest ended in this call
+            if self._thread is not None:
+                self._thread.join(_GRACE)
+            exit_code = None
+            trap = self._trap or Trap("wasm", None, self._ended or "the interpreter ended")
+        return RunResult(exit_code, call.stdout.value(), call.stderr.value(),
+                         call.stdout.dropped > 0, call.stderr.dropped > 0,
+                         time.perf_counter() - started, 0, trap, changes)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the interpreter and delete the session's pipes (idempotent)."""
+        self._ended = self._ended or "closed"
+        if self._thread is not None and self._thread.is_alive():
+            self._handle.engine.increment_epoch()  # stops code running now, if any
+            with contextlib.suppress(OSError):
+                os.close(self._in)  # an idle driver reads the end of its input
+                self._fds.remove(self._in)
+            self._thread.join(_GRACE)
+        if self._reader is not None:
+            self._reader.join(_GRACE)
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+        shutil.rmtree(self._dir, ignore_errors=True)
+        _open_sessions.discard(self)
+
+    def __enter__(self) -> PythonSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _private_handle(rt: WasiRuntime, handle: CompiledModule) -> CompiledModule:
+    """``handle`` loaded into a new engine of the runtime's configuration: from the
+    runtime's disk cache when the artifact is there (about a millisecond), else from the
+    module serialized in memory (tens of milliseconds)."""
+    engine = wasmtime.Engine(engine_config())
+    module = None
+    entry = rt.cache.entry_path(handle.sha256)
+    if entry.is_file():
+        with contextlib.suppress(wasmtime.WasmtimeError):
+            module = wasmtime.Module.deserialize_file(engine, str(entry))
+    if module is None:
+        module = wasmtime.Module.deserialize(engine, handle.module.serialize())
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    return CompiledModule(handle.name, handle.sha256, module,
+                          linker.instantiate_pre(module), engine)
+
