@@ -25,6 +25,7 @@ import json
 import threading
 import tomllib
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from .services.logs import LogsFs
 from .services.task import TaskFs
 from .shell import ExecResult, Shell
 from .shell.interp import Ctx
-from .wasi import RunConfig, RunResult, WasiRuntime
+from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
 
@@ -117,6 +118,7 @@ class OanixEnv:
         self.extra_commands = dict(commands or {})
         self._executors = list(executors)
         self._manager: Any = None
+        self._sessions: weakref.WeakSet[PythonSession] = weakref.WeakSet()
         self.logs = logs if logs is not None else LogsFs()
         self._own_runtime = runtime is None
         self._runtime = runtime
@@ -185,6 +187,9 @@ class OanixEnv:
                 return
             self._status = EnvStatus.CLOSED
             manager, self._manager = self._manager, None
+            sessions, self._sessions = list(self._sessions), weakref.WeakSet()
+        for session in sessions:
+            session.close()
         if manager is not None:
             manager.stop()
         if self._runtime is not None and self._own_runtime:
@@ -261,6 +266,26 @@ class OanixEnv:
                   "env": dict(self.vars), "cwd": self.cwd, **config}
         return run_python(code=code, script=script, namespace=self.namespace, argv=argv,
                           runtime=self.runtime, **limits)
+
+    def python_session(self, **config: Any) -> PythonSession:
+        """A resident Python interpreter over this namespace (state kept between its
+        ``run`` calls), under the environment's memory limit, and its timeout and output
+        cap per call (``config`` overrides them: see ``PythonSession``). It is closed with
+        the environment, if not before."""
+        self._use()
+        options = {"memory_limit": self.limits.memory_limit, "timeout": self.limits.timeout,
+                   "max_output": self.limits.max_output, "env": dict(self.vars),
+                   "cwd": self.cwd, **config}
+        session = PythonSession(self.namespace, runtime=self.runtime, **options)
+        with self._lock:
+            closed = self._status is EnvStatus.CLOSED
+            if not closed:
+                self._sessions.add(session)
+        if closed:
+            session.close()
+            raise IllegalTransition(f"environment {self.id}", "closed", "running",
+                                    "an open environment")
+        return session
 
     def _python(self, ctx: Ctx, argv: list[str]) -> int:
         args = list(argv[1:])

