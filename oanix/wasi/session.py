@@ -109,7 +109,7 @@ def _oanix_session(token):
     end(b"ready")
     while True:
         head = read(8)
-        if len(head) < 8:
+        if len(head) < 8 or head == b"\xff" * 8:  # the end of input, or quit
             return
         code = read(int.from_bytes(head, "little")).decode("utf-8", "surrogateescape")
         status = 0
@@ -156,6 +156,8 @@ class PythonSession:
                  cwd: str | None = None, preopens: Mapping[str, str | Preopen] | None = None,
                  memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
                  timeout: float | None = None, max_output: int | None = None) -> None:
+        if not hasattr(os, "mkfifo"):
+            raise WasiError("PythonSession needs POSIX named pipes (os.mkfifo)")
         rt = runtime if runtime is not None else default_runtime()
         # RunConfig checks every value and gives the errors their usual wording.
         self._config = RunConfig(env={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
@@ -168,6 +170,7 @@ class PythonSession:
         self._call: _Call | None = None
         self._ended: str | None = None  # why the session is over
         self._trap: Trap | None = None  # what ended it, when a trap did
+        self._exit_code: int | None = None  # the interpreter's, when it exited
         self._token = secrets.token_hex(16).encode()
         self._dir = tempfile.mkdtemp(prefix=f"oanix-wasi-{os.getpid()}-session-",
                                      dir=staging_root())
@@ -192,7 +195,9 @@ class PythonSession:
         for p in paths_.values():
             os.mkfifo(p, 0o600)
         # Our ends first: wasmtime's opens then neither block nor see a closed pipe.
-        self._in = os.open(paths_["in"], os.O_RDWR | os.O_CLOEXEC)
+        # O_RDWR: the pipe always has a reader, so writes never fail with EPIPE; they
+        # are non-blocking and wait in select, looking at whether the guest is still there.
+        self._in = os.open(paths_["in"], os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         self._out = os.open(paths_["out"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self._err = os.open(paths_["err"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self._fds += [self._in, self._out, self._err]
@@ -236,6 +241,7 @@ class PythonSession:
         try:
             code, trap = start_guest(store, self._handle, self._config.memory_limit)
             self._trap = self._trap or trap
+            self._exit_code = code
             self._ended = self._ended or (
                 f"the interpreter exited with status {code}" if trap is None
                 else f"{trap.kind} trap: {trap.message}")
@@ -373,10 +379,7 @@ class PythonSession:
         with self._out_lock:
             self._call = call
         try:
-            os.write(self._in, len(data).to_bytes(8, "little"))
-            view = memoryview(data)
-            while view:  # a FIFO takes 64 KiB at a time while the guest reads
-                view = view[os.write(self._in, view):]
+            self._send(len(data).to_bytes(8, "little") + data)
             if not call.done.wait(limits.timeout):
                 why = f"a call ran past its timeout of {limits.timeout} s"
                 self._trap = Trap("timeout", "INTERRUPT", why)
@@ -385,21 +388,39 @@ class PythonSession:
                 call.done.wait(_GRACE)
         except OSError as e:  # the guest is gone
             self._ended = self._ended or f"its stdin failed: {e.strerror or e}"
+            call.done.wait(_GRACE)
         finally:
             with self._out_lock:
                 self._call = None
         return call
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` to the guest's stdin, a pipe's worth at a time as it reads.
+
+        Raises:
+            OSError: the guest is gone (or the session closed) before it took it all.
+        """
+        view = memoryview(data)
+        while view:
+            if self._ended is not None:
+                raise OSError(f"the interpreter is gone ({self._ended})")
+            try:
+                view = view[os.write(self._in, view):]
+            except BlockingIOError:
+                select.select([], [self._in], [], 0.1)
 
     def _result(self, call: _Call, started: float, changes: Changes) -> RunResult:
         exit_code: int | None
         trap = None
         if call.status is not None and call.status.isdigit():
             exit_code = int(call.status)
-        else:  # the guest ended in this call
+        else:  # the guest ended in this call (os._exit, a trap, the session closed)
             if self._thread is not None:
                 self._thread.join(_GRACE)
-            exit_code = None
-            trap = self._trap or Trap("wasm", None, self._ended or "the interpreter ended")
+            exit_code = self._exit_code if self._trap is None else None
+            if exit_code is None:
+                trap = self._trap or Trap("wasm", None,
+                                          self._ended or "the interpreter ended")
         return RunResult(exit_code, call.stdout.value(), call.stderr.value(),
                          call.stdout.dropped > 0, call.stderr.dropped > 0,
                          time.perf_counter() - started, 0, trap, changes)
@@ -407,21 +428,29 @@ class PythonSession:
     # -- the end ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """End the interpreter and delete the session's pipes (idempotent)."""
-        self._ended = self._ended or "closed"
+        """End the interpreter and delete the session's pipes (idempotent). A call in
+        progress in another thread returns with a trap."""
+        if self._ended is None:
+            self._ended = "the session was closed"
+            self._trap = Trap("wasm", "INTERRUPT", "the session was closed during the call")
         if self._thread is not None and self._thread.is_alive():
             self._handle.engine.increment_epoch()  # stops code running now, if any
             with contextlib.suppress(OSError):
-                os.close(self._in)  # an idle driver reads the end of its input
-                self._fds.remove(self._in)
+                os.write(self._in, b"\xff" * 8)  # an idle driver quits
             self._thread.join(_GRACE)
         if self._reader is not None:
             self._reader.join(_GRACE)
-        for fd in self._fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds.clear()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        # Descriptors are closed once no call can use them (a call in a long host call,
+        # a sleep, holds the lock until it returns; then they stay open until exit).
+        if self._lock.acquire(timeout=_GRACE):
+            try:
+                for fd in self._fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                self._fds.clear()
+                shutil.rmtree(self._dir, ignore_errors=True)
+            finally:
+                self._lock.release()
         _open_sessions.discard(self)
 
     def __enter__(self) -> PythonSession:

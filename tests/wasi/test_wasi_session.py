@@ -129,9 +129,20 @@ def test_close_stops_a_running_call(rt: WasiRuntime, ns: Namespace) -> None:
     time.sleep(0.3)
     py.close()
     worker.join(10)
-    assert not worker.is_alive() and results[0].trap is not None
+    assert not worker.is_alive()
+    trap = results[0].trap
+    assert trap is not None and trap.kind == "wasm" and "closed" in trap.message
     with pytest.raises(WasiError, match="over"):
         py.run("print(1)")
+
+
+def test_an_exiting_interpreter_ends_the_session(rt: WasiRuntime, ns: Namespace) -> None:
+    with PythonSession(ns, runtime=rt) as py:
+        res = py.run("import os; print('bye', flush=True); os._exit(3)")
+        assert (res.exit_code, res.trap, res.stdout) == (3, None, b"bye\n")
+        assert not py.alive
+        with pytest.raises(WasiError, match="exited with status 3"):
+            py.run("print(1)")
 
 
 def test_changed_preopens_are_refused(py: PythonSession, ns: Namespace) -> None:
