@@ -22,6 +22,7 @@ writable by group or others is not used (the cache then works in memory only and
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import platform
@@ -29,7 +30,6 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from importlib import metadata
 from pathlib import Path
 from typing import Final
 
@@ -126,8 +126,22 @@ class CacheStatistics:
         return self.memory_hits + self.disk_hits
 
 
+@functools.cache
 def wasmtime_version() -> str:
-    """The installed wasmtime-py version (part of every cache key)."""
+    """The installed wasmtime-py version (part of every cache key).
+
+    Read from the one ``wasmtime-*.dist-info`` beside the package when there is one:
+    importing ``importlib.metadata`` would cost a tenth of ``oanix-run``'s start. A wrong
+    answer only costs a rebuild: wasmtime refuses an artifact of another version.
+    """
+    site = os.path.dirname(os.path.dirname(os.path.abspath(wasmtime.__file__)))
+    with contextlib.suppress(OSError):
+        found = [e.name[len("wasmtime-"):-len(".dist-info")] for e in os.scandir(site)
+                 if e.name.startswith("wasmtime-") and e.name.endswith(".dist-info")]
+        if len(found) == 1:
+            return found[0]
+    from importlib import metadata
+
     try:
         return metadata.version("wasmtime")
     except metadata.PackageNotFoundError:  # pragma: no cover - vendored wasmtime
