@@ -103,7 +103,9 @@ from ..errors import (
 )
 from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
+from ._hostfs import remove_host
 from ._inotify import DirWatch
+from .rootview import RootLayout, plan_root, top_level
 from .run import Preopen
 
 __all__ = ["NamespaceLock", "NamespaceStaging", "PreparedPreopen", "Staged", "namespace_lock",
@@ -551,6 +553,7 @@ class _Subtree:
     watched: frozenset[str] | None = None  # the dirs the DirWatch covers, None: none
     journal: _Cursor | None = None  # where the namespace side stood at the last sync
     tracking: _Tracker | None = None  # during a write-back
+    ino: int = 0  # the staging directory's inode (a root member's is checked after a run)
     _preopen: PreparedPreopen | None = None
 
     def preopen(self, guest: str, writable: bool) -> PreparedPreopen:
@@ -574,6 +577,7 @@ class _Subtree:
         self.tracking = None
         shutil.rmtree(self.host, ignore_errors=True)
         os.makedirs(self.host, mode=0o700, exist_ok=True)
+        self.ino = os.stat(self.host).st_ino
 
 
 @attrs.define
@@ -583,7 +587,7 @@ class Staged:
     preopens: list[PreparedPreopen]
     subtrees: list[tuple[_Subtree, bool]]  # (subtree, writable)
     direct: list[tuple[_Plan, dict[str, tuple[bool, int, int, int]] | None]]
-    temporary: str | None = None  # a per-run staging dir to delete afterwards
+    root: RootLayout | None = None  # the guest's root, when it holds members
 
 
 def _sha(data: bytes) -> bytes:
@@ -624,18 +628,6 @@ def _read_file(path: str) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def _remove_host(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat_mod.S_ISDIR(st.st_mode):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
 
 
 def _reason(e: BaseException) -> str:
@@ -691,6 +683,10 @@ class NamespaceStaging:
         self._direct_dirs: list[str] = []  # host dirs preopened as they are
         self._plain_table: object = None
         self._computed: Callable[[str], bool] = _never
+        self._root: RootLayout | None = None
+        self._root_watched = False  # whether the DirWatch covers the root's scaffold
+        self._members: frozenset[str] = frozenset()  # namespace paths of its members
+        self._root_preopen: PreparedPreopen | None = None
 
     def _ns(self) -> FileService:
         ns = self._ns_ref() if self._ns_ref is not None else self._ns_strong
@@ -718,8 +714,15 @@ class NamespaceStaging:
         ns = self._ns()
         self._check_copies()
         plans = self._plan(ns, spec)
-        staged = Staged([], [], [])
+        root = self._root
+        staged = Staged([], [], [], root)
         quiet = True  # nothing written into the staging dirs: no events of ours to drain
+        if root is not None:
+            assert self._root_preopen is not None
+            staged.preopens.append(self._root_preopen)
+            if not self._root_watched:
+                quiet = False
+                self._watch_root(root)
         for plan in plans:
             if plan.direct is not None:
                 before = self._scan_direct(plan.direct) if plan.writable else None
@@ -739,7 +742,8 @@ class NamespaceStaging:
                 quiet = False
                 self._rewatch(sub)
             staged.subtrees.append((sub, plan.writable))
-            staged.preopens.append(sub.preopen(plan.guest, plan.writable))
+            if root is None or plan.ns_path not in self._members:
+                staged.preopens.append(sub.preopen(plan.guest, plan.writable))
         if not quiet:
             self._watch.drain()  # what the sync itself wrote is not the guest's
         return staged
@@ -747,19 +751,30 @@ class NamespaceStaging:
     def _check_copies(self) -> None:
         """Start afresh the staged copies changed since the last run: nothing but the sync
         and the guest may write there. Watched copies cost one ioctl when untouched (the
-        usual case); unwatched ones are only checked for being there at all."""
+        usual case); unwatched ones are only checked for being there at all, and an
+        unwatched root is put back as its layout says."""
         subs = self._subtrees.values()
         if not subs:
             return
-        if all(sub.watched is not None for sub in subs):
+        root = self._root
+        if all(sub.watched is not None for sub in subs) and (
+                root is None or self._root_watched):
             if self._watch.pending():
                 report = self._watch.report()
                 for sub in subs:
                     if report.get(sub) != set():
                         sub.reset()
-        elif not os.path.isdir(self.base):
-            for sub in subs:
-                sub.reset()
+                if root is not None and report.get(root) != set():
+                    for ns_path in self._repair_root(root, None):
+                        self._subtrees[ns_path].reset()  # what it held is unknown
+        else:
+            if not os.path.isdir(self.base):
+                for sub in subs:
+                    sub.reset()
+            if root is not None:  # unwatched: looked at before every run
+                root.build()
+                for ns_path in self._repair_root(root, None):
+                    self._subtrees[ns_path].reset()
 
     def _plan(self, ns: FileService, spec: Mapping[str, Preopen] | None) -> list[_Plan]:
         if (spec is None and self._plans is not None and not self._direct_dirs
@@ -777,6 +792,7 @@ class NamespaceStaging:
             self._plain_table = key[1] if key[0] is None and key[2] is None else None
             self._computed = _computed_lookup(table)
             os.makedirs(self.base, mode=0o700, exist_ok=True)
+            self._lay_out_root(plans)
             used = {p.ns_path for p in plans if p.direct is None}
             for ns_path in [p for p in self._subtrees if p not in used]:
                 sub = self._subtrees.pop(ns_path)  # no longer preopened: drop its copy
@@ -784,11 +800,69 @@ class NamespaceStaging:
                 shutil.rmtree(sub.host, ignore_errors=True)
         return plans
 
+    def _lay_out_root(self, plans: list[_Plan]) -> None:
+        """The guest's root for ``plans`` (see ``oanix.wasi.rootview``): its members are
+        the writable staged preopens that no other preopen contains. A staged copy whose
+        directory moves (into the root, out of it, or within it) is dropped and made
+        afresh."""
+        tops = set(top_level(p.guest for p in plans))
+        members = [(p.guest, p.ns_path) for p in plans
+                   if p.direct is None and p.writable and p.guest in tops]
+        others = [p.guest for p in plans if p.guest in tops
+                  and not (p.direct is None and p.writable)]
+        root = None
+        if "/" not in tops:
+            root = plan_root(os.path.join(self.base, "root"), members, others)
+        if self._root is not None:
+            self._watch.forget(self._root)
+        self._root, self._root_watched = root, False
+        self._members = frozenset(root.members.values()) if root is not None else frozenset()
+        for ns_path, sub in list(self._subtrees.items()):
+            if sub.host != self._host_of(ns_path):
+                del self._subtrees[ns_path]
+                self._watch.forget(sub)
+                shutil.rmtree(sub.host, ignore_errors=True)
+        if root is None:
+            shutil.rmtree(os.path.join(self.base, "root"), ignore_errors=True)
+            return
+        self._root_preopen = PreparedPreopen(root.host, "/", True)
+        root.build()
+        self._repair_root(root, None)  # what the previous layout left there
+
+    def _host_of(self, ns_path: str) -> str:
+        """Where the staged copy of ``ns_path`` lives: in the root for a member."""
+        root = self._root
+        if root is not None and ns_path in self._members:
+            return next(root.host_path(rel) for rel, ns in root.members.items()
+                        if ns == ns_path)
+        return os.path.join(self.base, hashlib.sha256(ns_path.encode()).hexdigest()[:16])
+
+    def _watch_root(self, root: RootLayout) -> None:
+        self._root_watched = self._watch.available and self._watch.watch(
+            root, {rel: root.host_path(rel) for rel in ("", *root.scaffold)})
+
+    def _repair_root(self, root: RootLayout, log: _ChangeLog | None) -> set[str]:
+        """Put the root back after a run (or a change between runs, when ``log`` is
+        None); the members whose directories were moved back or made anew."""
+        members = {rel: self._subtrees[ns] for rel, ns in root.members.items()
+                   if ns in self._subtrees}
+        refused, touched = root.repair({rel: sub.ino for rel, sub in members.items()})
+        if log is not None:
+            log.refused.extend(refused)
+        out = set()
+        for rel in touched:
+            sub = members.get(rel)
+            if sub is not None:
+                sub.ino = os.stat(sub.host).st_ino
+                sub.watched = None  # watch it afresh; its contents are scanned in full
+                out.add(sub.ns_root)
+        self._root_watched = False
+        return out
+
     def _subtree(self, ns_path: str) -> _Subtree:
         sub = self._subtrees.get(ns_path)
         if sub is None:
-            name = hashlib.sha256(ns_path.encode()).hexdigest()[:16]
-            sub = _Subtree(ns_path, os.path.join(self.base, name))
+            sub = _Subtree(ns_path, self._host_of(ns_path))
             self._subtrees[ns_path] = sub
             sub.reset()
         return sub
@@ -867,7 +941,7 @@ class NamespaceStaging:
         """``rel`` is gone from the namespace: drop its staged copy and manifest entry."""
         if rel in sub.files:
             del sub.files[rel]
-            _remove_host(sub.host_path(rel))
+            remove_host(sub.host_path(rel))
         elif rel in sub.dirs:
             self._drop_dir(sub, rel)
 
@@ -931,10 +1005,10 @@ class NamespaceStaging:
                          if len(seen_dirs) != len(dirs) else [])
         for crel in gone_files:
             del files[crel]
-            _remove_host(sub.host_path(crel))
+            remove_host(sub.host_path(crel))
         for crel in sorted(gone_dirs, reverse=True):
             dirs.discard(crel)
-            _remove_host(sub.host_path(crel))
+            remove_host(sub.host_path(crel))
 
     def _make_dir(self, sub: _Subtree, crel: str) -> None:
         if crel in sub.files:
@@ -944,7 +1018,7 @@ class NamespaceStaging:
             os.mkdir(host, 0o755)
         except FileExistsError:
             if not stat_mod.S_ISDIR(os.lstat(host).st_mode):
-                _remove_host(host)
+                remove_host(host)
                 os.mkdir(host, 0o755)
         sub.dirs.add(crel)
 
@@ -954,7 +1028,7 @@ class NamespaceStaging:
             del sub.files[f]
         for d in [d for d in sub.dirs if d == crel or d.startswith(prefix)]:
             sub.dirs.discard(d)
-        _remove_host(sub.host_path(crel))
+        remove_host(sub.host_path(crel))
 
     def _sync_file(self, service: FileService, sroot: str, sub: _Subtree, crel: str,
                    st: Stat, rec: _FileRec | None, computed: bool, now: float,
@@ -993,7 +1067,8 @@ class NamespaceStaging:
         """Write the guest's changes back into the namespace; never raises."""
         events = self._watch.pending() if staged.subtrees else 0
         if not (events or staged.direct) and all(
-                sub.watched is not None for sub, _ in staged.subtrees):
+                sub.watched is not None for sub, _ in staged.subtrees) and (
+                staged.root is None or self._root_watched):
             return _NO_CHANGES  # no event at all: the guest wrote nothing (one ioctl)
         log = _ChangeLog()
         try:
@@ -1002,11 +1077,17 @@ class NamespaceStaging:
             return log.result()
         report = self._watch.report() if events else None
         wrote_back = False
+        rescan: set[str] = set()
+        root = staged.root
+        if root is not None and (not self._root_watched or (
+                report is not None and report.get(root) != set())):
+            rescan = self._repair_root(root, log)  # the guest changed the root itself
+            wrote_back = True
         for sub, writable in staged.subtrees:
             if not writable:
                 continue
             dirty = None
-            if sub.watched is not None:
+            if sub.watched is not None and sub.ns_root not in rescan:
                 dirty = set() if report is None else report.get(sub)
                 if dirty is not None and not dirty:
                     continue  # the guest touched nothing here
@@ -1097,7 +1178,7 @@ class NamespaceStaging:
             else:
                 kind = "symbolic link" if stat_mod.S_ISLNK(st.st_mode) else "special file"
                 log.refused.append((sub.ns_path(rel), f"Unsupported: {kind} not copied"))
-                _remove_host(sub.host_path(rel))
+                remove_host(sub.host_path(rel))
         for rel in placeholders:
             self._clear_placeholder(sub, rel, log)
         if dirty is None:
@@ -1165,7 +1246,7 @@ class NamespaceStaging:
             except FsError as e:
                 log.refused.append((p, _reason(e)))
                 if is_new:
-                    _remove_host(sub.host_path(rel))
+                    remove_host(sub.host_path(rel))
                 sub.files.pop(rel, None)  # the next sync restores the namespace's copy
                 continue
             (log.added if is_new else log.modified).append(p)
@@ -1222,7 +1303,7 @@ class NamespaceStaging:
         for name in names:
             log.refused.append((sub.ns_path(f"{rel}/{name}"),
                                 "Unsupported: written below a directory preopened apart"))
-            _remove_host(os.path.join(host, name))
+            remove_host(os.path.join(host, name))
 
     @staticmethod
     def _stamp_host(path: str, now_ns: int) -> os.stat_result:

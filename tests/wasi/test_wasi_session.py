@@ -145,11 +145,21 @@ def test_an_exiting_interpreter_ends_the_session(rt: WasiRuntime, ns: Namespace)
             py.run("print(1)")
 
 
-def test_changed_preopens_are_refused(py: PythonSession, ns: Namespace) -> None:
-    ns.mount("/more", MemFs())
+def test_mounts_made_during_a_session(py: PythonSession, ns: Namespace) -> None:
+    """A writable mount lives in the guest's root: the session sees it come and go. A
+    read-only one needs a preopen of its own, which a running interpreter cannot get."""
+    more = MemFs()
+    more.write_text("/m.txt", "more")
+    ns.mount("/more", more)
+    assert py.run("import os; print(sorted(os.listdir('/')))").stdout == (
+        b"['data', 'more', 'ro']\n")
+    assert py.run("print(open('/more/m.txt').read())").stdout == b"more\n"
+    ns.unmount("/more")
+    assert py.run("print(os.path.exists('/more'))").stdout == b"False\n"
+    ns.mount("/fixed", MemFs(), readonly=True)
     with pytest.raises(WasiError, match="preopens changed"):
         py.run("print(1)")
-    ns.unmount("/more")
+    ns.unmount("/fixed")
     assert py.run("print(1)").stdout == b"1\n"
 
 

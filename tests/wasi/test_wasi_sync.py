@@ -863,3 +863,73 @@ def test_random_host_changes_reach_the_staged_copy(
         cmd = ["write", "/data/g", "guest"] if guest_writes else ["ls", "/data"]
         assert fsops(runtime, wasm, ns, cmd).ok
         assert staged_tree(runtime, ns, "/data") == ns_tree(data)
+
+
+# -- the guest's root (oanix.wasi.rootview) ----------------------------------------------------
+
+
+def _root_ns() -> tuple[Namespace, MemFs, MemFs, MemFs]:
+    data, tmp, ro = MemFs(), MemFs(), MemFs()
+    data.write_bytes("/f", b"f")
+    ro.write_bytes("/r", b"r")
+    ns = make_ns(data=data, tmp=tmp)
+    ns.mount("/ro", ro, readonly=True)
+    ns.mount("/empty", MemFs())
+    return ns, data, tmp, ro
+
+
+def test_root_lists_the_top_level(runtime: WasiRuntime, wasm: Wasm) -> None:
+    ns, *_ = _root_ns()
+    res = fsops(runtime, wasm, ns, ["ls", "/"], ["ls", "/ro"])
+    assert res.ok and res.stdout == b"data\nempty\nro\ntmp\nr\n"
+
+
+def test_root_refuses_what_lies_outside_every_mount(runtime: WasiRuntime,
+                                                     wasm: Wasm) -> None:
+    ns, _data, _tmp, ro = _root_ns()
+    res = fsops(runtime, wasm, ns, ["write", "/stray.txt", "x"], ["mkdir", "/newdir"],
+                ["write", "/data/../ro/x", "into the placeholder"])
+    assert res.ok, res.stderr
+    assert {p for p, _ in res.changes.refused} == {"/stray.txt", "/newdir", "/ro/x"}
+    assert not res.changes.added and ro.listdir("/") == ["r"]
+    again = fsops(runtime, wasm, ns, ["ls", "/"], ["ls", "/ro"])
+    assert again.stdout == b"data\nempty\nro\ntmp\nr\n" and not again.changes
+
+
+def test_root_puts_back_a_moved_or_removed_mount_point(runtime: WasiRuntime,
+                                                        wasm: Wasm) -> None:
+    ns, data, _tmp, _ro = _root_ns()
+    res = fsops(runtime, wasm, ns, ["write", "/data/g", "g"], ["mv", "/data", "/moved"],
+                ["rmdir", "/empty"])
+    assert res.ok, res.stderr
+    assert dict(res.changes.refused).keys() == {"/data", "/empty"}
+    assert res.changes.added == ("/data/g",)  # what the guest wrote inside is kept
+    assert sorted(data.listdir("/")) == ["f", "g"]
+    assert fsops(runtime, wasm, ns, ["ls", "/"]).stdout == b"data\nempty\nro\ntmp\n"
+    assert fsops(runtime, wasm, ns, ["read", "/data/g"]).stdout == b"g"
+
+
+def test_root_moves_between_mounts(runtime: WasiRuntime, wasm: Wasm) -> None:
+    ns, data, tmp, _ro = _root_ns()
+    res = fsops(runtime, wasm, ns, ["mv", "/data/f", "/tmp/f"])
+    assert res.ok, res.stderr
+    assert (res.changes.added, res.changes.deleted) == (("/tmp/f",), ("/data/f",))
+    assert tmp.read_bytes("/f") == b"f" and not data.exists("/f")
+    # A whole mount moved into another one: its contents move, the mount point stays.
+    res = fsops(runtime, wasm, ns, ["write", "/tmp/t", "t"], ["mv", "/tmp", "/data/sub"])
+    assert res.ok, res.stderr
+    assert "/tmp" in dict(res.changes.refused)
+    assert data.read_bytes("/sub/t") == b"t" and data.read_bytes("/sub/f") == b"f"
+    assert tmp.listdir("/") == []
+
+
+def test_root_changed_between_runs_is_put_back(runtime: WasiRuntime, wasm: Wasm) -> None:
+    ns, *_ = _root_ns()
+    assert fsops(runtime, wasm, ns, ["ls", "/"]).ok
+    staging = runtime._stagings[id(ns)][1]
+    root = staging._root
+    assert root is not None
+    with open(os.path.join(root.host, "planted"), "wb") as out:
+        out.write(b"x")
+    res = fsops(runtime, wasm, ns, ["ls", "/"])
+    assert res.stdout == b"data\nempty\nro\ntmp\n" and not res.changes
