@@ -25,8 +25,10 @@ calls raise ``WasiError``), since the state a trap cuts through cannot be truste
 Fuel is not metered (``fuel_consumed`` is 0): wasmtime counts it per store, and the store
 is busy on the session's thread.
 
-The preopens are fixed when the session starts: a mount or unmount that changes them
-makes the next call raise ``WasiError`` (start a new session to see the new table).
+Writable mounts live in the guest's root (``oanix.wasi.rootview``), so a session sees
+them come and go; other preopens (read-only mounts, host directories) are fixed when the
+session starts, and a change to them makes the next call raise ``WasiError`` (start a
+new session to see it).
 
 Locking: ``run`` calls are serialised by the session's lock; each holds the namespace's
 lock from sync-in to write-back, as a one-shot run does. The reader thread hands output

@@ -47,6 +47,12 @@ later run copies only what changed on either side since the last one:
   directory created, deleted or moved). A guest that deliberately resets an mtime after
   writing can hide its own change; that only loses its own write.
 
+The guest's root (``oanix.wasi.rootview``): the staged writable subtrees that no other
+preopen contains live under one directory preopened at ``/``, so a guest lists the
+namespace's top level with ``ls /``; the other preopens keep their own, with placeholder
+directories in the root. What the guest does to the root itself (writing beside the
+mounts, moving or removing a mount's directory) is undone after the run and reported.
+
 Not copied: a WorkspaceFs mount (a service with ``host_path``) that covers a whole
 preopen, or is mounted below one with nothing else mounted below it, is preopened directly
 at its guest path (wasi-libc picks the longest matching preopen), with an empty
@@ -687,6 +693,10 @@ class NamespaceStaging:
         self._root_watched = False  # whether the DirWatch covers the root's scaffold
         self._members: frozenset[str] = frozenset()  # namespace paths of its members
         self._root_preopen: PreparedPreopen | None = None
+        # The Staged of the last run, while nothing in it needs a sync (``_keep_steady``).
+        self._steady: Staged | None = None
+        self._steady_plans: list[_Plan] | None = None
+        self._steady_checks: list[tuple[_Journaled, _Subtree]] = []
 
     def _ns(self) -> FileService:
         ns = self._ns_ref() if self._ns_ref is not None else self._ns_strong
@@ -714,6 +724,9 @@ class NamespaceStaging:
         ns = self._ns()
         self._check_copies()
         plans = self._plan(ns, spec)
+        if plans is self._steady_plans and self._in_line():
+            assert self._steady is not None
+            return self._steady  # the usual case: nothing to sync, the same preopens
         root = self._root
         staged = Staged([], [], [], root)
         quiet = True  # nothing written into the staging dirs: no events of ours to drain
@@ -746,7 +759,34 @@ class NamespaceStaging:
                 staged.preopens.append(sub.preopen(plan.guest, plan.writable))
         if not quiet:
             self._watch.drain()  # what the sync itself wrote is not the guest's
+        self._keep_steady(plans, staged)
         return staged
+
+    def _keep_steady(self, plans: list[_Plan], staged: Staged) -> None:
+        """Keep ``staged`` for the next runs when each of its copies is checked by its
+        service's journal alone (and nothing is shown directly, which is scanned per run):
+        then ``_in_line`` tells in a few attribute reads that nothing is to be done."""
+        checks: list[tuple[_Journaled, _Subtree]] = []
+        for plan, (sub, _) in zip((p for p in plans if p.direct is None), staged.subtrees,
+                                  strict=True):
+            if plan.source is None or plan.source.journal is None:
+                break
+            checks.append((plan.source.journal, sub))
+        if staged.direct or len(checks) != len(staged.subtrees):
+            self._steady_plans, self._steady = None, None
+        else:
+            self._steady_plans, self._steady, self._steady_checks = plans, staged, checks
+
+    def _in_line(self) -> bool:
+        """Whether every staged copy of the kept ``Staged`` is in line and watched."""
+        if self._root is not None and not self._root_watched:
+            return False
+        for journal, sub in self._steady_checks:
+            last = sub.journal
+            if (last is None or last.pending or sub.watched is None
+                    or journal.generation != last.gen):
+                return False
+        return True
 
     def _check_copies(self) -> None:
         """Start afresh the staged copies changed since the last run: nothing but the sync
