@@ -20,8 +20,8 @@ usual; both are reported as refused, since a mount point cannot be moved or remo
 
 from __future__ import annotations
 
-import contextlib
 import os
+import secrets
 import stat as stat_mod
 from collections.abc import Iterable
 
@@ -63,58 +63,98 @@ class RootLayout:
     def repair(self, inodes: dict[str, int]) -> tuple[list[tuple[str, str]], set[str]]:
         """Put the root back as the layout says, after a run.
 
-        ``inodes`` gives each member directory's inode. Returns the refusals, as
-        ``(path, reason)`` with the guest's path or the member's namespace path, and the
-        members whose directory was moved back or made anew (their contents must be
-        scanned in full).
+        ``inodes`` gives each member directory's inode (held open by the caller, so no
+        new directory can have it). Returns the refusals, as ``(path, reason)`` with the
+        guest's path or the member's namespace path, and the members whose directory was
+        moved back or made anew (their contents must be scanned in full).
+
+        Nothing here follows a link the guest made: the scaffold is put in order first,
+        parents first, so every path used after it goes through real directories only,
+        and below that a directory is entered only when ``lstat`` says it is one.
         """
         refused: list[tuple[str, str]] = []
-        touched: set[str] = set()
-        wanted = self._children()
-        moved: dict[int, str] = {}  # inode -> where a member's directory went
-        for parent in ("", *self.intermediates):
-            self._ensure_dir(parent, refused)
-            try:
-                names = os.listdir(self.host_path(parent))
-            except OSError:
-                continue
-            for name in names:
-                rel = f"{parent}/{name}" if parent else name
-                if name in wanted.get(parent, ()):
+        owner = {ino: rel for rel, ino in inodes.items()}
+        where: dict[str, str] = {}  # member -> where its directory is now
+        aside: dict[str, str] = {}  # member -> the name it waits under, in the root
+        tag = secrets.token_hex(8)  # for those names: nothing the guest made can clash
+        # 1. The scaffold: real directories, none of them a member's (an empty scaffold
+        #    directory can be replaced by a rename, so a member's may sit there).
+        for rel in self.scaffold:
+            st = lstat_or_none(self.host_path(rel))
+            if st is not None and stat_mod.S_ISDIR(st.st_mode):
+                member = owner.get(st.st_ino)
+                if member is None:
                     continue
-                st = lstat_or_none(self.host_path(rel))
-                if st is not None and stat_mod.S_ISDIR(st.st_mode) and st.st_ino in (
-                        inodes.get(m) for m in self.members):
-                    moved[st.st_ino] = rel
-                    continue
+                self._put_aside(member, rel, tag, aside, where)
+            elif st is not None:
                 refused.append(("/" + rel, "Unsupported: written outside every mount"))
                 remove_host(self.host_path(rel))
+            os.mkdir(self.host_path(rel), 0o700)
+        # 2. What lies where nothing should.
+        wanted = self._children()
+        waiting = set(aside.values())
+        junk: list[str] = []
+        for rel in ("", *self.scaffold):
+            keep = () if rel in self.placeholders else wanted.get(rel, ())
+            junk += [f"{rel}/{name}" if rel else name for name in self._list(rel)
+                     if name not in keep and name not in waiting]
+        # 3. Where each member's directory is: in place, in another member's place (two
+        #    swapped), in the junk, or inside another member; those out of place go
+        #    aside, deepest first (one may sit inside another), then back.
+        for rel in (*self.members, *junk):
+            self._find(rel, owner, where)
+        searched: set[str] = set()
+        while len(where) < len(self.members) and searched != where.keys():
+            for member, at in list(where.items()):
+                if member not in searched:
+                    searched.add(member)
+                    for name in self._list(at):
+                        self._find(f"{at}/{name}", owner, where)
+        for member, at in sorted(where.items(), key=lambda kv: -kv[1].count("/")):
+            if at != member and member not in aside:
+                self._put_aside(member, at, tag, aside, where)
+        touched: set[str] = set()
         for rel, ns_path in self.members.items():
-            st = lstat_or_none(self.host_path(rel))
-            ino = inodes.get(rel)
-            if st is not None and stat_mod.S_ISDIR(st.st_mode) and st.st_ino == ino:
+            if where.get(rel) == rel:
                 continue
             touched.add(rel)
-            if st is not None:
-                remove_host(self.host_path(rel))  # something else took its place
-            came_from = moved.pop(ino, None) if ino is not None else None
-            if came_from is not None:
-                os.rename(self.host_path(came_from), self.host_path(rel))
+            remove_host(self.host_path(rel))  # whatever took its place
+            if rel in aside:
+                os.rename(self.host_path(aside[rel]), self.host_path(rel))
                 refused.append((ns_path, "Unsupported: a mount point cannot be moved"))
             else:
-                os.makedirs(self.host_path(rel), mode=0o700, exist_ok=True)
+                os.mkdir(self.host_path(rel), 0o700)
                 refused.append((ns_path, "Unsupported: a mount point cannot be removed"))
-        for rel in moved.values():  # a member moved onto another member's name
-            refused.append(("/" + rel, "Unsupported: written outside every mount"))
-            remove_host(self.host_path(rel))
-        for rel in sorted(self.placeholders, key=_depth_first):
-            self._ensure_dir(rel, refused)
-            with contextlib.suppress(OSError):
-                for name in os.listdir(self.host_path(rel)):
-                    refused.append((f"/{rel}/{name}",
-                                    "Unsupported: written below a directory preopened apart"))
-                    remove_host(self.host_path(f"{rel}/{name}"))
+        for rel in junk:
+            if lstat_or_none(self.host_path(rel)) is not None:  # not a member taken out
+                refused.append(("/" + rel, "Unsupported: written outside every mount"))
+                remove_host(self.host_path(rel))
         return refused, touched
+
+    def _put_aside(self, member: str, at: str, tag: str, aside: dict[str, str],
+                   where: dict[str, str]) -> None:
+        name = f".oanix-aside-{tag}-{len(aside)}"
+        os.rename(self.host_path(at), self.host_path(name))
+        aside[member] = where[member] = name
+
+    def _list(self, rel: str) -> list[str]:
+        try:
+            return os.listdir(self.host_path(rel))
+        except OSError:
+            return []
+
+    def _find(self, rel: str, owner: dict[int, str], where: dict[str, str]) -> None:
+        """Record in ``where`` the member directories at or below ``rel`` (by inode),
+        without looking inside them or following a link."""
+        st = lstat_or_none(self.host_path(rel))
+        if st is None or not stat_mod.S_ISDIR(st.st_mode):
+            return
+        member = owner.get(st.st_ino)
+        if member is not None:
+            where.setdefault(member, rel)
+            return
+        for name in self._list(rel):  # junk, or what took a member's place: going away
+            self._find(f"{rel}/{name}", owner, where)
 
     def _children(self) -> dict[str, set[str]]:
         """The names each intermediate directory (and the root) must hold."""

@@ -560,6 +560,7 @@ class _Subtree:
     journal: _Cursor | None = None  # where the namespace side stood at the last sync
     tracking: _Tracker | None = None  # during a write-back
     ino: int = 0  # the staging directory's inode (a root member's is checked after a run)
+    _anchor: int = -1  # a descriptor that keeps ``ino`` from being reused while we look
     _preopen: PreparedPreopen | None = None
 
     def preopen(self, guest: str, writable: bool) -> PreparedPreopen:
@@ -583,7 +584,22 @@ class _Subtree:
         self.tracking = None
         shutil.rmtree(self.host, ignore_errors=True)
         os.makedirs(self.host, mode=0o700, exist_ok=True)
-        self.ino = os.stat(self.host).st_ino
+        self.anchor()
+
+    def anchor(self) -> None:
+        """Hold the staging directory as it is now: its inode, kept from reuse by an
+        open descriptor (a guest that removes it cannot have a new one take its number)."""
+        self.drop()
+        self._anchor = os.open(self.host, getattr(os, "O_PATH", os.O_RDONLY)
+                               | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.ino = os.fstat(self._anchor).st_ino
+
+    def drop(self) -> None:
+        """Let go of the staging directory's descriptor."""
+        if self._anchor >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._anchor)
+            self._anchor = -1
 
 
 @attrs.define
@@ -707,6 +723,8 @@ class NamespaceStaging:
     def close(self) -> None:
         """Delete every staging directory; later runs raise ``WasiError``."""
         self.closed = True
+        for sub in self._subtrees.values():
+            sub.drop()
         self._subtrees.clear()
         self._watch.close()
         shutil.rmtree(self.base, ignore_errors=True)
@@ -835,9 +853,7 @@ class NamespaceStaging:
             self._lay_out_root(plans)
             used = {p.ns_path for p in plans if p.direct is None}
             for ns_path in [p for p in self._subtrees if p not in used]:
-                sub = self._subtrees.pop(ns_path)  # no longer preopened: drop its copy
-                self._watch.forget(sub)
-                shutil.rmtree(sub.host, ignore_errors=True)
+                self._drop(self._subtrees.pop(ns_path))  # no longer preopened
         return plans
 
     def _lay_out_root(self, plans: list[_Plan]) -> None:
@@ -859,15 +875,19 @@ class NamespaceStaging:
         self._members = frozenset(root.members.values()) if root is not None else frozenset()
         for ns_path, sub in list(self._subtrees.items()):
             if sub.host != self._host_of(ns_path):
-                del self._subtrees[ns_path]
-                self._watch.forget(sub)
-                shutil.rmtree(sub.host, ignore_errors=True)
+                self._drop(self._subtrees.pop(ns_path))
         if root is None:
             shutil.rmtree(os.path.join(self.base, "root"), ignore_errors=True)
             return
         self._root_preopen = PreparedPreopen(root.host, "/", True)
         root.build()
         self._repair_root(root, None)  # what the previous layout left there
+
+    def _drop(self, sub: _Subtree) -> None:
+        """Forget a staged copy and delete it."""
+        self._watch.forget(sub)
+        sub.drop()
+        shutil.rmtree(sub.host, ignore_errors=True)
 
     def _host_of(self, ns_path: str) -> str:
         """Where the staged copy of ``ns_path`` lives: in the root for a member."""
@@ -886,17 +906,26 @@ class NamespaceStaging:
         None); the members whose directories were moved back or made anew."""
         members = {rel: self._subtrees[ns] for rel, ns in root.members.items()
                    if ns in self._subtrees}
-        refused, touched = root.repair({rel: sub.ino for rel, sub in members.items()})
+        self._root_watched = False
+        try:
+            refused, touched = root.repair({rel: sub.ino for rel, sub in members.items()})
+        except OSError as e:  # not expected: start the root afresh, dropping its copies
+            if log is not None:
+                log.refused.append(("/", f"the guest's root could not be put back "
+                                         f"({_reason(e)}): its changes are dropped"))
+            shutil.rmtree(root.host, ignore_errors=True)
+            root.build()
+            for sub in members.values():
+                sub.reset()  # an empty manifest: the write-back finds nothing to do
+            return set()
         if log is not None:
             log.refused.extend(refused)
         out = set()
-        for rel in touched:
-            sub = members.get(rel)
-            if sub is not None:
-                sub.ino = os.stat(sub.host).st_ino
-                sub.watched = None  # watch it afresh; its contents are scanned in full
-                out.add(sub.ns_root)
-        self._root_watched = False
+        for rel in touched & members.keys():
+            moved = members[rel]
+            moved.anchor()
+            moved.watched = None  # watch it afresh; its contents are scanned in full
+            out.add(moved.ns_root)
         return out
 
     def _subtree(self, ns_path: str) -> _Subtree:
