@@ -7,7 +7,8 @@ host directory at their guest paths, which is preopened at ``/``; read-only moun
 host directories shown as they are keep preopens of their own (wasi-libc picks the
 longest matching preopen), with an empty *placeholder* directory in the root where they
 appear, and *intermediate* directories lead to members and placeholders below the top
-level. So ``ls /`` lists the namespace's top level.
+level. So ``ls /`` lists the namespace's top level. With no member to hold, the root is
+preopened read-only, placeholders alone.
 
 A writable root lets a guest do things no preopen of a mount allowed: write beside the
 mounts, write into a placeholder (through ``..``), rename or remove a member's directory
@@ -46,6 +47,11 @@ class RootLayout:
     members: dict[str, str]
     intermediates: tuple[str, ...]
     placeholders: frozenset[str]
+
+    @property
+    def writable(self) -> bool:
+        """Whether the guest may write in the root: only when it holds members."""
+        return bool(self.members)
 
     def host_path(self, rel: str) -> str:
         return os.path.join(self.host, rel) if rel else self.host
@@ -178,9 +184,11 @@ def plan_root(host: str, members: Iterable[tuple[str, str]], others: Iterable[st
               ) -> RootLayout | None:
     """The root for ``members`` (``(guest path, namespace path)`` of the writable staged
     mounts that no other preopen contains) beside the ``others`` (the guest paths of the
-    other preopens that no preopen contains); None when there is no member."""
+    other preopens that no preopen contains); None when there is nothing to show. A root
+    with no member is shown read-only: only the placeholders are there."""
     member_map = {guest.lstrip("/"): ns_path for guest, ns_path in members}
-    if not member_map:
+    others = list(others)
+    if not member_map and not others:
         return None
     placeholders = frozenset(g.lstrip("/") for g in others)
     intermediates: set[str] = set()

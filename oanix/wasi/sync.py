@@ -879,7 +879,7 @@ class NamespaceStaging:
         if root is None:
             shutil.rmtree(os.path.join(self.base, "root"), ignore_errors=True)
             return
-        self._root_preopen = PreparedPreopen(root.host, "/", True)
+        self._root_preopen = PreparedPreopen(root.host, "/", root.writable)
         root.build()
         self._repair_root(root, None)  # what the previous layout left there
 
@@ -1148,7 +1148,7 @@ class NamespaceStaging:
         wrote_back = False
         rescan: set[str] = set()
         root = staged.root
-        if root is not None and (not self._root_watched or (
+        if root is not None and root.writable and (not self._root_watched or (
                 report is not None and report.get(root) != set())):
             rescan = self._repair_root(root, log)  # the guest changed the root itself
             wrote_back = True

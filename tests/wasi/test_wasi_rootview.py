@@ -62,7 +62,9 @@ def test_plan_root() -> None:
     assert layout.intermediates == ("x",)
     assert layout.placeholders == frozenset({"ro"})
     assert layout.scaffold == ("ro", "x")
-    assert plan_root("/r", [], ["/ro"]) is None
+    read_only = plan_root("/r", [], ["/ro"])
+    assert read_only is not None and not read_only.writable and layout.writable
+    assert plan_root("/r", [], []) is None
     assert top_level(["/a", "/a/b", "/c"]) == ["/a", "/c"]
 
 

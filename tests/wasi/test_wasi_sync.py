@@ -378,7 +378,9 @@ def test_workspace_is_preopened_directly(runtime: WasiRuntime, wasm: Wasm,
     assert res.changes.modified == ("/ws/mod.txt",)
     assert res.changes.deleted == ("/ws/old.txt",)
     staging = runtime._stagings[id(ns)][1]
-    assert not os.listdir(staging.base)  # nothing was copied
+    assert os.listdir(staging.base) == ["root"]  # nothing was copied: a read-only root
+    assert os.listdir(os.path.join(staging.base, "root")) == ["ws"]  # with a placeholder
+    assert fsops(runtime, wasm, ns, ["ls", "/"]).stdout == b"ws\n"
     ws.close()
 
 
