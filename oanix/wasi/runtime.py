@@ -33,7 +33,6 @@ from typing import Final, NamedTuple
 import attrs
 import wasmtime
 import wasmtime._ffi as _wasmtime_ffi
-import wasmtime._wasi
 
 from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
