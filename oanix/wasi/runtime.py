@@ -185,7 +185,9 @@ class WasiRuntime:
     run has its own store, output files and WASI context. A lock guards the table of
     per-namespace staging state; a run over a namespace holds that namespace's lock from
     sync-in to write-back. ``close()`` waits for the runs over each namespace to finish
-    before deleting its staging directory; runs started after ``close()`` raise.
+    before deleting its staging directory; runs started after ``close()`` raise. A runtime
+    belongs to the process that made it: after ``os.fork`` make a new one in the child
+    (its threads, staging directories and output files are the parent's).
     """
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None, *,
