@@ -90,16 +90,17 @@ def python_wasm_path() -> Path:
 
 _lock = threading.Lock()
 _default: WasiRuntime | None = None
+_default_pid = 0  # the process that made it: a forked child makes its own
 _site_dir: str | None = None
 
 
 def default_runtime() -> WasiRuntime:
     """The process-wide runtime ``run_python`` uses when given none (made on first use,
-    closed at exit)."""
-    global _default
+    closed at exit; a forked child gets one of its own)."""
+    global _default, _default_pid
     with _lock:
-        if _default is None or _default.closed:
-            _default = WasiRuntime()
+        if _default is None or _default.closed or _default_pid != os.getpid():
+            _default, _default_pid = WasiRuntime(), os.getpid()
             atexit.register(_default.close)
         return _default
 

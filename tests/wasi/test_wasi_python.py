@@ -179,6 +179,20 @@ def test_default_runtime_is_shared(rt: WasiRuntime) -> None:
     assert default_runtime() is default_runtime()
 
 
+def _in_forked_child(parent_runtime_id: int) -> tuple[bytes, bool]:
+    return run_python("print(6 * 7)").stdout, id(default_runtime()) != parent_runtime_id
+
+
+def test_a_forked_child_gets_a_default_runtime_of_its_own(rt: WasiRuntime) -> None:
+    """Its threads and files are the parent's: a child that forked must not use it."""
+    import multiprocessing
+
+    parent = default_runtime()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_in_forked_child, (id(parent),)) == (b"42\n", True)
+    assert default_runtime() is parent
+
+
 _SECOND_PROCESS = """
 import json, sys
 from oanix.wasi import run_python, WasiRuntime
