@@ -5,7 +5,7 @@
         py.run("print(len(rows))").stdout_text        # '3\\n'
 
 One interpreter starts with the session (the cost of one ``run_python``) and then runs
-each call's code in one global scope, like a notebook kernel; a call costs about a
+each call's code in one global scope, like a notebook kernel; a call costs a fraction of a
 millisecond plus the code's own time. Each call keeps a one-shot run's contract with the
 namespace: what the host changed since the previous call is synced in first, and what
 the guest changed is in the namespace, and in ``RunResult.changes``, when ``run`` returns.
