@@ -91,7 +91,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import attrs
 
@@ -121,6 +121,7 @@ _RACY_WINDOW: Final = 0.05
 _RACY_WINDOW_COARSE: Final = 2.0
 _RACY_WINDOW_MIN: Final = 0.001
 _STAMP_AGE_NS: Final = 1_000_000_000
+_T = TypeVar("_T")
 _MAX_NESTING: Final = 16  # namespaces mounted in namespaces: deeper is taken as a leaf
 _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
                       | getattr(os, "O_CLOEXEC", 0))
@@ -248,15 +249,21 @@ def _flatten(service: FileService, base: str, root: str, readonly: bool,
         _flatten(m.service, at, m.root, readonly or m.readonly, table, depth + 1)
 
 
-def _covering(table: Mapping[str, list[_Member]], path: str) -> list[_Member]:
+def _nearest(table: Mapping[str, _T], path: str) -> _T | None:
+    """The value of the longest path in ``table`` at or above ``path``, or None."""
     p = path
     while True:
-        members = table.get(p)
-        if members is not None:
-            return members
+        hit = table.get(p)
+        if hit is not None:
+            return hit
         if p == "/":
-            return []
+            return None
         p = paths.dirname(p)
+
+
+def _covering(table: Mapping[str, list[_Member]], path: str) -> list[_Member]:
+    members = _nearest(table, path)
+    return [] if members is None else members
 
 
 def _below(table: Mapping[str, list[_Member]], path: str) -> list[str]:
@@ -1422,14 +1429,7 @@ def _computed_lookup(table: Mapping[str, list[_Member]]) -> Callable[[str], bool
         return _never
 
     def computed(path: str) -> bool:
-        p = path
-        while True:
-            hit = flags.get(p)
-            if hit is not None:
-                return hit
-            if p == "/":
-                return False
-            p = paths.dirname(p)
+        return bool(_nearest(flags, path))
 
     return computed
 
