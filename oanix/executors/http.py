@@ -52,6 +52,7 @@ import trio
 from ..cap.http import ErrorKind, HttpFs, HttpRequest
 from ..cap.policy import CapabilityPolicy, url_origin
 from ..errors import FsError, InvalidArgument, PermissionDenied
+from .lifecycle import RunOnce, dispatch
 from .retry import RetryPolicy
 
 __all__ = ["GuardedTransport", "HttpExecutor"]
@@ -139,13 +140,16 @@ class _Timeout(Exception):
 _RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
-class HttpExecutor:
+class HttpExecutor(RunOnce):
     """Performs ``service``'s requests under ``policy``; run it with ``run()`` under trio.
 
     ``max_concurrent`` (capped by ``policy.max_connections``) bounds simultaneous requests.
     ``client``: an ``httpx.AsyncClient`` to use instead of the executor's own (its
     transport should be a ``GuardedTransport`` for the address check; the executor does
     not close a client it was given).
+
+    ``aclose()`` takes no more requests, gives in-flight ones ``shutdown_grace`` seconds,
+    fails the rest with ``shutdown``, and returns when ``run`` has returned.
 
     Locking: see the module docstring; ``run`` may be active once at a time.
     """
@@ -155,15 +159,13 @@ class HttpExecutor:
                  client: httpx.AsyncClient | None = None, shutdown_grace: float = 5.0) -> None:
         if max_concurrent < 1:
             raise InvalidArgument(f"max_concurrent must be >= 1, not {max_concurrent!r}")
+        super().__init__()
         self.service = service
         self.policy = policy
         self.retry = retry if retry is not None else RetryPolicy()
         self.max_concurrent = min(max_concurrent, policy.max_connections)
         self.shutdown_grace = shutdown_grace
         self._client = client
-        self._stopping = False
-        self._dispatch_scope: trio.CancelScope | None = None
-        self._done: trio.Event | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -173,10 +175,7 @@ class HttpExecutor:
         Raises:
             RuntimeError: the executor is already running.
         """
-        if self._done is not None:
-            raise RuntimeError("HttpExecutor.run is already active")
-        self._done = trio.Event()
-        self._stopping = False
+        self._begin_run()
         own = self._client is None
         client = self._client if self._client is not None else httpx.AsyncClient(
             transport=GuardedTransport(self.policy, limits=httpx.Limits(
@@ -189,38 +188,20 @@ class HttpExecutor:
                 with trio.CancelScope() as self._dispatch_scope:
                     task_status.started()
                     if not self._stopping:
-                        await self._dispatch(client, workers)
+                        await dispatch(
+                            self.max_concurrent, self.service.take_pending,
+                            self.service.wakeup,
+                            lambda req, slots: workers.start_soon(self._perform, client,
+                                                                  req, slots))
                 workers.cancel_scope.deadline = trio.current_time() + self.shutdown_grace
         finally:
-            self._dispatch_scope = None
             if own:
                 with trio.move_on_after(5) as scope:
                     scope.shield = True
                     await client.aclose()
-            self._done.set()
-            self._done = None
+            self._end_run()
 
-    async def aclose(self) -> None:
-        """Stop: take no more requests, give in-flight ones ``shutdown_grace`` seconds,
-        fail the rest with ``shutdown``, and return when ``run`` has returned.
-        Idempotent; returns at once when not running."""
-        done = self._done
-        self._stopping = True
-        if done is None:
-            return
-        if self._dispatch_scope is not None:
-            self._dispatch_scope.cancel()
-        await done.wait()
-
-    # -- dispatching ----------------------------------------------------------------------
-
-    async def _dispatch(self, client: httpx.AsyncClient, workers: trio.Nursery) -> None:
-        slots = trio.Semaphore(self.max_concurrent)
-        while True:
-            await slots.acquire()
-            while (req := self.service.take_pending()) is None:
-                await self.service.wakeup.wait()
-            workers.start_soon(self._perform, client, req, slots)
+    # -- one request ----------------------------------------------------------------------
 
     async def _perform(self, client: httpx.AsyncClient, req: HttpRequest,
                        slots: trio.Semaphore) -> None:

@@ -48,6 +48,7 @@ from websockets.uri import parse_uri
 from ..cap.nostr import NostrFs
 from ..cap.policy import CapabilityPolicy
 from ..errors import InvalidArgument, PermissionDenied
+from .lifecycle import RunOnce
 from .retry import RetryPolicy
 
 __all__ = ["Delay", "NostrRelayConnector"]
@@ -78,13 +79,15 @@ class _Session:
         self.kick = trio.Event()
 
 
-class NostrRelayConnector:
+class NostrRelayConnector(RunOnce):
     """Connects ``service`` to ``relays`` (default: ``service.relays``); run with ``run()``.
 
     ``reconnect``: delays between connection attempts (by default a ``RetryPolicy`` from
     0.5 s to 30 s with equal jitter; its ``max_attempts`` is ignored: relays are retried
     for ever); ``open_timeout``, ``ping_interval``, ``close_timeout`` go to
     ``websockets``. See the module docstring.
+
+    ``aclose()`` closes every connection and returns when ``run`` has returned.
 
     Locking: see the module docstring; ``run`` may be active once at a time.
     """
@@ -93,6 +96,7 @@ class NostrRelayConnector:
                  policy: CapabilityPolicy | None = None, reconnect: Delay | None = None,
                  *, open_timeout: float = 10.0, ping_interval: float | None = 20.0,
                  close_timeout: float = 2.0) -> None:
+        super().__init__()
         self.service = service
         self.relays = list(relays) if relays is not None else service.relays
         if not self.relays:
@@ -106,8 +110,6 @@ class NostrRelayConnector:
         self.ping_interval = ping_interval
         self.close_timeout = close_timeout
         self._sessions: dict[str, _Session] = {}
-        self._scope: trio.CancelScope | None = None
-        self._done: trio.Event | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -117,30 +119,17 @@ class NostrRelayConnector:
         Raises:
             RuntimeError: the connector is already running.
         """
-        if self._done is not None:
-            raise RuntimeError("NostrRelayConnector.run is already active")
-        self._done = trio.Event()
+        self._begin_run()
         self.service.attach_relays(self.relays)
         try:
-            with trio.CancelScope() as self._scope:
+            with trio.CancelScope() as self._dispatch_scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._fan_out)
                     for url in self.relays:
                         nursery.start_soon(self._relay_loop, url)
                     task_status.started()
         finally:
-            self._scope = None
-            self._done.set()
-            self._done = None
-
-    async def aclose(self) -> None:
-        """Close every connection and return when ``run`` has returned (idempotent)."""
-        done = self._done
-        if done is None:
-            return
-        if self._scope is not None:
-            self._scope.cancel()
-        await done.wait()
+            self._end_run()
 
     async def _fan_out(self) -> None:
         """Turn the service's one Wakeup into a kick for every live connection's writer."""

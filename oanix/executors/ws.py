@@ -49,6 +49,7 @@ Locking: a connector lives in one trio run; WsFs wakeups reach it from other thr
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from typing import Literal
 
 import attrs
@@ -61,6 +62,7 @@ from websockets.uri import parse_uri
 from ..cap.policy import CapabilityPolicy
 from ..cap.ws import WsErrorKind, WsFs, WsLink, WsOutgoing
 from ..errors import InvalidArgument, PermissionDenied
+from .lifecycle import RunOnce, dispatch
 from .retry import RetryPolicy
 
 __all__ = ["WsConnector", "public_ws_policy"]
@@ -93,7 +95,7 @@ class _Ended:
     opened: bool = False  # the handshake succeeded during this attempt
 
 
-class WsConnector:
+class WsConnector(RunOnce):
     """Holds ``service``'s connections under ``policy``; run it with ``run()`` under trio.
 
     ``policy`` defaults to ``public_ws_policy``; a policy of your own must list ``"ws"``
@@ -101,6 +103,10 @@ class WsConnector:
     hosts={"127.0.0.1"})`` allows a local test server). ``reconnect`` is the backoff for
     connections opened with ``"reconnect": true`` (``max_attempts`` failed attempts in a
     row, then ``failed``).
+
+    ``aclose()`` claims no more connections, closes the held ones with a close frame
+    (cancelling them after ``shutdown_grace`` seconds), and returns when ``run`` has
+    returned.
 
     Locking: see the module docstring; ``run`` may be active once at a time.
     """
@@ -114,6 +120,7 @@ class WsConnector:
             raise InvalidArgument(f"max_connections must be >= 1, not {max_connections!r}")
         if connect_timeout <= 0:
             raise InvalidArgument(f"connect_timeout must be > 0, not {connect_timeout!r}")
+        super().__init__()
         self.service = service
         self.policy = policy if policy is not None else public_ws_policy(max_connections)
         self.max_connections = min(max_connections, self.policy.max_connections)
@@ -125,9 +132,6 @@ class WsConnector:
         self.shutdown_grace = shutdown_grace
         self.ssl_context = ssl_context
         self._links: set[WsLink] = set()
-        self._stopping = False
-        self._dispatch_scope: trio.CancelScope | None = None
-        self._done: trio.Event | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -137,10 +141,7 @@ class WsConnector:
         Raises:
             RuntimeError: the connector is already running.
         """
-        if self._done is not None:
-            raise RuntimeError("WsConnector.run is already active")
-        self._done = trio.Event()
-        self._stopping = False
+        self._begin_run()
         stop = trio.Event()
         try:
             async with trio.open_nursery() as top:
@@ -149,16 +150,23 @@ class WsConnector:
                     with trio.CancelScope() as self._dispatch_scope:
                         task_status.started()
                         if not self._stopping:
-                            await self._dispatch(workers)
+                            await dispatch(self.max_connections,
+                                           self.service.take_connecting,
+                                           self.service.wakeup, self._hold(workers))
                 finally:  # after aclose(), or cancelled from outside: close gracefully
                     for link in list(self._links):
                         link.request_close(1001, "going away")
                     workers.cancel_scope.deadline = trio.current_time() + self.shutdown_grace
                     stop.set()
         finally:
-            self._dispatch_scope = None
-            self._done.set()
-            self._done = None
+            self._end_run()
+
+    def _hold(self, workers: trio.Nursery) -> Callable[[WsLink, trio.Semaphore], None]:
+        """What ``dispatch`` does with a connection claimed: serve it in ``workers``."""
+        def start(link: WsLink, slots: trio.Semaphore) -> None:
+            self._links.add(link)
+            workers.start_soon(self._serve, link, slots)
+        return start
 
     async def _hold_workers(self, stop: trio.Event,
                             task_status: trio.TaskStatus[trio.Nursery]) -> None:
@@ -169,27 +177,6 @@ class WsConnector:
             async with trio.open_nursery() as workers:
                 task_status.started(workers)
                 await stop.wait()
-
-    async def aclose(self) -> None:
-        """Stop: claim no more connections, close the held ones with a close frame
-        (cancelling them after ``shutdown_grace`` seconds), and return when ``run`` has
-        returned. Idempotent; returns at once when not running."""
-        done = self._done
-        self._stopping = True
-        if done is None:
-            return
-        if self._dispatch_scope is not None:
-            self._dispatch_scope.cancel()
-        await done.wait()
-
-    async def _dispatch(self, workers: trio.Nursery) -> None:
-        slots = trio.Semaphore(self.max_connections)
-        while True:
-            await slots.acquire()
-            while (link := self.service.take_connecting()) is None:
-                await self.service.wakeup.wait()
-            self._links.add(link)
-            workers.start_soon(self._serve, link, slots)
 
     # -- one connection -------------------------------------------------------------------
 
