@@ -88,6 +88,7 @@ class Arith:
 
 
 Part = Lit | SQ | DQ | Param | CmdSub | Arith
+_QUOTING = "'\"$`"  # what starts a quoted or expanded part of a word
 
 
 @attrs.frozen
@@ -264,14 +265,8 @@ class Lexer:
                 else:
                     parts.append(SQ(src[self.pos + 1]))
                     self.pos += 2
-            elif c == "'":
-                parts.append(self._single_quoted())
-            elif c == '"':
-                parts.append(self._double_quoted())
-            elif c == "$":
-                parts.append(self._dollar())
-            elif c == "`":
-                parts.append(self._backquoted(in_dq=False))
+            elif c in _QUOTING:
+                parts.append(self._quoting(c))
             else:
                 start = self.pos
                 while self.pos < len(src) and src[self.pos] not in _META \
@@ -279,6 +274,16 @@ class Lexer:
                     self.pos += 1
                 parts.append(Lit(src[start:self.pos]))
         return Word(merge_parts(parts))
+
+    def _quoting(self, c: str) -> Part:
+        """The part that starts at ``c``, one of ``_QUOTING``, outside double quotes."""
+        if c == "'":
+            return self._single_quoted()
+        if c == '"':
+            return self._double_quoted()
+        if c == "$":
+            return self._dollar()
+        return self._backquoted(in_dq=False)
 
     def _single_quoted(self) -> SQ:
         start = self.pos
@@ -491,14 +496,8 @@ class Lexer:
             if c == "\\" and self.pos + 1 < len(src):
                 parts.append(SQ(src[self.pos + 1]))
                 self.pos += 2
-            elif c == "'":
-                parts.append(self._single_quoted())
-            elif c == '"':
-                parts.append(self._double_quoted())
-            elif c == "$":
-                parts.append(self._dollar())
-            elif c == "`":
-                parts.append(self._backquoted(in_dq=False))
+            elif c in _QUOTING:
+                parts.append(self._quoting(c))
             else:
                 parts.append(Lit(c))
                 self.pos += 1
