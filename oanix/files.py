@@ -26,14 +26,38 @@ _NOLOCK = contextlib.nullcontext()
 
 class ModeFile(io.RawIOBase):
     """The base of oanix's file objects: a ``name`` (the path it was opened as) and a
-    parsed ``OpenMode``, the io capability queries, and the checks every read and write
-    makes: a closed file raises ``ValueError`` (as io does), a wrong mode ``BadFileMode``.
+    parsed ``OpenMode``, the io capability queries, the checks every read and write
+    makes (a closed file raises ``ValueError``, as io does; a wrong mode ``BadFileMode``),
+    and the position: ``tell``, and ``_seek_target``/``_seek_to`` for a ``seek``.
     """
 
     def __init__(self, mode: OpenMode, name: str) -> None:
         super().__init__()
         self._mode = mode
         self.name = name
+        self._pos = 0
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    def _seek_target(self, offset: int, whence: int, end: Callable[[], int]) -> int:
+        """Where ``seek(offset, whence)`` points (``end()`` is the file's end), unchecked."""
+        self._check_open()
+        if whence == io.SEEK_SET:
+            return offset
+        if whence == io.SEEK_CUR:
+            return self._pos + offset
+        if whence == io.SEEK_END:
+            return end() + offset
+        raise InvalidArgument(f"invalid whence {whence} for seek in {self.name}")
+
+    def _seek_to(self, pos: int) -> int:
+        """Move to ``pos``; a negative one is refused."""
+        if pos < 0:
+            raise InvalidArgument(f"negative seek position {pos} in {self.name}")
+        self._pos = pos
+        return pos
 
     @property
     def mode(self) -> str:
@@ -80,7 +104,6 @@ class BufferFile(ModeFile):
         self._buf = buf
         self._lock = lock if lock is not None else _NOLOCK
         self._on_close = on_close
-        self._pos = 0
         if mode.truncate and len(buf):
             self._resize(0)
         if mode.append:
@@ -184,24 +207,11 @@ class BufferFile(ModeFile):
     # -- position ---------------------------------------------------------------------------
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            with self._lock:
-                pos = len(self._buf) + offset
-        else:
-            raise InvalidArgument(f"invalid whence {whence} for seek in {self.name}")
-        if pos < 0:
-            raise InvalidArgument(f"negative seek position {pos} in {self.name}")
-        self._pos = pos
-        return pos
+        return self._seek_to(self._seek_target(offset, whence, self._size))
 
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
+    def _size(self) -> int:
+        with self._lock:
+            return len(self._buf)
 
     # -- closing ------------------------------------------------------------------------
 

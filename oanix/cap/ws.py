@@ -763,7 +763,6 @@ class _ControlFile(ModeFile):
         self._fs = fs
         self._pending = bytearray()
         self._reply = b""
-        self._pos = 0
 
     def write(self, b: Any) -> int:
         self._check(self._mode.write, "writing")
@@ -797,16 +796,7 @@ class _ControlFile(ModeFile):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move within the reply (writes are commands and have no position)."""
-        self._check(True, "")
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._reply)}
-        if whence not in base or base[whence] + offset < 0:
-            raise InvalidArgument(f"invalid seek ({offset}, {whence}) in {self.name}")
-        self._pos = base[whence] + offset
-        return self._pos
-
-    def tell(self) -> int:
-        self._check(True, "")
-        return self._pos
+        return self._seek_to(self._seek_target(offset, whence, lambda: len(self._reply)))
 
     def truncate(self, size: int | None = None) -> int:
         self._check(self._mode.write, "writing")

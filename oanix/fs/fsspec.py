@@ -388,7 +388,6 @@ class _FsspecFile(ModeFile):
         super().__init__(mode, name)
         self._owner = owner
         self._inner = inner
-        self._pos = 0
 
     def seekable(self) -> bool:
         self._check_open()
@@ -457,25 +456,10 @@ class _FsspecFile(ModeFile):
     # -- position ---------------------------------------------------------------------------
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self._end() + offset
-        else:
-            raise InvalidArgument(f"invalid whence {whence} for seek in {self.name}")
+        pos = self._seek_target(offset, whence, self._end)
         if not self._mode.read and pos != self._pos:
             raise Unsupported(self.name, "seek in a file open for writing only")
-        if pos < 0:
-            raise InvalidArgument(f"negative seek position {pos} in {self.name}")
-        self._pos = pos
-        return pos
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
+        return self._seek_to(pos)
 
     def _end(self) -> int:
         if not self._mode.read:
