@@ -384,11 +384,8 @@ class WorkspaceFs(FileService):
         if mode.write:
             self._check_writable(path)
         with self._parent(path) as (dfd, name):
-            if not paths.basename(path):
-                raise IsADirectory(path)
-            st = self._lstat(dfd, name, path)
+            st = self._file_stat(dfd, name, path)
             if st is not None:
-                _refuse_special(st, path)
                 check_open(path, mode, Stat(name, st.st_size, st_mod.S_ISDIR(st.st_mode)),
                            self.readonly)
             else:
@@ -400,16 +397,22 @@ class WorkspaceFs(FileService):
             os.close(fd)
             raise
 
+    def _file_stat(self, dfd: int, name: str, path: str) -> os.stat_result | None:
+        """What ``path``, about to be opened or written as a file, names now (None:
+        nothing); the root is a directory, and a special file or link is refused."""
+        if not paths.basename(path):
+            raise IsADirectory(path)
+        st = self._lstat(dfd, name, path)
+        if st is not None:
+            _refuse_special(st, path)
+        return st
+
     def _write_bytes(self, path: str, data: bytes) -> None:
         self._check_writable(path)
         with self._parent(path) as (dfd, name):
-            if not paths.basename(path):
+            st = self._file_stat(dfd, name, path)
+            if st is not None and st_mod.S_ISDIR(st.st_mode):
                 raise IsADirectory(path)
-            st = self._lstat(dfd, name, path)
-            if st is not None:
-                _refuse_special(st, path)
-                if st_mod.S_ISDIR(st.st_mode):
-                    raise IsADirectory(path)
             tmp, fd = self._make_temp(dfd, path)
             try:
                 try:
