@@ -206,6 +206,9 @@ class WasiRuntime:
         self._stagings: dict[int, tuple[weakref.ref[FileService] | None,
                                         NamespaceStaging]] = {}
         self._staging_parent = os.fspath(staging_dir) if staging_dir else None
+        # id(namespace) -> the directories of the run in progress over it (dict operations
+        # are atomic; a run adds and removes its own entry).
+        self._running: dict[int, Sequence[PreparedPreopen]] = {}
         self._staging_base: str | None = None
         self._scan_limit = scan_limit
         self._watch_changes = watch_changes
@@ -326,12 +329,14 @@ class WasiRuntime:
             stdin = self._stdin(config, None)
             out = self._execute(handle, argv, env, stdin, list(extra), config)
             return self._result(out, started, Changes())
+        key = id(namespace)
         namespace, bridges, staging = self._bind(namespace)
         with staging.lock:
             stdin = self._stdin(config, namespace)
             staged = staging.prepare(config.preopens)
             preopens = [*staged.preopens, *extra] if extra else staged.preopens
             refused: list[tuple[str, str]] = []
+            self._running[key] = preopens
             try:
                 if bridges:
                     with LiveViews.running(bridges) as refused:
@@ -339,10 +344,16 @@ class WasiRuntime:
                 else:
                     out = self._execute(handle, argv, env, stdin, preopens, config)
             finally:
+                del self._running[key]
                 changes = staging.collect(staged)
         if refused:
             changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
         return self._result(out, started, changes)
+
+    def running_preopens(self, namespace: FileService) -> Sequence[PreparedPreopen] | None:
+        """The directories the run in progress over ``namespace`` was given (None when
+        none is): what a process that run starts must see, to share its files."""
+        return self._running.get(id(namespace))
 
     def _bind(self, namespace: FileService
               ) -> tuple[FileService, list[LiveBridge], NamespaceStaging]:
