@@ -55,6 +55,8 @@ MAX_REQUEST: Final = 64 << 20
 """The largest request accepted (its stdin included), in bytes."""
 MAX_RESULTS: Final = 256
 """Finished results kept before the oldest is dropped (a guest removes what it read)."""
+MAX_RESULT_BYTES: Final = 64 << 20
+"""The bytes of finished results kept before the oldest are dropped (the newest stays)."""
 
 
 @attrs.frozen
@@ -148,6 +150,7 @@ class ProcFs(FileService):
         self._runner = runner
         self._lock = threading.Lock()
         self._done: dict[str, bytes] = {}  # id -> the JSON of its result, oldest first
+        self._bytes = 0  # their total size
         self._created = time.time()
 
     # -- requests ---------------------------------------------------------------------------
@@ -176,10 +179,12 @@ class ProcFs(FileService):
     def _record(self, rid: str, result: ProcResult) -> None:
         data = dumps_line(result.to_json(rid))
         with self._lock:
-            self._done.pop(rid, None)
+            self._bytes -= len(self._done.pop(rid, b""))
             self._done[rid] = data
-            while len(self._done) > MAX_RESULTS:
-                del self._done[next(iter(self._done))]
+            self._bytes += len(data)
+            while len(self._done) > 1 and (len(self._done) > MAX_RESULTS
+                                           or self._bytes > MAX_RESULT_BYTES):
+                self._bytes -= len(self._done.pop(next(iter(self._done))))
 
     # -- the file tree ----------------------------------------------------------------------
 
@@ -249,7 +254,7 @@ class ProcFs(FileService):
     def _remove(self, path: str) -> None:
         self._result(path)
         with self._lock:
-            self._done.pop(paths.basename(path)[:-5], None)
+            self._bytes -= len(self._done.pop(paths.basename(path)[:-5], b""))
 
     def _refused(self, path: str, op: str) -> FsError:
         return PermissionDenied(path, f"ProcFs files are fixed: {op} is not supported")
