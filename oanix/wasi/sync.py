@@ -736,6 +736,30 @@ class NamespaceStaging:
         self._watch.close()
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def abandon(self, why: str) -> Changes:
+        """Give up the staged copies of a run whose guest may still be writing in them
+        (it could not be shown stopped): the staging directories are moved aside at once
+        (a rename: the guest's descriptors follow them, nothing it writes appears where
+        the next run stages) and deleted; no change is read back, and the next ``prepare``
+        stages everything afresh. The changes report ``/`` refused with ``why``."""
+        for sub in self._subtrees.values():
+            self._watch.forget(sub)
+            sub.drop()
+        if self._root is not None:
+            self._watch.forget(self._root)
+        self._subtrees.clear()
+        self._plan_key = self._plans = self._root = self._root_preopen = None
+        self._root_watched = False
+        self._members = frozenset()
+        self._steady = self._steady_plans = None
+        self._steady_checks = []
+        aside = f"{self.base}.abandoned-{os.getpid()}-{id(self):x}-{time.monotonic_ns()}"
+        with contextlib.suppress(OSError):
+            os.rename(self.base, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        os.makedirs(self.base, mode=0o700, exist_ok=True)
+        return Changes(refused=(("/", f"{why}: its changes are not written back"),))
+
     # -- before the run ----------------------------------------------------------------------
 
     def prepare(self, spec: Mapping[str, Preopen] | None) -> Staged:
