@@ -421,7 +421,7 @@ class PythonSession:
         if call.parked and call.status is not None:
             exit_code = call.status
         else:  # the guest ended in this call (os._exit, a trap, the session closed)
-            if self._thread is not None:
+            if self._thread is not None and call.done.is_set():
                 self._thread.join(_GRACE)
             exit_code = self._exit_code if self._trap is None else None
             if exit_code is None:

@@ -96,6 +96,13 @@ from typing import Final, Protocol, TypeVar
 import attrs
 
 from .. import paths
+from .._beneath import (
+    lstat_beneath,
+    open_beneath,
+    open_dir_beneath,
+    parent_beneath,
+    remove_beneath,
+)
 from ..changes import Changes
 from ..errors import (
     BadFileMode,
@@ -109,7 +116,6 @@ from ..errors import (
 )
 from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
-from ._hostfs import remove_host
 from ._inotify import DirWatch
 from .rootview import RootLayout, plan_root, top_level
 from .run import Preopen
@@ -580,6 +586,12 @@ class _Subtree:
     def host_path(self, rel: str) -> str:
         return os.path.join(self.host, rel) if rel else self.host
 
+    @property
+    def root(self) -> int:
+        """The staging directory's descriptor: every host access below it is resolved
+        from here, never through a link (``oanix._beneath``)."""
+        return self._anchor
+
     def ns_path(self, rel: str) -> str:
         return paths.join(self.ns_root, rel) if rel else self.ns_root
 
@@ -629,8 +641,9 @@ def _stamp(ns_mtime: float, now_ns: int) -> int:
     return min(want, now_ns - _STAMP_AGE_NS)
 
 
-def _write_file(path: str, data: bytes, mtime_ns: int) -> os.stat_result:
-    fd = os.open(path, _OPEN_WRITE, 0o644)
+def _write_file(root: int, rel: str, data: bytes, mtime_ns: int) -> os.stat_result:
+    """Write staged file ``rel`` below the directory ``root``, never through a link."""
+    fd = open_beneath(root, rel, _OPEN_WRITE, 0o644)
     try:
         view = memoryview(data)
         while view:
@@ -642,12 +655,13 @@ def _write_file(path: str, data: bytes, mtime_ns: int) -> os.stat_result:
         os.close(fd)
 
 
-def _read_file(path: str) -> bytes:
-    fd = os.open(path, _OPEN_READ)
+def _read_file(root: int, rel: str) -> bytes:
+    """Read staged file ``rel`` below the directory ``root``, never through a link."""
+    fd = open_beneath(root, rel, _OPEN_READ)
     try:
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):
-            raise IsADirectoryError(path)
+            raise IsADirectoryError(rel)
         chunks = []
         while True:
             b = os.read(fd, 1 << 20)
@@ -1041,7 +1055,7 @@ class NamespaceStaging:
         """``rel`` is gone from the namespace: drop its staged copy and manifest entry."""
         if rel in sub.files:
             del sub.files[rel]
-            remove_host(sub.host_path(rel))
+            remove_beneath(sub.root, rel)
         elif rel in sub.dirs:
             self._drop_dir(sub, rel)
 
@@ -1105,21 +1119,22 @@ class NamespaceStaging:
                          if len(seen_dirs) != len(dirs) else [])
         for crel in gone_files:
             del files[crel]
-            remove_host(sub.host_path(crel))
+            remove_beneath(sub.root, crel)
         for crel in sorted(gone_dirs, reverse=True):
             dirs.discard(crel)
-            remove_host(sub.host_path(crel))
+            remove_beneath(sub.root, crel)
 
     def _make_dir(self, sub: _Subtree, crel: str) -> None:
         if crel in sub.files:
             del sub.files[crel]
-        host = sub.host_path(crel)
-        try:
-            os.mkdir(host, 0o755)
-        except FileExistsError:
-            if not stat_mod.S_ISDIR(os.lstat(host).st_mode):
-                remove_host(host)
-                os.mkdir(host, 0o755)
+        with parent_beneath(sub.root, crel) as (dfd, name):
+            try:
+                os.mkdir(name, 0o755, dir_fd=dfd)
+            except FileExistsError:
+                if not stat_mod.S_ISDIR(os.stat(name, dir_fd=dfd,
+                                                follow_symlinks=False).st_mode):
+                    remove_beneath(dfd, name)
+                    os.mkdir(name, 0o755, dir_fd=dfd)
         sub.dirs.add(crel)
 
     def _drop_dir(self, sub: _Subtree, crel: str) -> None:
@@ -1128,7 +1143,7 @@ class NamespaceStaging:
             del sub.files[f]
         for d in [d for d in sub.dirs if d == crel or d.startswith(prefix)]:
             sub.dirs.discard(d)
-        remove_host(sub.host_path(crel))
+        remove_beneath(sub.root, crel)
 
     def _sync_file(self, service: FileService, sroot: str, sub: _Subtree, crel: str,
                    st: Stat, rec: _FileRec | None, computed: bool, now: float,
@@ -1148,7 +1163,7 @@ class NamespaceStaging:
         if rec is not None and rec.digest == digest:
             rec.seen(st.size, st.mtime, now, window)
             return True
-        hst = _write_file(sub.host_path(crel), data, _stamp(st.mtime, now_ns))
+        hst = _write_file(sub.root, crel, data, _stamp(st.mtime, now_ns))
         sub.files[crel] = _FileRec(hst.st_size, hst.st_mtime_ns, hst.st_ino, digest,
                                    st.size, st.mtime, _is_racy(st.mtime, now, window))
         return True
@@ -1262,7 +1277,7 @@ class NamespaceStaging:
         exclude = sub.exclude
         if dirty is None:
             walk: Iterator[tuple[str | None, os.stat_result]] = _walk_host(
-                sub.host, None, exclude)
+                sub.root, None, exclude)
             placeholders: set[str] = set(exclude)
         else:
             placeholders = {p.rpartition("/")[0] for p in dirty} & exclude
@@ -1278,7 +1293,7 @@ class NamespaceStaging:
             else:
                 kind = "symbolic link" if stat_mod.S_ISLNK(st.st_mode) else "special file"
                 log.refused.append((sub.ns_path(rel), f"Unsupported: {kind} not copied"))
-                remove_host(sub.host_path(rel))
+                remove_beneath(sub.root, rel)
         for rel in placeholders:
             self._clear_placeholder(sub, rel, log)
         if dirty is None:
@@ -1304,7 +1319,7 @@ class NamespaceStaging:
             if rec is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
                     rec.size, rec.mtime_ns, rec.ino):
                 continue
-            data = _read_file(sub.host_path(rel))
+            data = _read_file(sub.root, rel)
             if rec is not None and _sha(data) == rec.digest:
                 self._restamp(sub, rel, rec, now_ns)
                 continue
@@ -1346,7 +1361,7 @@ class NamespaceStaging:
             except FsError as e:
                 log.refused.append((p, _reason(e)))
                 if is_new:
-                    remove_host(sub.host_path(rel))
+                    remove_beneath(sub.root, rel)
                 sub.files.pop(rel, None)  # the next sync restores the namespace's copy
                 continue
             (log.added if is_new else log.modified).append(p)
@@ -1355,7 +1370,7 @@ class NamespaceStaging:
                 ns_size, ns_mtime = nst.size, nst.mtime
             except FsError:
                 ns_size, ns_mtime = -1, float("nan")
-            hst = self._stamp_host(sub.host_path(rel), now_ns)
+            hst = self._stamp_host(sub.root, rel, now_ns)
             sub.files[rel] = _FileRec(hst.st_size, hst.st_mtime_ns, hst.st_ino, _sha(data),
                                       ns_size, ns_mtime, _is_racy(ns_mtime, checked))
         for rel in sorted(f for f in gone_files if f in sub.files):
@@ -1395,24 +1410,30 @@ class NamespaceStaging:
         self._ns_delete(ns, sub, rel, True, log)
 
     def _clear_placeholder(self, sub: _Subtree, rel: str, log: _ChangeLog) -> None:
-        host = sub.host_path(rel)
         try:
-            names = os.listdir(host)
+            fd = open_dir_beneath(sub.root, rel)
         except OSError:
             return
+        try:
+            names = os.listdir(fd)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
         for name in names:
             log.refused.append((sub.ns_path(f"{rel}/{name}"),
                                 "Unsupported: written below a directory preopened apart"))
-            remove_host(os.path.join(host, name))
+            remove_beneath(sub.root, f"{rel}/{name}")
 
     @staticmethod
-    def _stamp_host(path: str, now_ns: int) -> os.stat_result:
+    def _stamp_host(root: int, rel: str, now_ns: int) -> os.stat_result:
         stamp = now_ns - _STAMP_AGE_NS
-        os.utime(path, ns=(stamp, stamp), follow_symlinks=False)
-        return os.lstat(path)
+        with parent_beneath(root, rel) as (dfd, name):
+            os.utime(name, ns=(stamp, stamp), dir_fd=dfd, follow_symlinks=False)
+            return os.stat(name, dir_fd=dfd, follow_symlinks=False)
 
     def _restamp(self, sub: _Subtree, rel: str, rec: _FileRec, now_ns: int) -> None:
-        hst = self._stamp_host(sub.host_path(rel), now_ns)
+        hst = self._stamp_host(sub.root, rel, now_ns)
         rec.size, rec.mtime_ns, rec.ino = hst.st_size, hst.st_mtime_ns, hst.st_ino
 
 
@@ -1432,10 +1453,17 @@ def _always(_path: str) -> bool:
 def _lstat_all(sub: _Subtree, rels: list[str]) -> Iterator[tuple[str, os.stat_result]]:
     """``(relative path, lstat)`` of those of the staged paths ``rels`` that exist."""
     for rel in rels:
-        try:
-            yield rel, os.lstat(sub.host_path(rel))
-        except OSError:
-            continue
+        st = lstat_beneath(sub.root, rel)
+        if st is not None:
+            yield rel, st
+
+
+@contextlib.contextmanager
+def _closing_fd(fd: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def _weakrefable(obj: object) -> bool:
@@ -1458,9 +1486,11 @@ def _computed_lookup(table: Mapping[str, list[_Member]]) -> Callable[[str], bool
     return computed
 
 
-def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset()
+def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = frozenset()
                ) -> Iterator[tuple[str | None, os.stat_result]]:
-    """``(relative path, lstat)`` of everything below ``root``, not following links.
+    """``(relative path, lstat)`` of everything below ``root`` (a directory descriptor,
+    or the path of one the host made), every directory entered by descriptor, never
+    through a link.
 
     Directories in ``exclude`` are yielded but not entered; temporary files of
     WorkspaceFs writes are skipped. Yields ``(None, ...)`` once and stops when more than
@@ -1471,10 +1501,15 @@ def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset
     while stack:
         rel = stack.pop()
         try:
-            it = os.scandir(os.path.join(root, rel) if rel else root)
+            fd = open_dir_beneath(root, rel)
         except OSError:
             continue
-        with it:
+        try:
+            it = os.scandir(fd)
+        except OSError:
+            os.close(fd)
+            continue
+        with _closing_fd(fd), it:
             for e in it:
                 if e.name.startswith(".oanix-tmp-"):
                     continue
