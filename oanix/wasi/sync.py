@@ -813,7 +813,12 @@ class NamespaceStaging:
                 raise
             except OSError:  # the staging dir was tampered with: copy afresh
                 sub.reset()
-                in_line = self._sync_in(ns, sub, plan)
+                try:
+                    in_line = self._sync_in(ns, sub, plan)
+                except OSError as e:  # still changing under us: the run does not start
+                    sub.reset()
+                    raise WasiError(f"the staging directory of {plan.ns_path} keeps "
+                                    f"changing: {e.strerror or e}") from None
             if not in_line or sub.watched is None:
                 quiet = False
                 self._rewatch(sub)
