@@ -377,8 +377,11 @@ class PythonSession:
         with self._out_lock:
             self._call = call
         try:
+            request = memoryview(len(data).to_bytes(8, "little") + data)
+            with contextlib.suppress(BlockingIOError):  # what fits first: there at wake-up
+                request = request[os.write(self._in, request):]
             self._parking.release(call)
-            self._send(len(data).to_bytes(8, "little") + data)
+            self._send(request)
             if not call.done.wait(limits.timeout):
                 why = f"a call ran past its timeout of {limits.timeout} s"
                 self._trap = self._trap or Trap("timeout", "INTERRUPT", why)
@@ -400,7 +403,7 @@ class PythonSession:
         with contextlib.suppress(OSError):
             os.write(self._in, _WAKE)  # a read of stdin returns (then the code traps)
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes | memoryview) -> None:
         """Write ``data`` to the guest's stdin, a pipe's worth at a time as it reads.
 
         Raises:
