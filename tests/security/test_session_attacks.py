@@ -119,6 +119,18 @@ def test_a_guest_that_parks_itself_only_ends_its_own_call(rt: WasiRuntime,
         assert nxt.ok and ns.exists("/data/late.txt")
 
 
+def test_output_never_bleeds_between_calls(rt: WasiRuntime, ns: Namespace) -> None:
+    """The end of a call is the guest parked, after its writes returned: each call gets
+    exactly its own output, however it is written, with nothing left for the next."""
+    with PythonSession(ns, runtime=rt, timeout=30) as py:
+        for i in range(150):
+            code = (f"import os, sys; os.write(1, b'a{i}|'); sys.stdout.write('b{i}|')\n"
+                    f"os.write(2, b'e{i}|'); print('x' * {i * 700}, end='')")
+            res = py.run(code)
+            assert res.stdout == f"a{i}|b{i}|".encode() + b"x" * (i * 700), i
+            assert res.stderr == f"e{i}|".encode(), i
+
+
 # -- the module cache --------------------------------------------------------------------
 
 _REAL = '(module (func (export "_start")))'
