@@ -62,7 +62,10 @@ placeholder directory in the staged parent. Its changes are reported from a stat
 (the files are live, so nothing is lost).
 
 Symlinks or special files created by the guest in a staging directory are never
-followed: they are reported as refused and removed.
+followed: they are reported as refused and removed. Every host access below a staging
+directory is resolved from the descriptor the host holds of it, component by component
+with no-follow opens (``oanix._beneath``), so a link swapped in for a directory at any
+moment is refused by the kernel, not followed out of the sandbox.
 
 Only the sync and the guest write in a staging directory. With inotify, a staged copy
 changed in any way between runs (by another host process) is copied afresh by the next
@@ -601,16 +604,18 @@ class _Subtree:
         self.watched = None
         self.journal = None
         self.tracking = None
-        shutil.rmtree(self.host, ignore_errors=True)
+        parent, name = os.path.split(self.host)
+        remove_beneath(parent, name)  # a link in its place goes, never what it names
         os.makedirs(self.host, mode=0o700, exist_ok=True)
         self.anchor()
 
     def anchor(self) -> None:
         """Hold the staging directory as it is now: its inode, kept from reuse by an
-        open descriptor (a guest that removes it cannot have a new one take its number)."""
+        open descriptor (a guest that removes it cannot have a new one take its number).
+        A link in its place is refused (OSError), never anchored."""
         self.drop()
         self._anchor = os.open(self.host, getattr(os, "O_PATH", os.O_RDONLY)
-                               | os.O_DIRECTORY | os.O_CLOEXEC)
+                               | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         self.ino = os.fstat(self._anchor).st_ino
 
     def drop(self) -> None:
