@@ -62,7 +62,10 @@ placeholder directory in the staged parent. Its changes are reported from a stat
 (the files are live, so nothing is lost).
 
 Symlinks or special files created by the guest in a staging directory are never
-followed: they are reported as refused and removed.
+followed: they are reported as refused and removed. Symlinks the guest makes in a host
+directory preopened as it is (in directories it made too) are removed after the run,
+each relative to its directory's descriptor with no link followed, and reported as
+refused; the host's own links there are left alone.
 
 Only the sync and the guest write in a staging directory. With inotify, a staged copy
 changed in any way between runs (by another host process) is copied afresh by the next
@@ -109,7 +112,7 @@ from ..errors import (
 )
 from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
-from ._hostfs import remove_host
+from ._hostfs import links_below, remove_host, unlink_link
 from ._inotify import DirWatch
 from .quota import DiskArea, DiskMeter, Quota, sum_quotas
 from .rootview import RootLayout, plan_root, top_level
@@ -128,6 +131,7 @@ _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOF
                       | getattr(os, "O_CLOEXEC", 0))
 _OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 DEFAULT_SCAN_LIMIT: Final = 10_000
+_CTIME_SLACK_NS: Final = 20_000_000  # file times come from a clock that may lag a tick
 
 
 def staging_root() -> str:
@@ -726,6 +730,7 @@ class NamespaceStaging:
         self._steady_plans: list[_Plan] | None = None
         self._steady_checks: list[tuple[_Journaled, _Subtree]] = []
         self._meter_key: tuple[int, int | None, int | None] | None = None
+        self._direct_since = 0  # when the last sync of a writable host dir began (ns)
         self._meter_areas: tuple[DiskArea, ...] = ()  # the disk areas of ``_steady``
 
     def _ns(self) -> FileService:
@@ -770,6 +775,8 @@ class NamespaceStaging:
                 self._watch_root(root)
         for plan in plans:
             if plan.direct is not None:
+                if plan.writable:
+                    self._direct_since = time.time_ns()
                 before = self._scan_direct(plan.direct) if plan.writable else None
                 staged.direct.append((plan, before))
                 staged.preopens.append(PreparedPreopen(plan.direct, plan.guest, plan.writable))
@@ -1241,6 +1248,8 @@ class NamespaceStaging:
         if wrote_back:
             self._watch.drain()  # the write-back's own touches (restamps, refusals)
         for plan, before in staged.direct:
+            if plan.writable:
+                self._remove_direct_links(plan, before, log)
             if before is not None:
                 self._report_direct(plan, before, log)
         return log.result()
@@ -1264,6 +1273,25 @@ class NamespaceStaging:
         rels = _journal_rels(sub, tracker.sroot, changed)
         if rels is not None:
             sub.journal = _Cursor(last.service, last.sroot, gen, rels)
+
+    def _remove_direct_links(self, plan: _Plan,
+                             before: dict[str, tuple[bool, int, int, int]] | None,
+                             log: _ChangeLog) -> None:
+        """Remove the symbolic links the guest made in a host directory preopened as it
+        is, and report them refused, as a staged copy would: a host program would follow
+        them. The guest's are those not there before the run (by inode), or, when the
+        tree was too large to scan before, those made since the sync (by ctime)."""
+        assert plan.direct is not None
+        since = self._direct_since - _CTIME_SLACK_NS
+        for rel, st in list(links_below(plan.direct)):
+            old = None if before is None else before.get(rel)
+            if (old is not None and old[3] == st.st_ino) or (
+                    before is None and st.st_ctime_ns < since):
+                continue  # the host's own link
+            if unlink_link(plan.direct, rel, st.st_ino):
+                log.refused.append((paths.join(plan.ns_path, rel),
+                                    "Unsupported: symbolic link made by the guest in a "
+                                    "host directory: removed"))
 
     def _report_direct(self, plan: _Plan, before: dict[str, tuple[bool, int, int, int]],
                        log: _ChangeLog) -> None:
