@@ -10,14 +10,20 @@ past its cap, with the excess never held in memory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from oanix import MemFs, Namespace
+from oanix import InvalidArgument, MemFs, Namespace, NoSpace
+from oanix.cap.http import HttpFs
+from oanix.cap.nostr import NostrFs
+from oanix.cap.ws import MAX_CONTROL_LINE, InvalidContent, WsFs
+from oanix.services.logs import DEFAULT_MAX_LOG_BYTES, LogsFs
 from oanix.wasi import RunConfig, WasiRuntime
 from oanix.wasi.python import python_wasm_path, run_python
 from oanix.wasi.runtime import wait_for_output_release
@@ -160,3 +166,102 @@ def test_the_ceiling_can_be_lifted(rt: WasiRuntime) -> None:
     res = run_python(FLOOD, namespace=ns, argv=["/tmp/big", "3"], runtime=rt, timeout=60,
                      max_disk=None, max_disk_files=None)
     assert res.ok and ns.stat("/tmp/big").size == 3 * MIB
+
+
+# -- size caps of service files ------------------------------------------------------------
+
+
+def _flood_open_file(ns: Namespace, path: str, chunk: bytes, total: int) -> tuple[int, Any]:
+    """Write ``chunk`` until ``total`` bytes or NoSpace; the bytes accepted and the file."""
+    f = ns.open(path, "wb")
+    written = 0
+    with pytest.raises(NoSpace) as err:
+        while written < total:
+            f.write(chunk)
+            written += len(chunk)
+    assert err.value.filename == path and err.value.errno == errno.ENOSPC
+    return written, f
+
+
+def _inner(f: Any) -> Any:
+    """The service's own file object behind a namespace's file (to look at its buffer)."""
+    return getattr(f, "_f", f)
+
+
+def test_a_log_is_capped_by_default() -> None:
+    logs = LogsFs()
+    ns = Namespace()
+    ns.mount("/logs", logs)
+    written, f = _flood_open_file(ns, "/logs/stdout.log", b"x" * MIB, 40 * MIB)
+    f.close()
+    assert written <= DEFAULT_MAX_LOG_BYTES
+    assert len(logs.stdout()) <= DEFAULT_MAX_LOG_BYTES  # the excess was never stored
+    with pytest.raises(NoSpace, match=r"stdout\.log"):
+        ns.write_bytes("/logs/stdout.log", b"y" * MIB)
+    assert LogsFs(max_bytes=None).max_bytes is None  # the cap can be lifted
+
+
+def test_an_unfinished_event_line_is_capped() -> None:
+    logs = LogsFs(max_bytes=MIB)
+    ns = Namespace()
+    ns.mount("/logs", logs)
+    f = ns.open("/logs/events.jsonl", "wb")
+    with pytest.raises(NoSpace, match=r"events\.jsonl"):
+        for _ in range(40):
+            f.write(b'{"message": "' + b"a" * (MIB // 4))
+    assert len(_inner(f)._partial) <= MIB  # what the open file holds stays under the cap
+    with pytest.raises(InvalidArgument, match=r"events\.jsonl"):
+        f.close()  # the unfinished line held is parsed, and is no event
+    assert logs.events() == []
+
+
+def test_an_http_request_file_is_capped_as_it_grows() -> None:
+    http = HttpFs(max_file_bytes=4 * MIB)
+    ns = Namespace()
+    ns.mount("/cap/http", http)
+    written, f = _flood_open_file(ns, "/cap/http/request", b"x" * MIB, 200 * MIB)
+    assert written <= 4 * MIB and _inner(f).held <= 4 * MIB
+    f.close()  # nothing submitted: what it held is incomplete
+    assert ns.listdir("/cap/http/pending") == [] and ns.listdir("/cap/http/errors") == []
+    with pytest.raises(NoSpace, match="request"):
+        ns.write_bytes("/cap/http/request", b"y" * (5 * MIB))
+    assert HttpFs().max_file_bytes == 16 * MIB
+
+
+def test_a_ws_message_and_control_line_are_capped() -> None:
+    ws = WsFs(max_message_bytes=MIB)
+    ns = Namespace()
+    ns.mount("/cap/ws", ws)
+    written, f = _flood_open_file(ns, "/cap/ws/control", b"c" * (16 << 10), 200 * MIB)
+    assert written <= MAX_CONTROL_LINE and len(_inner(f)._pending) <= MAX_CONTROL_LINE
+    with pytest.raises(InvalidContent, match="control"):
+        f.close()  # the unfinished line held is run, and is no command
+    cid = ws.connect("ws://127.0.0.1:9/")
+    written, f = _flood_open_file(ns, f"/cap/ws/conns/{cid}/out", b"m" * (64 << 10),
+                                  200 * MIB)
+    assert written <= MIB and _inner(f).held <= MIB
+    f.close()  # nothing queued: what it held is incomplete
+    assert ws.status(cid)["queued_out"] == 0, ws.status(cid)
+
+
+def test_nostr_submit_and_request_files_are_capped() -> None:
+    nostr = NostrFs(max_file_bytes=MIB)
+    ns = Namespace()
+    ns.mount("/cap/nostr", nostr)
+    for name in ("submit", "request", "subscriptions/all.json"):
+        written, f = _flood_open_file(ns, f"/cap/nostr/{name}", b"n" * (64 << 10), 200 * MIB)
+        assert written <= MIB and _inner(f).held <= MIB
+        f.close()
+    assert ns.listdir("/cap/nostr/outbox") == []
+    assert NostrFs().max_file_bytes == MIB
+
+
+def test_a_guest_request_past_the_cap_is_refused_unread(rt: WasiRuntime) -> None:
+    http = HttpFs(max_file_bytes=MIB)
+    ns = Namespace()
+    ns.mount("/cap/http", http)
+    code = "open('/cap/http/request', 'wb').write(b'x' * (8 << 20))"
+    res = run_python(code, namespace=ns, runtime=rt, timeout=60)
+    assert res.ok, res.stderr_text
+    assert [p for p, why in res.changes.refused if "capped" in why] == ["/cap/http/request"]
+    assert ns.listdir("/cap/http/pending") == [] and ns.listdir("/cap/http/errors") == []
