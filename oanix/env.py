@@ -287,7 +287,8 @@ class OanixEnv:
         the environment, if not before."""
         self._use()
         options = {"memory_limit": self.limits.memory_limit, "timeout": self.limits.timeout,
-                   "max_output": self.limits.max_output, "env": dict(self.vars),
+                   "max_output": self.limits.max_output, "max_disk": self.limits.max_disk,
+                   "max_disk_files": self.limits.max_disk_files, "env": dict(self.vars),
                    "cwd": self.cwd, **config}
         session = PythonSession(self.namespace, runtime=self.runtime, **options)
         with self._lock:

@@ -59,7 +59,8 @@ from ..service import FileService
 from .live import LiveBridge, LiveViews
 from .output import _Capture
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
-from .run import Preopen, RunConfig, RunResult, Trap
+from .quota import DiskMeter
+from .run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
 from .runtime import (
     UNLIMITED_FUEL,
     CompiledModule,
@@ -75,6 +76,7 @@ __all__ = ["PythonSession"]
 
 _START_TIMEOUT: Final = 120.0  # seconds for the interpreter to come up
 _GRACE: Final = 2.0  # seconds a killed interpreter gets to unwind before run returns
+_METER_TICK: Final = 0.01  # seconds between two measures of a call's writes
 _NO_CHANGES: Final = Changes()
 
 
@@ -144,9 +146,11 @@ class PythonSession:
     """A resident CPython interpreter in the sandbox; see the module docstring.
 
     ``namespace``: what the guest sees (its top-level directories preopened, or
-    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB) hold for the whole
-    session, ``timeout`` (seconds, default None) and ``max_output`` (bytes kept of each
-    stream, default unlimited) for every call unless ``run`` says otherwise.
+    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB), ``max_disk`` and
+    ``max_disk_files`` (see ``RunConfig``: a call whose writes pass a budget ends with
+    ``Trap(kind="disk")`` and ends the session) hold for the whole session, ``timeout``
+    (seconds, default None) and ``max_output`` (bytes kept of each stream, default
+    unlimited) for every call unless ``run`` says otherwise.
 
     Raises:
         PythonUnavailable, ModuleError: see ``python_wasm_path``.
@@ -157,14 +161,17 @@ class PythonSession:
                  runtime: WasiRuntime | None = None, env: Mapping[str, str] | None = None,
                  cwd: str | None = None, preopens: Mapping[str, str | Preopen] | None = None,
                  memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                 timeout: float | None = None, max_output: int | None = None) -> None:
+                 timeout: float | None = None, max_output: int | None = None,
+                 max_disk: int | None = DEFAULT_MAX_DISK,
+                 max_disk_files: int | None = DEFAULT_MAX_DISK_FILES) -> None:
         if not hasattr(os, "mkfifo"):
             raise WasiError("PythonSession needs POSIX named pipes (os.mkfifo)")
         rt = runtime if runtime is not None else default_runtime()
         # RunConfig checks every value and gives the errors their usual wording.
         self._config = RunConfig(env={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
                                  cwd=cwd, preopens=preopens, memory_limit=memory_limit,
-                                 timeout=timeout, max_output=max_output)
+                                 timeout=timeout, max_output=max_output,
+                                 max_disk=max_disk, max_disk_files=max_disk_files)
         if preopens is not None and namespace is None:
             raise InvalidArgument("preopens need a namespace")
         self._lock = threading.Lock()
@@ -366,8 +373,10 @@ class PythonSession:
                         if staged.preopens != self._preopens:
                             raise WasiError("the namespace's preopens changed since the "
                                             "session started: start a new session")
+                        meter = self._staging.disk_meter(staged, self._config.max_disk,
+                                                         self._config.max_disk_files)
                         with LiveViews.running(self._bridges) as refused:
-                            call = self._call_guest(code, limits)
+                            call = self._call_guest(code, limits, meter)
                     finally:
                         changes = self._staging.collect(staged)
                 if refused:
@@ -375,17 +384,18 @@ class PythonSession:
                                       (*changes.refused, *refused))
             return self._result(call, started, changes)
 
-    def _call_guest(self, code: str, limits: RunConfig) -> _Call:
+    def _call_guest(self, code: str, limits: RunConfig, meter: DiskMeter | None = None
+                    ) -> _Call:
         call = _Call(limits.max_output)
         data = code.encode("utf-8", "surrogateescape")
         with self._out_lock:
             self._call = call
         try:
             self._send(len(data).to_bytes(8, "little") + data)
-            if not call.done.wait(limits.timeout):
-                why = f"a call ran past its timeout of {limits.timeout} s"
-                self._trap = Trap("timeout", "INTERRUPT", why)
-                self._ended = why
+            trap = self._wait(call, limits.timeout, meter)
+            if trap is not None:
+                self._trap = trap
+                self._ended = trap.message
                 self._handle.engine.increment_epoch()  # traps the interpreter
                 call.done.wait(_GRACE)
         except OSError as e:  # the guest is gone
@@ -395,6 +405,25 @@ class PythonSession:
             with self._out_lock:
                 self._call = None
         return call
+
+    @staticmethod
+    def _wait(call: _Call, timeout: float | None, meter: DiskMeter | None) -> Trap | None:
+        """Wait for ``call`` to finish; the trap that must stop it instead: its timeout,
+        or its writes passing a disk budget (measured every ``_METER_TICK`` meanwhile)."""
+        if meter is None:
+            if call.done.wait(timeout):
+                return None
+        else:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not call.done.wait(_METER_TICK if end is None
+                                     else max(0.0, min(_METER_TICK, end - time.monotonic()))):
+                if meter.check():
+                    return meter.tripped
+                if end is not None and time.monotonic() >= end:
+                    break
+            else:
+                return None
+        return Trap("timeout", "INTERRUPT", f"a call ran past its timeout of {timeout} s")
 
     def _send(self, data: bytes) -> None:
         """Write ``data`` to the guest's stdin, a pipe's worth at a time as it reads.

@@ -24,7 +24,7 @@ from oanix.cap.http import HttpFs
 from oanix.cap.nostr import NostrFs
 from oanix.cap.ws import MAX_CONTROL_LINE, InvalidContent, WsFs
 from oanix.services.logs import DEFAULT_MAX_LOG_BYTES, LogsFs
-from oanix.wasi import RunConfig, WasiRuntime
+from oanix.wasi import PythonSession, RunConfig, WasiRuntime
 from oanix.wasi.python import python_wasm_path, run_python
 from oanix.wasi.runtime import wait_for_output_release
 
@@ -265,3 +265,20 @@ def test_a_guest_request_past_the_cap_is_refused_unread(rt: WasiRuntime) -> None
     assert res.ok, res.stderr_text
     assert [p for p, why in res.changes.refused if "capped" in why] == ["/cap/http/request"]
     assert ns.listdir("/cap/http/pending") == [] and ns.listdir("/cap/http/errors") == []
+
+
+def test_a_session_call_flooding_a_quota_mount_is_stopped(rt: WasiRuntime) -> None:
+    ns = Namespace()
+    ns.mount("/tmp", MemFs(max_bytes=MIB))
+    with PythonSession(ns, runtime=rt, timeout=60) as py:
+        assert py.run("x = 1").ok
+        res = py.run("import os\n"
+                     "fd = os.open('/tmp/big', os.O_WRONLY | os.O_CREAT)\n"
+                     "for i in range(300):\n"
+                     "    os.write(fd, b'x' * (1 << 20))\n"
+                     "    os.write(1, b'%d\\n' % (i + 1))\n")
+        assert res.trap is not None and res.trap.kind == "disk", (res.trap, res.stderr_text)
+        assert "/tmp" in res.trap.message and str(MIB) in res.trap.message
+        assert _written_mib(res.stdout) < 100
+        assert [p for p, why in res.changes.refused if "NoSpace" in why] == ["/tmp/big"]
+        assert not py.alive
