@@ -21,8 +21,9 @@ import stat as st_mod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
-__all__ = ["DIR", "FILE", "PATH", "SUPPORTED", "descend", "lstat_beneath", "open_beneath",
-           "open_dir_beneath", "parent_beneath", "remove_beneath"]
+__all__ = ["DIR", "FILE", "PATH", "SUPPORTED", "descend", "links_beneath", "lstat_beneath",
+           "open_beneath", "open_dir_beneath", "parent_beneath", "remove_beneath",
+           "unlink_link_beneath"]
 
 
 def _flag(name: str) -> int:
@@ -143,3 +144,44 @@ def remove_beneath(root: str | int, rel: str) -> None:
                 os.unlink(name, dir_fd=dfd)
     except OSError:
         return
+
+
+def links_beneath(root: str | int) -> Iterator[tuple[str, os.stat_result]]:
+    """``(relative path, lstat)`` of every symbolic link below ``root``, found by listing
+    each directory through its own descriptor (no link followed, no recursion)."""
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            fd = open_dir_beneath(root, rel)
+        except OSError:
+            continue
+        try:
+            with os.scandir(fd) as it:
+                for e in it:
+                    crel = f"{rel}/{e.name}" if rel else e.name
+                    try:
+                        st = os.stat(e.name, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if st_mod.S_ISLNK(st.st_mode):
+                        yield crel, st
+                    elif st_mod.S_ISDIR(st.st_mode):
+                        stack.append(crel)
+        finally:
+            os.close(fd)
+
+
+def unlink_link_beneath(root: str | int, rel: str, ino: int) -> bool:
+    """Remove the symbolic link ``rel`` below ``root`` if it is still the link with inode
+    ``ino`` (its directory reached without following a link, the link removed relative
+    to that directory's descriptor); whether it was removed."""
+    try:
+        with parent_beneath(root, rel) as (dfd, name):
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if not st_mod.S_ISLNK(st.st_mode) or st.st_ino != ino:
+                return False
+            os.unlink(name, dir_fd=dfd)
+            return True
+    except OSError:
+        return False

@@ -50,6 +50,7 @@ from .shell import ExecResult, Shell
 from .shell.interp import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
+from .wasi.run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
 from .wasi.sync import PreparedPreopen
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
@@ -80,17 +81,27 @@ _ALLOWED = {
 
 @attrs.frozen
 class Limits:
-    """Limits of every program an environment runs (see ``RunConfig``)."""
+    """Limits of every program an environment runs (see ``RunConfig``).
+
+    ``max_disk`` / ``max_disk_files``: the most a program may hold in any one writable
+    directory while it runs, where the quotas of the mounts there do not say less
+    (default 1 GiB and 100,000 entries; passing either stops the program with
+    ``Trap(kind="disk")``, see ``oanix.wasi.quota``).
+    """
 
     fuel: int | None = None
     memory_limit: int | None = 512 << 20
     timeout: float | None = None
     max_output: int | None = 16 << 20
+    max_disk: int | None = DEFAULT_MAX_DISK
+    max_disk_files: int | None = DEFAULT_MAX_DISK_FILES
 
     def config(self, **fields: Any) -> RunConfig:
         """A RunConfig with these limits and ``fields``."""
         return RunConfig(fuel=self.fuel, memory_limit=self.memory_limit,
-                         timeout=self.timeout, max_output=self.max_output, **fields)
+                         timeout=self.timeout, max_output=self.max_output,
+                         max_disk=self.max_disk, max_disk_files=self.max_disk_files,
+                         **fields)
 
 
 class OanixEnv:
@@ -306,6 +317,8 @@ class OanixEnv:
 
         limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
                   "timeout": self.limits.timeout, "max_output": self.limits.max_output,
+                  "max_disk": self.limits.max_disk,
+                  "max_disk_files": self.limits.max_disk_files,
                   "env": dict(self.vars), "cwd": self.cwd, **config}
         return run_python(namespace=ns, argv=argv, runtime=self.runtime, **limits)
 
@@ -316,7 +329,8 @@ class OanixEnv:
         the environment, if not before."""
         self._use()
         options = {"memory_limit": self.limits.memory_limit, "timeout": self.limits.timeout,
-                   "max_output": self.limits.max_output, "env": dict(self.vars),
+                   "max_output": self.limits.max_output, "max_disk": self.limits.max_disk,
+                   "max_disk_files": self.limits.max_disk_files, "env": dict(self.vars),
                    "cwd": self.cwd, **config}
         session = PythonSession(self.namespace, runtime=self.runtime, **options)
         with self._lock:

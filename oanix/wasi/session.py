@@ -75,7 +75,8 @@ from ..service import FileService
 from ._park import Call, Parking
 from .live import LiveBridge, LiveViews
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
-from .run import Preopen, RunConfig, RunResult, Trap
+from .quota import DiskMeter
+from .run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
 from .runtime import (
     UNLIMITED_FUEL,
     CompiledModule,
@@ -91,6 +92,7 @@ __all__ = ["PythonSession"]
 
 _START_TIMEOUT: Final = 120.0  # seconds for the interpreter to come up
 _GRACE: Final = 2.0  # seconds a stopped interpreter gets to unwind before run returns
+_METER_TICK: Final = 0.01  # seconds between two measures of a call's writes
 _NO_CHANGES: Final = Changes()
 _WAKE: Final = b"\xff" * 8  # on stdin: an idle driver quits; a blocked read returns
 
@@ -160,9 +162,11 @@ class PythonSession:
     """A resident CPython interpreter in the sandbox; see the module docstring.
 
     ``namespace``: what the guest sees (its top-level directories preopened, or
-    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB) hold for the whole
-    session, ``timeout`` (seconds, default None) and ``max_output`` (bytes kept of each
-    stream, default unlimited) for every call unless ``run`` says otherwise.
+    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB), ``max_disk`` and
+    ``max_disk_files`` (see ``RunConfig``: a call whose writes pass a budget ends with
+    ``Trap(kind="disk")`` and ends the session) hold for the whole session, ``timeout``
+    (seconds, default None) and ``max_output`` (bytes kept of each stream, default
+    unlimited) for every call unless ``run`` says otherwise.
 
     Raises:
         PythonUnavailable, ModuleError: see ``python_wasm_path``.
@@ -173,14 +177,17 @@ class PythonSession:
                  runtime: WasiRuntime | None = None, env: Mapping[str, str] | None = None,
                  cwd: str | None = None, preopens: Mapping[str, str | Preopen] | None = None,
                  memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                 timeout: float | None = None, max_output: int | None = None) -> None:
+                 timeout: float | None = None, max_output: int | None = None,
+                 max_disk: int | None = DEFAULT_MAX_DISK,
+                 max_disk_files: int | None = DEFAULT_MAX_DISK_FILES) -> None:
         if not hasattr(os, "mkfifo"):
             raise WasiError("PythonSession needs POSIX named pipes (os.mkfifo)")
         rt = runtime if runtime is not None else default_runtime()
         # RunConfig checks every value and gives the errors their usual wording.
         self._config = RunConfig(env={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
                                  cwd=cwd, preopens=preopens, memory_limit=memory_limit,
-                                 timeout=timeout, max_output=max_output)
+                                 timeout=timeout, max_output=max_output,
+                                 max_disk=max_disk, max_disk_files=max_disk_files)
         if preopens is not None and namespace is None:
             raise InvalidArgument("preopens need a namespace")
         self._lock = threading.Lock()
@@ -356,8 +363,10 @@ class PythonSession:
                         if staged.preopens != self._preopens:
                             raise WasiError("the namespace's preopens changed since the "
                                             "session started: start a new session")
+                        meter = self._staging.disk_meter(staged, self._config.max_disk,
+                                                         self._config.max_disk_files)
                         with LiveViews.running(self._bridges) as refused:
-                            call, stopped = self._call_guest(code, limits)
+                            call, stopped = self._call_guest(code, limits, meter)
                     finally:
                         if stopped:
                             changes = self._staging.collect(staged)
@@ -369,7 +378,8 @@ class PythonSession:
                                       (*changes.refused, *refused))
             return self._result(call, started, changes)
 
-    def _call_guest(self, code: str, limits: RunConfig) -> tuple[Call, bool]:
+    def _call_guest(self, code: str, limits: RunConfig, meter: DiskMeter | None = None
+                    ) -> tuple[Call, bool]:
         """Run one call: the call, and whether the guest is now provably not running
         (parked for the next request, or out of the guest)."""
         call = Call(limits.max_output)
@@ -382,10 +392,10 @@ class PythonSession:
                 request = request[os.write(self._in, request):]
             self._parking.release(call)
             self._send(request)
-            if not call.done.wait(limits.timeout):
-                why = f"a call ran past its timeout of {limits.timeout} s"
-                self._trap = self._trap or Trap("timeout", "INTERRUPT", why)
-                self._stop(why)
+            trap = self._wait(call, limits.timeout, meter)
+            if trap is not None:
+                self._trap = self._trap or trap
+                self._stop(trap.message)
                 call.done.wait(_GRACE)  # parking now traps: done means out of the guest
         except OSError as e:  # the guest is gone
             self._ended = self._ended or f"its stdin failed: {e.strerror or e}"
@@ -402,6 +412,25 @@ class PythonSession:
         self._handle.engine.increment_epoch()  # guest code traps
         with contextlib.suppress(OSError):
             os.write(self._in, _WAKE)  # a read of stdin returns (then the code traps)
+
+    @staticmethod
+    def _wait(call: Call, timeout: float | None, meter: DiskMeter | None) -> Trap | None:
+        """Wait for ``call`` to finish; the trap that must stop it instead: its timeout,
+        or its writes passing a disk budget (measured every ``_METER_TICK`` meanwhile)."""
+        if meter is None:
+            if call.done.wait(timeout):
+                return None
+        else:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not call.done.wait(_METER_TICK if end is None
+                                     else max(0.0, min(_METER_TICK, end - time.monotonic()))):
+                if meter.check():
+                    return meter.tripped
+                if end is not None and time.monotonic() >= end:
+                    break
+            else:
+                return None
+        return Trap("timeout", "INTERRUPT", f"a call ran past its timeout of {timeout} s")
 
     def _send(self, data: bytes | memoryview) -> None:
         """Write ``data`` to the guest's stdin, a pipe's worth at a time as it reads.

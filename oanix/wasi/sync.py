@@ -65,7 +65,10 @@ Symlinks or special files created by the guest in a staging directory are never
 followed: they are reported as refused and removed. Every host access below a staging
 directory is resolved from the descriptor the host holds of it, component by component
 with no-follow opens (``oanix._beneath``), so a link swapped in for a directory at any
-moment is refused by the kernel, not followed out of the sandbox.
+moment is refused by the kernel, not followed out of the sandbox. Symlinks the guest
+makes in a host directory preopened as it is (in directories it made too) are removed
+after the run, each relative to its directory's descriptor with no link followed, and
+reported as refused; the host's own links there are left alone.
 
 Only the sync and the guest write in a staging directory. With inotify, a staged copy
 changed in any way between runs (by another host process) is copied afresh by the next
@@ -100,11 +103,13 @@ import attrs
 
 from .. import paths
 from .._beneath import (
+    links_beneath,
     lstat_beneath,
     open_beneath,
     open_dir_beneath,
     parent_beneath,
     remove_beneath,
+    unlink_link_beneath,
 )
 from ..changes import Changes
 from ..errors import (
@@ -120,6 +125,7 @@ from ..errors import (
 from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
 from ._inotify import DirWatch
+from .quota import DiskArea, DiskMeter, Quota, sum_quotas
 from .rootview import RootLayout, plan_root, top_level
 from .run import Preopen
 
@@ -136,6 +142,7 @@ _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOF
                       | getattr(os, "O_CLOEXEC", 0))
 _OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 DEFAULT_SCAN_LIMIT: Final = 10_000
+_CTIME_SLACK_NS: Final = 20_000_000  # file times come from a clock that may lag a tick
 
 
 def staging_root() -> str:
@@ -311,6 +318,7 @@ class _Plan:
     direct: str | None  # host directory to preopen as is (a WorkspaceFs)
     exclude: frozenset[str] = frozenset()  # relative paths preopened separately
     source: _Source | None = None  # walked through the one service behind it
+    quota: Quota = (None, None)  # what the services behind it hold at most (bytes, files)
 
 
 def _default_roots(ns: FileService) -> dict[str, Preopen]:
@@ -375,7 +383,8 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
             sroot = m.root if rel == "/" else paths.join(m.root, rel)
             source = _Source(m.service, sroot, m.computed, _clock_window(m.service),
                              None if m.computed else _journal_of(m.service))
-        plans.append(_Plan(ns_path, guest, writable, None, exclude, source))
+        plans.append(_Plan(ns_path, guest, writable, None, exclude, source,
+                           sum_quotas(m.service for m in members)))
     return plans
 
 
@@ -576,6 +585,8 @@ class _Subtree:
     journal: _Cursor | None = None  # where the namespace side stood at the last sync
     tracking: _Tracker | None = None  # during a write-back
     ino: int = 0  # the staging directory's inode (a root member's is checked after a run)
+    quota: Quota = (None, None)  # its plan's
+    write_limit: int | None = None  # the write-back refuses a staged file larger than this
     _anchor: int = -1  # a descriptor that keeps ``ino`` from being reused while we look
     _preopen: PreparedPreopen | None = None
 
@@ -739,6 +750,9 @@ class NamespaceStaging:
         self._steady: Staged | None = None
         self._steady_plans: list[_Plan] | None = None
         self._steady_checks: list[tuple[_Journaled, _Subtree]] = []
+        self._meter_key: tuple[int, int | None, int | None] | None = None
+        self._direct_since = 0  # when the last sync of a writable host dir began (ns)
+        self._meter_areas: tuple[DiskArea, ...] = ()  # the disk areas of ``_steady``
 
     def _ns(self) -> FileService:
         ns = self._ns_ref() if self._ns_ref is not None else self._ns_strong
@@ -806,12 +820,15 @@ class NamespaceStaging:
                 self._watch_root(root)
         for plan in plans:
             if plan.direct is not None:
+                if plan.writable:
+                    self._direct_since = time.time_ns()
                 before = self._scan_direct(plan.direct) if plan.writable else None
                 staged.direct.append((plan, before))
                 staged.preopens.append(PreparedPreopen(plan.direct, plan.guest, plan.writable))
                 continue
             sub = self._subtree(plan.ns_path)
             sub.exclude = plan.exclude
+            sub.quota = plan.quota
             try:
                 in_line = self._sync_in(ns, sub, plan)
             except FsError:
@@ -1186,6 +1203,54 @@ class NamespaceStaging:
             out[rel] = (stat_mod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
         return out
 
+    # -- during the run ----------------------------------------------------------------------
+
+    def disk_meter(self, staged: Staged, max_disk: int | None, max_files: int | None
+                   ) -> DiskMeter | None:
+        """What measures the writable preopens of ``staged`` while the guest runs (see
+        ``oanix.wasi.quota``); None when nothing is to be measured."""
+        key = (id(staged), max_disk, max_files)
+        if staged is self._steady and self._meter_key == key:
+            areas = self._meter_areas  # the usual case: the same preopens as last run
+        else:
+            areas = self._disk_areas(staged, max_disk, max_files)
+            self._meter_key, self._meter_areas = (key, areas) if (
+                staged is self._steady) else (None, ())
+        if not areas:
+            return None
+        return DiskMeter(areas, functools.partial(self._may_have_written, staged))
+
+    def _disk_areas(self, staged: Staged, max_disk: int | None, max_files: int | None
+                    ) -> tuple[DiskArea, ...]:
+        areas: list[DiskArea | None] = []
+        root = staged.root
+        if root is not None and root.writable:
+            areas.append(DiskArea.staged("/", root.host, (None, None), max_disk, max_files,
+                                         frozenset(root.members)))
+        for sub, writable in staged.subtrees:
+            if writable:
+                area = DiskArea.staged(sub.ns_root, sub.host, sub.quota, max_disk, max_files)
+                sub.write_limit = None if area is None else area.max_bytes
+                areas.append(area)
+        areas.extend(DiskArea.host_dir(plan.ns_path, plan.direct,
+                                       ((info[0], info[1]) for info in before.values()),
+                                       max_disk, max_files)
+                     for plan, before in staged.direct
+                     if plan.writable and plan.direct is not None and before is not None)
+        return tuple(a for a in areas if a is not None)
+
+    def _may_have_written(self, staged: Staged) -> bool:
+        """Whether the guest may have written in its staged copies yet: one ioctl when
+        they are all watched (called from the runtime's clock thread: it reads the
+        pending count only, never the events)."""
+        if staged.direct or not self._watch.available:
+            return True
+        if staged.root is not None and not self._root_watched:
+            return True
+        if any(sub.watched is None for sub, writable in staged.subtrees if writable):
+            return True
+        return self._watch.pending() > 0
+
     # -- after the run -----------------------------------------------------------------------
 
     def collect(self, staged: Staged) -> Changes:
@@ -1234,6 +1299,8 @@ class NamespaceStaging:
         if wrote_back:
             self._watch.drain()  # the write-back's own touches (restamps, refusals)
         for plan, before in staged.direct:
+            if plan.writable:
+                self._remove_direct_links(plan, before, log)
             if before is not None:
                 self._report_direct(plan, before, log)
         return log.result()
@@ -1257,6 +1324,25 @@ class NamespaceStaging:
         rels = _journal_rels(sub, tracker.sroot, changed)
         if rels is not None:
             sub.journal = _Cursor(last.service, last.sroot, gen, rels)
+
+    def _remove_direct_links(self, plan: _Plan,
+                             before: dict[str, tuple[bool, int, int, int]] | None,
+                             log: _ChangeLog) -> None:
+        """Remove the symbolic links the guest made in a host directory preopened as it
+        is, and report them refused, as a staged copy would: a host program would follow
+        them. The guest's are those not there before the run (by inode), or, when the
+        tree was too large to scan before, those made since the sync (by ctime)."""
+        assert plan.direct is not None
+        since = self._direct_since - _CTIME_SLACK_NS
+        for rel, st in list(links_beneath(plan.direct)):
+            old = None if before is None else before.get(rel)
+            if (old is not None and old[3] == st.st_ino) or (
+                    before is None and st.st_ctime_ns < since):
+                continue  # the host's own link
+            if unlink_link_beneath(plan.direct, rel, st.st_ino):
+                log.refused.append((paths.join(plan.ns_path, rel),
+                                    "Unsupported: symbolic link made by the guest in a "
+                                    "host directory: removed"))
 
     def _report_direct(self, plan: _Plan, before: dict[str, tuple[bool, int, int, int]],
                        log: _ChangeLog) -> None:
@@ -1328,6 +1414,9 @@ class NamespaceStaging:
             rec = sub.files.get(rel)
             if rec is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
                     rec.size, rec.mtime_ns, rec.ino):
+                continue
+            if sub.write_limit is not None and st.st_size > sub.write_limit:
+                _refuse_large(sub, rel, st.st_size, log)
                 continue
             data = _read_file(sub.root, rel)
             if rec is not None and _sha(data) == rec.digest:
@@ -1445,6 +1534,15 @@ class NamespaceStaging:
     def _restamp(self, sub: _Subtree, rel: str, rec: _FileRec, now_ns: int) -> None:
         hst = self._stamp_host(sub.root, rel, now_ns)
         rec.size, rec.mtime_ns, rec.ino = hst.st_size, hst.st_mtime_ns, hst.st_ino
+
+
+def _refuse_large(sub: _Subtree, rel: str, size: int, log: _ChangeLog) -> None:
+    """Refuse a staged file larger than its preopen may hold, without reading it (a
+    sparse file can claim any size); the next sync restores the namespace's copy."""
+    log.refused.append((sub.ns_path(rel), f"NoSpace: {size} bytes, more than the "
+                                          f"{sub.write_limit} bytes this preopen may hold"))
+    remove_beneath(sub.root, rel)
+    sub.files.pop(rel, None)
 
 
 def _own(sub: _Subtree, rel: str) -> contextlib.AbstractContextManager[None]:
