@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
 import threading
 import weakref
@@ -38,6 +37,7 @@ from ..errors import FsError, NotADirectory, NotFound
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..service import FileService
+from ._hostfs import remove_tree
 from ._inotify import IN_CLOSE_WRITE, IN_DONT_FOLLOW, IN_ONLYDIR, DirWatch
 
 __all__ = ["LiveBridge", "LiveViews"]
@@ -175,7 +175,7 @@ class LiveBridge:
     def close(self) -> None:
         self._watch.close()
         self._host.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
 
 
 class LiveViews:

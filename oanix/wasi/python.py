@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ import attrs
 from .. import paths
 from ..errors import InvalidArgument, ModuleError, PythonUnavailable
 from ..service import FileService
+from ._hostfs import remove_tree
 from .cache import file_sha256
 from .run import Preopen, RunConfig, RunResult, Trap
 from .runtime import WasiRuntime
@@ -117,7 +117,7 @@ def _user_base() -> str:
             with open(os.path.join(site, "oanix-cwd.pth"), "w", encoding="utf-8") as f:
                 f.write(_CWD_PTH)
             _site_dir = d
-            atexit.register(shutil.rmtree, d, True)
+            atexit.register(remove_tree, d)
         return _site_dir
 
 

@@ -16,13 +16,11 @@ is dropped when the run ends, whatever happened.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import math
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -37,6 +35,7 @@ import wasmtime._ffi as _wasmtime_ffi
 from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
+from ._hostfs import remove_tree
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
@@ -239,7 +238,7 @@ class WasiRuntime:
             else:
                 staging.close()
         if base is not None:
-            shutil.rmtree(base, ignore_errors=True)
+            remove_tree(base)
         self._clock.close()
         self._outputs.close()
 
@@ -555,7 +554,11 @@ _STAGING_NAME = re.compile(r"oanix-wasi-(\d+)-")
 
 
 def _remove_dead_stagings(parent: str) -> None:
-    """Delete staging dirs left by processes that no longer exist (a crash, a kill)."""
+    """Delete staging dirs left by processes that no longer exist (a crash, a kill).
+
+    Never raises: a tree of any depth is removed without recursion, and what cannot be
+    removed (a mount point, a file the host keeps) is logged and left for later.
+    """
     try:
         names = os.listdir(parent)
     except OSError:
@@ -570,7 +573,6 @@ def _remove_dead_stagings(parent: str) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(os.path.join(parent, name))
+            remove_tree(os.path.join(parent, name))
         except OSError:
             continue

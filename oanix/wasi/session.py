@@ -43,7 +43,6 @@ import enum
 import os
 import secrets
 import select
-import shutil
 import tempfile
 import threading
 import time
@@ -56,6 +55,7 @@ import wasmtime
 from ..changes import Changes
 from ..errors import InvalidArgument, WasiError
 from ..service import FileService
+from ._hostfs import remove_tree
 from .live import LiveBridge, LiveViews
 from .output import _Capture
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
@@ -450,7 +450,7 @@ class PythonSession:
                     with contextlib.suppress(OSError):
                         os.close(fd)
                 self._fds.clear()
-                shutil.rmtree(self._dir, ignore_errors=True)
+                remove_tree(self._dir)
             finally:
                 self._lock.release()
         _open_sessions.discard(self)

@@ -64,6 +64,12 @@ placeholder directory in the staged parent. Its changes are reported from a stat
 Symlinks or special files created by the guest in a staging directory are never
 followed: they are reported as refused and removed.
 
+Depth: staged paths are host paths, so a namespace tree whose staged path would pass
+``HOST_PATH_MAX`` bytes (about 2,000 levels of one-letter names) is refused with
+``NameTooLong`` naming it, before the guest starts; what a guest nests deeper itself is
+reported as refused. Staging directories are removed without recursion at any depth
+(``oanix.wasi._hostfs.remove_tree``).
+
 Only the sync and the guest write in a staging directory. With inotify, a staged copy
 changed in any way between runs (by another host process) is copied afresh by the next
 sync; the check costs one ioctl when nothing happened. Without inotify, only a staging
@@ -81,10 +87,10 @@ namespace are serialised and runs over different namespaces proceed in parallel.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import os
-import shutil
 import stat as stat_mod
 import tempfile
 import threading
@@ -101,6 +107,7 @@ from ..errors import (
     BadFileMode,
     FsError,
     InvalidArgument,
+    NameTooLong,
     NotADirectory,
     NotFound,
     PermissionDenied,
@@ -109,7 +116,7 @@ from ..errors import (
 )
 from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
-from ._hostfs import remove_host
+from ._hostfs import remove_host, remove_tree
 from ._inotify import DirWatch
 from .rootview import RootLayout, plan_root, top_level
 from .run import Preopen
@@ -127,6 +134,9 @@ _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOF
                       | getattr(os, "O_CLOEXEC", 0))
 _OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 DEFAULT_SCAN_LIMIT: Final = 10_000
+#: The longest host path a staged file may have (Linux's PATH_MAX less its NUL): a deeper
+#: namespace tree cannot be staged and the run raises ``NameTooLong`` naming it.
+HOST_PATH_MAX: Final = 4095
 
 
 def staging_root() -> str:
@@ -578,7 +588,14 @@ class _Subtree:
         return p
 
     def host_path(self, rel: str) -> str:
-        return os.path.join(self.host, rel) if rel else self.host
+        """Where ``rel`` is staged. Raises NameTooLong past the host's path length."""
+        if not rel:
+            return self.host
+        host = os.path.join(self.host, rel)
+        if len(host) > HOST_PATH_MAX // 4 and len(os.fsencode(host)) > HOST_PATH_MAX:
+            raise NameTooLong(self.ns_path(rel), f"too deep to stage for a wasm guest: its "
+                              f"host path would pass {HOST_PATH_MAX} bytes")
+        return host
 
     def ns_path(self, rel: str) -> str:
         return paths.join(self.ns_root, rel) if rel else self.ns_root
@@ -589,7 +606,7 @@ class _Subtree:
         self.watched = None
         self.journal = None
         self.tracking = None
-        shutil.rmtree(self.host, ignore_errors=True)
+        remove_tree(self.host)
         os.makedirs(self.host, mode=0o700, exist_ok=True)
         self.anchor()
 
@@ -734,7 +751,7 @@ class NamespaceStaging:
             sub.drop()
         self._subtrees.clear()
         self._watch.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
     # -- before the run ----------------------------------------------------------------------
 
@@ -884,7 +901,7 @@ class NamespaceStaging:
             if sub.host != self._host_of(ns_path):
                 self._drop(self._subtrees.pop(ns_path))
         if root is None:
-            shutil.rmtree(os.path.join(self.base, "root"), ignore_errors=True)
+            remove_tree(os.path.join(self.base, "root"))
             return
         self._root_preopen = PreparedPreopen(root.host, "/", root.writable)
         root.build()
@@ -894,7 +911,7 @@ class NamespaceStaging:
         """Forget a staged copy and delete it."""
         self._watch.forget(sub)
         sub.drop()
-        shutil.rmtree(sub.host, ignore_errors=True)
+        remove_tree(sub.host)
 
     def _host_of(self, ns_path: str) -> str:
         """Where the staged copy of ``ns_path`` lives: in the root for a member."""
@@ -920,7 +937,7 @@ class NamespaceStaging:
             if log is not None:
                 log.refused.append(("/", f"the guest's root could not be put back "
                                          f"({_reason(e)}): its changes are dropped"))
-            shutil.rmtree(root.host, ignore_errors=True)
+            remove_tree(root.host)
             root.build()
             for sub in members.values():
                 sub.reset()  # an empty manifest: the write-back finds nothing to do
@@ -1236,9 +1253,10 @@ class NamespaceStaging:
         scan_files: dict[str, os.stat_result] = {}
         scan_dirs: set[str] = set()
         exclude = sub.exclude
+        too_deep: list[str] = []
         if dirty is None:
             walk: Iterator[tuple[str | None, os.stat_result]] = _walk_host(
-                sub.host, None, exclude)
+                sub.host, None, exclude, too_deep)
             placeholders: set[str] = set(exclude)
         else:
             placeholders = {p.rpartition("/")[0] for p in dirty} & exclude
@@ -1257,6 +1275,10 @@ class NamespaceStaging:
                 remove_host(sub.host_path(rel))
         for rel in placeholders:
             self._clear_placeholder(sub, rel, log)
+        for rel in too_deep:  # nested past what the host's paths reach: not copied back
+            log.refused.append((sub.ns_path(rel), f"NameTooLong: nested too deep to copy "
+                                f"back (host paths stop at {HOST_PATH_MAX} bytes)"))
+            _remove_below(sub, rel)
         if dirty is None:
             return scan_files, scan_dirs, list(sub.files), [
                 d for d in sub.dirs if d not in exclude]
@@ -1434,13 +1456,34 @@ def _computed_lookup(table: Mapping[str, list[_Member]]) -> Callable[[str], bool
     return computed
 
 
-def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset()
+def _remove_below(sub: _Subtree, rel: str) -> None:
+    """Remove the staged ``rel``, whose own host path may be too long to name."""
+    parent, _, name = rel.rpartition("/")
+    try:
+        fd = os.open(sub.host_path(parent), _OPEN_READ | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        st = os.lstat(name, dir_fd=fd)
+        if stat_mod.S_ISDIR(st.st_mode):
+            remove_tree(name, dir_fd=fd)
+        else:
+            os.unlink(name, dir_fd=fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset(),
+               too_deep: list[str] | None = None
                ) -> Iterator[tuple[str | None, os.stat_result]]:
     """``(relative path, lstat)`` of everything below ``root``, not following links.
 
     Directories in ``exclude`` are yielded but not entered; temporary files of
     WorkspaceFs writes are skipped. Yields ``(None, ...)`` once and stops when more than
-    ``limit`` entries are found.
+    ``limit`` entries are found. An entry whose host path is too long to look at is
+    skipped, and added to ``too_deep`` when given.
     """
     count = 0
     stack = [""]
@@ -1457,7 +1500,9 @@ def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset
                 crel = f"{rel}/{e.name}" if rel else e.name
                 try:
                     st = e.stat(follow_symlinks=False)
-                except OSError:
+                except OSError as exc:
+                    if too_deep is not None and exc.errno == errno.ENAMETOOLONG:
+                        too_deep.append(crel)
                     continue
                 count += 1
                 if limit is not None and count > limit:
