@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat as st_mod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
+
+from ._rmtree import remove_tree
 
 __all__ = ["DIR", "FILE", "PATH", "SUPPORTED", "descend", "links_beneath", "lstat_beneath",
            "open_beneath", "open_dir_beneath", "parent_beneath", "remove_beneath",
@@ -139,7 +140,7 @@ def remove_beneath(root: str | int, rel: str) -> None:
         with parent_beneath(root, rel) as (dfd, name):
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             if st_mod.S_ISDIR(st.st_mode):
-                shutil.rmtree(name, ignore_errors=True, dir_fd=dfd)
+                remove_tree(name, dir_fd=dfd)
             else:
                 os.unlink(name, dir_fd=dfd)
     except OSError:

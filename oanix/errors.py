@@ -13,6 +13,7 @@
     │   ├── PermissionDenied(PermissionError)    EACCES
     │   ├── CrossMount                           EXDEV
     │   ├── InvalidPath(ValueError)              EINVAL
+    │   ├── NameTooLong                          ENAMETOOLONG: deeper than a host can hold
     │   ├── InvalidContent(ValueError)           EINVAL: a request or record file refused
     │   ├── NoSpace                              ENOSPC
     │   ├── Unsupported                          EOPNOTSUPP
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidContent",
     "InvalidPath",
     "IsADirectory",
+    "NameTooLong",
     "NoSpace",
     "NotADirectory",
     "NotEmpty",
@@ -174,6 +176,14 @@ class InvalidPath(FsError, ValueError):
 
     errno_code = _errno.EINVAL
     default_message = "invalid path"
+
+
+class NameTooLong(FsError):
+    """A path is longer than the host can hold: a tree too deep to stage on the host's
+    file system for a wasm guest (the message gives the bound)."""
+
+    errno_code = _errno.ENAMETOOLONG
+    default_message = "file name too long"
 
 
 class InvalidContent(FsError, ValueError):

@@ -21,7 +21,7 @@ fsspec code expects (``FileNotFoundError``, ``FileExistsError``, ...).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from glob import has_magic  # the test fsspec itself uses for globs
 from typing import Any, BinaryIO
@@ -114,6 +114,57 @@ class OanixFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 raise
             entries = [self._entry(path, st)]
         return entries if detail else [e["name"] for e in entries]
+
+    def walk(self, path: str, maxdepth: int | None = None, topdown: bool = True,
+             on_error: Any = "omit", **kwargs: Any) -> Iterator[tuple[str, Any, Any]]:
+        """fsspec's ``walk`` (``find``, ``du``, ``expand_path``, recursive ``rm`` and
+        ``copy`` use it) with an explicit stack instead of recursion, so a tree of any
+        depth is walked; ``on_error`` applies at every level.
+
+        Raises:
+            ValueError: ``maxdepth`` below 1.
+        """
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
+        detail = kwargs.pop("detail", False)
+        # (path, depth left, its listing once made: yielded then, when bottom-up)
+        stack: list[tuple[str, int | None, tuple[str, Any, Any] | None]] = [
+            (self._strip_protocol(path), maxdepth, None)]
+        while stack:
+            top, depth, done = stack.pop()
+            if done is not None:
+                yield done
+                continue
+            try:
+                listing = self.ls(top, detail=True, **kwargs)
+            except OSError as e:
+                if on_error == "raise":
+                    raise
+                if callable(on_error):
+                    on_error(e)
+                continue
+            full_dirs: dict[str, str] = {}
+            dirs: dict[str, Any] = {}
+            files: dict[str, Any] = {}
+            for info in listing:
+                pathname = info["name"].rstrip("/")
+                name = pathname.rsplit("/", 1)[-1]
+                if info["type"] == "directory" and pathname != top:
+                    full_dirs[name], dirs[name] = pathname, info
+                else:
+                    files["" if pathname == top else name] = info
+            out: tuple[str, Any, Any] = (
+                (top, dirs, files) if detail else (top, list(dirs), list(files)))
+            if topdown:
+                yield out
+            else:
+                stack.append((top, None, out))
+            if depth is not None:
+                depth -= 1
+                if depth < 1:
+                    continue
+            stack.extend((full_dirs[d], depth, None) for d in reversed(list(out[1]))
+                         if d in full_dirs)
 
     def created(self, path: str) -> datetime:
         """The mtime of ``path`` (oanix keeps no creation time), as an aware datetime."""

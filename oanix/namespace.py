@@ -14,11 +14,16 @@ fall through to the next member.
 Every ancestor of a mount point exists as a directory: mounting ``/a/b/c`` makes ``/``
 list ``a`` and ``/a`` list ``b``, even when no service is mounted at ``/``.
 
-A Namespace is itself a FileService, so one can be mounted inside another.
+A Namespace is itself a FileService, so one can be mounted inside another, but never
+inside itself: a mount or bind that would make a namespace reach itself, directly or
+through other namespaces (``a`` in ``b`` in ``a``), is refused with ``InvalidArgument``,
+since every lookup in it would go round the cycle. (A service that wraps a namespace, such
+as a ``CowFs`` over it, is not looked into.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from collections.abc import Callable
@@ -45,6 +50,9 @@ __all__ = ["Mount", "MountMode", "MountTable", "Namespace"]
 MountMode = Literal["replace", "before", "after"]
 T = TypeVar("T")
 _MODES = ("replace", "before", "after")
+#: Held while a mount that puts a namespace into another is checked and made, so two such
+#: mounts in different namespaces (``a`` into ``b`` and ``b`` into ``a``) cannot both pass.
+_NESTING_LOCK = threading.Lock()
 
 
 @attrs.frozen
@@ -172,7 +180,8 @@ class Namespace(FileService):
         ``readonly`` refuses writes through this mount.
 
         Raises:
-            InvalidArgument: an unknown mode or something that is not a FileService.
+            InvalidArgument: an unknown mode, something that is not a FileService, or a
+                namespace that is this one or has this one mounted in it (a cycle).
         """
         if not isinstance(service, FileService):
             raise InvalidArgument(f"mount at {path!r}: {service!r} is not a FileService")
@@ -188,7 +197,8 @@ class Namespace(FileService):
 
         Raises:
             NotFound: ``existing`` does not exist.
-            InvalidArgument: an unknown mode.
+            InvalidArgument: an unknown mode, or ``existing`` names a namespace that has
+                this one mounted in it (a cycle).
         """
         existing, new = paths.normalize(existing), paths.normalize(new)
         members = [Mount(new, m.service, m.root, create, readonly or m.readonly)
@@ -244,7 +254,13 @@ class Namespace(FileService):
     def _attach(self, path: str, new: list[Mount], mode: str) -> None:
         if mode not in _MODES:
             raise InvalidArgument(f"mount mode {mode!r} at {path!r}: use one of {_MODES}")
-        with self._lock:
+        nesting = any(isinstance(m.service, Namespace) for m in new)
+        with _NESTING_LOCK if nesting else contextlib.nullcontext(), self._lock:
+            for m in new:
+                if nesting and _reaches(m.service, self):
+                    raise InvalidArgument(
+                        f"mount at {path!r}: {m.service!r} is this namespace or has it "
+                        f"mounted inside, so the namespace would contain itself")
             mounts = dict(self._table.mounts)
             if mode == "replace":
                 members = tuple(new)
@@ -608,6 +624,21 @@ class _NamespacedFile(io.RawIOBase):
             self._do(self._f.close)
         finally:
             super().close()
+
+
+def _reaches(service: FileService, target: Namespace) -> bool:
+    """Whether ``service`` is ``target`` or has it mounted inside, at any depth (an
+    explicit stack over the namespaces mounted in namespaces)."""
+    seen: set[int] = set()
+    stack = [service]
+    while stack:
+        s = stack.pop()
+        if s is target:
+            return True
+        if isinstance(s, Namespace) and id(s) not in seen:
+            seen.add(id(s))
+            stack.extend(s.snapshot.nested)
+    return False
 
 
 def _describe(m: Mount) -> str:

@@ -13,6 +13,10 @@ a request before a server sees it. A primitive a service does not implement rais
 ``ReadOnly`` when the service is read-only and ``Unsupported`` otherwise: nothing is
 silently ignored.
 
+Depth: every derived method that goes over a tree (``makedirs``, ``rmtree``, ``walk``,
+``copy``, ``move``, ``tree``) keeps an explicit stack, never Python recursion, so a tree of
+any depth (a ``mkdir d; cd d`` loop run 100,000 times) is handled like a shallow one.
+
 Thread safety: every service must be safe to call from several threads at once and says
 how in its docstring. The derived methods are sequences of primitives and are atomic only
 where a docstring says so.
@@ -310,14 +314,24 @@ class FileService(ABC):
             if not st.is_dir or not exist_ok:
                 raise AlreadyExists(path)
             return
+        missing = [path]  # from ``path`` up to the highest missing ancestor
         parent = paths.dirname(path)
-        if parent != path:
-            self.makedirs(parent, exist_ok=True)
-        try:
-            self._mkdir(path)
-        except AlreadyExists:
-            if not exist_ok or not self._stat(path).is_dir:
-                raise
+        while parent != missing[-1]:
+            try:
+                st = self._stat(parent)
+            except NotFound:
+                missing.append(parent)
+                parent = paths.dirname(parent)
+                continue
+            if not st.is_dir:
+                raise AlreadyExists(parent)
+            break
+        for p in reversed(missing):
+            try:
+                self._mkdir(p)
+            except AlreadyExists:
+                if (p == path and not exist_ok) or not self._stat(p).is_dir:
+                    raise
 
     def rmtree(self, path: str) -> None:
         """Remove directory ``path`` and everything below it (or a single file)."""
@@ -325,13 +339,19 @@ class FileService(ABC):
         if not self._stat(path).is_dir:
             self._remove(path)
             return
-        for st in self._scandir(path):
-            child = paths.join(path, st.name)
-            if st.is_dir:
-                self.rmtree(child)
-            else:
-                self._remove(child)
-        self._rmdir(path)
+        stack = [(path, False)]  # (directory, whether its entries are gone already)
+        while stack:
+            top, emptied = stack.pop()
+            if emptied:
+                self._rmdir(top)
+                continue
+            stack.append((top, True))
+            for st in self._scandir(top):
+                child = paths.join(top, st.name)
+                if st.is_dir:
+                    stack.append((child, False))
+                else:
+                    self._remove(child)
 
     def walk(self, path: str = "/") -> Iterator[tuple[str, list[str], list[str]]]:
         """Walk the tree top-down like ``os.walk``: ``(dirpath, dirnames, filenames)``.
@@ -411,24 +431,30 @@ class FileService(ABC):
         """A text drawing of the tree below ``path``, directories with a trailing ``/``."""
         path = paths.normalize(path)
         lines = [path]
-        self._tree_lines(path, "", lines)
+        # Entries still to draw, the next one on top: (directory, its entry, prefix, last).
+        todo: list[tuple[str, Stat, str, bool]] = []
+        self._tree_push(path, "", lines, todo)
+        while todo:
+            parent, st, prefix, last = todo.pop()
+            child = paths.join(parent, st.name)
+            lines.append(prefix + ("└── " if last else "├── ") + self._tree_label(child, st))
+            if st.is_dir:
+                self._tree_push(child, prefix + ("    " if last else "│   "), lines, todo)
         return "\n".join(lines) + "\n"
 
     def _tree_label(self, path: str, st: Stat) -> str:
         return st.name + ("/" if st.is_dir else f"  ({st.size} B)")
 
-    def _tree_lines(self, path: str, prefix: str, lines: list[str]) -> None:
+    def _tree_push(self, path: str, prefix: str, lines: list[str],
+                   todo: list[tuple[str, Stat, str, bool]]) -> None:
+        """Queue the entries of ``path`` to be drawn next (or draw why it cannot be read)."""
         try:
             entries = self._scandir(path)
         except FsError as e:
             lines.append(f"{prefix}└── <{e.strerror}>")
             return
-        for i, st in enumerate(entries):
-            last = i == len(entries) - 1
-            child = paths.join(path, st.name)
-            lines.append(prefix + ("└── " if last else "├── ") + self._tree_label(child, st))
-            if st.is_dir:
-                self._tree_lines(child, prefix + ("    " if last else "│   "), lines)
+        n = len(entries)
+        todo.extend((path, st, prefix, i == n - 1) for i, st in reversed(list(enumerate(entries))))
 
 
 _READ: Final = OpenMode.parse("rb")
@@ -446,18 +472,29 @@ def _compile_glob(pat: str) -> re.Pattern[str]:
 
 def transfer(src_fs: FileService, src: str, dst_fs: FileService, dst: str) -> None:
     """Copy ``src`` in ``src_fs`` to ``dst`` in ``dst_fs`` (normalised paths), streaming
-    file content and recursing into directories; ``dst`` of a directory must not exist.
+    file content and going down directories (an explicit stack: any depth); ``dst`` of a
+    directory must not exist.
     """
-    st = src_fs._stat(src)
-    if st.is_dir:
-        if paths.is_within(dst, src) and src_fs is dst_fs:
-            from .errors import InvalidPath
-
-            raise InvalidPath(src, "cannot copy a directory into itself", dst)
-        dst_fs._mkdir(dst)
-        for child in src_fs._scandir(src):
-            transfer(src_fs, paths.join(src, child.name), dst_fs, paths.join(dst, child.name))
+    if not src_fs._stat(src).is_dir:
+        _transfer_file(src_fs, src, dst_fs, dst)
         return
+    if paths.is_within(dst, src) and src_fs is dst_fs:
+        from .errors import InvalidPath
+
+        raise InvalidPath(src, "cannot copy a directory into itself", dst)
+    stack = [(src, dst)]  # directories to create and fill
+    while stack:
+        sdir, ddir = stack.pop()
+        dst_fs._mkdir(ddir)
+        for child in src_fs._scandir(sdir):
+            s, d = paths.join(sdir, child.name), paths.join(ddir, child.name)
+            if child.is_dir:
+                stack.append((s, d))
+            else:
+                _transfer_file(src_fs, s, dst_fs, d)
+
+
+def _transfer_file(src_fs: FileService, src: str, dst_fs: FileService, dst: str) -> None:
     with src_fs._open(src, _READ) as fin, dst_fs._open(dst, _WRITE) as fout:
         while chunk := fin.read(COPY_CHUNK):
             fout.write(chunk)

@@ -175,15 +175,17 @@ class MemFs(FileService):
             node.accounted = len(node.data)
 
     def _detach(self, node: _File | _Dir) -> None:
-        """Stop counting ``node`` (and everything below it) against the quota."""
-        self._files -= 1
-        if isinstance(node, _File):
-            node.attached = False
-            self._bytes -= node.accounted
-            node.accounted = 0
-        else:
-            for child in node.children.values():
-                self._detach(child)
+        """Stop counting ``node`` (and everything below it, any depth) against the quota."""
+        stack = [node]
+        while stack:
+            node = stack.pop()
+            self._files -= 1
+            if isinstance(node, _File):
+                node.attached = False
+                self._bytes -= node.accounted
+                node.accounted = 0
+            else:
+                stack.extend(node.children.values())
 
     # -- primitives -----------------------------------------------------------------------
 

@@ -950,16 +950,20 @@ def _cp(ctx: Ctx, argv: list[str]) -> int:
 
 
 def _copy_into(fs: object, src: str, dst: str) -> None:
+    """Copy ``src`` over ``dst``, merging into the directories both have (any depth)."""
     from ..service import FileService
 
     assert isinstance(fs, FileService)
-    if fs.is_dir(src) and fs.is_dir(dst):
-        for child in fs.listdir(src):
-            _copy_into(fs, paths.join(src, child), paths.join(dst, child))
-    elif fs.is_dir(src):
-        fs.copy(src, dst)
-    else:
-        fs.write_bytes(dst, fs.read_bytes(src))
+    stack = [(src, dst)]
+    while stack:
+        src, dst = stack.pop()
+        if fs.is_dir(src) and fs.is_dir(dst):
+            stack.extend((paths.join(src, child), paths.join(dst, child))
+                         for child in reversed(fs.listdir(src)))
+        elif fs.is_dir(src):
+            fs.copy(src, dst)
+        else:
+            fs.write_bytes(dst, fs.read_bytes(src))
 
 
 @command("mv", COMMANDS)
@@ -1110,15 +1114,18 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
 
 def _find_walk(ctx: Ctx, shown: str, st: Stat, depth: int,
                maxdepth: int) -> Iterator[tuple[str, Stat, int]]:
-    yield shown, st, depth
-    if st.is_dir and depth < maxdepth:
-        try:
-            entries = sorted(ctx.namespace.scandir(ctx.resolve(shown)), key=lambda s: s.name)
-        except FsError:
-            return
-        for e in entries:
-            yield from _find_walk(ctx, shown.rstrip("/") + "/" + e.name, e, depth + 1,
-                                  maxdepth)
+    """``(shown path, stat, depth)`` top-down in name order, with an explicit stack."""
+    stack = [(shown, st, depth)]
+    while stack:
+        shown, st, depth = stack.pop()
+        yield shown, st, depth
+        if st.is_dir and depth < maxdepth:
+            try:
+                entries = sorted(ctx.namespace.scandir(ctx.resolve(shown)),
+                                 key=lambda s: s.name, reverse=True)
+            except FsError:
+                continue
+            stack.extend((shown.rstrip("/") + "/" + e.name, e, depth + 1) for e in entries)
 
 
 def _find_test(test: str, value: str, shown: str, st: Stat) -> bool:
@@ -1691,10 +1698,23 @@ def _diff(ctx: Ctx, argv: list[str]) -> int:
 
 
 def _diff_dirs(ctx: Ctx, opts: dict[str, str | bool], a: str, b: str) -> int:
-    names_a = set(ctx.namespace.listdir(ctx.resolve(a)))
-    names_b = set(ctx.namespace.listdir(ctx.resolve(b)))
+    """``diff`` of two directories; with ``-r`` their subdirectories too, in name order
+    (an explicit stack of the directories being compared: any depth)."""
     status = 0
-    for name in sorted(names_a | names_b):
+    stack: list[tuple[str, str, set[str], set[str], Iterator[str]]] = []
+
+    def enter(a: str, b: str) -> None:
+        names_a = set(ctx.namespace.listdir(ctx.resolve(a)))
+        names_b = set(ctx.namespace.listdir(ctx.resolve(b)))
+        stack.append((a, b, names_a, names_b, iter(sorted(names_a | names_b))))
+
+    enter(a, b)
+    while stack:
+        a, b, names_a, names_b, names = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
+            continue
         pa, pb = a.rstrip("/") + "/" + name, b.rstrip("/") + "/" + name
         if name not in names_b or name not in names_a:
             ctx.write(f"Only in {a if name in names_a else b}: {name}\n")
@@ -1703,7 +1723,7 @@ def _diff_dirs(ctx: Ctx, opts: dict[str, str | bool], a: str, b: str) -> int:
         da, db = ctx.namespace.is_dir(ctx.resolve(pa)), ctx.namespace.is_dir(ctx.resolve(pb))
         if da and db:
             if opts.get("r"):
-                status = max(status, _diff_dirs(ctx, opts, pa, pb))
+                enter(pa, pb)
             else:
                 ctx.write(f"Common subdirectories: {pa} and {pb}\n")
         elif da or db:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
 
 from .. import paths
+from .._rmtree import remove_tree
 from ..errors import FsError, NoSpace, NotADirectory, NotFound
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
@@ -180,7 +180,7 @@ class LiveBridge:
     def close(self) -> None:
         self._watch.close()
         self._host.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
 
 
 class LiveViews:

@@ -32,6 +32,7 @@ from typing import Any, Final
 import attrs
 
 from .. import paths
+from .._rmtree import remove_tree
 from ..errors import InvalidArgument, ModuleError, PythonUnavailable
 from ..service import FileService
 from .cache import file_sha256
@@ -154,7 +155,7 @@ def _user_base() -> str:
             shutil.copyfile(Path(__file__).with_name("guest_subprocess.py"),
                             os.path.join(site, "oanix_subprocess.py"))
             _site_dir = d
-            atexit.register(shutil.rmtree, d, True)
+            atexit.register(remove_tree, d)
         return _site_dir
 
 

@@ -151,16 +151,19 @@ class RootLayout:
 
     def _find(self, rel: str, owner: dict[int, str], where: dict[str, str]) -> None:
         """Record in ``where`` the member directories at or below ``rel`` (by inode),
-        without looking inside them or following a link."""
-        st = lstat_beneath(self.host, rel)
-        if st is None or not stat_mod.S_ISDIR(st.st_mode):
-            return
-        member = owner.get(st.st_ino)
-        if member is not None:
-            where.setdefault(member, rel)
-            return
-        for name in self._list(rel):  # junk, or what took a member's place: going away
-            self._find(f"{rel}/{name}", owner, where)
+        without looking inside them or following a link (an explicit stack: any depth)."""
+        stack = [rel]
+        while stack:
+            rel = stack.pop()
+            st = lstat_beneath(self.host, rel)
+            if st is None or not stat_mod.S_ISDIR(st.st_mode):
+                continue
+            member = owner.get(st.st_ino)
+            if member is not None:
+                where.setdefault(member, rel)
+                continue
+            # junk, or what took a member's place: going away
+            stack.extend(f"{rel}/{name}" for name in reversed(self._list(rel)))
 
     def _children(self) -> dict[str, set[str]]:
         """The names each intermediate directory (and the root) must hold."""

@@ -16,13 +16,11 @@ is dropped when the run ends, whatever happened.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import math
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -34,6 +32,7 @@ import attrs
 import wasmtime
 import wasmtime._ffi as _wasmtime_ffi
 
+from .._rmtree import remove_tree
 from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
@@ -263,7 +262,7 @@ class WasiRuntime:
             else:
                 staging.close()
         if base is not None:
-            shutil.rmtree(base, ignore_errors=True)
+            remove_tree(base)
         self._clock.close()
         self._outputs.close()
 
@@ -609,7 +608,11 @@ _STAGING_NAME = re.compile(r"oanix-wasi-(\d+)-")
 
 
 def _remove_dead_stagings(parent: str) -> None:
-    """Delete staging dirs left by processes that no longer exist (a crash, a kill)."""
+    """Delete staging dirs left by processes that no longer exist (a crash, a kill).
+
+    Never raises: a tree of any depth is removed without recursion, and what cannot be
+    removed (a mount point, a file the host keeps) is logged and left for later.
+    """
     try:
         names = os.listdir(parent)
     except OSError:
@@ -624,7 +627,6 @@ def _remove_dead_stagings(parent: str) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(os.path.join(parent, name))
+            remove_tree(os.path.join(parent, name))
         except OSError:
             continue

@@ -59,7 +59,6 @@ import contextlib
 import enum
 import os
 import select
-import shutil
 import tempfile
 import threading
 import time
@@ -69,6 +68,7 @@ from typing import Final
 
 import wasmtime
 
+from .._rmtree import remove_tree
 from ..changes import Changes
 from ..errors import InvalidArgument, WasiError
 from ..service import FileService
@@ -485,7 +485,7 @@ class PythonSession:
                     with contextlib.suppress(OSError):
                         os.close(fd)
                 self._fds.clear()
-                shutil.rmtree(self._dir, ignore_errors=True)
+                remove_tree(self._dir)
             finally:
                 self._lock.release()
         _open_sessions.discard(self)

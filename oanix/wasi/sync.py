@@ -70,6 +70,12 @@ makes in a host directory preopened as it is (in directories it made too) are re
 after the run, each relative to its directory's descriptor with no link followed, and
 reported as refused; the host's own links there are left alone.
 
+Depth: staged paths are host paths, so a namespace tree whose staged path would pass
+``HOST_PATH_MAX`` bytes (about 2,000 levels of one-letter names) is refused with
+``NameTooLong`` naming it, before the guest starts; what a guest nests deeper itself is
+reported as refused. Staging directories are removed without recursion at any depth
+(``oanix._rmtree.remove_tree``).
+
 Only the sync and the guest write in a staging directory. With inotify, a staged copy
 changed in any way between runs (by another host process) is copied afresh by the next
 sync; the check costs one ioctl when nothing happened. Without inotify, only a staging
@@ -90,7 +96,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import shutil
 import stat as stat_mod
 import tempfile
 import threading
@@ -111,11 +116,13 @@ from .._beneath import (
     remove_beneath,
     unlink_link_beneath,
 )
+from .._rmtree import remove_tree
 from ..changes import Changes
 from ..errors import (
     BadFileMode,
     FsError,
     InvalidArgument,
+    NameTooLong,
     NotADirectory,
     NotFound,
     PermissionDenied,
@@ -143,6 +150,9 @@ _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOF
 _OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 DEFAULT_SCAN_LIMIT: Final = 10_000
 _CTIME_SLACK_NS: Final = 20_000_000  # file times come from a clock that may lag a tick
+#: The longest host path a staged file may have (Linux's PATH_MAX less its NUL): a deeper
+#: namespace tree cannot be staged and the run raises ``NameTooLong`` naming it.
+HOST_PATH_MAX: Final = 4095
 
 
 def staging_root() -> str:
@@ -598,7 +608,14 @@ class _Subtree:
         return p
 
     def host_path(self, rel: str) -> str:
-        return os.path.join(self.host, rel) if rel else self.host
+        """Where ``rel`` is staged. Raises NameTooLong past the host's path length."""
+        if not rel:
+            return self.host
+        host = os.path.join(self.host, rel)
+        if len(host) > HOST_PATH_MAX // 4 and len(os.fsencode(host)) > HOST_PATH_MAX:
+            raise NameTooLong(self.ns_path(rel), f"too deep to stage for a wasm guest: its "
+                              f"host path would pass {HOST_PATH_MAX} bytes")
+        return host
 
     @property
     def root(self) -> int:
@@ -767,7 +784,7 @@ class NamespaceStaging:
             sub.drop()
         self._subtrees.clear()
         self._watch.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
     def abandon(self, why: str) -> Changes:
         """Give up the staged copies of a run whose guest may still be writing in them
@@ -789,7 +806,7 @@ class NamespaceStaging:
         aside = f"{self.base}.abandoned-{os.getpid()}-{id(self):x}-{time.monotonic_ns()}"
         with contextlib.suppress(OSError):
             os.rename(self.base, aside)
-            shutil.rmtree(aside, ignore_errors=True)
+            remove_tree(aside)
         os.makedirs(self.base, mode=0o700, exist_ok=True)
         return Changes(refused=(("/", f"{why}: its changes are not written back"),))
 
@@ -949,7 +966,7 @@ class NamespaceStaging:
             if sub.host != self._host_of(ns_path):
                 self._drop(self._subtrees.pop(ns_path))
         if root is None:
-            shutil.rmtree(os.path.join(self.base, "root"), ignore_errors=True)
+            remove_tree(os.path.join(self.base, "root"))
             return
         self._root_preopen = PreparedPreopen(root.host, "/", root.writable)
         root.build()
@@ -959,7 +976,7 @@ class NamespaceStaging:
         """Forget a staged copy and delete it."""
         self._watch.forget(sub)
         sub.drop()
-        shutil.rmtree(sub.host, ignore_errors=True)
+        remove_tree(sub.host)
 
     def _host_of(self, ns_path: str) -> str:
         """Where the staged copy of ``ns_path`` lives: in the root for a member."""
@@ -985,7 +1002,7 @@ class NamespaceStaging:
             if log is not None:
                 log.refused.append(("/", f"the guest's root could not be put back "
                                          f"({_reason(e)}): its changes are dropped"))
-            shutil.rmtree(root.host, ignore_errors=True)
+            remove_tree(root.host)
             root.build()
             for sub in members.values():
                 sub.reset()  # an empty manifest: the write-back finds nothing to do
@@ -1371,9 +1388,10 @@ class NamespaceStaging:
         scan_files: dict[str, os.stat_result] = {}
         scan_dirs: set[str] = set()
         exclude = sub.exclude
+        too_deep: list[str] = []
         if dirty is None:
             walk: Iterator[tuple[str | None, os.stat_result]] = _walk_host(
-                sub.root, None, exclude)
+                sub.root, None, exclude, (too_deep, len(os.fsencode(sub.host))))
             placeholders: set[str] = set(exclude)
         else:
             placeholders = {p.rpartition("/")[0] for p in dirty} & exclude
@@ -1392,6 +1410,10 @@ class NamespaceStaging:
                 remove_beneath(sub.root, rel)
         for rel in placeholders:
             self._clear_placeholder(sub, rel, log)
+        for rel in too_deep:  # nested past what the host's paths reach: not copied back
+            log.refused.append((sub.ns_path(rel), f"NameTooLong: nested too deep to copy "
+                                f"back (host paths stop at {HOST_PATH_MAX} bytes)"))
+            remove_beneath(sub.root, rel)  # from the descriptor: too long to name
         if dirty is None:
             return scan_files, scan_dirs, list(sub.files), [
                 d for d in sub.dirs if d not in exclude]
@@ -1594,7 +1616,8 @@ def _computed_lookup(table: Mapping[str, list[_Member]]) -> Callable[[str], bool
     return computed
 
 
-def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = frozenset()
+def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = frozenset(),
+               too_deep: tuple[list[str], int] | None = None
                ) -> Iterator[tuple[str | None, os.stat_result]]:
     """``(relative path, lstat)`` of everything below ``root`` (a directory descriptor,
     or the path of one the host made), every directory entered by descriptor, never
@@ -1602,7 +1625,9 @@ def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = fro
 
     Directories in ``exclude`` are yielded but not entered; temporary files of
     WorkspaceFs writes are skipped. Yields ``(None, ...)`` once and stops when more than
-    ``limit`` entries are found.
+    ``limit`` entries are found. With ``too_deep = (found, length of root's host path)``,
+    an entry whose host path would pass ``HOST_PATH_MAX`` is neither yielded nor entered
+    but added to ``found``: the next run could not stage it.
     """
     count = 0
     stack = [""]
@@ -1625,6 +1650,10 @@ def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = fro
                 try:
                     st = e.stat(follow_symlinks=False)
                 except OSError:
+                    continue
+                if too_deep is not None and too_deep[1] + 1 + len(os.fsencode(crel)) > (
+                        HOST_PATH_MAX):
+                    too_deep[0].append(crel)
                     continue
                 count += 1
                 if limit is not None and count > limit:
