@@ -19,7 +19,9 @@ The guest's code runs with an empty ``sys.stdin``.
 
 Limits. ``timeout`` holds per call. A session has a wasmtime engine of its own whose
 epoch only the session advances: a call past its timeout advances it once, which traps
-the interpreter; that call reports ``Trap("timeout")`` and the session is over (later
+the interpreter, expires the session's ``Deadline`` (a guest waiting in ``poll_oneoff``,
+a sleep, wakes and traps) and feeds its stdin (a guest blocked reading it wakes and
+traps); that call reports ``Trap("timeout")`` and the session is over (later
 calls raise ``WasiError``), since the state a trap cuts through cannot be trusted.
 ``memory_limit`` holds for the whole session, and a memory trap ends it the same way.
 Fuel is not metered (``fuel_consumed`` is 0): wasmtime counts it per store, and the store
@@ -56,6 +58,7 @@ import wasmtime
 from ..changes import Changes
 from ..errors import InvalidArgument, WasiError
 from ..service import FileService
+from .deadline import HELPER_NAME, Deadline, bind_poll
 from .live import LiveBridge, LiveViews
 from .output import _Capture
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
@@ -182,6 +185,7 @@ class PythonSession:
         self._view: FileService | None = None
         self._bridges: list[LiveBridge] = []
         self._staging: NamespaceStaging | None = None
+        self._deadline = Deadline()  # expired to stop the interpreter
         _open_sessions.add(self)
         try:
             self._handle = _private_handle(rt, rt.compile(python_wasm_path(), name="python"))
@@ -241,7 +245,8 @@ class PythonSession:
     def _main(self, store: wasmtime.Store) -> None:
         """The session's thread: the interpreter runs here until the session ends."""
         try:
-            code, trap = start_guest(store, self._handle, self._config.memory_limit)
+            code, trap = start_guest(store, self._handle, self._config.memory_limit,
+                                     self._deadline)
             self._trap = self._trap or trap
             self._exit_code = code
             self._ended = self._ended or (
@@ -386,7 +391,7 @@ class PythonSession:
                 why = f"a call ran past its timeout of {limits.timeout} s"
                 self._trap = Trap("timeout", "INTERRUPT", why)
                 self._ended = why
-                self._handle.engine.increment_epoch()  # traps the interpreter
+                self._stop_guest(why)
                 call.done.wait(_GRACE)
         except OSError as e:  # the guest is gone
             self._ended = self._ended or f"its stdin failed: {e.strerror or e}"
@@ -436,14 +441,12 @@ class PythonSession:
             self._ended = "the session was closed"
             self._trap = Trap("wasm", "INTERRUPT", "the session was closed during the call")
         if self._thread is not None and self._thread.is_alive():
-            self._handle.engine.increment_epoch()  # stops code running now, if any
-            with contextlib.suppress(OSError):
-                os.write(self._in, b"\xff" * 8)  # an idle driver quits
+            self._stop_guest("the session was closed")
             self._thread.join(_GRACE)
         if self._reader is not None:
             self._reader.join(_GRACE)
-        # Descriptors are closed once no call can use them (a call in a long host call,
-        # a sleep, holds the lock until it returns; then they stay open until exit).
+        # Descriptors are closed once no call can use them (a call whose guest could not
+        # be stopped holds the lock until it returns; then they stay open until exit).
         if self._lock.acquire(timeout=_GRACE):
             try:
                 for fd in self._fds:
@@ -455,6 +458,15 @@ class PythonSession:
                 self._lock.release()
         _open_sessions.discard(self)
 
+    def _stop_guest(self, why: str) -> None:
+        """Make the interpreter end, wherever it is: in wasm code (the epoch), waiting in
+        ``poll_oneoff`` (the deadline), reading its stdin or idle in the driver (the quit
+        mark on stdin, which also wakes a read of the guest's own)."""
+        self._handle.engine.increment_epoch()
+        self._deadline.expire(why)
+        with contextlib.suppress(OSError):
+            os.write(self._in, b"\xff" * 8)
+
     def __enter__(self) -> PythonSession:
         return self
 
@@ -463,19 +475,28 @@ class PythonSession:
 
 
 def _private_handle(rt: WasiRuntime, handle: CompiledModule) -> CompiledModule:
-    """``handle`` loaded into a new engine of the runtime's configuration: from the
-    runtime's disk cache when the artifact is there (about a millisecond), else from the
-    module serialized in memory (tens of milliseconds)."""
+    """``handle`` loaded into a new engine of the runtime's configuration, its linker's
+    ``poll_oneoff`` helper (``oanix.wasi.deadline``) loaded the same way on first use."""
     engine = wasmtime.Engine(engine_config())
-    module = None
-    entry = rt.cache.entry_path(handle.sha256)
-    if entry.is_file():
-        with contextlib.suppress(wasmtime.WasmtimeError):
-            module = wasmtime.Module.deserialize_file(engine, str(entry))
-    if module is None:
-        module = wasmtime.Module.deserialize(engine, handle.module.serialize())
+    module = _private_module(rt, engine, handle.module, handle.sha256)
+
+    def load_helper(wasm: bytes) -> wasmtime.Module:
+        return _private_module(rt, engine, *rt.cache.get(wasm, HELPER_NAME))
+
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
+    bind_poll(linker, load_helper)
     return CompiledModule(handle.name, handle.sha256, module,
                           linker.instantiate_pre(module), engine)
 
+
+def _private_module(rt: WasiRuntime, engine: wasmtime.Engine, module: wasmtime.Module,
+                    sha256: str) -> wasmtime.Module:
+    """``module`` (compiled by ``rt``) loaded into ``engine``: from the runtime's disk
+    cache when the artifact is there (about a millisecond), else from the module
+    serialized in memory (tens of milliseconds for CPython)."""
+    entry = rt.cache.entry_path(sha256)
+    if entry.is_file():
+        with contextlib.suppress(wasmtime.WasmtimeError):
+            return wasmtime.Module.deserialize_file(engine, str(entry))
+    return wasmtime.Module.deserialize(engine, module.serialize())
