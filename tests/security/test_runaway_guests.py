@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from oanix import MemFs, Namespace
+from oanix.cap import HttpFs
 from oanix.env import OanixEnv
 from oanix.wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
 from oanix.wasi.runtime import wait_for_output_release
@@ -88,6 +89,20 @@ def test_waits_within_the_limit_behave_as_before(rt: WasiRuntime) -> None:
     assert res.ok, res.stderr_text
     assert res.stdout_text.splitlines() == ["True", "([0], [1], []) True", "([], [], [])",
                                             "True"]
+
+
+def test_a_guest_waiting_for_a_live_response_stops_at_its_timeout(rt: WasiRuntime) -> None:
+    """Live capability files are plain files to the guest: waiting for a response that
+    never comes is a sleep, stopped at the deadline."""
+    ns = Namespace()
+    ns.mount("/cap/http", HttpFs())  # no executor: the request is never answered
+    code = ("import json, os, time\n"
+            "open('/cap/http/request', 'w').write(json.dumps({'url': 'http://127.0.0.1:9/'}))\n"
+            "while not os.path.exists('/cap/http/responses/1.json'):\n"
+            "    time.sleep(3600)\n")
+    res, seconds = timed(lambda: run_python(code, runtime=rt, namespace=ns, timeout=2))
+    assert_timed_out(res, seconds)
+    assert not res.changes.refused
 
 
 # -- sessions --------------------------------------------------------------------------------
