@@ -80,6 +80,9 @@ class Deadline:
     as soon as ``expire()`` is called, from any thread (a session's timeout, a runtime
     closing). ``tripped`` says whether a host call stopped the guest for it; ``reason``
     is what ``expire`` was told.
+
+    Locking: ``expire`` may be called from any thread (it sets an Event); the rest is
+    used by the thread that runs the deadline's store.
     """
 
     def __init__(self, timeout: float | None = None) -> None:
@@ -94,10 +97,6 @@ class Deadline:
         if not self._expired.is_set():
             self.reason = reason
         self._expired.set()
-
-    @property
-    def expired(self) -> bool:
-        return self._expired.is_set() or (self.at is not None and time.monotonic() >= self.at)
 
     def wait(self, until: float | None) -> bool:
         """Sleep until ``time.monotonic()`` reaches ``until`` (None: for ever): True then,
