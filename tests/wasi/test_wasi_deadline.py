@@ -109,8 +109,8 @@ def test_poll_oneoff_answers_as_wasmtime_does(runtime: WasiRuntime, name: str,
 
 
 def test_out_of_bounds_subscriptions_are_refused(runtime: WasiRuntime) -> None:
-    """A pointer past the guest's memory is EFAULT, as wasmtime's own answers; the host
-    never reads or writes outside the guest's memory."""
+    """A pointer past the guest's memory is EFAULT (wasmtime's own traps instead); the
+    host never reads or writes outside the guest's memory."""
     res = runtime.run(wasmtime.wat2wasm(guest(clock(1, MONOTONIC, 0), 1,
                                               subs_at=2 * 65536 - 8)),
                       config=RunConfig(timeout=30))
