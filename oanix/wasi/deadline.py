@@ -81,28 +81,41 @@ class Deadline:
     closing). ``tripped`` says whether a host call stopped the guest for it; ``reason``
     is what ``expire`` was told.
 
-    Locking: ``expire`` may be called from any thread (it sets an Event); the rest is
-    used by the thread that runs the deadline's store.
+    Locking: ``expire`` may be called from any thread; it and ``wait`` hand over under
+    ``_wake_lock`` (the event a waiter sleeps on is made only when a guest waits, so a
+    run that never does costs no more than a small object). The rest is used by the
+    thread that runs the deadline's store.
     """
+
+    __slots__ = ("_event", "_expired", "at", "helper", "reason", "tripped")
 
     def __init__(self, timeout: float | None = None) -> None:
         self.at = None if timeout is None else time.monotonic() + timeout
-        self._expired = threading.Event()
+        self._expired = False
+        self._event: threading.Event | None = None
         self.reason = ""
         self.tripped = False
         self.helper: wasmtime.Instance | None = None  # the store's, made on first use
 
     def expire(self, reason: str = "") -> None:
         """Stop the run now: a guest waiting in ``poll_oneoff`` wakes and traps."""
-        if not self._expired.is_set():
-            self.reason = reason
-        self._expired.set()
+        with _wake_lock:
+            if not self._expired:
+                self.reason = reason
+            self._expired = True
+            event = self._event
+        if event is not None:
+            event.set()
 
     def wait(self, until: float | None) -> bool:
         """Sleep until ``time.monotonic()`` reaches ``until`` (None: for ever): True then,
         False as soon as the deadline passes or ``expire()`` is called."""
+        with _wake_lock:
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
         while True:
-            if self._expired.is_set():
+            if self._expired:
                 return False
             now = time.monotonic()
             if self.at is not None and now >= self.at:
@@ -110,9 +123,10 @@ class Deadline:
             if until is not None and now >= until:
                 return True
             ends = [t for t in (until, self.at) if t is not None]
-            self._expired.wait(min(ends) - now if ends else None)
+            event.wait(min(ends) - now if ends else None)
 
 
+_wake_lock = threading.Lock()
 _current = threading.local()
 
 
