@@ -24,17 +24,16 @@ thread running its store. The helper instance it caches belongs to that store.
 
 from __future__ import annotations
 
-import contextlib
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Final
 
 import wasmtime
 
 __all__ = ["HELPER_NAME", "HELPER_WASM", "Deadline", "DeadlinePassed", "bind_poll",
-           "guarding"]
+           "guard"]
 
 _WASI: Final = "wasi_snapshot_preview1"
 # WASI preview 1 errno values.
@@ -130,22 +129,19 @@ _wake_lock = threading.Lock()
 _current = threading.local()
 
 
-@contextlib.contextmanager
-def guarding(deadline: Deadline) -> Iterator[Deadline]:
+def guard(deadline: Deadline | None) -> Deadline | None:
     """Make ``deadline`` the one ``poll_oneoff`` honours in this thread (the thread that
-    runs the store) for the duration of the block."""
-    previous = getattr(_current, "deadline", None)
+    runs the store); the one it replaces, to put back after the run (a plain function,
+    not a context manager: it is on every run's path)."""
+    previous: Deadline | None = getattr(_current, "deadline", None)
     _current.deadline = deadline
-    try:
-        yield deadline
-    finally:
-        _current.deadline = previous
+    return previous
 
 
 def bind_poll(linker: wasmtime.Linker,
               load: Callable[[bytes], wasmtime.Module] | None = None) -> None:
     """Replace ``poll_oneoff`` in ``linker`` (which has WASI defined) by one that honours
-    the deadline ``guarding`` set in the calling thread (none: it waits as wasmtime's).
+    the deadline ``guard`` set in the calling thread (none: it waits as wasmtime's).
 
     ``load`` turns ``HELPER_WASM`` into a module of the linker's engine (by default it is
     compiled); it is called once, when a guest first needs the helper. Pass a cache's:

@@ -39,7 +39,7 @@ from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
-from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guarding
+from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .run import NamespacePath, RunConfig, RunResult, Trap
@@ -501,7 +501,8 @@ class WasiRuntime:
         finally:
             with self._lock:
                 self._running.discard(deadline)
-                self._idle.notify_all()
+                if self._closed:
+                    self._idle.notify_all()  # close() waits for the last run
             if clocked:
                 self._clock.release()
             store.close()
@@ -527,8 +528,11 @@ def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None
         start = instance.exports(store).get("_start")
         if not isinstance(start, wasmtime.Func):
             raise ModuleError(f"{handle.name}: no _start function: not a WASI command")
-        with guarding(deadline):
+        previous = guard(deadline)
+        try:
             start(store)
+        finally:
+            guard(previous)
     except DeadlinePassed:
         return None, _deadline_trap(deadline)
     except wasmtime.ExitTrap as e:
