@@ -14,12 +14,15 @@ waits on the run's ``Deadline``:
   until something is ready, a clock is due or the deadline passes. Files, the in-memory
   stdin and the output files are always ready, so the answer is usually immediate.
 
+Its answers are wasmtime's (``tests/wasi/test_wasi_deadline.py`` compares them), but for
+a subscription or event array outside the guest's memory: EFAULT where wasmtime traps.
+
 The other WASI calls do not wait on anything a guest controls: files are regular files,
 a one-shot run's stdin is in memory. A ``PythonSession``'s stdin is a pipe; the session
 feeds it when it stops the interpreter.
 
-Locking: a ``Deadline`` may be expired from any thread; the rest of it is used by the
-thread running its store. The helper instance it caches belongs to that store.
+Locking: see ``Deadline``; ``guard`` sets the deadline of the calling thread (a
+thread-local), which is the thread that runs the store.
 """
 
 from __future__ import annotations
@@ -86,9 +89,10 @@ class Deadline:
     thread that runs the deadline's store.
     """
 
-    __slots__ = ("_event", "_expired", "at", "helper", "reason", "tripped")
+    __slots__ = ("_event", "_expired", "at", "helper", "reason", "timeout", "tripped")
 
     def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
         self.at = None if timeout is None else time.monotonic() + timeout
         self._expired = False
         self._event: threading.Event | None = None

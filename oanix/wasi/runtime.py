@@ -282,13 +282,13 @@ class WasiRuntime:
         self._outputs.close()
 
     def _stop_runs(self, running: list[Deadline]) -> None:
-        """Expire the runs' deadlines, and advance the epoch past the timed ones'."""
-        now = time.monotonic()
+        """Expire the runs' deadlines, and advance the epoch past the timed ones' (a run's
+        epoch deadline is at most ``ticks(timeout)`` after the epoch now)."""
         ticks = 0
         for d in running:
             d.expire("the WasiRuntime was closed during the run")
-            if d.at is not None:
-                ticks = max(ticks, self._clock.ticks(max(0.0, d.at - now)) + 1)
+            if d.timeout is not None:
+                ticks = max(ticks, self._clock.ticks(d.timeout) + 1)
         for _ in range(min(ticks, _MAX_HURRY)):
             self._engine.increment_epoch()
 
@@ -473,14 +473,15 @@ class WasiRuntime:
                  stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig
                  ) -> _Outcome:
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
-        store = new_store(self._engine, fuel, config.memory_limit)
-        output = None
-        clocked = False
         deadline = Deadline(config.timeout)
         with self._lock:
             self._check_open()
             self._running.add(deadline)
+        store = None
+        output = None
+        clocked = False
         try:
+            store = new_store(self._engine, fuel, config.memory_limit)
             wasi = wasi_config(argv, env, preopens)
             if stdin:
                 _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
@@ -505,7 +506,8 @@ class WasiRuntime:
                     self._idle.notify_all()  # close() waits for the last run
             if clocked:
                 self._clock.release()
-            store.close()
+            if store is not None:
+                store.close()
             if output is not None:
                 captured = self._outputs.finish(output)
         return _Outcome(exit_code, trap, captured, consumed)
