@@ -153,7 +153,7 @@ class RunConfig:
       unlimited.
     * ``memory_limit``: bytes of linear memory; a ``memory.grow`` beyond it fails.
     * ``timeout``: wall-clock seconds (checked about every 10 ms in guest code; a guest
-      blocked in a host call is stopped when the call returns).
+      waiting in a host call, a sleep or a poll, is stopped at the deadline too).
     * ``max_output``: bytes kept of each of stdout and stderr; the rest is dropped and
       ``RunResult.stdout_truncated`` / ``stderr_truncated`` say so. ``None``: keep all.
     * ``max_disk`` / ``max_disk_files``: the most bytes / entries (files, directories,

@@ -24,6 +24,7 @@ import re
 import tempfile
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
@@ -38,6 +39,7 @@ from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from ._stopper import Stopper
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
+from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .quota import DiskMeter
@@ -56,6 +58,9 @@ ENGINE_FINGERPRINT: Final = "consume_fuel=1;epoch_interruption=1"
 UNLIMITED_FUEL: Final = (1 << 63) - 1
 _NO_DEADLINE: Final = 1 << 62
 _LINGER: Final = 1.0  # seconds the clock thread waits for another run before it exits
+CLOSE_WAIT: Final = 5.0
+"""Seconds ``WasiRuntime.close`` waits for the runs it stopped to end."""
+_MAX_HURRY: Final = 1 << 20  # epoch ticks close() advances at most to stop timed runs
 _DEFAULT_CONFIG: Final = RunConfig()
 MEMORY_SLACK: Final = 2 << 20
 """A run that ends abnormally with less than this much memory left under its limit is
@@ -201,11 +206,15 @@ class WasiRuntime:
     with plenty of memory left is not detected; ``run_python`` also detects Python's
     ``MemoryError``). A guest that exits on its own keeps its ``exit_code``.
 
+    Time limits: ``timeout`` holds in wasm code (epoch interruption) and in the host calls
+    a guest waits in (``poll_oneoff``: sleep, select, poll; see ``oanix.wasi.deadline``).
+
     Locking: the engine, the linker and the module cache are shared and thread-safe; each
-    run has its own store, output files and WASI context. A lock guards the table of
-    per-namespace staging state; a run over a namespace holds that namespace's lock from
-    sync-in to write-back. ``close()`` waits for the runs over each namespace to finish
-    before deleting its staging directory; runs started after ``close()`` raise. A runtime
+    run has its own store, output files, WASI context and ``Deadline``. A lock guards the
+    table of per-namespace staging state and the set of running deadlines; a run over a
+    namespace holds that namespace's lock from sync-in to write-back. ``close()`` stops
+    the runs in progress and waits (boundedly) for them before deleting their staging
+    directories; runs started after ``close()`` raise. A runtime
     belongs to the process that made it: after ``os.fork`` make a new one in the child
     (its threads, staging directories and output files are the parent's).
     """
@@ -219,6 +228,7 @@ class WasiRuntime:
         self._linker.define_wasi()
         self.cache = ModuleCache(self._engine, cache_dir, max_cache_bytes,
                                  fingerprint=ENGINE_FINGERPRINT, disk=disk_cache)
+        bind_poll(self._linker, lambda wasm: self.cache.get(wasm, HELPER_NAME)[0])
         self._outputs = OutputPool()
         self._clock = _Clock(self._engine, self._outputs, tick)
         self._lock = threading.RLock()  # re-entrant: a GC callback (_forget) may take it
@@ -228,11 +238,13 @@ class WasiRuntime:
         self._staging_parent = os.fspath(staging_dir) if staging_dir else None
         # id(namespace) -> the directories of the run in progress over it (dict operations
         # are atomic; a run adds and removes its own entry).
-        self._running: dict[int, Sequence[PreparedPreopen]] = {}
+        self._run_preopens: dict[int, Sequence[PreparedPreopen]] = {}
         self._staging_base: str | None = None
         self._scan_limit = scan_limit
         self._watch_changes = watch_changes
         self._live: LiveViews | None = None
+        self._running: set[Deadline] = set()
+        self._idle = threading.Condition(self._lock)  # notified when a run ends
         self._closed = False
 
     @property
@@ -242,8 +254,17 @@ class WasiRuntime:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the clock and delete every staging directory (idempotent)."""
+    def close(self, wait: float = CLOSE_WAIT) -> None:
+        """Stop the runs in progress, the clock, and delete every staging directory
+        (idempotent).
+
+        A run waiting in a host call (a sleep, a poll) stops at once, a timed run in wasm
+        code at its next epoch check; both report ``Trap("timeout")``. ``close`` waits up
+        to ``wait`` seconds for them to end; a run still going then (an untimed guest
+        spinning in wasm code, which nothing can interrupt) is left to finish on its own
+        with its staging directory in place, and ``close`` warns (``RuntimeWarning``)
+        instead of waiting for ever.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -252,19 +273,47 @@ class WasiRuntime:
             self._stagings.clear()
             base = self._staging_base
             live, self._live = self._live, None
-        if live is not None:
-            live.close()
+            running = list(self._running)
+        self._stop_runs(running)
+        until = time.monotonic() + wait
+        with self._lock:
+            self._idle.wait_for(lambda: not self._running, wait)
+            stuck = len(self._running)
+        busy = 0
         for ref, staging in stagings:
             ns = ref() if ref is not None else None
-            if ns is not None:
-                with namespace_lock(ns):
-                    staging.close()
-            else:
+            lock = namespace_lock(ns) if ns is not None else None
+            if lock is not None and not lock.acquire(max(0.0, until - time.monotonic())):
+                busy += 1  # its run still uses it: left as it is
+                continue
+            try:
                 staging.close()
-        if base is not None:
-            remove_tree(base)
+            finally:
+                if lock is not None:
+                    lock.release()
+        stuck = max(stuck, busy)
+        if stuck:
+            warnings.warn(f"WasiRuntime.close: {stuck} run(s) still going after {wait:g} s "
+                          "(untimed guests in a loop?); their staging directories are "
+                          "left in place", RuntimeWarning, stacklevel=2)
+        else:
+            if live is not None:
+                live.close()
+            if base is not None:
+                remove_tree(base)
         self._clock.close()
         self._outputs.close()
+
+    def _stop_runs(self, running: list[Deadline]) -> None:
+        """Expire the runs' deadlines, and advance the epoch past the timed ones' (a run's
+        epoch deadline is at most ``ticks(timeout)`` after the epoch now)."""
+        ticks = 0
+        for d in running:
+            d.expire("the WasiRuntime was closed during the run")
+            if d.timeout is not None:
+                ticks = max(ticks, self._clock.ticks(d.timeout) + 1)
+        for _ in range(min(ticks, _MAX_HURRY)):
+            self._engine.increment_epoch()
 
     def __enter__(self) -> WasiRuntime:
         return self
@@ -356,7 +405,7 @@ class WasiRuntime:
             staged = staging.prepare(config.preopens)
             preopens = [*staged.preopens, *extra] if extra else staged.preopens
             refused: list[tuple[str, str]] = []
-            self._running[key] = preopens
+            self._run_preopens[key] = preopens
             try:
                 meter = staging.disk_meter(staged, config.max_disk, config.max_disk_files)
                 if bridges:
@@ -366,7 +415,7 @@ class WasiRuntime:
                 else:
                     out = self._execute(handle, argv, env, stdin, preopens, config, meter)
             finally:
-                del self._running[key]
+                del self._run_preopens[key]
                 changes = staging.collect(staged)
         if refused:
             changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
@@ -375,7 +424,7 @@ class WasiRuntime:
     def running_preopens(self, namespace: FileService) -> Sequence[PreparedPreopen] | None:
         """The directories the run in progress over ``namespace`` was given (None when
         none is): what a process that run starts must see, to share its files."""
-        return self._running.get(id(namespace))
+        return self._run_preopens.get(id(namespace))
 
     def _bind(self, namespace: FileService
               ) -> tuple[FileService, list[LiveBridge], NamespaceStaging]:
@@ -457,11 +506,16 @@ class WasiRuntime:
                  stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig,
                  meter: DiskMeter | None = None) -> _Outcome:
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
-        store = new_store(self._engine, fuel, config.memory_limit)
+        deadline = Deadline(config.timeout)
+        with self._lock:
+            self._check_open()
+            self._running.add(deadline)
+        store = None
         output = None
         clocked = False
         stopper = None
         try:
+            store = new_store(self._engine, fuel, config.memory_limit)
             wasi = wasi_config(argv, env, preopens)
             if stdin:
                 _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
@@ -473,12 +527,12 @@ class WasiRuntime:
                 self._clock.acquire(meter)
                 clocked = True
             if meter is not None:
-                stopper = self._stopper(meter, config.timeout)
+                stopper = self._stopper(meter, deadline)
                 stopper.install(store)
             else:
                 store.set_epoch_deadline(_NO_DEADLINE if config.timeout is None
                                          else self._clock.ticks(config.timeout))
-            exit_code, trap = start_guest(store, handle, config.memory_limit)
+            exit_code, trap = start_guest(store, handle, config.memory_limit, deadline)
             if meter is not None and meter.tripped is not None and (
                     trap is not None and trap.code == "INTERRUPT"):
                 trap = meter.tripped
@@ -489,39 +543,55 @@ class WasiRuntime:
         finally:
             if stopper is not None:
                 stopper.remove()
+            with self._lock:
+                self._running.discard(deadline)
+                if self._closed:
+                    self._idle.notify_all()  # close() waits for the last run
             if clocked:
                 self._clock.release(meter)
-            store.close()
+            if store is not None:
+                store.close()
             if output is not None:
                 captured = self._outputs.finish(output)
         return _Outcome(exit_code, trap, captured, consumed)
 
 
-    def _stopper(self, meter: DiskMeter, timeout: float | None) -> Stopper:
-        """What stops a run whose preopens ``meter`` measures: the meter, or its
-        timeout (counted in the clock's epochs, as a plain deadline would be)."""
+    def _stopper(self, meter: DiskMeter, deadline: Deadline) -> Stopper:
+        """What stops a run whose preopens ``meter`` measures: the meter, its deadline
+        expired (the runtime closing), or its timeout (counted in the clock's epochs, as
+        a plain epoch deadline would be)."""
         clock = self._clock
-        if timeout is None:
-            return Stopper(lambda: meter.tripped is not None, lambda: False)
-        end = clock.epoch + clock.ticks(timeout)
-        return Stopper(lambda: meter.tripped is not None, lambda: clock.epoch >= end)
+        if deadline.timeout is None:
+            return Stopper(lambda: meter.tripped is not None, lambda: deadline.expired)
+        end = clock.epoch + clock.ticks(deadline.timeout)
+        return Stopper(lambda: meter.tripped is not None,
+                       lambda: deadline.expired or clock.epoch >= end)
 
 
-def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None
-                ) -> tuple[int | None, Trap | None]:
+def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None,
+                deadline: Deadline | None = None) -> tuple[int | None, Trap | None]:
     """Instantiate ``handle`` in ``store`` and run ``_start``: the exit code, or the trap
-    (classified against the memory ``limit``).
+    (classified against the memory ``limit``). ``deadline`` is the one the guest's
+    ``poll_oneoff`` waits on (``oanix.wasi.deadline``; None: none).
 
     Raises:
         ModuleError: no ``_start``, or the module cannot be instantiated.
     """
     instance: wasmtime.Instance | None = None
+    if deadline is None:
+        deadline = Deadline()
     try:
         instance = handle.pre.instantiate(store)
         start = instance.exports(store).get("_start")
         if not isinstance(start, wasmtime.Func):
             raise ModuleError(f"{handle.name}: no _start function: not a WASI command")
-        start(store)
+        previous = guard(deadline)
+        try:
+            start(store)
+        finally:
+            guard(previous)
+    except DeadlinePassed:
+        return None, _deadline_trap(deadline)
     except wasmtime.ExitTrap as e:
         code = e.code
         if code != 0 and limit is not None and _near_limit(store, instance, limit):
@@ -529,8 +599,12 @@ def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None
                               f"limit ({limit} bytes) reached", str(e))
         return code, None
     except wasmtime.Trap as e:
+        if deadline.tripped:  # wasmtime-py passes a host call's exception in a global
+            return None, _deadline_trap(deadline)
         return None, _classify(e, store, instance, limit)
     except wasmtime.WasmtimeError as e:
+        if deadline.tripped:
+            return None, _deadline_trap(deadline)
         text = wasmtime_message(e)
         if instance is None:
             if limit is not None and "exceeds memory limits" in text:
@@ -538,6 +612,11 @@ def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None
             raise ModuleError(f"{handle.name}: cannot instantiate: {text}") from None
         return None, Trap("wasm", None, text, str(e))
     return 0, None
+
+
+def _deadline_trap(deadline: Deadline) -> Trap:
+    return Trap("timeout", "INTERRUPT", deadline.reason or "the time limit passed while the "
+                "guest waited in a host call (poll_oneoff)")
 
 
 def engine_config() -> wasmtime.Config:

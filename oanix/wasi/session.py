@@ -35,7 +35,9 @@ code that must not be affected by earlier code needs a session of its own.
 
 Limits. ``timeout`` holds per call. A session has a wasmtime engine of its own whose
 epoch only the session advances: a call past its timeout advances it once, which traps
-the interpreter; that call reports ``Trap("timeout")`` and the session is over (later
+the interpreter, expires the session's ``Deadline`` (a guest waiting in ``poll_oneoff``,
+a sleep, wakes and traps) and feeds its stdin (a guest blocked reading it wakes and
+traps); that call reports ``Trap("timeout")`` and the session is over (later
 calls raise ``WasiError``), since the state a trap cuts through cannot be trusted.
 ``memory_limit`` holds for the whole session, and a memory trap ends it the same way.
 Fuel is not metered (``fuel_consumed`` is 0): wasmtime counts it per store, and the store
@@ -73,6 +75,7 @@ from ..changes import Changes
 from ..errors import InvalidArgument, WasiError
 from ..service import FileService
 from ._park import Call, Parking
+from .deadline import HELPER_NAME, Deadline, bind_poll
 from .live import LiveBridge, LiveViews
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
 from .quota import DiskMeter
@@ -205,6 +208,7 @@ class PythonSession:
         self._view: FileService | None = None
         self._bridges: list[LiveBridge] = []
         self._staging: NamespaceStaging | None = None
+        self._deadline = Deadline()  # expired to stop the interpreter
         _open_sessions.add(self)
         try:
             self._handle = _private_handle(rt, rt.compile(python_wasm_path(), name="python"),
@@ -268,7 +272,8 @@ class PythonSession:
     def _main(self, store: wasmtime.Store) -> None:
         """The session's thread: the interpreter runs here until the session ends."""
         try:
-            code, trap = start_guest(store, self._handle, self._config.memory_limit)
+            code, trap = start_guest(store, self._handle, self._config.memory_limit,
+                                     self._deadline)
             self._trap = self._trap or trap
             self._exit_code = code
             self._ended = self._ended or (
@@ -406,12 +411,15 @@ class PythonSession:
         return call, call.done.is_set()
 
     def _stop(self, why: str) -> None:
-        """End the session and stop the guest wherever it is."""
+        """End the session and stop the guest wherever it is: parked (the parking traps),
+        in wasm code (the epoch), waiting in ``poll_oneoff`` (the deadline) or reading
+        its stdin (a wake-up mark there)."""
         self._ended = self._ended or why
-        self._parking.end(why)  # a parked guest traps
-        self._handle.engine.increment_epoch()  # guest code traps
+        self._parking.end(why)
+        self._handle.engine.increment_epoch()
+        self._deadline.expire(why)
         with contextlib.suppress(OSError):
-            os.write(self._in, _WAKE)  # a read of stdin returns (then the code traps)
+            os.write(self._in, _WAKE)
 
     @staticmethod
     def _wait(call: Call, timeout: float | None, meter: DiskMeter | None) -> Trap | None:
@@ -477,8 +485,8 @@ class PythonSession:
             self._thread.join(_GRACE)
         if self._reader is not None:
             self._reader.join(_GRACE)
-        # Descriptors are closed once no call can use them (a call in a long host call,
-        # a sleep, holds the lock until it returns; then they stay open until exit).
+        # Descriptors are closed once no call can use them (a call whose guest could not
+        # be stopped holds the lock until it returns; then they stay open until exit).
         if self._lock.acquire(timeout=_GRACE):
             try:
                 for fd in self._fds:
@@ -500,15 +508,28 @@ class PythonSession:
 def _private_handle(rt: WasiRuntime, handle: CompiledModule, parking: Parking
                     ) -> CompiledModule:
     """``handle`` loaded into a new engine of the runtime's configuration, with
-    ``parking``'s host function linked in: from the runtime's disk cache when the cache
-    trusts its entry (``ModuleCache.load``, about a millisecond), else from the module
-    serialized in memory (tens of milliseconds)."""
+    ``parking``'s host function and the ``poll_oneoff`` helper (``oanix.wasi.deadline``,
+    loaded the same way on first use) linked in."""
     engine = wasmtime.Engine(engine_config())
-    module = rt.cache.load(engine, handle.sha256)
-    if module is None:
-        module = wasmtime.Module.deserialize(engine, handle.module.serialize())
+    module = _private_module(rt, engine, handle.module, handle.sha256)
+
+    def load_helper(wasm: bytes) -> wasmtime.Module:
+        return _private_module(rt, engine, *rt.cache.get(wasm, HELPER_NAME))
+
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     parking.define(linker)
+    bind_poll(linker, load_helper)
     return CompiledModule(handle.name, handle.sha256, module,
                           linker.instantiate_pre(module), engine)
+
+
+def _private_module(rt: WasiRuntime, engine: wasmtime.Engine, module: wasmtime.Module,
+                    sha256: str) -> wasmtime.Module:
+    """``module`` (compiled by ``rt``) loaded into ``engine``: from the runtime's disk
+    cache when the cache trusts its entry (``ModuleCache.load``, about a millisecond),
+    else from the module serialized in memory (tens of milliseconds for CPython)."""
+    loaded = rt.cache.load(engine, sha256)
+    if loaded is not None:
+        return loaded
+    return wasmtime.Module.deserialize(engine, module.serialize())

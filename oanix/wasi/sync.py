@@ -187,6 +187,17 @@ class NamespaceLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock if it comes free within ``timeout`` seconds (for a caller that
+        must not wait for ever on a stuck run); ``release`` it after."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._owner = threading.get_ident()
+        return True
+
+    def release(self) -> None:
         self._owner = None
         self._lock.release()
 
