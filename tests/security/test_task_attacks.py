@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator
@@ -22,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from oanix.env import OanixEnv
-from oanix.tasks.runner import TrialResult, run_trial
+from oanix.fs.mem import MemFs
+from oanix.tasks import load_task
+from oanix.tasks.runner import TrialResult, build_image, run_trial
 from oanix.tasks.sandbox_python import build_site
 from oanix.tasks.verifier import TOOLS_AT
 from oanix.wasi import WasiRuntime
@@ -293,3 +296,118 @@ def test_terminal_bench_report_flooded_by_the_agents_output(tmp_path: Path,
     assert ("/tests/test_outputs.py::test_forged", "PASSED") not in result.tests
     good = run_trial(copy, "oracle", runtime=runtime)
     assert good.status == "passed", (good.error, good.verifier_output[-2000:])
+
+
+# -- the build context --------------------------------------------------------------------
+
+SECRET = "oanix-host-secret-4f1c"
+
+
+@pytest.fixture
+def context_task(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A copy of the Harbor example whose Dockerfile copies ``data/`` into /app/data,
+    and a host file outside the task holding ``SECRET``."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET)
+    (outside / "sub").mkdir()
+    (outside / "sub" / "key.txt").write_text(SECRET)
+    task = tmp_path / "task"
+    shutil.copytree(EXAMPLES / HARBOR, task)
+    yield task, outside
+
+
+def _image_text(task: Path, runtime: WasiRuntime) -> tuple[str, list[str]]:
+    """Everything the image built from ``task`` holds, as one text, and the notes."""
+    image, _, _, unsupported = build_image(load_task(task), runtime)
+    text = "".join(image.read_text(p) for p in _walk_files(image, "/"))
+    return text, unsupported
+
+
+def _walk_files(fs: MemFs, top: str) -> Iterator[str]:
+    for top_dir, _dirs, files in fs.walk(top):
+        for name in files:
+            yield f"{top_dir.rstrip('/')}/{name}"
+
+
+def _assert_refused(task: Path, runtime: WasiRuntime, words: str) -> None:
+    text, unsupported = _image_text(task, runtime)
+    assert SECRET not in text
+    assert any(words in u for u in unsupported), unsupported
+    result = run_trial(task, planter({}), runtime=runtime)
+    assert result.status == "environment_unsupported", (result.status, result.error)
+    assert any(words in u for u in result.unsupported)
+
+
+@pytest.mark.parametrize("target", ["/etc/hostname", "outside/secret.txt"])
+def test_symlink_in_a_copied_directory_is_not_followed(
+        context_task: tuple[Path, Path], target: str, runtime: WasiRuntime) -> None:
+    task, outside = context_task
+    link = task / "environment" / "data" / "leak.txt"
+    link.symlink_to(target if target.startswith("/") else outside.parent / target)
+    _assert_refused(task, runtime, "data/leak.txt is a symbolic link")
+
+
+def test_symlinked_directory_inside_a_copied_directory(
+        context_task: tuple[Path, Path], runtime: WasiRuntime) -> None:
+    task, outside = context_task
+    (task / "environment" / "data" / "more").symlink_to(outside / "sub")
+    _assert_refused(task, runtime, "data/more is a symbolic link")
+
+
+def _dockerfile(task: Path, line: str) -> None:
+    dockerfile = task / "environment" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + line + "\n")
+
+
+def test_copy_of_a_file_that_is_a_symlink(context_task: tuple[Path, Path],
+                                          runtime: WasiRuntime) -> None:
+    task, outside = context_task
+    (task / "environment" / "notes.txt").symlink_to(outside / "secret.txt")
+    _dockerfile(task, "COPY notes.txt /app/notes.txt")
+    _assert_refused(task, runtime, "notes.txt is a symbolic link")
+
+
+def test_copy_of_a_symlinked_directory(context_task: tuple[Path, Path],
+                                       runtime: WasiRuntime) -> None:
+    task, outside = context_task
+    (task / "environment" / "conf").symlink_to(outside / "sub")
+    _dockerfile(task, "COPY conf/ /app/conf/")
+    _assert_refused(task, runtime, "conf is a symbolic link")
+    # a link pointing inside the build context is refused too: the image has no links
+    (task / "environment" / "conf").unlink()
+    (task / "environment" / "conf").symlink_to(task / "environment" / "data")
+    _assert_refused(task, runtime, "conf is a symbolic link")
+
+
+@pytest.mark.parametrize("src", ["../../outside/secret.txt", "data/../../../outside/sub/",
+                                 "../environment/../../outside/secret.txt"])
+def test_copy_source_climbing_out_of_the_build_context(
+        context_task: tuple[Path, Path], src: str, runtime: WasiRuntime) -> None:
+    task, _ = context_task
+    _dockerfile(task, f"COPY {src} /app/leak/")
+    _assert_refused(task, runtime, "outside the build context")
+
+
+def test_special_file_in_a_copied_directory_is_not_read(
+        context_task: tuple[Path, Path], runtime: WasiRuntime) -> None:
+    """A FIFO would block the build forever if it were read."""
+    task, _ = context_task
+    os.mkfifo(task / "environment" / "data" / "pipe")
+    _assert_refused(task, runtime, "data/pipe is not a regular file or a directory")
+
+
+def test_copy_without_links_still_copies_the_tree(context_task: tuple[Path, Path],
+                                                  runtime: WasiRuntime) -> None:
+    task, _ = context_task
+    data = task / "environment" / "data"
+    (data / "nested" / "deeper").mkdir(parents=True)
+    (data / "nested" / "deeper" / "x.txt").write_text("x")
+    (data / "empty").mkdir()
+    _dockerfile(task, "COPY data/nested/deeper/x.txt /app/one.txt")
+    image, _, _, unsupported = build_image(load_task(task), runtime)
+    assert unsupported == []
+    assert image.read_text("/app/data/nested/deeper/x.txt") == "x"
+    assert image.read_text("/app/one.txt") == "x"
+    assert image.is_dir("/app/data/empty")
+    assert image.read_text("/app/data/poem.txt") == (data / "poem.txt").read_text()
