@@ -107,7 +107,12 @@ def nop_agent(env: OanixEnv, instruction: str) -> None:
 
 def resolve_agent(name: str | Agent) -> tuple[str, Agent | None]:
     """``"oracle"``, ``"nop"``, ``"module:callable"`` or a callable -> (name, agent);
-    the oracle is ``None`` (the runner gives it the solution)."""
+    the oracle is ``None`` (the runner gives it the solution).
+
+    Raises:
+        InvalidArgument: a malformed name, a module that cannot be imported (or raises
+            while it is), a missing or non-callable attribute.
+    """
     if callable(name):
         return getattr(name, "__name__", "agent"), name
     if name == "oracle":
@@ -118,9 +123,15 @@ def resolve_agent(name: str | Agent) -> tuple[str, Agent | None]:
     if not module or not attr:
         raise InvalidArgument(f"agent {name!r}: use oracle, nop or module:callable")
     try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
+        loaded = importlib.import_module(module)
+    except ImportError as e:
         raise InvalidArgument(f"agent {name!r}: {e}") from None
+    except (Exception, SystemExit) as e:  # the module's own code failed: say so, briefly
+        raise InvalidArgument(f"agent {name!r}: importing {module} raised "
+                              f"{type(e).__name__}: {e}") from None
+    fn = getattr(loaded, attr, None)
+    if fn is None:
+        raise InvalidArgument(f"agent {name!r}: module {module} has no {attr!r}")
     if not callable(fn):
         raise InvalidArgument(f"agent {name!r} is not callable")
     return name, fn

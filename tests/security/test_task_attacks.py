@@ -16,6 +16,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -411,3 +413,52 @@ def test_copy_without_links_still_copies_the_tree(context_task: tuple[Path, Path
     assert image.read_text("/app/one.txt") == "x"
     assert image.is_dir("/app/data/empty")
     assert image.read_text("/app/data/poem.txt") == (data / "poem.txt").read_text()
+
+
+# -- agents the CLI cannot load -------------------------------------------------------------
+
+_AGENT_MODULES = {
+    "oanix_raises:agent": ("oanix_raises", "raise RuntimeError('agent setup failed')\n",
+                           "RuntimeError: agent setup failed"),
+    "oanix_syntax:agent": ("oanix_syntax", "def agent(:\n", "SyntaxError"),
+    "oanix_exits:agent": ("oanix_exits", "import sys\nsys.exit(3)\n", "SystemExit"),
+    "oanix_noattr:agent": ("oanix_noattr", "x = 1\n", "has no 'agent'"),
+    "oanix_nomodule:agent": ("", "", "No module named 'oanix_nomodule'"),
+}
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), root])}
+    return subprocess.run([sys.executable, "-m", "oanix.tasks", *args], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("agent", sorted(_AGENT_MODULES))
+def test_cli_agent_that_cannot_be_loaded(tmp_path: Path, agent: str) -> None:
+    module, source, words = _AGENT_MODULES[agent]
+    if module:
+        (tmp_path / f"{module}.py").write_text(source)
+    res = _cli(tmp_path, "run", str(EXAMPLES / TB1), "--agent", agent)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and agent in lines[0], res.stderr
+
+
+def test_cli_batch_with_an_agent_that_raises_on_import(tmp_path: Path) -> None:
+    module, source, words = _AGENT_MODULES["oanix_raises:agent"]
+    (tmp_path / f"{module}.py").write_text(source)
+    for name in FORMATS:
+        shutil.copytree(EXAMPLES / name, tmp_path / "batch" / name)
+    out = tmp_path / "results.json"
+    res = _cli(tmp_path, "batch", str(tmp_path / "batch"), "--agent", "oanix_raises:agent",
+               "--output", str(out))
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], res.stderr
+    rows = json.loads(out.read_text())
+    assert sorted(r["task"] for r in rows) == sorted(FORMATS)
+    assert all(r["status"] == "error" and words in r["error"] for r in rows)
+    assert "0/2 passed" in res.stdout
