@@ -44,6 +44,9 @@ _REPORT = TOOLS_AT + "/report.json"
 # --confcutdir: no conftest.py from above /tests (the agent's tree) is ever loaded.
 _PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=no",
                  "--confcutdir=/tests"]
+# What ``uv venv`` leaves in the venv's bin: its programs are the verifier's commands.
+_VENV_BIN = {"activate": b"", **{name: f'#!/bin/sh\n{name} "$@"\n'.encode()
+                                 for name in ("python", "python3", "pytest", "pip", "pip3")}}
 _PYTHON_FLAGS = ("-u", "-B", "-I", "-E", "-s", "-S", "-O", "-q")
 # Runs pytest in the sandbox. sys.path[0] is the working directory, the agent's: it goes
 # before anything is imported, so a planted pytest.py (or any module) cannot stand in for
@@ -154,7 +157,8 @@ class VerifierTools:
             name = next((a for a in args[1:] if not a.startswith("-")), ".venv")
             venv = paths.join(ctx.cwd, name)
             self.namespace.makedirs(paths.join(venv, "bin"), exist_ok=True)
-            self.namespace.write_bytes(paths.join(venv, "bin", "activate"), b"")
+            for program, text in _VENV_BIN.items():  # over whatever the agent left there
+                self.namespace.write_bytes(paths.join(venv, "bin", program), text)
             return 0
         if sub in ("init", "sync", "lock"):
             return 0

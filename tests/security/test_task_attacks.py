@@ -236,7 +236,14 @@ def test_shell_startup_files(task: str, runtime: WasiRuntime) -> None:
               "/app/.tbench-testing/bin/activate", "/app/.venv/bin/activate",
               "/evil/env"):
         files[f] = body
-    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+    plant = planter(files)
+
+    def agent(env: OanixEnv, instruction: str) -> None:
+        plant(env, instruction)
+        env.exec(SH_EXPORTS + SH_FUNCTIONS)  # and in its own shell and environment
+        env.vars.update(PYTEST_ADDOPTS="--co", PYTHONPATH="/evil", PATH="/evil/bin:/bin")
+
+    assert_not_forged(run_trial(EXAMPLES / task, agent, runtime=runtime))
 
 
 @pytest.mark.parametrize("task", FORMATS)
@@ -462,3 +469,18 @@ def test_cli_batch_with_an_agent_that_raises_on_import(tmp_path: Path) -> None:
     assert sorted(r["task"] for r in rows) == sorted(FORMATS)
     assert all(r["status"] == "error" and words in r["error"] for r in rows)
     assert "0/2 passed" in res.stdout
+
+
+@pytest.mark.parametrize("program", [".tbench-testing/bin/pytest",
+                                     ".tbench-testing/bin/python -m pytest"])
+def test_venv_programs_are_the_verifiers(program: str, tmp_path: Path,
+                                         runtime: WasiRuntime) -> None:
+    """A Terminal-Bench script that runs pytest from the venv it made with ``uv venv``:
+    the venv's programs are the verifier's, not files the agent left at that path."""
+    copy = _with_test_script(tmp_path, TB1, lambda s: s.replace("uv run pytest", program))
+    script = "#!/bin/sh\n" + SH_PAYLOAD + "\n"
+    files: dict[str, str | bytes] = {f"/app/.tbench-testing/bin/{name}": script
+                                     for name in ("pytest", "python", "python3", "activate")}
+    assert_not_forged(run_trial(copy, planter(files), runtime=runtime))
+    good = run_trial(copy, "oracle", runtime=runtime)
+    assert good.status == "passed", (good.error, good.verifier_output[-2000:])
