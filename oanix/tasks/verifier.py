@@ -235,17 +235,22 @@ class VerifierTools:
         code = (f"ARGS = {json.dumps(args)}\nREPORT = {json.dumps(_REPORT)}\n"
                 + _PYTEST_MAIN)
         status = self.run_python(ctx, code, {**ctx.env, "PYTHONPATH": _SITE_AT})
-        self.tests.extend(self._report())
+        report = self._report()
+        if report is None:
+            # Ended before pytest returned: e.g. code under test called os._exit(0).
+            ctx.stderr.write(b"oanix: pytest ended without reporting its tests\n")
+            return status or 1
+        self.tests.extend(report)
         return status
 
-    def _report(self) -> list[tuple[str, str]]:
-        """The outcomes the last pytest run wrote (none if it did not finish)."""
+    def _report(self) -> list[tuple[str, str]] | None:
+        """The outcomes the last pytest run wrote, or None if it wrote none."""
         try:
             data = json.loads(self.namespace.read_bytes(_REPORT))
             self.namespace.remove(_REPORT)
-        except (OSError, ValueError):
-            return []
-        return [(str(name), str(outcome)) for name, outcome in data]
+            return [(str(name), str(outcome)) for name, outcome in data]
+        except (OSError, ValueError, TypeError):
+            return None
 
 
 def _pytest_module_args(argv: list[str]) -> list[str] | None:

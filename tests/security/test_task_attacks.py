@@ -484,3 +484,19 @@ def test_venv_programs_are_the_verifiers(program: str, tmp_path: Path,
     assert_not_forged(run_trial(copy, planter(files), runtime=runtime))
     good = run_trial(copy, "oracle", runtime=runtime)
     assert good.status == "passed", (good.error, good.verifier_output[-2000:])
+
+
+def test_code_under_test_ending_pytest_early(tmp_path: Path, runtime: WasiRuntime) -> None:
+    """Tests that run the agent's code give it the verifier's interpreter: code that
+    prints a passing report and ends the process with status 0 must not pass."""
+    tb1 = run_trial(EXAMPLES / "fibonacci-module", planter({"/app/fib.py": PAYLOAD}),
+                    runtime=runtime)
+    harbor = tmp_path / HARBOR
+    shutil.copytree(EXAMPLES / HARBOR, harbor)
+    tests = harbor / "tests" / "test_outputs.py"
+    tests.write_text("import runpy\n\n\ndef test_helper_runs():\n"
+                     "    runpy.run_path('/app/helper.py')\n\n\n" + tests.read_text())
+    for result in (tb1, run_trial(harbor, planter({"/app/helper.py": PAYLOAD}),
+                                  runtime=runtime)):
+        assert result.status == "failed" and result.reward == 0.0, result.verifier_output
+        assert ("/tests/test_outputs.py::test_forged", "PASSED") not in result.tests
