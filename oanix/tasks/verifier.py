@@ -52,8 +52,9 @@ _PYTHON_FLAGS = ("-u", "-B", "-I", "-E", "-s", "-S", "-O", "-q")
 # before anything is imported, so a planted pytest.py (or any module) cannot stand in for
 # the real one. Each test's outcome is written to the report, as -rA would name it.
 _PYTEST_MAIN = """\
-import json, sys
+import sys
 del sys.path[0]
+import json
 import pytest
 
 
@@ -79,6 +80,7 @@ class OanixReport:
 
 
 report = OanixReport()
+sys.argv = ["pytest", *ARGS]
 try:
     status = pytest.main(ARGS, plugins=[report])
 finally:
@@ -90,7 +92,7 @@ raise SystemExit(status)
 
 class VerifierTools:
     """Shell commands for a verifier session: ``apt-get``, ``apt``, ``curl``, ``uv``,
-    ``uvx``, ``pip``, ``pip3`` and ``pytest``.
+    ``uvx``, ``pip``, ``pip3``, ``pytest``, ``python3`` and ``python``.
 
     ``run_python(ctx, code, env)`` runs Python code in the sandbox and returns a status;
     ``python`` is the session's ``python3`` command, which ``python3 -m pytest`` does
