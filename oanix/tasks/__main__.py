@@ -6,7 +6,10 @@
 ``run`` prints the reward and exits 0 only when the trial passed (reward 1.0, or every
 named reward 1); 1 when it did not; 2 when the task or the arguments are unusable (one
 line on stderr). ``batch`` runs every task below DIR, N at a time, with a progress bar,
-prints a table and writes the results as JSON; it exits 0 when every trial passed.
+prints a table and writes the results as JSON; it exits 0 when every trial passed. An
+agent that cannot be loaded (a missing module or attribute, a module raising on import)
+is one line on stderr and exit 2; ``batch`` still writes its table and results, every
+trial an error row.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ def _line(r: TrialResult) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        resolve_agent(args.agent)
         if args.command == "run":
+            resolve_agent(args.agent)
             return _run(args.task, args.agent, args.json)
         return _batch(args.root, args.agent, args.concurrency, args.output)
     except OanixError as e:
@@ -93,7 +96,14 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path) -> int:
     if not dirs:
         raise OanixError(f"no task (task.toml or task.yaml) below {root}")
     specs = [load_task(d) for d in dirs]
-    results = trio.run(_run_all, specs, agent, concurrency)
+    try:
+        resolve_agent(agent)
+    except OanixError as e:
+        unusable: OanixError | None = e
+        results = [failed_trial(spec, agent, str(e)) for spec in specs]
+    else:
+        unusable = None
+        results = trio.run(_run_all, specs, agent, concurrency)
     print(f"{'task':32} {'status':24} {'reward':>6} {'time':>8}")
     for r in results:
         print(_line(r))
@@ -101,6 +111,8 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path) -> int:
     print(f"\n{passed}/{len(results)} passed")
     output.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
     print(f"results written to {output}")
+    if unusable is not None:
+        raise unusable
     return 0 if passed == len(results) else EXIT_FAILED
 
 

@@ -12,18 +12,19 @@
    final tree, ``/tests``, and a ``/logs/verifier`` that only it can write (the verifier
    view of the trial's TaskFs; the agent saw that area read-only). The test script runs
    with the shell; its uv/pytest preamble runs pytest in the sandbox (``verifier``).
-4. The reward comes from ``reward.txt`` / ``reward.json`` (Harbor), or from pytest's
-   ``-rA`` summary (Terminal-Bench 1: every test passed).
+4. The reward comes from ``reward.txt`` / ``reward.json`` (Harbor), or from the tests'
+   outcomes as the verifier's pytest reported them (Terminal-Bench 1: every test passed).
 """
 
 from __future__ import annotations
 
 import importlib
-import re
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import attrs
@@ -47,7 +48,6 @@ __all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent
 Agent = Callable[[OanixEnv, str], object]
 TrialStatus = Literal["passed", "failed", "agent_timeout", "verifier_timeout",
                       "environment_unsupported", "error"]
-_SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)", re.M)
 
 
 @attrs.frozen
@@ -107,7 +107,12 @@ def nop_agent(env: OanixEnv, instruction: str) -> None:
 
 def resolve_agent(name: str | Agent) -> tuple[str, Agent | None]:
     """``"oracle"``, ``"nop"``, ``"module:callable"`` or a callable -> (name, agent);
-    the oracle is ``None`` (the runner gives it the solution)."""
+    the oracle is ``None`` (the runner gives it the solution).
+
+    Raises:
+        InvalidArgument: a malformed name, a module that cannot be imported (or raises
+            while it is), a missing or non-callable attribute.
+    """
     if callable(name):
         return getattr(name, "__name__", "agent"), name
     if name == "oracle":
@@ -118,9 +123,15 @@ def resolve_agent(name: str | Agent) -> tuple[str, Agent | None]:
     if not module or not attr:
         raise InvalidArgument(f"agent {name!r}: use oracle, nop or module:callable")
     try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
+        loaded = importlib.import_module(module)
+    except ImportError as e:
         raise InvalidArgument(f"agent {name!r}: {e}") from None
+    except (Exception, SystemExit) as e:  # the module's own code failed: say so, briefly
+        raise InvalidArgument(f"agent {name!r}: importing {module} raised "
+                              f"{type(e).__name__}: {e}") from None
+    fn = getattr(loaded, attr, None)
+    if fn is None:
+        raise InvalidArgument(f"agent {name!r}: module {module} has no {attr!r}")
     if not callable(fn):
         raise InvalidArgument(f"agent {name!r} is not callable")
     return name, fn
@@ -129,10 +140,60 @@ def resolve_agent(name: str | Agent) -> tuple[str, Agent | None]:
 # -- the environment ------------------------------------------------------------------------
 
 
-def _host_tree(path: Path) -> list[tuple[Path, str]]:
-    if path.is_file():
-        return [(path, "")]
-    return sorted((p, p.relative_to(path).as_posix()) for p in path.rglob("*") if p.is_file())
+def _host_tree(path: Path, rel: str = "") -> tuple[list[tuple[Path, str]], list[str]]:
+    """The directories (named with a trailing ``/``) and regular files below directory
+    ``path``, relative to it, and what was left out: a symbolic link is never followed
+    (the image tree has no links to copy it as), nor is a special file read."""
+    entries: list[tuple[Path, str]] = []
+    refused: list[str] = []
+    with os.scandir(path) as it:
+        found = sorted(it, key=lambda e: e.name)
+    for e in found:
+        name = f"{rel}/{e.name}" if rel else e.name
+        if e.is_symlink():
+            refused.append(f"{name} is a symbolic link")
+        elif e.is_dir(follow_symlinks=False):
+            entries.append((Path(e.path), name + "/"))
+            more, bad = _host_tree(Path(e.path), name)
+            entries += more
+            refused += bad
+        elif e.is_file(follow_symlinks=False):
+            entries.append((Path(e.path), name))
+        else:
+            refused.append(f"{name} is not a regular file or a directory")
+    return entries, refused
+
+
+def _context_path(context: Path, src: str) -> tuple[Path | None, str]:
+    """Where build-context source ``src`` is, or None and why: a source climbing out
+    of the context (``..``), missing, or reached through a symbolic link is refused."""
+    where = context
+    for part in PurePosixPath(src).parts:
+        if part in ("/", "."):
+            continue
+        if part == "..":
+            if where == context:
+                return None, "outside the build context"
+            where = where.parent
+            continue
+        where = where / part
+        try:
+            mode = where.lstat().st_mode
+        except OSError:
+            return None, "not in the build context"
+        if stat.S_ISLNK(mode):
+            shown = where.relative_to(context).as_posix()
+            return None, f"{shown} is a symbolic link, which is not followed"
+    return where, ""
+
+
+def _read_regular(host: Path) -> bytes:
+    """A regular file's bytes; a link or special file put there since is refused."""
+    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{host} is not a regular file")
+        return f.read()
 
 
 def build_image(task: TaskSpec, runtime: WasiRuntime) -> tuple[MemFs, str, dict[str, str],
@@ -162,16 +223,32 @@ def build_image(task: TaskSpec, runtime: WasiRuntime) -> tuple[MemFs, str, dict[
 
 
 def _copy_in(image: MemFs, context: Path, src: str, dest: str, unsupported: list[str]) -> None:
-    origin = (context / src).resolve()
-    if not origin.is_relative_to(context.resolve()) or not origin.exists():
-        unsupported.append(f"COPY {src}: not in the build context")
+    root = context.resolve()
+    origin, why = _context_path(root, src)
+    if origin is None:
+        unsupported.append(f"COPY {src}: {why}")
         return
-    dest_is_dir = dest.endswith("/") or origin.is_dir() or image.is_dir(dest)
-    for host, rel in _host_tree(origin):
-        target = paths.join(dest, rel) if dest_is_dir and rel else (
-            paths.join(dest, host.name) if dest_is_dir else paths.normalize(dest))
-        image.makedirs(paths.dirname(target), exist_ok=True)
-        image.write_bytes(target, host.read_bytes())
+    try:
+        is_dir = stat.S_ISDIR(origin.lstat().st_mode)
+        entries, refused = _host_tree(origin) if is_dir else ([(origin, "")], [])
+        if refused:
+            at = origin.relative_to(root).as_posix()
+            unsupported.extend(f"COPY {src}: {paths.join(at, r).lstrip('/')}, which is not "
+                               "copied" for r in refused)
+            return
+        dest_is_dir = dest.endswith("/") or is_dir or image.is_dir(dest)
+        if is_dir:
+            image.makedirs(dest, exist_ok=True)
+        for host, rel in entries:
+            target = paths.join(dest, rel) if dest_is_dir and rel else (
+                paths.join(dest, host.name) if dest_is_dir else paths.normalize(dest))
+            if rel.endswith("/"):
+                image.makedirs(target, exist_ok=True)
+                continue
+            image.makedirs(paths.dirname(target), exist_ok=True)
+            image.write_bytes(target, _read_regular(host))
+    except OSError as e:
+        unsupported.append(f"COPY {src}: {e.strerror or e}")
 
 
 # -- the trial ------------------------------------------------------------------------------
@@ -321,7 +398,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
         ctx.stderr.write(res.stderr)
         return res.status
 
-    tools = VerifierTools(venv.namespace, run_python)
+    tools = VerifierTools(venv.namespace, run_python, python=venv._python)
     venv.extra_commands.update(tools.commands())
     box: dict[str, Any] = {}
     t0 = time.monotonic()
@@ -337,7 +414,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
                         f"the verifier did not finish in {spec.verifier_timeout_sec:g} s")
     res = box.get("res")
     output = (res.stdout_text + res.stderr_text) if res is not None else ""
-    tests = tuple((name, outcome) for outcome, name in _SUMMARY.findall(output))
+    tests = tuple(tools.tests)
     if unsupported:
         return _Verdict("environment_unsupported", None, {}, tests, seconds, output,
                         unsupported, notes, error)

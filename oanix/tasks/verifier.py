@@ -7,6 +7,13 @@ preamble is recognised and replaced: the installers succeed without doing anythi
 pytest runs in the sandbox's CPython with the requested pure-Python packages from the
 host (``sandbox_python``). Anything else they would install is reported as unsupported,
 and the trial is marked ``environment_unsupported`` rather than failing or pretending.
+
+The verifier's root is the agent's final tree, so nothing the verifier trusts may come from
+it: its packages and its pytest report live in an area of its own (``TOOLS_AT``), mounted
+over whatever the agent left at that path; its pytest never imports from the working
+directory, and ``python3 -m pytest`` means the same pytest. Which tests passed is read from
+the report its pytest writes there, never from text the tests print (an agent's file that
+a test prints could look like a pytest summary).
 """
 
 from __future__ import annotations
@@ -18,43 +25,100 @@ from typing import Any
 
 from .. import paths
 from ..errors import OanixError
+from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..shell.interp import Ctx
 from .sandbox_python import build_site
 
-__all__ = ["VerifierTools"]
+__all__ = ["TOOLS_AT", "VerifierTools"]
 
 # What an installer may be asked for because the preamble wants it; all else is refused.
 _HARNESS_PACKAGES = {"curl", "ca-certificates", "python3", "python3-pip", "python3-venv",
                      "python-is-python3", "git", "wget", "bash", "coreutils", "procps"}
 _UV_INSTALLER = re.compile(r"^https?://(astral\.sh/uv/|github\.com/astral-sh/uv/)")
-_SITE_AT = "/opt/oanix-site"
+TOOLS_AT = "/.oanix-verifier"
+"""The verifier's own area: its packages (``site/``) and its pytest's report."""
+_SITE_AT = TOOLS_AT + "/site"
+_REPORT = TOOLS_AT + "/report.json"
 # --confcutdir: no conftest.py from above /tests (the agent's tree) is ever loaded.
 _PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=no",
                  "--confcutdir=/tests"]
+# What ``uv venv`` leaves in the venv's bin: its programs are the verifier's commands.
+_VENV_BIN = {"activate": b"", **{name: f'#!/bin/sh\n{name} "$@"\n'.encode()
+                                 for name in ("python", "python3", "pytest", "pip", "pip3")}}
+_PYTHON_FLAGS = ("-u", "-B", "-I", "-E", "-s", "-S", "-O", "-q")
+# Runs pytest in the sandbox. sys.path[0] is the working directory, the agent's: it goes
+# before anything is imported, so a planted pytest.py (or any module) cannot stand in for
+# the real one. Each test's outcome is written to the report, as -rA would name it.
+_PYTEST_MAIN = """\
+import sys
+del sys.path[0]
+import json
+import pytest
+
+
+class OanixReport:
+    def __init__(self):
+        self.tests = []
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.tests.append((report.nodeid, "ERROR"))
+
+    def pytest_runtest_logreport(self, report):
+        xfail = hasattr(report, "wasxfail")
+        if report.when == "call":
+            outcome = ("XPASS" if report.passed else "XFAIL") if xfail else report.outcome
+        elif report.failed:
+            outcome = "ERROR"
+        elif report.skipped:
+            outcome = "XFAIL" if xfail else "SKIPPED"
+        else:
+            return
+        self.tests.append((report.nodeid, outcome.upper()))
+
+
+report = OanixReport()
+sys.argv = ["pytest", *ARGS]
+try:
+    status = pytest.main(ARGS, plugins=[report])
+finally:
+    with open(REPORT, "w") as f:
+        json.dump(report.tests, f)
+raise SystemExit(status)
+"""
 
 
 class VerifierTools:
     """Shell commands for a verifier session: ``apt-get``, ``apt``, ``curl``, ``uv``,
-    ``uvx``, ``pip``, ``pip3`` and ``pytest``.
+    ``uvx``, ``pip``, ``pip3``, ``pytest``, ``python3`` and ``python``.
 
-    ``run_python(ctx, code, env)`` runs Python code in the sandbox and returns a status.
-    ``unsupported`` collects what could not be honoured. Locking: one session, one
-    thread.
+    ``run_python(ctx, code, env)`` runs Python code in the sandbox and returns a status;
+    ``python`` is the session's ``python3`` command, which ``python3 -m pytest`` does
+    not reach. ``unsupported`` collects what could not be honoured; ``tests`` the
+    ``(test, outcome)`` pairs of every pytest run, as pytest's ``-rA`` names them.
+    Making one mounts the verifier's area at ``TOOLS_AT`` in ``namespace``.
+    Locking: one session, one thread.
     """
 
     def __init__(self, namespace: Namespace,
-                 run_python: Callable[[Ctx, str, dict[str, str]], int]) -> None:
+                 run_python: Callable[[Ctx, str, dict[str, str]], int],
+                 python: Callable[[Ctx, list[str]], int] | None = None) -> None:
         self.namespace = namespace
         self.run_python = run_python
+        self._python = python
         self.packages: list[str] = ["pytest"]
         self.unsupported: list[str] = []
         self.notes: list[str] = []
+        self.tests: list[tuple[str, str]] = []
+        # Replacing whatever the agent's tree has there: none of it is ever seen.
+        namespace.mount(TOOLS_AT, MemFs())
 
     def commands(self) -> dict[str, Any]:
         return {"apt-get": self.apt, "apt": self.apt, "curl": self.curl, "uv": self.uv,
-                "uvx": self.uvx, "pip": self.pip, "pip3": self.pip, "pytest": self.pytest}
+                "uvx": self.uvx, "pip": self.pip, "pip3": self.pip, "pytest": self.pytest,
+                "python3": self.python, "python": self.python}
 
     def _refuse(self, ctx: Ctx, what: str) -> int:
         self.unsupported.append(what)
@@ -95,7 +159,8 @@ class VerifierTools:
             name = next((a for a in args[1:] if not a.startswith("-")), ".venv")
             venv = paths.join(ctx.cwd, name)
             self.namespace.makedirs(paths.join(venv, "bin"), exist_ok=True)
-            self.namespace.write_bytes(paths.join(venv, "bin", "activate"), b"")
+            for program, text in _VENV_BIN.items():  # over whatever the agent left there
+                self.namespace.write_bytes(paths.join(venv, "bin", program), text)
             return 0
         if sub in ("init", "sync", "lock"):
             return 0
@@ -135,11 +200,24 @@ class VerifierTools:
     def _tool(self, ctx: Ctx, argv: list[str]) -> int:
         if not argv:
             return self._refuse(ctx, "uv run/uvx without a command")
-        if argv[0] == "pytest" or argv[:3] == ["python", "-m", "pytest"]:
-            return self.pytest(ctx, ["pytest", *argv[3 if argv[0] == "python" else 1:]])
+        if argv[0] == "pytest":
+            return self.pytest(ctx, argv)
         if argv[0] in ("python", "python3"):
+            args = _pytest_module_args(argv)
+            if args is not None:
+                return self.pytest(ctx, args)
             return self._refuse(ctx, "uv run python is not supported; run python3 directly")
         return self._refuse(ctx, f"uvx {argv[0]} is not supported")
+
+    def python(self, ctx: Ctx, argv: list[str]) -> int:
+        """``python3 -m pytest ...`` is the verifier's pytest; anything else is the
+        session's ``python3``."""
+        args = _pytest_module_args(argv)
+        if args is not None:
+            return self.pytest(ctx, args)
+        if self._python is None:
+            return self._refuse(ctx, f"{argv[0]}: only python3 -m pytest is supported")
+        return self._python(ctx, argv)
 
     def pytest(self, ctx: Ctx, argv: list[str]) -> int:
         try:
@@ -151,16 +229,35 @@ class VerifierTools:
             for u in site.unsupported:
                 self._refuse(ctx, u)
             return 100
-        at = f"{_SITE_AT}/{site.path.name}"
-        if not self.namespace.exists(at):
-            try:
-                self.namespace.mount(at, WorkspaceFs(site.path, readonly=True))
-            except OanixError as e:
-                return self._refuse(ctx, f"cannot mount the sandbox's packages: {e}")
+        try:
+            self.namespace.mount(_SITE_AT, WorkspaceFs(site.path, readonly=True))
+        except OanixError as e:
+            return self._refuse(ctx, f"cannot mount the sandbox's packages: {e}")
         args = [*_PYTEST_FLAGS, *argv[1:]]
-        # sys.path[0] is the working directory, the agent's: drop it before importing
-        # anything, so a planted pytest.py (or any module) cannot stand in for the real one.
-        code = ("import sys; del sys.path[0]; import pytest; sys.argv = ['pytest', *"
-                + json.dumps(args) + "]; raise SystemExit(pytest.main(sys.argv[1:]))")
-        env = {**ctx.env, "PYTHONPATH": at}
-        return self.run_python(ctx, code, env)
+        code = (f"ARGS = {json.dumps(args)}\nREPORT = {json.dumps(_REPORT)}\n"
+                + _PYTEST_MAIN)
+        status = self.run_python(ctx, code, {**ctx.env, "PYTHONPATH": _SITE_AT})
+        report = self._report()
+        if report is None:
+            # Ended before pytest returned: e.g. code under test called os._exit(0).
+            ctx.stderr.write(b"oanix: pytest ended without reporting its tests\n")
+            return status or 1
+        self.tests.extend(report)
+        return status
+
+    def _report(self) -> list[tuple[str, str]] | None:
+        """The outcomes the last pytest run wrote, or None if it wrote none."""
+        try:
+            data = json.loads(self.namespace.read_bytes(_REPORT))
+            self.namespace.remove(_REPORT)
+            return [(str(name), str(outcome)) for name, outcome in data]
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def _pytest_module_args(argv: list[str]) -> list[str] | None:
+    """``python3 [-u ...] -m pytest ARGS`` -> ``["pytest", *ARGS]``; else None."""
+    args = argv[1:]
+    while args and args[0] in _PYTHON_FLAGS:
+        args = args[1:]
+    return ["pytest", *args[2:]] if args[:2] == ["-m", "pytest"] else None
