@@ -33,7 +33,13 @@ from typing import Any
 import attrs
 
 from . import paths
-from .errors import IllegalTransition, InvalidArgument, OanixError, PythonUnavailable
+from .errors import (
+    IllegalTransition,
+    InvalidArgument,
+    InvalidContent,
+    OanixError,
+    PythonUnavailable,
+)
 from .fs.cow import CowFs
 from .fs.map import MapFs
 from .fs.mem import MemFs
@@ -44,6 +50,7 @@ from .services.logs import LogsFs
 from .services.task import TaskFs
 from .shell import ExecResult, Shell
 from .shell.interp import Ctx
+from .values import load_json, parse_count, parse_duration, parse_size
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
@@ -401,11 +408,16 @@ class OanixEnv:
             base = Path(base_dir or ".")
         else:
             path = Path(manifest)
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
             try:
-                data = (json.loads(text) if path.suffix == ".json" else tomllib.loads(text))
-            except (ValueError, tomllib.TOMLDecodeError) as e:
+                data = (load_json(raw, str(path)) if path.suffix == ".json"
+                        else tomllib.loads(raw.decode("utf-8")))
+            except InvalidContent as e:
+                raise InvalidArgument(f"{path}: not a valid manifest: {e.strerror}") from None
+            except (ValueError, RecursionError) as e:  # TOMLDecodeError, UnicodeDecodeError
                 raise InvalidArgument(f"{path}: not a valid manifest: {e}") from None
+            if not isinstance(data, dict):
+                raise InvalidArgument(f"{path}: not a valid manifest: not a JSON object")
             base = Path(base_dir or path.parent)
         return cls(**_from_manifest(data, base), **overrides)
 
@@ -437,20 +449,7 @@ _POLICY_KEYS = {"schemes", "hosts", "allow_private", "max_request_bytes",
 
 
 def _size(value: Any, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str):
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        text = value.strip().upper().removesuffix("B")
-        mult = units.get(text[-1:], 1)
-        try:
-            n = float(text[:-1] if text[-1:] in units else text)
-        except ValueError:
-            pass
-        else:
-            if n > 0:
-                return int(n * mult)
-    raise InvalidArgument(f"manifest {where}: expected a size like 256M, got {value!r}")
+    return parse_size(value, f"manifest {where}", minimum=1)
 
 
 def _from_manifest(data: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -472,14 +471,18 @@ def _from_manifest(data: dict[str, Any], base: Path) -> dict[str, Any]:
         kw["tmp_bytes"] = _size(data["tmp_bytes"], "tmp_bytes")
     limits = data.get("limits", {})
     if limits:
+        if not isinstance(limits, dict):
+            raise InvalidArgument("manifest limits: expected a table")
         bad = set(limits) - {"fuel", "memory", "timeout", "max_output"}
         if bad:
             raise InvalidArgument(f"manifest limits: unknown key(s) {sorted(bad)}")
         kw["limits"] = Limits(
-            fuel=int(limits["fuel"]) if "fuel" in limits else None,
+            fuel=parse_count(limits["fuel"], "manifest limits.fuel", minimum=1)
+            if "fuel" in limits else None,
             memory_limit=_size(limits["memory"], "limits.memory") if "memory" in limits
             else Limits().memory_limit,
-            timeout=float(limits["timeout"]) if "timeout" in limits else None,
+            timeout=parse_duration(limits["timeout"], "manifest limits.timeout")
+            if "timeout" in limits else None,
             max_output=_size(limits["max_output"], "limits.max_output")
             if "max_output" in limits else Limits().max_output)
     ws = data.get("workspace")
