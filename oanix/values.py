@@ -53,15 +53,16 @@ MAX_INT_DIGITS: Final = 128
 _MAX_TEXT: Final = 64  # characters of a size, duration or count
 _MAX_EXPONENT: Final = 40
 
+# no E (exa): "1e6" is an exponent, and "1e" would be a trap
 _SIZE_UNITS: Final = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
-                      "p": 1 << 50, "e": 1 << 60}
+                      "p": 1 << 50}
 _TIME_UNITS: Final = {"": Fraction(1), "s": Fraction(1), "ms": Fraction(1, 1000),
                       "us": Fraction(1, 10**6), "m": Fraction(60), "h": Fraction(3600),
                       "d": Fraction(86400)}
 _DIGITS = r"[0-9]+(?:_[0-9]+)*"
 _NUMBER: Final = re.compile(
     rf"(?P<int>{_DIGITS})?(?:\.(?P<frac>{_DIGITS})?)?(?:[eE](?P<exp>[+-]?{_DIGITS}))?")
-_SIZE_SUFFIX: Final = re.compile(r"(?P<unit>[kmgtpe]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_SUFFIX: Final = re.compile(r"(?P<unit>[kmgtp]?)(?:i?b)?", re.IGNORECASE)
 _TIME_SUFFIX: Final = re.compile(r"(?P<unit>|s|ms|us|m|h|d)")
 _NO_SUFFIX: Final = re.compile(r"(?P<unit>)")
 
@@ -122,7 +123,7 @@ def _bounded_int(n: Fraction, field: str, what: str, value: object, minimum: int
 def parse_size(value: object, field: str, *, minimum: int = 0,
                maximum: int = MAX_SIZE) -> int:
     """A number of bytes: an int, or text like ``512``, ``64k``, ``1.5G``, ``256MiB``,
-    ``1_000_000``, ``1e6``; suffixes K M G T P E are binary, ``B``/``iB`` optional.
+    ``1_000_000``, ``1e6``; suffixes K M G T P are binary, ``B``/``iB`` optional.
     A fraction of a byte is dropped (``1.1k`` is 1126).
 
     Raises:

@@ -148,6 +148,51 @@ files = { "a.txt" = "alpha" }
         OanixEnv.from_manifest({"limits": {"memory": "lots"}})
 
 
+def test_manifest_values_read_as_oanix_run_reads_them() -> None:
+    """Sizes, durations and counts take the spellings of ``oanix.values`` (the same as
+    oanix-run's flags); every refusal is an InvalidArgument naming its key."""
+    env = OanixEnv.from_manifest({"limits": {"memory": "256MiB", "max_output": "1.5k",
+                                             "timeout": "500ms", "fuel": "1e6"},
+                                  "tmp_bytes": "1_000_000"})
+    with env:
+        assert env.limits.memory_limit == 256 << 20 and env.limits.max_output == 1536
+        assert env.limits.timeout == 0.5 and env.limits.fuel == 10**6
+    env = OanixEnv.from_manifest({"limits": {"memory": "1.5G", "timeout": "1m",
+                                             "fuel": 10_000_000_000}})
+    with env:
+        assert env.limits.memory_limit == 3 << 29 and env.limits.timeout == 60
+        assert env.limits.fuel == 10**10
+    for key, bad in [("fuel", "lots"), ("fuel", 1.5), ("fuel", 2**70), ("fuel", True),
+                     ("fuel", 0), ("timeout", "1e308"), ("timeout", -1),
+                     ("timeout", float("nan")), ("timeout", "soon"), ("memory", 2**70),
+                     ("memory", "-1G"), ("memory", 0), ("max_output", "1e999999999")]:
+        with pytest.raises(InvalidArgument, match=rf"^manifest limits\.{key}: "):
+            OanixEnv.from_manifest({"limits": {key: bad}})
+    with pytest.raises(InvalidArgument, match=r"^manifest tmp_bytes: "):
+        OanixEnv.from_manifest({"tmp_bytes": "12Q"})
+    with pytest.raises(InvalidArgument, match=r"mounts\[0\]\.max_bytes: "):
+        OanixEnv.from_manifest({"mounts": [{"path": "/m", "type": "mem", "max_bytes": "x"}]})
+    with pytest.raises(InvalidArgument, match=r"manifest limits: expected a table"):
+        OanixEnv.from_manifest({"limits": "fast"})
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".toml", b"a = " + b"[" * 5000),
+    (".toml", b"[limits]\nfuel = " + b"9" * 5000),
+    (".toml", b"id = \"\xff\""),
+    (".json", b"[" * 100_000),
+    (".json", b'{"limits": {"fuel": ' + b"9" * 5000 + b"}}"),
+    (".json", b'{"id": "\\ud800"}'),
+    (".json", b"[1, 2]"),
+])
+def test_malformed_manifest_files_name_the_file(tmp_path: Path, suffix: str,
+                                                text: bytes) -> None:
+    path = tmp_path / f"env{suffix}"
+    path.write_bytes(text)
+    with pytest.raises(InvalidArgument, match=f"env{suffix}: not a valid manifest"):
+        OanixEnv.from_manifest(path)
+
+
 def test_manifest_capabilities_work_end_to_end(tmp_path: Path) -> None:
     import json
     import threading
