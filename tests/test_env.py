@@ -176,6 +176,47 @@ def test_manifest_values_read_as_oanix_run_reads_them() -> None:
         OanixEnv.from_manifest({"limits": "fast"})
 
 
+@pytest.mark.parametrize("manifest, key", [
+    ({"workspace": {"files": {}, "cow": "yes"}}, r"manifest workspace\.cow: "),
+    ({"workspace": {"dir": "x", "colour": 1}}, r"manifest workspace: unknown key"),
+    ({"workspace": {"type": "workspace"}}, r"manifest workspace: type workspace needs"),
+    ({"workspace": {"type": "ftp"}}, r"manifest workspace\.type: unknown type"),
+    ({"mounts": [{"type": "mem"}]}, r"manifest mounts\[0\]\.path: "),
+    ({"mounts": [{"path": "/m", "extra": 1}]}, r"manifest mounts\[0\]: unknown key"),
+    ({"mounts": [{"path": "/m", "files": {"a": 1}}]}, r"manifest mounts\[0\]\.files\.a: "),
+    ({"mounts": {"path": "/m"}}, r"manifest mounts: expected a list"),
+    ({"id": 7}, r"manifest id: "),
+    ({"env": ["A=1"]}, r"manifest env: "),
+    ({"capabilities": {"http": {"hosts": 5}}}, r"manifest capabilities\.http\.hosts: "),
+    ({"capabilities": {"http": {"hosts": "a.example"}}}, r"capabilities\.http\.hosts: "),
+    ({"capabilities": {"http": {"max_request_bytes": "lots"}}},
+     r"capabilities\.http\.max_request_bytes: "),
+    ({"capabilities": {"ws": {"allow_private": "no"}}}, r"capabilities\.ws\.allow_private"),
+    ({"capabilities": {"ws": {"relays": []}}}, r"capabilities\.ws: unknown key"),
+    ({"capabilities": {"nostr": {"relays": "wss://x"}}}, r"capabilities\.nostr\.relays: "),
+    ({"capabilities": {"ftp": {}}}, r"capabilities\.ftp: unknown capability"),
+])
+def test_manifest_schema_errors_name_their_key(manifest: dict[str, object],
+                                               key: str) -> None:
+    with pytest.raises(InvalidArgument, match=key):
+        OanixEnv.from_manifest(manifest)
+
+
+def test_manifest_parses_into_one_typed_value() -> None:
+    from oanix.manifest import CapabilitySpec, LimitsSpec, Manifest, ServiceSpec
+
+    m = Manifest.parse({"id": "a", "limits": {"memory": "64M", "timeout": "2s"},
+                        "mounts": [{"path": "/d", "files": {"f": "x"}, "cow": True}],
+                        "capabilities": {"http": {"hosts": ["h.example"],
+                                                  "max_request_bytes": "1M"}}})
+    assert m.id == "a" and m.limits == LimitsSpec(memory=64 << 20, timeout=2.0)
+    assert m.mounts == (ServiceSpec("map", path="/d", files=(("f", "x"),), cow=True),)
+    assert m.capabilities == (CapabilitySpec("http", (("hosts", frozenset({"h.example"})),
+                                                      ("max_request_bytes", 1 << 20))),)
+    with OanixEnv.from_manifest({"capabilities": {"http": {"max_request_bytes": "1M"}}}) as e:
+        assert e.namespace.exists("/cap/http/request")
+
+
 @pytest.mark.parametrize("suffix, text", [
     (".toml", b"a = " + b"[" * 5000),
     (".toml", b"[limits]\nfuel = " + b"9" * 5000),
