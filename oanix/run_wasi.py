@@ -111,11 +111,19 @@ def _parser() -> _Parser:
     return p
 
 
+def _text(text: str, what: str) -> str:
+    """``text`` (from argv or the environment) if it is UTF-8, which WASI passes on."""
+    try:
+        return check_unicode(text, what)
+    except InvalidArgument:
+        raise _UsageError(f"{what}: not valid UTF-8: {text!r}") from None
+
+
 def _namespace(dirs: Sequence[str], mems: Sequence[str]) -> tuple[Namespace, dict[str, Preopen]]:
     ns = Namespace()
     preopens: dict[str, Preopen] = {}
     for spec in dirs:
-        host, sep, guest = spec.partition("::")
+        host, sep, guest = _text(spec, "--dir").partition("::")
         if not host:
             raise _UsageError(f"--dir {spec!r}: no host directory")
         if not sep:
@@ -124,18 +132,10 @@ def _namespace(dirs: Sequence[str], mems: Sequence[str]) -> tuple[Namespace, dic
         ns.mount(guest, WorkspaceFs(host))
         preopens[guest] = Preopen(guest)
     for guest in mems:
-        guest = paths.normalize(guest)
+        guest = paths.normalize(_text(guest, "--mem"))
         ns.mount(guest, MemFs())
         preopens[guest] = Preopen(guest)
     return ns, preopens
-
-
-def _text(text: str, what: str) -> str:
-    """``text`` (from argv or the environment) if it is UTF-8, which WASI passes on."""
-    try:
-        return check_unicode(text, what)
-    except InvalidArgument:
-        raise _UsageError(f"{what}: not valid UTF-8: {text!r}") from None
 
 
 def _env(specs: Sequence[str]) -> dict[str, str]:

@@ -114,6 +114,9 @@ def test_max_output(cli: Callable[..., subprocess.CompletedProcess[bytes]],
     (["--max-output", "1e999999999", "M"], "--max-output"),
     (["--env", "A=" + os.fsdecode(b"\xff"), "M"], "--env"),
     (["M", "ok", os.fsdecode(b"\xfe")], "argument 2"),
+    (["--dir", os.fsdecode(b"/tmp/\xff"), "M"], "--dir"),
+    (["--dir", "/tmp::" + os.fsdecode(b"/\xff"), "M"], "--dir"),
+    (["--mem", os.fsdecode(b"/\xff"), "M"], "--mem"),
 ])
 def test_usage_errors(cli: Callable[..., subprocess.CompletedProcess[bytes]], wasm: Wasm,
                       args: list[str], words: str) -> None:
