@@ -4,14 +4,15 @@ Everything a manifest, a command line or a guest's request file gives oanix as t
 through these parsers, so one spelling means the same everywhere and every refusal is a
 typed error naming the field (or file) it came from:
 
-* ``parse_size``: bytes, ``64k``, ``256M``, ``1.5GiB``, ``1_000_000``, ``1e6``. Every
-  suffix is binary (K = 1024), with or without ``B``/``iB`` (``256M`` = ``256MB`` =
-  ``256MiB``), as oanix has always read them; write digits for a decimal size.
+* ``parse_size``: bytes, ``64k``, ``256M``, ``1.5GiB``, ``1_000_000``, ``1e6``. The
+  suffixes K M G T P (any case) are binary (K = 1024), with or without ``B``/``iB``
+  (``256M`` = ``256MB`` = ``256MiB``), as oanix has always read them; write digits for a
+  decimal size. There is no E: ``1e6`` is an exponent. A fraction of a byte is dropped.
 * ``parse_duration``: seconds (``2.5``) or ``500ms``, ``2s``, ``1m``, ``1.5h``, ``1d``.
 * ``parse_count``: ``10_000``, ``1e6``; integral only.
 
-Each takes an int (a float for durations, or an integral float for the others, as TOML
-gives them) or a str, refuses bools, negatives, NaN, infinities, empty text and anything
+Each takes an int, a finite float (for a count an integral one, as TOML gives ``1e9``)
+or a str, refuses bools, negatives, NaN, infinities, empty text and anything
 above its maximum (``2**63 - 1`` by default for sizes and counts, ``MAX_SECONDS`` for
 durations), and raises ``InvalidArgument``. Exponents are bounded before any arithmetic,
 so ``1e999999999`` costs nothing.
