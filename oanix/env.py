@@ -23,7 +23,6 @@ import contextlib
 import enum
 import json
 import threading
-import tomllib
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
@@ -33,13 +32,7 @@ from typing import Any
 import attrs
 
 from . import paths
-from .errors import (
-    IllegalTransition,
-    InvalidArgument,
-    InvalidContent,
-    OanixError,
-    PythonUnavailable,
-)
+from .errors import IllegalTransition, OanixError, PythonUnavailable
 from .fs.cow import CowFs
 from .fs.mem import MemFs
 from .manifest import Manifest
@@ -49,7 +42,6 @@ from .services.logs import LogsFs
 from .services.task import TaskFs
 from .shell import ExecResult, Shell
 from .shell.interp import Ctx
-from .values import load_json
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
@@ -403,22 +395,12 @@ class OanixEnv:
             InvalidArgument: an unknown key or a bad value, naming it.
         """
         if isinstance(manifest, Mapping):
-            data: dict[str, Any] = dict(manifest)
+            parsed = Manifest.parse(manifest)
             base = Path(base_dir or ".")
         else:
-            path = Path(manifest)
-            raw = path.read_bytes()
-            try:
-                data = (load_json(raw, str(path)) if path.suffix == ".json"
-                        else tomllib.loads(raw.decode("utf-8")))
-            except InvalidContent as e:
-                raise InvalidArgument(f"{path}: not a valid manifest: {e.strerror}") from None
-            except (ValueError, RecursionError) as e:  # TOMLDecodeError, UnicodeDecodeError
-                raise InvalidArgument(f"{path}: not a valid manifest: {e}") from None
-            if not isinstance(data, dict):
-                raise InvalidArgument(f"{path}: not a valid manifest: not a JSON object")
-            base = Path(base_dir or path.parent)
-        return cls(**Manifest.parse(data).env_kwargs(base), **overrides)
+            parsed = Manifest.load(Path(manifest))
+            base = Path(base_dir or Path(manifest).parent)
+        return cls(**parsed.env_kwargs(base), **overrides)
 
 
 def _resolve(cwd: str, path: str) -> str:

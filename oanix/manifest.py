@@ -10,14 +10,15 @@ Locking: none; the values are frozen.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from .errors import InvalidArgument
-from .values import parse_count, parse_duration, parse_size
+from .errors import InvalidArgument, InvalidContent
+from .values import load_json, parse_count, parse_duration, parse_size
 
 __all__ = ["CapabilitySpec", "LimitsSpec", "Manifest", "ServiceSpec"]
 
@@ -176,6 +177,25 @@ class Manifest:
     workspace: ServiceSpec | None = None
     mounts: tuple[ServiceSpec, ...] = ()
     capabilities: tuple[CapabilitySpec, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """The manifest in file ``path``: JSON if it ends in ``.json``, else TOML.
+
+        Raises:
+            InvalidArgument: the file is not valid (naming it), or as ``parse``.
+        """
+        raw = path.read_bytes()
+        try:
+            data = (load_json(raw, str(path)) if path.suffix == ".json"
+                    else tomllib.loads(raw.decode("utf-8")))
+        except InvalidContent as e:
+            raise InvalidArgument(f"{path}: not a valid manifest: {e.strerror}") from None
+        except (ValueError, RecursionError) as e:  # TOMLDecodeError, UnicodeDecodeError
+            raise InvalidArgument(f"{path}: not a valid manifest: {e}") from None
+        if not isinstance(data, dict):
+            raise InvalidArgument(f"{path}: not a valid manifest: not a JSON object")
+        return cls.parse(data)
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Manifest:
