@@ -75,7 +75,7 @@ def render(parts: tuple[str, str | None, int | None, list[int], bool]) -> str:
     return text
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(spelled, st.sampled_from(sorted(SIZE_FACTORS)), st.sampled_from(["", "b", "ib"]),
        st.booleans(), st.sampled_from(["", " "]))
 def test_size_matches_the_reference(parts: Any, unit: str, tail: str, upper: bool,
@@ -94,7 +94,7 @@ def test_size_matches_the_reference(parts: Any, unit: str, tail: str, upper: boo
         assert parse_size(text, "limit.memory") == expected
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(spelled, st.sampled_from(sorted(TIME_FACTORS)))
 def test_duration_matches_the_reference(parts: Any, unit: str) -> None:
     int_part, frac, exp, _cuts, _ = parts
@@ -107,7 +107,7 @@ def test_duration_matches_the_reference(parts: Any, unit: str) -> None:
         assert parse_duration(text, "timeout") == float(value)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(spelled)
 def test_count_matches_the_reference(parts: Any) -> None:
     int_part, frac, exp, _cuts, _ = parts
@@ -122,6 +122,7 @@ def test_count_matches_the_reference(parts: Any) -> None:
 
 # -- round trips ---------------------------------------------------------------------------------
 
+@settings(deadline=None)  # a loaded machine is not a failure
 @given(st.integers(0, MAX_SIZE))
 def test_size_and_count_round_trip(n: int) -> None:
     for parse in (parse_size, parse_count):
@@ -130,6 +131,7 @@ def test_size_and_count_round_trip(n: int) -> None:
         assert parse(f"{n:_}", "x") == n
 
 
+@settings(deadline=None)  # a loaded machine is not a failure
 @given(st.integers(0, 2**20), st.sampled_from(["k", "M", "G", "T"]),
        st.sampled_from(["", "B", "iB"]))
 def test_size_units_round_trip(n: int, unit: str, tail: str) -> None:
@@ -138,6 +140,7 @@ def test_size_units_round_trip(n: int, unit: str, tail: str) -> None:
     assert parse_size(f"{n}{unit.lower()}{tail.lower()}", "x") == n * factor
 
 
+@settings(deadline=None)  # a loaded machine is not a failure
 @given(st.floats(min_value=1e-6, max_value=MAX_SECONDS))
 def test_duration_round_trips_floats(seconds: float) -> None:
     assert parse_duration(seconds, "t") == seconds
@@ -166,6 +169,7 @@ def test_bad_python_values_are_refused(value: object) -> None:
             parse(value, "v")
 
 
+@settings(deadline=None)  # a loaded machine is not a failure
 @given(st.text(max_size=30) | st.binary(max_size=10) | st.floats() | st.integers())
 def test_anything_is_a_value_or_invalid_argument(value: object) -> None:
     for parse in (parse_size, parse_count, parse_duration):
@@ -231,7 +235,7 @@ def nest(v: Any, n: int) -> Any:
     return v
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(json_values, st.integers(0, 70), st.booleans())
 def test_load_json_matches_the_reference(value: Any, extra_depth: int, ascii_: bool) -> None:
     value = nest(value, extra_depth)
@@ -251,6 +255,7 @@ def test_load_json_matches_the_reference(value: Any, extra_depth: int, ascii_: b
         assert exc.value.path == "/f" and exc.value.strerror.startswith("not valid JSON")
 
 
+@settings(deadline=None)  # a loaded machine is not a failure
 @given(st.binary(max_size=80) | st.text(max_size=80))
 def test_any_input_is_a_value_or_invalid_content(data: bytes | str) -> None:
     try:
@@ -259,6 +264,7 @@ def test_any_input_is_a_value_or_invalid_content(data: bytes | str) -> None:
         assert e.path == "/f"
 
 
+@settings(deadline=None)  # a loaded machine is not a failure
 @given(json_values)
 def test_dumps_never_fail_and_round_trip(value: Any) -> None:
     for out in (dumps_line(value), dumps_pretty(value), dumps_pretty(value, indent=1),
