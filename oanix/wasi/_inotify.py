@@ -86,27 +86,18 @@ class DirWatch:
     def watch(self, key: object, dirs: dict[str, str]) -> bool:
         """Watch exactly ``dirs`` (``{relative path: host path}``) for ``key``, replacing
         its previous watches. False (and ``key`` always unknown) if that failed."""
+        self.forget(key)
         if _LIBC is None or self._fd < 0:
-            self.forget(key)
             return False
-        # A directory watched already keeps its watch (inotify gives back the same
-        # descriptor): removing and adding it again would drop the events queued for it
-        # and miss those in between.
-        old = self._by_key.get(key, [])
         wds: list[int] = []
         self._by_key[key] = wds
-        self._broken.discard(key)
         for rel, host in dirs.items():
             wd = _LIBC.inotify_add_watch(self._fd, os.fsencode(host), self._mask)
             if wd < 0:
                 self._broken.add(key)
-                wds.extend(w for w in old if w not in wds)  # forgotten with the key
                 return False
             wds.append(wd)
             self._wds[wd] = (key, rel)
-        for wd in old:
-            if wd not in wds and self._wds.pop(wd, None) is not None:
-                _LIBC.inotify_rm_watch(self._fd, wd)
         return True
 
     def forget(self, key: object) -> None:
