@@ -2,7 +2,15 @@
 
 Every capability is a file service mounted into a per-agent ``Namespace``; agents act by
 reading and writing files, and the mounts decide what an agent can see and do.
+
+The core (errors, paths, the service contract, ``Namespace``, ``MemFs``, the task and log
+services) is imported with the package. Everything else named in ``__all__`` is imported
+on first use: the WASI bridge, the capabilities and fsspec each cost more to import than
+the core, and a program that never touches them should not pay for them.
 """
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .errors import (
@@ -31,22 +39,65 @@ from .service import FileService, OpenMode, Stat
 from .services.logs import LogEvent, LogsFs
 from .services.task import Reward, TaskFs, TaskInfo, TaskStatus
 
+if TYPE_CHECKING:
+    from .cap import CapabilityPolicy, HttpFs, NostrFs, WsFs
+    from .changes import Changes
+    from .env import EnvStatus, Limits, OanixEnv
+    from .executors import ExecutorManager, HttpExecutor, NostrRelayConnector, WsConnector
+    from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
+    from .shell import ExecResult, Shell
+    from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
+
 __version__ = "0.1.0"
+
+# name -> the module that defines it, imported by __getattr__ on first use.
+_LAZY = {
+    "Changes": ".changes",
+    "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "WorkspaceFs": ".fs",
+    "EnvStatus": ".env", "Limits": ".env", "OanixEnv": ".env",
+    "ExecResult": ".shell", "Shell": ".shell",
+    "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
+    "WasiRuntime": ".wasi", "run_python": ".wasi",
+    "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
+    "ExecutorManager": ".executors", "HttpExecutor": ".executors",
+    "NostrRelayConnector": ".executors", "WsConnector": ".executors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # the next lookup is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AlreadyExists",
     "BadFileMode",
+    "CapabilityPolicy",
     "Changes",
     "CowFs",
     "CrossMount",
+    "EnvStatus",
+    "ExecResult",
+    "ExecutorManager",
     "FileService",
     "FsError",
     "FsspecFs",
     "FuncFs",
+    "HttpExecutor",
+    "HttpFs",
     "IllegalTransition",
     "InvalidArgument",
     "InvalidPath",
     "IsADirectory",
+    "Limits",
     "LogEvent",
     "LogsFs",
     "MapFs",
@@ -54,14 +105,21 @@ __all__ = [
     "Mount",
     "Namespace",
     "NoSpace",
+    "NostrFs",
+    "NostrRelayConnector",
     "NotADirectory",
     "NotEmpty",
     "NotFound",
+    "OanixEnv",
     "OanixError",
     "OpenMode",
     "PermissionDenied",
+    "PythonSession",
     "ReadOnly",
     "Reward",
+    "RunConfig",
+    "RunResult",
+    "Shell",
     "Stat",
     "TaskError",
     "TaskFs",
@@ -69,6 +127,10 @@ __all__ = [
     "TaskStatus",
     "Unsupported",
     "WasiError",
+    "WasiRuntime",
     "WorkspaceFs",
+    "WsConnector",
+    "WsFs",
     "paths",
+    "run_python",
 ]

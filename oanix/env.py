@@ -9,6 +9,7 @@ The standard namespace::
     /tmp         scratch space in memory, with a quota
     /bin         a union: harnesses bind more programs into it
     /cap/<name>  capabilities (HttpFs, WsFs, NostrFs, ...)
+    /cap/proc    processes: sandboxed Python's ``subprocess`` runs commands through it
 
 ``env.exec("...")`` runs a shell command line as a fresh ``sh -c`` would (in the working
 directory, with the environment's variables); wasm programs in ``/bin`` and, with the
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import json
+import shlex
 import threading
 import uuid
 import weakref
@@ -39,14 +42,22 @@ from .manifest import Manifest
 from .namespace import Namespace
 from .service import FileService
 from .services.logs import LogsFs
+from .services.proc import ProcFs, ProcRequest, ProcResult
 from .services.task import TaskFs
 from .shell import ExecResult, Shell
 from .shell.interp import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
+from .wasi.python import PYTHON_USER_BASE
+from .wasi.run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
+from .wasi.sync import PreparedPreopen
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
 
 DEFAULT_TMP_BYTES = 256 << 20
+PROC_AT = "/cap/proc"
+"""Where the process service is mounted: sandboxed Python's ``subprocess`` asks it."""
+MAX_PROCESS_DEPTH = 4
+"""How deep processes may start processes (a guest's child is depth 1)."""
 
 
 class EnvStatus(enum.Enum):
@@ -68,17 +79,27 @@ _ALLOWED = {
 
 @attrs.frozen
 class Limits:
-    """Limits of every program an environment runs (see ``RunConfig``)."""
+    """Limits of every program an environment runs (see ``RunConfig``).
+
+    ``max_disk`` / ``max_disk_files``: the most a program may hold in any one writable
+    directory while it runs, where the quotas of the mounts there do not say less
+    (default 1 GiB and 100,000 entries; passing either stops the program with
+    ``Trap(kind="disk")``, see ``oanix.wasi.quota``).
+    """
 
     fuel: int | None = None
     memory_limit: int | None = 512 << 20
     timeout: float | None = None
     max_output: int | None = 16 << 20
+    max_disk: int | None = DEFAULT_MAX_DISK
+    max_disk_files: int | None = DEFAULT_MAX_DISK_FILES
 
     def config(self, **fields: Any) -> RunConfig:
         """A RunConfig with these limits and ``fields``."""
         return RunConfig(fuel=self.fuel, memory_limit=self.memory_limit,
-                         timeout=self.timeout, max_output=self.max_output, **fields)
+                         timeout=self.timeout, max_output=self.max_output,
+                         max_disk=self.max_disk, max_disk_files=self.max_disk_files,
+                         **fields)
 
 
 class OanixEnv:
@@ -136,6 +157,7 @@ class OanixEnv:
         ns.mount("/logs", self.logs)
         ns.mount("/tmp", self.tmp)
         ns.mount("/bin", MemFs(), create=True)
+        ns.mount(PROC_AT, ProcFs(functools.partial(self._run_process, ns, 0)), create=True)
         for name, svc in (capabilities or {}).items():
             ns.mount(paths.join("/cap", name), svc)
         for at, svc in (mounts or {}).items():
@@ -236,34 +258,67 @@ class OanixEnv:
              cwd: str | None = None) -> ExecResult:
         """Run ``command`` as ``sh -c`` would, in a fresh shell session."""
         self._use()
-        shell = Shell(self.namespace, env={**self.vars, **dict(env or {})},
-                      cwd=cwd or self.cwd, commands=self._commands(),
-                      run_program=self._run_program)
-        return shell.exec(command, stdin)
+        return self._shell(self.namespace, {**self.vars, **dict(env or {})},
+                           cwd or self.cwd).exec(command, stdin)
 
-    def _commands(self) -> dict[str, Any]:
-        py = self._python
-        return {"python3": py, "python": py, **self.extra_commands}
+    def _shell(self, ns: FileService, env: Mapping[str, str], cwd: str) -> Shell:
+        """A shell session over ``ns`` (the namespace, or a process's view of a run)."""
+        py = functools.partial(self._python, ns)
+        return Shell(ns, env=dict(env), cwd=cwd,
+                     commands={"python3": py, "python": py, **self.extra_commands},
+                     run_program=functools.partial(self._run_program, ns))
 
-    def _run_program(self, path: str, argv: list[str], env: dict[str, str], cwd: str,
-                     stdin: bytes) -> tuple[int, bytes, bytes]:
-        data = self.namespace.read_bytes(path)
+    def _run_program(self, ns: FileService, path: str, argv: list[str],
+                     env: dict[str, str], cwd: str, stdin: bytes) -> tuple[int, bytes, bytes]:
+        data = ns.read_bytes(path)
         config = self.limits.config(argv=argv[1:], argv0=argv[0], env=env, cwd=cwd,
                                     stdin=stdin)
-        return _status(self.runtime.run(data, self.namespace, config))
+        return _status(self.runtime.run(data, ns, config))
+
+    def _run_process(self, ns: FileService, depth: int, req: ProcRequest) -> ProcResult:
+        """Run a process a guest asked for through ``/cap/proc`` (see ``ProcFs``).
+
+        A guest running over ``ns`` asked: the child sees that run's own directories (so
+        the two share their files while the run goes on), with ``/cap/proc`` one level
+        deeper; a request made outside any run goes over ``ns`` itself.
+        """
+        preopens = self.runtime.running_preopens(ns)
+        view = ns if preopens is None else self._process_view(preopens, depth + 1)
+        env = req.env if req.env is not None else self.vars
+        line = req.command if req.command is not None else shlex.join(req.argv or ())
+        res = self._shell(view, env, req.cwd or self.cwd).exec(line, req.stdin)
+        return ProcResult(res.exit_code, res.stdout, res.stderr)
+
+    def _process_view(self, preopens: Sequence[PreparedPreopen], depth: int) -> Namespace:
+        """A namespace over a run's directories, as they are (no copies), with a process
+        service of its own (which refuses to go deeper than ``MAX_PROCESS_DEPTH``)."""
+        view = Namespace()
+        for p in sorted(preopens, key=lambda p: p.guest.count("/") - (p.guest == "/")):
+            if p.guest not in (PROC_AT, PYTHON_USER_BASE):
+                view.mount(p.guest, WorkspaceFs(p.host, readonly=not p.writable), create=True)
+        runner = (functools.partial(self._run_process, view, depth)
+                  if depth < MAX_PROCESS_DEPTH else _too_deep)
+        view.mount(PROC_AT, ProcFs(runner), create=True)
+        return view
 
     def run_python(self, code: str | None = None, script: str | None = None,
                    argv: Sequence[str] = (), **config: Any) -> RunResult:
         """Run Python code or a namespace script in the sandbox over this namespace, under
         the environment's limits (``config`` overrides them: see ``run_python``)."""
+        self._use()
+        return self._run_python(self.namespace, code=code, script=script, argv=argv,
+                                **config)
+
+    def _run_python(self, ns: FileService, argv: Sequence[str] = (), **config: Any
+                    ) -> RunResult:
         from .wasi.python import run_python
 
-        self._use()
         limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
                   "timeout": self.limits.timeout, "max_output": self.limits.max_output,
+                  "max_disk": self.limits.max_disk,
+                  "max_disk_files": self.limits.max_disk_files,
                   "env": dict(self.vars), "cwd": self.cwd, **config}
-        return run_python(code=code, script=script, namespace=self.namespace, argv=argv,
-                          runtime=self.runtime, **limits)
+        return run_python(namespace=ns, argv=argv, runtime=self.runtime, **limits)
 
     def python_session(self, **config: Any) -> PythonSession:
         """A resident Python interpreter over this namespace (state kept between its
@@ -272,7 +327,8 @@ class OanixEnv:
         the environment, if not before."""
         self._use()
         options = {"memory_limit": self.limits.memory_limit, "timeout": self.limits.timeout,
-                   "max_output": self.limits.max_output, "env": dict(self.vars),
+                   "max_output": self.limits.max_output, "max_disk": self.limits.max_disk,
+                   "max_disk_files": self.limits.max_disk_files, "env": dict(self.vars),
                    "cwd": self.cwd, **config}
         session = PythonSession(self.namespace, runtime=self.runtime, **options)
         with self._lock:
@@ -285,7 +341,7 @@ class OanixEnv:
                                     "an open environment")
         return session
 
-    def _python(self, ctx: Ctx, argv: list[str]) -> int:
+    def _python(self, ns: FileService, ctx: Ctx, argv: list[str]) -> int:
         args = list(argv[1:])
         while args and args[0] in ("-u", "-B", "-I", "-E", "-s", "-S", "-O", "-q"):
             args.pop(0)
@@ -310,8 +366,8 @@ class OanixEnv:
         else:
             kw["script"], rest = _resolve(ctx.cwd, args[0]), args[1:]
         try:
-            result = self.run_python(argv=rest, env=dict(ctx.env), cwd=ctx.cwd, stdin=stdin,
-                                     **kw)
+            result = self._run_python(ns, argv=rest, env=dict(ctx.env), cwd=ctx.cwd,
+                                      stdin=stdin, **kw)
         except PythonUnavailable as e:
             ctx.stderr.write(f"python3: {e}\n".encode())
             return 127
@@ -401,6 +457,10 @@ class OanixEnv:
             parsed = Manifest.load(Path(manifest))
             base = Path(base_dir or Path(manifest).parent)
         return cls(**parsed.env_kwargs(base), **overrides)
+
+
+def _too_deep(req: ProcRequest) -> ProcResult:
+    return ProcResult(126, error=f"processes nest at most {MAX_PROCESS_DEPTH} deep")
 
 
 def _resolve(cwd: str, path: str) -> str:

@@ -16,10 +16,10 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import BadFileMode, InvalidArgument
+from .errors import BadFileMode, InvalidArgument, NoSpace
 from .service import OpenMode
 
-__all__ = ["BufferFile", "ModeFile"]
+__all__ = ["BufferFile", "CappedFile", "ModeFile"]
 
 _NOLOCK = contextlib.nullcontext()
 
@@ -230,3 +230,28 @@ class BufferFile(ModeFile):
         """The current content of the whole buffer."""
         with self._lock:
             return bytes(self._buf)
+
+
+class CappedFile(BufferFile):
+    """A private buffer (a copy of ``initial``) whose bytes ``on_close`` takes (a request,
+    a message), held to ``limit`` bytes as it grows: the write or truncate that would pass
+    it raises ``NoSpace`` naming the file and ``what`` and keeps nothing of it, and the
+    file then hands nothing over on close (what it holds is incomplete)."""
+
+    def __init__(self, limit: int, mode: OpenMode, name: str, what: str, *,
+                 on_close: Callable[[bytes], None] | None, initial: bytes = b"") -> None:
+        self._limit = limit
+        self._what = what
+        super().__init__(bytearray(initial), mode, name, on_close=on_close)
+
+    def _before_resize(self, old: int, new: int) -> None:
+        if new > self._limit:
+            self._on_close = None
+            raise NoSpace(self.name, f"{self._what} capped at {self._limit} bytes: a write "
+                                     f"taking it to {new} bytes refused; nothing of this "
+                                     "file will be taken")
+
+    @property
+    def held(self) -> int:
+        """The bytes held so far."""
+        return len(self._buf)

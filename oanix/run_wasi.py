@@ -19,6 +19,7 @@ is the guest's own (0-125), or:
     126  the fuel (--fuel) ran out
     134  another wasm trap (unreachable, out-of-bounds access, stack overflow, ...)
     137  the memory limit (--memory) was hit
+    153  a writable directory went over its disk budget (``RunConfig.max_disk``)
 
 Each of these prints one line on stderr, starting with ``oanix-run:``.
 """
@@ -175,6 +176,8 @@ def _describe(res: RunResult, args: argparse.Namespace) -> str:
     if trap.kind == "memory":
         status = "" if res.exit_code is None else f" (the guest exited with {res.exit_code})"
         return f"memory limit of {args.memory} bytes reached{status}"
+    if trap.kind == "disk":
+        return trap.message
     return f"wasm trap: {trap.message}" + (f" ({trap.code})" if trap.code else "")
 
 

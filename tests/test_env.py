@@ -16,7 +16,7 @@ def test_standard_layout_and_exec() -> None:
     with OanixEnv(task=task, capabilities={"notes": MemFs()}) as env:
         assert sorted(env.namespace.listdir("/")) == ["bin", "cap", "logs", "task", "tmp",
                                                       "workspace"]
-        assert env.namespace.listdir("/cap") == ["notes"]
+        assert env.namespace.listdir("/cap") == ["notes", "proc"]
         r = env.exec("echo hi > hello.txt && cat hello.txt && pwd")
         assert (r.exit_code, r.stdout) == (0, b"hi\n/workspace\n")
         assert env.workspace.read_bytes("/hello.txt") == b"hi\n"
@@ -256,7 +256,7 @@ def test_manifest_capabilities_work_end_to_end(tmp_path: Path) -> None:
         manifest = {"capabilities": {"http": {"schemes": ["http"], "hosts": ["127.0.0.1"]},
                                      "ws": {}, "nostr": {}}}
         with OanixEnv.from_manifest(manifest) as env:
-            assert env.namespace.listdir("/cap") == ["http", "nostr", "ws"]
+            assert env.namespace.listdir("/cap") == ["http", "nostr", "proc", "ws"]
             r = env.exec(f"""echo '{{"url": "{url}"}}' > /cap/http/request
 id=$(cat /cap/http/last)
 n=0

@@ -78,17 +78,21 @@ from ..errors import (
     InvalidArgument,
     InvalidContent,
     IsADirectory,
+    NoSpace,
     NotADirectory,
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile
+from ..files import BufferFile, CappedFile
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import dumps_pretty, load_json
 from .policy import url_origin, valid_header
 from .wakeup import Wakeup
 
-__all__ = ["METHODS", "ErrorKind", "HttpFs", "HttpRequest"]
+__all__ = ["DEFAULT_MAX_REQUEST_FILE", "METHODS", "ErrorKind", "HttpFs", "HttpRequest"]
+
+DEFAULT_MAX_REQUEST_FILE: Final = 16 << 20
+"""``HttpFs.max_file_bytes``'s default: 16 MiB."""
 
 METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 ErrorKind = Literal["invalid_request", "permission_denied", "request_too_large",
@@ -205,6 +209,9 @@ class HttpFs(FileService):
     """The HTTP capability's files; see the module docstring for the protocol.
 
     ``default_timeout`` applies to requests without ``timeout``; ``max_timeout`` bounds it.
+    ``max_file_bytes`` caps a request file (``DEFAULT_MAX_REQUEST_FILE``, 16 MiB: room for
+    the policy's default 10 MiB body in base64): a write past it raises ``NoSpace`` as the
+    file grows (nothing past the cap is held) and the file is not submitted.
 
     Locking: one ``threading.Condition`` guards every map and counter; no I/O and no
     callback runs under it.
@@ -214,9 +221,15 @@ class HttpFs(FileService):
 
     is_computed: ClassVar[bool] = True  # files are snapshots computed per open (as FuncFs)
 
-    def __init__(self, *, default_timeout: float = 30.0, max_timeout: float = 300.0) -> None:
+    def __init__(self, *, default_timeout: float = 30.0, max_timeout: float = 300.0,
+                 max_file_bytes: int = DEFAULT_MAX_REQUEST_FILE) -> None:
+        if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or (
+                max_file_bytes < 1):
+            raise InvalidArgument(f"max_file_bytes must be an int >= 1, not "
+                                  f"{max_file_bytes!r}")
         self.default_timeout = default_timeout
         self.max_timeout = max_timeout
+        self.max_file_bytes = max_file_bytes
         self._cond = threading.Condition()
         self._next = 1
         self._last: str | None = None
@@ -502,8 +515,8 @@ class HttpFs(FileService):
             if mode.read:
                 raise PermissionDenied(path, "request is write-only: read last, then "
                                        "responses/<id>.json or errors/<id>.json")
-            return BufferFile(bytearray(), mode, path,  # type: ignore[return-value]
-                              on_close=self._submit_bytes)
+            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+                              "a request file", on_close=self._submit_bytes)
         check_open(path, mode, Stat(paths.basename(path), len(content), False,
                                     readonly=True))
         return BufferFile(content, mode, path)  # type: ignore[return-value]
@@ -516,6 +529,9 @@ class HttpFs(FileService):
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         if path == "/request":
+            if len(data) > self.max_file_bytes:
+                raise NoSpace(path, f"a request file capped at {self.max_file_bytes} bytes: "
+                                    f"{len(data)} bytes refused; nothing submitted")
             self._submit_bytes(data)
         else:
             super()._write_bytes(path, data)

@@ -122,12 +122,13 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile
+from ..files import BufferFile, CappedFile
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import check_unicode, dumps_compact, dumps_pretty, load_json
 from .wakeup import Wakeup
 
 __all__ = [
+    "DEFAULT_MAX_NOSTR_FILE",
     "JOBS_SUBSCRIPTION",
     "JOB_FEEDBACK_KIND",
     "Event",
@@ -142,6 +143,9 @@ __all__ = [
     "validate_filters",
     "verify_event",
 ]
+
+DEFAULT_MAX_NOSTR_FILE: Final = 1 << 20
+"""``NostrFs.max_file_bytes``'s default: 1 MiB."""
 
 JOB_FEEDBACK_KIND: Final = 7000
 JOBS_SUBSCRIPTION: Final = "oanix:jobs"
@@ -515,6 +519,9 @@ class NostrFs(FileService):
 
     ``secret_key``: 32 bytes or 64 hex characters (None: a fresh random key). ``relays``:
     the relay URLs the connector uses by default and ``status`` reports.
+    ``max_file_bytes`` caps a file written (``submit``, ``request``, a subscription;
+    ``DEFAULT_MAX_NOSTR_FILE``, 1 MiB): a write past it raises ``NoSpace`` as the file
+    grows (nothing past the cap is held) and the file is not taken.
 
     Locking: one ``threading.RLock`` guards every map and counter; no I/O, signing,
     verification or callback runs under it.
@@ -523,7 +530,13 @@ class NostrFs(FileService):
     live = True  # the WASI bridge mirrors it while a guest runs
 
     def __init__(self, secret_key: bytes | str | None = None,
-                 relays: Sequence[str] = ()) -> None:
+                 relays: Sequence[str] = (), *,
+                 max_file_bytes: int = DEFAULT_MAX_NOSTR_FILE) -> None:
+        if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or (
+                max_file_bytes < 1):
+            raise InvalidArgument(f"max_file_bytes must be an int >= 1, not "
+                                  f"{max_file_bytes!r}")
+        self.max_file_bytes = max_file_bytes
         for url in relays:
             if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
                 raise InvalidArgument(f"relay {url!r} is not a ws:// or wss:// URL")
@@ -1017,8 +1030,8 @@ class NostrFs(FileService):
             if mode.read:
                 raise PermissionDenied(path, f"{name} is write-only: read last, then "
                                        "outbox/<id>.json")
-            return BufferFile(bytearray(), mode, path,  # type: ignore[return-value]
-                              on_close=lambda data: self._write_file(path, data))
+            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+                              f"{name} file", on_close=lambda data: self._write_file(path, data))
         check_open(path, mode, Stat(name, len(node), False, readonly=True))
         return BufferFile(node, mode, path)  # type: ignore[return-value]
 
@@ -1038,8 +1051,9 @@ class NostrFs(FileService):
             except InvalidArgument as e:
                 self._invalid(path, e)
 
-        return BufferFile(bytearray(content or b""), mode, path,  # type: ignore[return-value]
-                          on_close=commit if mode.write else None)
+        return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+                          "a subscription file", on_close=commit if mode.write else None,
+                          initial=content or b"")
 
     def _read_bytes(self, path: str) -> bytes:
         node = self._lookup(path)

@@ -106,13 +106,13 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile, ModeFile
+from ..files import BufferFile, CappedFile, ModeFile
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import dumps_compact, dumps_pretty, load_json
 from .wakeup import Wakeup
 
-__all__ = ["FINAL_STATES", "InvalidContent", "WsErrorKind", "WsFs", "WsLink", "WsOutgoing",
-           "WsState"]
+__all__ = ["FINAL_STATES", "MAX_CONTROL_LINE", "InvalidContent", "WsErrorKind", "WsFs",
+           "WsLink", "WsOutgoing", "WsState"]
 
 WsState = Literal["connecting", "open", "closing", "closed", "failed"]
 WsErrorKind = Literal["permission_denied", "timeout", "connection", "handshake",
@@ -123,6 +123,8 @@ _STATES: Final = ("connecting", "open", "closing", "closed", "failed")
 _ROOT: Final = ("conns", "control", "status")
 _CONN: Final = ("in", "log", "out", "out.bin", "status", "url")
 _OUT: Final = {"out": "text", "out.bin": "binary"}
+MAX_CONTROL_LINE: Final = 64 << 10
+"""The most bytes of an unfinished line a ``control`` file holds."""
 _OPEN_KEYS: Final = frozenset({"op", "url", "reconnect"})
 _CLOSE_KEYS: Final = frozenset({"op", "id", "code", "reason"})
 
@@ -240,8 +242,10 @@ class WsFs(FileService):
 
     ``max_connections`` caps the connections held (finished ones count until forgotten;
     over it an open raises ``NoSpace``); ``max_queue`` caps each inbox and outbox in
-    messages; ``max_message_bytes`` caps an outgoing message; ``max_log`` the lines kept
-    in each ``log``.
+    messages; ``max_message_bytes`` caps an outgoing message, and an ``out`` / ``out.bin``
+    file as it grows (a write past it raises ``NoSpace``, nothing past the cap is held,
+    and the message is not sent); ``max_log`` the lines kept in each ``log``. An unfinished
+    ``control`` line is capped at ``MAX_CONTROL_LINE`` (64 KiB) the same way.
 
     Locking: one ``threading.Condition`` guards every connection and counter; no I/O and
     no wakeup runs under it.
@@ -258,6 +262,7 @@ class WsFs(FileService):
         self.max_connections = max_connections
         self.max_queue = max_queue
         self.max_message_bytes = max_message_bytes
+        self.max_file_bytes = max_message_bytes  # what a file written here may hold
         self.max_log = max_log
         self._cond = threading.Condition()
         self._conns: dict[str, _Conn] = {}
@@ -587,7 +592,8 @@ class WsFs(FileService):
                 raise InvalidContent(path, f"connection {cid} is {state}: nothing more can "
                                      "be sent on it")
             kind: MessageType = "text" if name == "out" else "binary"
-            return BufferFile(bytearray(), mode, path,  # type: ignore[return-value]
+            return CappedFile(self.max_message_bytes, mode,  # type: ignore[return-value]
+                              path, "a message",
                               on_close=lambda data: self._send_file(cid, kind, data, path))
         assert content is not None
         check_open(path, mode, Stat(name, len(content), False, readonly=True))
@@ -765,6 +771,12 @@ class _ControlFile(ModeFile):
     def write(self, b: Any) -> int:
         self._check(self._mode.write, "writing")
         data = bytes(memoryview(b).cast("B"))
+        nl = data.rfind(b"\n")
+        unfinished = len(data) - nl - 1 if nl >= 0 else len(self._pending) + len(data)
+        if unfinished > MAX_CONTROL_LINE:
+            raise NoSpace(self.name, f"a control line is capped at {MAX_CONTROL_LINE} "
+                                     f"bytes: {unfinished} refused; nothing of this write "
+                                     "taken")
         self._pending += data
         while (nl := self._pending.find(b"\n")) >= 0:
             line = bytes(self._pending[:nl])

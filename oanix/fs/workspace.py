@@ -54,6 +54,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Concatenate, Final, ParamSpec, TypeVar
 
 from .. import paths
+from .._beneath import DIR as _DIR
+from .._beneath import FILE as _FILE
+from .._beneath import SUPPORTED as _SUPPORTED
+from .._beneath import descend
 from ..errors import (
     AlreadyExists,
     BadFileMode,
@@ -78,23 +82,6 @@ if TYPE_CHECKING:
 __all__ = ["WorkspaceFs"]
 
 
-def _flag(name: str) -> int:
-    return int(getattr(os, name, 0))
-
-
-# Every flag the confinement relies on; a platform without them (or without dir_fd) is
-# refused when a WorkspaceFs is made, never run with a flag silently missing.
-_SUPPORTED: Final = (
-    all(_flag(f) for f in ("O_DIRECTORY", "O_NOFOLLOW", "O_CLOEXEC", "O_NONBLOCK"))
-    and {os.open, os.stat, os.mkdir, os.unlink, os.rmdir, os.rename} <= os.supports_dir_fd
-    and os.scandir in os.supports_fd
-)
-# Intermediate directories are opened O_PATH where the platform has it: no read
-# permission needed, nothing is really opened. Directories to list need O_RDONLY.
-_PATH: Final = _flag("O_PATH") or os.O_RDONLY
-_DIR: Final = _flag("O_DIRECTORY") | _flag("O_NOFOLLOW") | _flag("O_CLOEXEC")
-_FILE: Final = (_flag("O_NOFOLLOW") | _flag("O_CLOEXEC") | _flag("O_NOCTTY")
-                | _flag("O_NONBLOCK"))
 _TEMP_PREFIX: Final = ".oanix-tmp-"
 _SYMLINK: Final = "symlink"
 _SPECIAL: Final = "special file"
@@ -243,21 +230,8 @@ class WorkspaceFs(FileService):
             if self._root_fd < 0:
                 raise BadFileMode(path, "workspace is closed")
             fd = os.dup(self._root_fd)
-        try:
-            if not names and listable:
-                names = ["."]  # a fresh descriptor: a listing must not share one
-            for i, name in enumerate(names):
-                flags = _DIR | (os.O_RDONLY if listable and i == len(names) - 1 else _PATH)
-                try:
-                    child = os.open(name, flags, dir_fd=fd)
-                except OSError as e:
-                    raise self._component_error(e, fd, name, path) from None
-                os.close(fd)
-                fd = child
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return descend(fd, names, listable,
+                       lambda e, dir_fd, name: self._component_error(e, dir_fd, name, path))
 
     @staticmethod
     def _component_error(e: OSError, dir_fd: int, name: str, path: str) -> FsError:

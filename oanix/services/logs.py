@@ -38,10 +38,13 @@ from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import copy_json, dumps_compact, dumps_line, finite_number, load_json
 
-__all__ = ["LEVELS", "LogEvent", "LogsFs", "Subscription", "parse_event_lines"]
+__all__ = ["DEFAULT_MAX_LOG_BYTES", "LEVELS", "LogEvent", "LogsFs", "Subscription",
+           "parse_event_lines"]
 
 Level = Literal["debug", "info", "warning", "error"]
 LEVELS: Final = ("debug", "info", "warning", "error")
+DEFAULT_MAX_LOG_BYTES: Final = 16 << 20
+"""The cap of each log of a ``LogsFs`` unless one is given: 16 MiB."""
 STDOUT: Final = "/stdout.log"
 STDERR: Final = "/stderr.log"
 EVENTS: Final = "/events.jsonl"
@@ -189,9 +192,12 @@ class LogsFs(FileService):
     is parsed when the file closes, and ``write_bytes`` parses its whole data as one unit.
     Events are stored, and read back, in their compact canonical form.
 
-    ``max_bytes`` caps each file: a write that would take a file past it raises ``NoSpace``
-    and stores nothing of that write. The structure is fixed: creating, ``mkdir``,
-    ``remove``, ``rmdir`` and ``rename`` raise ``PermissionDenied``.
+    ``max_bytes`` caps each file (``DEFAULT_MAX_LOG_BYTES``, 16 MiB, unless given; None:
+    no cap): a write that would take a file past it raises ``NoSpace`` naming the file
+    and stores nothing of that write; so does a write that makes an unfinished line of
+    ``events.jsonl`` longer than the cap (it could never be stored). The structure is
+    fixed: creating, ``mkdir``, ``remove``, ``rmdir`` and ``rename`` raise
+    ``PermissionDenied``.
 
     Subscribers: ``subscribe(callback)`` calls ``callback(name, payload)`` for all output
     stored afterwards: the bytes appended to ``stdout.log`` / ``stderr.log``, or each
@@ -207,7 +213,7 @@ class LogsFs(FileService):
     never taken while ``_lock`` is held.
     """
 
-    def __init__(self, *, max_bytes: int | None = None,
+    def __init__(self, *, max_bytes: int | None = DEFAULT_MAX_LOG_BYTES,
                  clock: Callable[[], float] = time.time) -> None:
         if max_bytes is not None and (isinstance(max_bytes, bool)
                                       or not isinstance(max_bytes, int) or max_bytes < 0):
@@ -501,6 +507,11 @@ class _EventsFile(_LogFile):
     def _store(self, data: bytes) -> int:
         buf = self._partial + data
         cut = buf.rfind(b"\n")
+        cap = self._logs.max_bytes
+        if cap is not None and len(buf) - cut - 1 > cap:
+            raise NoSpace(self.name, f"log capped at {cap} bytes: an unfinished line of "
+                                     f"{len(buf) - cut - 1} bytes cannot fit; nothing of "
+                                     "this write stored")
         if cut < 0:
             self._partial = buf
             return self._pos

@@ -85,19 +85,32 @@ class DirWatch:
 
     def watch(self, key: object, dirs: dict[str, str]) -> bool:
         """Watch exactly ``dirs`` (``{relative path: host path}``) for ``key``, replacing
-        its previous watches. False (and ``key`` always unknown) if that failed."""
-        self.forget(key)
+        its previous watches. False (and ``key`` always unknown) if that failed.
+
+        A directory watched before stays watched without a gap (adding a watch the
+        instance has returns the same descriptor), so no event in it is lost while the
+        set of directories changes around it.
+        """
         if _LIBC is None or self._fd < 0:
+            self.forget(key)
             return False
+        old = self._by_key.get(key, [])
         wds: list[int] = []
-        self._by_key[key] = wds
         for rel, host in dirs.items():
             wd = _LIBC.inotify_add_watch(self._fd, os.fsencode(host), self._mask)
-            if wd < 0:
+            if wd < 0:  # drop every watch of the key: it is broken until watched again
+                self._by_key[key] = list({*old, *wds})
+                self.forget(key)
                 self._broken.add(key)
                 return False
             wds.append(wd)
             self._wds[wd] = (key, rel)
+        kept = set(wds)
+        self._by_key[key] = wds
+        self._broken.discard(key)
+        for wd in old:
+            if wd not in kept and self._wds.pop(wd, None) is not None:
+                _LIBC.inotify_rm_watch(self._fd, wd)
         return True
 
     def forget(self, key: object) -> None:

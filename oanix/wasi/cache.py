@@ -16,7 +16,9 @@ recently used entries (by mtime; a disk hit touches its entry) are deleted.
 Loading a precompiled artifact runs native code produced from it, so the directory must be
 writable by this user only: it is created with mode 0700, and one owned by someone else or
 writable by group or others is not used (the cache then works in memory only and
-``statistics().disk_enabled`` is False).
+``statistics().disk_enabled`` is False). Every load (``ModuleCache.load``, also used for
+the private engines of ``PythonSession``) checks again that the directory is still so and
+that the entry is a regular file of this user writable by no one else, never a link.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import functools
 import hashlib
 import os
 import platform
+import stat
 import tempfile
 import threading
 import time
@@ -271,36 +274,76 @@ class ModuleCache:
     # -- disk --------------------------------------------------------------------------------
 
     def _prepare_directory(self) -> bool:
-        d = self._directory
         try:
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = d.stat()
+            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError:
             return False
+        return self._trusted(self._directory)
+
+    @classmethod
+    def _trusted(cls, directory: Path) -> bool:
+        """Whether ``directory`` is a real directory only this user can write in."""
+        try:
+            st = os.stat(directory)
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and cls._owned(st)
+
+    @staticmethod
+    def _owned(st: os.stat_result) -> bool:
+        """Owned by this user (where there are users) and writable by no one else."""
         getuid = getattr(os, "getuid", None)
         if getuid is not None and st.st_uid != getuid():
             return False
         return not st.st_mode & 0o022
 
     def _load(self, sha: str) -> wasmtime.Module | None:
-        if not self._disk:
-            return None
-        path = self.entry_path(sha)
-        try:
-            module = wasmtime.Module.deserialize_file(self._engine, str(path))
-        except wasmtime.WasmtimeError:
-            if not path.exists():
-                return None
+        module = self.load(self._engine, sha)
+        if module is not None:
             with self._lock:
-                self._bump("corrupt")
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        with contextlib.suppress(OSError):
-            os.utime(path)
-        with self._lock:
-            self._bump("disk_hits")
+                self._bump("disk_hits")
         return module
+
+    def load(self, engine: wasmtime.Engine, sha256: str) -> wasmtime.Module | None:
+        """The disk entry for wasm bytes of sha256 ``sha256`` loaded into ``engine`` (of
+        this cache's configuration), or None: the disk cache is off, the directory or the
+        entry is no longer one this cache trusts, there is no entry, or wasmtime refused
+        it (a refused entry is deleted and counted ``corrupt``).
+
+        The one way a precompiled artifact is loaded, for this cache's engine and for any
+        other: an artifact is native code, so it is loaded only from a directory still
+        owned by this user and writable by no one else, and only when the entry itself is
+        a regular file (never a link) with the same owner and mode rules; the checks and
+        the load name one open descriptor, so nothing can be swapped in between.
+        """
+        if not self._disk or not self._trusted(self._directory):
+            return None
+        path = self.entry_path(sha256)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None  # missing, or a link (refused by O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or not self._owned(st):
+                return None
+            by_fd = f"/proc/self/fd/{fd}"
+            try:
+                module = wasmtime.Module.deserialize_file(
+                    engine, by_fd if os.path.exists(by_fd) else str(path))
+            except wasmtime.WasmtimeError:
+                with self._lock:
+                    self._bump("corrupt")
+                with contextlib.suppress(OSError):
+                    if os.stat(path, follow_symlinks=False).st_ino == st.st_ino:
+                        path.unlink()
+                return None
+            with contextlib.suppress(OSError):
+                os.utime(fd)  # a hit: the entry is recently used
+            return module
+        finally:
+            os.close(fd)
 
     def _store(self, sha: str, module: wasmtime.Module) -> None:
         if not self._disk:

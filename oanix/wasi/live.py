@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Iterator
 
 from .. import paths
-from ..errors import FsError, NotADirectory, NotFound
+from ..errors import FsError, NoSpace, NotADirectory, NotFound
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..service import FileService
@@ -134,6 +134,11 @@ class LiveBridge:
                 continue
             target = paths.join(self.ns_path, rel)
             try:
+                size = self._host.stat("/" + rel).size
+                cap = getattr(self.service, "max_file_bytes", None)
+                if isinstance(cap, int) and size > cap:  # refused without reading it
+                    raise NoSpace(target, f"{size} bytes: a file here is capped at {cap} "
+                                          "bytes")
                 data = self._host.read_bytes("/" + rel)
             except NotFound:
                 continue

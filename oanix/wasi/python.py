@@ -39,8 +39,8 @@ from .run import Preopen, RunConfig, RunResult, Trap
 from .runtime import WasiRuntime
 from .sync import PreparedPreopen, staging_root
 
-__all__ = ["DEFAULT_FUEL", "DEFAULT_MEMORY_LIMIT", "PYTHON_SHA256", "default_runtime",
-           "python_wasm_path", "run_python"]
+__all__ = ["DEFAULT_FUEL", "DEFAULT_MEMORY_LIMIT", "PYTHON_SHA256", "PYTHON_USER_BASE",
+           "default_runtime", "python_wasm_path", "run_python"]
 
 PYTHON_SHA256: Final = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
 """The sha256 of python-3.12.0.wasm (WLR python/3.12.0+20231211-040d5a6) oanix expects."""
@@ -48,11 +48,45 @@ INSTALL_HINT: Final = "pip install 'oanix[python]'"
 DEFAULT_FUEL: Final = 10_000_000_000
 DEFAULT_MEMORY_LIMIT: Final = 1 << 30
 _LIMIT_KEYS: Final = frozenset({"env", "stdin", "cwd", "preopens", "fuel", "memory_limit",
-                                "timeout", "max_output"})
-_USER_BASE: Final = "/.oanix-python"
-# A .pth line in the user site-packages runs while ``site`` starts, before the program; a
-# sitecustomize.py would cost ~50 M more instructions (reading source imports tokenize).
-_CWD_PTH: Final = ("import os; os.chdir(os.environ.get('PWD') or '/')\n")
+                                "timeout", "max_output", "max_disk", "max_disk_files"})
+PYTHON_USER_BASE: Final = "/.oanix-python"
+"""Where the interpreter's user base (its start-up ``.pth``) is preopened."""
+# What a .pth line in the user site-packages does while ``site`` starts, before the
+# program (a sitecustomize.py would cost ~50 M more instructions: reading source imports
+# tokenize): change to $PWD, name an interpreter in sys.executable, and arrange for the
+# sandbox's subprocess (``oanix_subprocess``, from ``guest_subprocess.py``) to be patched
+# in when, and only when, the program imports subprocess.
+_STARTUP: Final = """\
+import os, sys
+os.chdir(os.environ.get("PWD") or "/")
+sys.executable = sys.executable or "/usr/bin/python3"
+class _OanixSubprocess:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "subprocess":
+            return None
+        sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        inner = spec.loader
+        class Loader:
+            def create_module(self, spec):
+                return getattr(inner, "create_module", lambda spec: None)(spec)
+            def exec_module(self, module):
+                inner.exec_module(module)
+                import oanix_subprocess
+                oanix_subprocess.install(module)
+        spec.loader = Loader()
+        return spec
+sys.meta_path.insert(0, _OanixSubprocess)
+if not hasattr(os, "system"):
+    os.system = lambda command: __import__("oanix_subprocess").system(command)
+"""
+_STARTUP_PTH: Final = f"import os; exec({_STARTUP!r}, {{}})\n"
 
 
 def python_wasm_path() -> Path:
@@ -106,7 +140,8 @@ def default_runtime() -> WasiRuntime:
 
 
 def _user_base() -> str:
-    """A host dir laid out as a Python user base whose ``.pth`` applies ``cwd``."""
+    """A host dir laid out as a Python user base whose ``.pth`` applies ``cwd`` and
+    installs the sandbox's ``subprocess`` (see ``_STARTUP``)."""
     global _site_dir
     with _lock:
         if _site_dir is None or not os.path.isdir(_site_dir):
@@ -114,8 +149,10 @@ def _user_base() -> str:
                                  dir=staging_root())
             site = os.path.join(d, "lib", "python3.12", "site-packages")
             os.makedirs(site)
-            with open(os.path.join(site, "oanix-cwd.pth"), "w", encoding="utf-8") as f:
-                f.write(_CWD_PTH)
+            with open(os.path.join(site, "oanix-startup.pth"), "w", encoding="utf-8") as f:
+                f.write(_STARTUP_PTH)
+            shutil.copyfile(Path(__file__).with_name("guest_subprocess.py"),
+                            os.path.join(site, "oanix_subprocess.py"))
             _site_dir = d
             atexit.register(shutil.rmtree, d, True)
         return _site_dir
@@ -131,7 +168,8 @@ def run_python(code: str | None = None, script: str | None = None,
 
     ``argv`` follows the code or script (``sys.argv[1:]``). ``limits`` are ``RunConfig``
     fields: ``env``, ``stdin``, ``cwd``, ``preopens``, ``fuel``, ``memory_limit``,
-    ``timeout``, ``max_output`` (see the module docstring for the defaults). With ``cwd``
+    ``timeout``, ``max_output``, ``max_disk``, ``max_disk_files`` (see the module docstring
+    and ``RunConfig`` for the defaults). With ``cwd``
     the interpreter changes to that directory before running anything (through a ``.pth``
     file in a read-only user base preopened at ``/.oanix-python``; ``PYTHONUSERBASE`` is
     set to it).
@@ -164,8 +202,8 @@ def run_python(code: str | None = None, script: str | None = None,
         args = [_guest_path(paths.normalize(script), options.get("preopens")), *argv]
     extra: list[PreparedPreopen] = []
     if options.get("cwd") is not None:
-        extra.append(PreparedPreopen(_user_base(), _USER_BASE, False))
-        env["PYTHONUSERBASE"] = _USER_BASE
+        extra.append(PreparedPreopen(_user_base(), PYTHON_USER_BASE, False))
+        env["PYTHONUSERBASE"] = PYTHON_USER_BASE
     config = RunConfig(argv=args, argv0="python", env=env, **options)
     handle = rt.compile(python_wasm_path(), name="python")
     result = rt._run(handle, namespace, config, extra)

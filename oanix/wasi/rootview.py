@@ -29,7 +29,7 @@ from collections.abc import Iterable
 import attrs
 
 from .. import paths
-from ._hostfs import lstat_or_none, remove_host
+from .._beneath import lstat_beneath, remove_beneath
 
 __all__ = ["RootLayout", "plan_root"]
 
@@ -86,7 +86,7 @@ class RootLayout:
         # 1. The scaffold: real directories, none of them a member's (an empty scaffold
         #    directory can be replaced by a rename, so a member's may sit there).
         for rel in self.scaffold:
-            st = lstat_or_none(self.host_path(rel))
+            st = lstat_beneath(self.host, rel)
             if st is not None and stat_mod.S_ISDIR(st.st_mode):
                 member = owner.get(st.st_ino)
                 if member is None:
@@ -94,7 +94,7 @@ class RootLayout:
                 self._put_aside(member, rel, tag, aside, where)
             elif st is not None:
                 refused.append(("/" + rel, "Unsupported: written outside every mount"))
-                remove_host(self.host_path(rel))
+                remove_beneath(self.host, rel)
             os.mkdir(self.host_path(rel), 0o700)
         # 2. What lies where nothing should.
         wanted = self._children()
@@ -124,7 +124,7 @@ class RootLayout:
             if where.get(rel) == rel:
                 continue
             touched.add(rel)
-            remove_host(self.host_path(rel))  # whatever took its place
+            remove_beneath(self.host, rel)  # whatever took its place
             if rel in aside:
                 os.rename(self.host_path(aside[rel]), self.host_path(rel))
                 refused.append((ns_path, "Unsupported: a mount point cannot be moved"))
@@ -132,9 +132,9 @@ class RootLayout:
                 os.mkdir(self.host_path(rel), 0o700)
                 refused.append((ns_path, "Unsupported: a mount point cannot be removed"))
         for rel in junk:
-            if lstat_or_none(self.host_path(rel)) is not None:  # not a member taken out
+            if lstat_beneath(self.host, rel) is not None:  # not a member taken out
                 refused.append(("/" + rel, "Unsupported: written outside every mount"))
-                remove_host(self.host_path(rel))
+                remove_beneath(self.host, rel)
         return refused, touched
 
     def _put_aside(self, member: str, at: str, tag: str, aside: dict[str, str],
@@ -152,7 +152,7 @@ class RootLayout:
     def _find(self, rel: str, owner: dict[int, str], where: dict[str, str]) -> None:
         """Record in ``where`` the member directories at or below ``rel`` (by inode),
         without looking inside them or following a link."""
-        st = lstat_or_none(self.host_path(rel))
+        st = lstat_beneath(self.host, rel)
         if st is None or not stat_mod.S_ISDIR(st.st_mode):
             return
         member = owner.get(st.st_ino)
@@ -171,12 +171,12 @@ class RootLayout:
         return out
 
     def _ensure_dir(self, rel: str, refused: list[tuple[str, str]]) -> None:
-        st = lstat_or_none(self.host_path(rel))
+        st = lstat_beneath(self.host, rel)
         if st is not None and stat_mod.S_ISDIR(st.st_mode):
             return
         if st is not None:
             refused.append(("/" + rel, "Unsupported: written outside every mount"))
-            remove_host(self.host_path(rel))
+            remove_beneath(self.host, rel)
         os.makedirs(self.host_path(rel), mode=0o700, exist_ok=True)
 
 

@@ -15,13 +15,18 @@ from .. import paths
 from ..changes import Changes
 from ..errors import InvalidArgument
 
-__all__ = ["TRAP_STATUS", "NamespacePath", "Preopen", "RunConfig", "RunResult", "Trap",
-           "TrapKind"]
+__all__ = ["DEFAULT_MAX_DISK", "DEFAULT_MAX_DISK_FILES", "TRAP_STATUS", "NamespacePath",
+           "Preopen", "RunConfig", "RunResult", "Trap", "TrapKind"]
 
-TrapKind = Literal["timeout", "fuel", "memory", "wasm"]
-TRAP_KINDS: Final = ("timeout", "fuel", "memory", "wasm")
-# The exit status a trapped run reports to a shell or a CLI (as GNU timeout, abort, OOM).
-TRAP_STATUS: Final = {"timeout": 124, "fuel": 126, "wasm": 134, "memory": 137}
+TrapKind = Literal["timeout", "fuel", "memory", "disk", "wasm"]
+TRAP_KINDS: Final = ("timeout", "fuel", "memory", "disk", "wasm")
+# The exit status a trapped run reports to a shell or a CLI (as GNU timeout, abort, OOM,
+# and SIGXFSZ, the signal for a file size limit: 128 + 25).
+TRAP_STATUS: Final = {"timeout": 124, "fuel": 126, "wasm": 134, "memory": 137, "disk": 153}
+DEFAULT_MAX_DISK: Final = 1 << 30
+"""``RunConfig.max_disk``'s default: 1 GiB."""
+DEFAULT_MAX_DISK_FILES: Final = 100_000
+"""``RunConfig.max_disk_files``'s default."""
 
 
 @attrs.frozen
@@ -151,6 +156,13 @@ class RunConfig:
       blocked in a host call is stopped when the call returns).
     * ``max_output``: bytes kept of each of stdout and stderr; the rest is dropped and
       ``RunResult.stdout_truncated`` / ``stderr_truncated`` say so. ``None``: keep all.
+    * ``max_disk`` / ``max_disk_files``: the most bytes / entries (files, directories,
+      links) the guest may hold in any one writable preopen while it runs, when the
+      quotas of the services behind it (``MemFs(max_bytes=, max_files=)``) do not say
+      less; for a host directory preopened as it is, what it held before the run plus
+      these. Measured every tick while the guest runs: one over its budget stops the run
+      with ``Trap(kind="disk")`` (see ``oanix.wasi.quota``). ``None``: no ceiling (the
+      quotas still apply). Defaults: 1 GiB, 100,000 entries.
     """
 
     argv: tuple[str, ...] = attrs.field(default=(), converter=_argv)
@@ -166,6 +178,10 @@ class RunConfig:
     timeout: float | None = attrs.field(default=None,
                                         validator=_positive("timeout", allow_float=True))
     max_output: int | None = attrs.field(default=None, validator=_max_output)
+    max_disk: int | None = attrs.field(default=DEFAULT_MAX_DISK,
+                                       validator=_positive("max_disk"))
+    max_disk_files: int | None = attrs.field(default=DEFAULT_MAX_DISK_FILES,
+                                             validator=_positive("max_disk_files"))
 
 
 @attrs.frozen
@@ -173,9 +189,11 @@ class Trap:
     """Why a run stopped abnormally.
 
     ``kind``: ``"timeout"`` (the wall-clock limit), ``"fuel"`` (the instruction budget),
-    ``"memory"`` (the memory limit; see ``WasiRuntime`` for what is detected), or
-    ``"wasm"`` (any other trap: unreachable, out-of-bounds access, stack overflow, an
-    invalid exit status...). ``code`` is the wasmtime trap code name (``"OUT_OF_FUEL"``,
+    ``"memory"`` (the memory limit; see ``WasiRuntime`` for what is detected),
+    ``"disk"`` (a writable preopen went over its budget while the guest ran: the message
+    names the preopen and the budget; see ``RunConfig.max_disk``), or ``"wasm"`` (any
+    other trap: unreachable, out-of-bounds access, stack overflow, an invalid exit
+    status...). ``code`` is the wasmtime trap code name (``"OUT_OF_FUEL"``,
     ``"INTERRUPT"``, ``"UNREACHABLE"``, ...) or None; ``message`` is one line;
     ``backtrace`` is wasmtime's full text when there is one.
     """
@@ -212,7 +230,7 @@ class RunResult:
     @property
     def status(self) -> int:
         """The exit status a shell sees: the guest's, or for a trap ``TRAP_STATUS``: 124
-        timeout, 126 fuel, 134 other wasm trap, 137 memory."""
+        timeout, 126 fuel, 134 other wasm trap, 137 memory, 153 disk."""
         if self.trap is not None:
             return TRAP_STATUS[self.trap.kind]
         assert self.exit_code is not None

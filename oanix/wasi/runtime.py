@@ -37,9 +37,11 @@ import wasmtime._ffi as _wasmtime_ffi
 from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
+from ._stopper import Stopper
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
+from .quota import DiskMeter
 from .run import NamespacePath, RunConfig, RunResult, Trap
 from .sync import (
     DEFAULT_SCAN_LIMIT,
@@ -78,13 +80,15 @@ def _set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
 
 class _Clock:
     """The runtime's clock thread. Every ``interval`` seconds while runs that need it are
-    active (timed runs, and runs whose capped output goes to memory files), it advances
-    the engine's epoch, which timeouts are counted in, and trims the capped outputs
-    (``OutputPool.trim``).
+    active (timed runs, runs whose capped output goes to memory files, runs whose
+    writable preopens are measured), it measures those preopens (``DiskMeter.check``),
+    advances the engine's epoch, which timeouts are counted in (``epoch`` counts the
+    advances), and trims the capped outputs (``OutputPool.trim``).
 
     The thread starts with the first such run and exits after ``_LINGER`` seconds without
     one, so a series of short runs does not start a thread each. Locking: one lock guards
-    the count of active runs and the thread handle.
+    the count of active runs and the thread handle; another the meters, held while they
+    are checked (so a meter released is no longer being checked).
     """
 
     def __init__(self, engine: wasmtime.Engine, outputs: OutputPool, interval: float) -> None:
@@ -95,11 +99,17 @@ class _Clock:
         self._active = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.epoch = 0
+        self._meter_lock = threading.Lock()
+        self._meters: list[DiskMeter] = []
 
     def ticks(self, seconds: float) -> int:
         return max(1, math.ceil(seconds / self.interval))
 
-    def acquire(self) -> None:
+    def acquire(self, meter: DiskMeter | None = None) -> None:
+        if meter is not None:
+            with self._meter_lock:
+                self._meters.append(meter)
         with self._lock:
             self._active += 1
             if self._thread is None:
@@ -107,9 +117,17 @@ class _Clock:
                                                 daemon=True)
                 self._thread.start()
 
-    def release(self) -> None:
+    def release(self, meter: DiskMeter | None = None) -> None:
+        if meter is not None:
+            with self._meter_lock:
+                self._meters.remove(meter)
         with self._lock:
             self._active -= 1
+
+    def _check_meters(self) -> None:
+        with self._meter_lock:
+            for meter in self._meters:
+                meter.check()
 
     def close(self) -> None:
         self._stop.set()
@@ -128,6 +146,9 @@ class _Clock:
                     self._thread = None
                     return
             idle_since = time.monotonic()
+            if self._meters:  # a list read is atomic: checked under the lock
+                self._check_meters()
+            self.epoch += 1
             self._engine.increment_epoch()
             self._outputs.trim()
         with self._lock:
@@ -206,6 +227,9 @@ class WasiRuntime:
         self._stagings: dict[int, tuple[weakref.ref[FileService] | None,
                                         NamespaceStaging]] = {}
         self._staging_parent = os.fspath(staging_dir) if staging_dir else None
+        # id(namespace) -> the directories of the run in progress over it (dict operations
+        # are atomic; a run adds and removes its own entry).
+        self._running: dict[int, Sequence[PreparedPreopen]] = {}
         self._staging_base: str | None = None
         self._scan_limit = scan_limit
         self._watch_changes = watch_changes
@@ -326,23 +350,33 @@ class WasiRuntime:
             stdin = self._stdin(config, None)
             out = self._execute(handle, argv, env, stdin, list(extra), config)
             return self._result(out, started, Changes())
+        key = id(namespace)
         namespace, bridges, staging = self._bind(namespace)
         with staging.lock:
             stdin = self._stdin(config, namespace)
             staged = staging.prepare(config.preopens)
             preopens = [*staged.preopens, *extra] if extra else staged.preopens
             refused: list[tuple[str, str]] = []
+            self._running[key] = preopens
             try:
+                meter = staging.disk_meter(staged, config.max_disk, config.max_disk_files)
                 if bridges:
                     with LiveViews.running(bridges) as refused:
-                        out = self._execute(handle, argv, env, stdin, preopens, config)
+                        out = self._execute(handle, argv, env, stdin, preopens, config,
+                                            meter)
                 else:
-                    out = self._execute(handle, argv, env, stdin, preopens, config)
+                    out = self._execute(handle, argv, env, stdin, preopens, config, meter)
             finally:
+                del self._running[key]
                 changes = staging.collect(staged)
         if refused:
             changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
         return self._result(out, started, changes)
+
+    def running_preopens(self, namespace: FileService) -> Sequence[PreparedPreopen] | None:
+        """The directories the run in progress over ``namespace`` was given (None when
+        none is): what a process that run starts must see, to share its files."""
+        return self._running.get(id(namespace))
 
     def _bind(self, namespace: FileService
               ) -> tuple[FileService, list[LiveBridge], NamespaceStaging]:
@@ -421,12 +455,13 @@ class WasiRuntime:
         return self._staging_base
 
     def _execute(self, handle: CompiledModule, argv: list[str], env: dict[str, str],
-                 stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig
-                 ) -> _Outcome:
+                 stdin: bytes, preopens: list[PreparedPreopen], config: RunConfig,
+                 meter: DiskMeter | None = None) -> _Outcome:
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
         store = new_store(self._engine, fuel, config.memory_limit)
         output = None
         clocked = False
+        stopper = None
         try:
             wasi = wasi_config(argv, env, preopens)
             if stdin:
@@ -435,23 +470,42 @@ class WasiRuntime:
             # Always before anything runs: a WASI call in a store without a WASI context
             # aborts the whole process.
             store.set_wasi(wasi)
-            if config.timeout is not None or output.trimmed:
-                self._clock.acquire()
+            if config.timeout is not None or output.trimmed or meter is not None:
+                self._clock.acquire(meter)
                 clocked = True
-            store.set_epoch_deadline(_NO_DEADLINE if config.timeout is None
-                                     else self._clock.ticks(config.timeout))
+            if meter is not None:
+                stopper = self._stopper(meter, config.timeout)
+                stopper.install(store)
+            else:
+                store.set_epoch_deadline(_NO_DEADLINE if config.timeout is None
+                                         else self._clock.ticks(config.timeout))
             exit_code, trap = start_guest(store, handle, config.memory_limit)
+            if meter is not None and meter.tripped is not None and (
+                    trap is not None and trap.code == "INTERRUPT"):
+                trap = meter.tripped
             try:
                 consumed = fuel - store.get_fuel()
             except wasmtime.WasmtimeError:
                 consumed = 0
         finally:
+            if stopper is not None:
+                stopper.remove()
             if clocked:
-                self._clock.release()
+                self._clock.release(meter)
             store.close()
             if output is not None:
                 captured = self._outputs.finish(output)
         return _Outcome(exit_code, trap, captured, consumed)
+
+
+    def _stopper(self, meter: DiskMeter, timeout: float | None) -> Stopper:
+        """What stops a run whose preopens ``meter`` measures: the meter, or its
+        timeout (counted in the clock's epochs, as a plain deadline would be)."""
+        clock = self._clock
+        if timeout is None:
+            return Stopper(lambda: meter.tripped is not None, lambda: False)
+        end = clock.epoch + clock.ticks(timeout)
+        return Stopper(lambda: meter.tripped is not None, lambda: clock.epoch >= end)
 
 
 def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None

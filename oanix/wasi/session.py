@@ -11,11 +11,27 @@ namespace: what the host changed since the previous call is synced in first, and
 the guest changed is in the namespace, and in ``RunResult.changes``, when ``run`` returns.
 
 How: the interpreter runs a small driver (``_DRIVER``) on a thread of the session, with
-stdin, stdout and stderr on pipes (FIFOs in a private directory, which wasmtime reads
-and writes as streams). A request is a length-prefixed code string on stdin; the driver
-runs it, flushes, and ends the call's output with a marker that carries a random
-per-session token and the call's status; a reader thread splits the output into calls.
-The guest's code runs with an empty ``sys.stdin``.
+stdin, stdout and stderr on pipes (FIFOs in a private directory, which wasmtime reads and
+writes as streams). A request is a length-prefixed code string on stdin; the driver runs
+it, flushes, and ends the call by parking in a host function (``oanix.wasi._park``: a
+``posix_fadvise`` on fd 0 whose offset is the status), where it waits, running nothing,
+until the next request. The host decides the end of a call by that alone: once the guest
+is parked, what is in the pipes is the whole of the call's output. The guest's code runs
+with an empty ``sys.stdin``.
+
+What the host guarantees, though the guest's code can do anything the driver does (they
+are one program): a call's output is exactly what the guest wrote to stdout and stderr
+between the request and the end of the call, nothing it prints ends a call or frames
+another; guest code runs only between a request and the end of that call, under that
+call's timeout (at the timeout the guest is stopped and the session is over before
+anything else is sent); while the host syncs the namespace in and out, the guest is
+parked or gone, and a timed-out guest that cannot be shown stopped (stuck in a long host
+call) has its staged copies moved out of the way, unread
+(``NamespaceStaging.abandon``). Code that parks itself ends its own call early with a
+status of its choosing, as ``sys.exit`` would. What it cannot cover: a session is one
+program, so code of one call can change what later calls do (replace ``print`` or a
+builtin, read the driver's state, read stdin when released), as in any notebook kernel;
+code that must not be affected by earlier code needs a session of its own.
 
 Limits. ``timeout`` holds per call. A session has a wasmtime engine of its own whose
 epoch only the session advances: a call past its timeout advances it once, which traps
@@ -32,7 +48,8 @@ new session to see it).
 
 Locking: ``run`` calls are serialised by the session's lock; each holds the namespace's
 lock from sync-in to write-back, as a one-shot run does. The reader thread hands output
-to the call in progress under a small lock of its own.
+to the call in progress under a small lock of its own, which the end of a call takes to
+read what is left in the pipes; the parking state has its lock (``oanix.wasi._park``).
 """
 
 from __future__ import annotations
@@ -41,7 +58,6 @@ import atexit
 import contextlib
 import enum
 import os
-import secrets
 import select
 import shutil
 import tempfile
@@ -56,10 +72,11 @@ import wasmtime
 from ..changes import Changes
 from ..errors import InvalidArgument, WasiError
 from ..service import FileService
+from ._park import Call, Parking
 from .live import LiveBridge, LiveViews
-from .output import _Capture
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
-from .run import Preopen, RunConfig, RunResult, Trap
+from .quota import DiskMeter
+from .run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
 from .runtime import (
     UNLIMITED_FUEL,
     CompiledModule,
@@ -74,8 +91,10 @@ from .sync import NamespaceStaging, PreparedPreopen, staging_root
 __all__ = ["PythonSession"]
 
 _START_TIMEOUT: Final = 120.0  # seconds for the interpreter to come up
-_GRACE: Final = 2.0  # seconds a killed interpreter gets to unwind before run returns
+_GRACE: Final = 2.0  # seconds a stopped interpreter gets to unwind before run returns
+_METER_TICK: Final = 0.01  # seconds between two measures of a call's writes
 _NO_CHANGES: Final = Changes()
+_WAKE: Final = b"\xff" * 8  # on stdin: an idle driver quits; a blocked read returns
 
 
 _open_sessions: weakref.WeakSet[PythonSession] = weakref.WeakSet()
@@ -91,14 +110,23 @@ class _Unset(enum.Enum):
     UNSET = enum.auto()  # run(): use the session's value
 
 # The driver: reads length-prefixed code from stdin, runs it in one scope, and ends each
-# call's output with NUL token ":" status NUL. Its own frame is cut from tracebacks.
+# call by parking with its status (oanix.wasi._park). Its own frame is cut from tracebacks.
 _DRIVER: Final = r"""
 import io, os, sys, traceback
 
-def _oanix_session(token):
-    read = sys.stdin.buffer.read
+def _oanix_session():
     sys.stdin = io.TextIOWrapper(io.BytesIO(b""))
     scope = {"__name__": "__main__", "__builtins__": __builtins__}
+
+    def take(n):
+        parts = []
+        while n:
+            part = os.read(0, n)
+            if not part:
+                raise SystemExit(0)
+            parts.append(part)
+            n -= len(part)
+        return b"".join(parts)
 
     def end(status):
         for stream in (sys.stdout, sys.stderr):
@@ -106,14 +134,14 @@ def _oanix_session(token):
                 stream.flush()
             except Exception:
                 pass
-        os.write(1, b"\0" + token + b":" + status + b"\0")
+        os.posix_fadvise(0, status, 0, 0)  # parks until the next request
 
-    end(b"ready")
+    end(0)
     while True:
-        head = read(8)
-        if len(head) < 8 or head == b"\xff" * 8:  # the end of input, or quit
+        head = take(8)
+        if head == b"\xff" * 8:  # quit
             return
-        code = read(int.from_bytes(head, "little")).decode("utf-8", "surrogateescape")
+        code = take(int.from_bytes(head, "little")).decode("utf-8", "surrogateescape")
         status = 0
         try:
             exec(compile(code, "<session>", "exec"), scope)
@@ -124,29 +152,21 @@ def _oanix_session(token):
         except BaseException as e:
             traceback.print_exception(type(e), e, e.__traceback__.tb_next)
             status = 1
-        end(str(status).encode())
+        end(status if 0 <= status < 1 << 62 else 1)
 
-_oanix_session(sys.argv.pop(1).encode())
+_oanix_session()
 """
-
-
-class _Call:
-    """The output and outcome of one call, filled by the reader thread."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.stdout = _Capture(limit)
-        self.stderr = _Capture(limit)
-        self.status: bytes | None = None  # the driver's, or None when the guest ended
-        self.done = threading.Event()
 
 
 class PythonSession:
     """A resident CPython interpreter in the sandbox; see the module docstring.
 
     ``namespace``: what the guest sees (its top-level directories preopened, or
-    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB) hold for the whole
-    session, ``timeout`` (seconds, default None) and ``max_output`` (bytes kept of each
-    stream, default unlimited) for every call unless ``run`` says otherwise.
+    ``preopens``); ``env``, ``cwd``, ``memory_limit`` (default 1 GiB), ``max_disk`` and
+    ``max_disk_files`` (see ``RunConfig``: a call whose writes pass a budget ends with
+    ``Trap(kind="disk")`` and ends the session) hold for the whole session, ``timeout``
+    (seconds, default None) and ``max_output`` (bytes kept of each stream, default
+    unlimited) for every call unless ``run`` says otherwise.
 
     Raises:
         PythonUnavailable, ModuleError: see ``python_wasm_path``.
@@ -157,23 +177,26 @@ class PythonSession:
                  runtime: WasiRuntime | None = None, env: Mapping[str, str] | None = None,
                  cwd: str | None = None, preopens: Mapping[str, str | Preopen] | None = None,
                  memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                 timeout: float | None = None, max_output: int | None = None) -> None:
+                 timeout: float | None = None, max_output: int | None = None,
+                 max_disk: int | None = DEFAULT_MAX_DISK,
+                 max_disk_files: int | None = DEFAULT_MAX_DISK_FILES) -> None:
         if not hasattr(os, "mkfifo"):
             raise WasiError("PythonSession needs POSIX named pipes (os.mkfifo)")
         rt = runtime if runtime is not None else default_runtime()
         # RunConfig checks every value and gives the errors their usual wording.
         self._config = RunConfig(env={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
                                  cwd=cwd, preopens=preopens, memory_limit=memory_limit,
-                                 timeout=timeout, max_output=max_output)
+                                 timeout=timeout, max_output=max_output,
+                                 max_disk=max_disk, max_disk_files=max_disk_files)
         if preopens is not None and namespace is None:
             raise InvalidArgument("preopens need a namespace")
         self._lock = threading.Lock()
         self._out_lock = threading.Lock()
-        self._call: _Call | None = None
+        self._call: Call | None = None  # where the reader puts output
+        self._parking = Parking()
         self._ended: str | None = None  # why the session is over
         self._trap: Trap | None = None  # what ended it, when a trap did
         self._exit_code: int | None = None  # the interpreter's, when it exited
-        self._token = secrets.token_hex(16).encode()
         self._dir = tempfile.mkdtemp(prefix=f"oanix-wasi-{os.getpid()}-session-",
                                      dir=staging_root())
         self._fds: list[int] = []
@@ -184,7 +207,8 @@ class PythonSession:
         self._staging: NamespaceStaging | None = None
         _open_sessions.add(self)
         try:
-            self._handle = _private_handle(rt, rt.compile(python_wasm_path(), name="python"))
+            self._handle = _private_handle(rt, rt.compile(python_wasm_path(), name="python"),
+                                           self._parking)
             self._start(rt, namespace)
         except BaseException:
             self.close()
@@ -204,7 +228,7 @@ class PythonSession:
         self._err = os.open(paths_["err"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self._fds += [self._in, self._out, self._err]
         env = dict(self._config.env)
-        argv = ["python", "-c", _DRIVER, self._token.decode()]
+        argv = ["python", "-c", _DRIVER]
         if self._config.cwd is not None:
             env["PWD"] = self._config.cwd
             argv[2] = f"import os; os.chdir({self._config.cwd!r})\n" + _DRIVER
@@ -223,20 +247,23 @@ class PythonSession:
         wasi.stderr_file = paths_["err"]
         store.set_wasi(wasi)
         store.set_epoch_deadline(1)  # the session's engine moves only to stop it
-        boot = _Call(None)
+        boot = Call(None)
         self._call = boot
+        self._parking.release(boot)  # the driver's first park ends it
         self._reader = threading.Thread(target=self._read, name="oanix-session-reader",
                                         daemon=True)
         self._reader.start()
         self._thread = threading.Thread(target=self._main, args=(store,),
                                         name="oanix-session", daemon=True)
         self._thread.start()
-        if not boot.done.wait(_START_TIMEOUT) or boot.status != b"ready":
+        if not boot.done.wait(_START_TIMEOUT) or not boot.parked:
+            self._drain()
             why = self._ended or "it did not start in time"
             err = boot.stderr.value().decode("utf-8", "replace").strip()
             raise WasiError(f"the Python session did not start: {why}"
                             + (f": {err.splitlines()[-1]}" if err else ""))
-        self._call = None
+        self._drain()
+        self._detach()
 
     def _main(self, store: wasmtime.Store) -> None:
         """The session's thread: the interpreter runs here until the session ends."""
@@ -250,83 +277,52 @@ class PythonSession:
         except BaseException as e:  # a ModuleError: nothing to run
             self._ended = self._ended or f"the interpreter could not start: {e}"
         finally:
+            self._parking.end(self._ended or "the interpreter ended")
             store.close()  # closes the guest's pipe ends: the reader sees the end
+            self._parking.guest_ended()
 
     # -- output --------------------------------------------------------------------------
 
     def _read(self) -> None:
-        """The reader thread: splits the guest's output into calls."""
-        marker = b"\0" + self._token + b":"
-        tail = len(marker) + 16  # what may hold the start of a marker split in two reads
-        pending = b""
+        """The reader thread: hands the guest's output to the call in progress as it
+        comes (the pipes must not fill up while the guest runs)."""
         streams = [self._out, self._err]
-        while True:
+        while streams:
             try:
                 ready, _, _ = select.select(streams, [], [])
             except (OSError, ValueError):  # closed under us
                 break
-            if self._err in ready and not self._drain_err():
-                streams.remove(self._err)
-            if self._out not in ready:
-                continue
-            try:
-                data = os.read(self._out, 1 << 16)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                self._emit(pending)
-                break
-            pending += data
-            while True:
-                i = pending.find(marker)
-                if i < 0:
-                    cut = max(0, len(pending) - tail)
-                    self._emit(pending[:cut])
-                    pending = pending[cut:]
-                    break
-                j = pending.find(b"\0", i + len(marker))
-                if j < 0:
-                    self._emit(pending[:i])
-                    pending = pending[i:]
-                    break
-                self._emit(pending[:i])
-                status = pending[i + len(marker):j]
-                pending = pending[j + 1:]
-                self._drain_err()  # flushed before the marker: all of it is there
-                self._finish(status)
-        while self._err in streams and self._drain_err():
-            pass
-        self._finish(None)
-
-    def _emit(self, data: bytes) -> None:
-        if data:
             with self._out_lock:
-                if self._call is not None:
-                    self._call.stdout.write(data)
+                for fd in ready:
+                    if not self._move(fd):
+                        streams.remove(fd)
 
-    def _drain_err(self) -> bool:
-        """Move what waits on stderr to the call; False at its end."""
+    def _move(self, fd: int) -> bool:
+        """Move what waits in pipe ``fd`` to the call (``_out_lock`` held); False at its
+        end."""
         while True:
             try:
-                data = os.read(self._err, 1 << 16)
+                data = os.read(fd, 1 << 16)
             except BlockingIOError:
                 return True
             except OSError:
                 return False
             if not data:
                 return False
-            with self._out_lock:
-                if self._call is not None:
-                    self._call.stderr.write(data)
+            if self._call is not None:
+                (self._call.stdout if fd == self._out else self._call.stderr).write(data)
 
-    def _finish(self, status: bytes | None) -> None:
+    def _drain(self) -> None:
+        """Take what is left in the pipes: with the guest parked or gone, that is the
+        rest of the call's output."""
         with self._out_lock:
-            call = self._call
-        if call is not None and not call.done.is_set():
-            call.status = status
-            call.done.set()
+            for fd in (self._out, self._err):
+                with contextlib.suppress(OSError):
+                    self._move(fd)
+
+    def _detach(self) -> None:
+        with self._out_lock:
+            self._call = None
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -357,46 +353,86 @@ class PythonSession:
                 raise WasiError(f"the Python session is over: {self._ended or 'closed'}")
             started = time.perf_counter()
             if self._staging is None:
-                call = self._call_guest(code, limits)
+                call, _ = self._call_guest(code, limits)
                 changes = _NO_CHANGES
             else:
                 with self._staging.lock:
                     staged = self._staging.prepare(self._config.preopens)
+                    stopped = True
                     try:
                         if staged.preopens != self._preopens:
                             raise WasiError("the namespace's preopens changed since the "
                                             "session started: start a new session")
+                        meter = self._staging.disk_meter(staged, self._config.max_disk,
+                                                         self._config.max_disk_files)
                         with LiveViews.running(self._bridges) as refused:
-                            call = self._call_guest(code, limits)
+                            call, stopped = self._call_guest(code, limits, meter)
                     finally:
-                        changes = self._staging.collect(staged)
+                        if stopped:
+                            changes = self._staging.collect(staged)
+                        else:  # it may still write there: its copies are not read
+                            changes = self._staging.abandon(
+                                "the interpreter did not stop in time")
                 if refused:
                     changes = Changes(changes.added, changes.modified, changes.deleted,
                                       (*changes.refused, *refused))
             return self._result(call, started, changes)
 
-    def _call_guest(self, code: str, limits: RunConfig) -> _Call:
-        call = _Call(limits.max_output)
+    def _call_guest(self, code: str, limits: RunConfig, meter: DiskMeter | None = None
+                    ) -> tuple[Call, bool]:
+        """Run one call: the call, and whether the guest is now provably not running
+        (parked for the next request, or out of the guest)."""
+        call = Call(limits.max_output)
         data = code.encode("utf-8", "surrogateescape")
         with self._out_lock:
             self._call = call
         try:
-            self._send(len(data).to_bytes(8, "little") + data)
-            if not call.done.wait(limits.timeout):
-                why = f"a call ran past its timeout of {limits.timeout} s"
-                self._trap = Trap("timeout", "INTERRUPT", why)
-                self._ended = why
-                self._handle.engine.increment_epoch()  # traps the interpreter
-                call.done.wait(_GRACE)
+            request = memoryview(len(data).to_bytes(8, "little") + data)
+            with contextlib.suppress(BlockingIOError):  # what fits first: there at wake-up
+                request = request[os.write(self._in, request):]
+            self._parking.release(call)
+            self._send(request)
+            trap = self._wait(call, limits.timeout, meter)
+            if trap is not None:
+                self._trap = self._trap or trap
+                self._stop(trap.message)
+                call.done.wait(_GRACE)  # parking now traps: done means out of the guest
         except OSError as e:  # the guest is gone
             self._ended = self._ended or f"its stdin failed: {e.strerror or e}"
             call.done.wait(_GRACE)
         finally:
-            with self._out_lock:
-                self._call = None
-        return call
+            self._drain()
+            self._detach()
+        return call, call.done.is_set()
 
-    def _send(self, data: bytes) -> None:
+    def _stop(self, why: str) -> None:
+        """End the session and stop the guest wherever it is."""
+        self._ended = self._ended or why
+        self._parking.end(why)  # a parked guest traps
+        self._handle.engine.increment_epoch()  # guest code traps
+        with contextlib.suppress(OSError):
+            os.write(self._in, _WAKE)  # a read of stdin returns (then the code traps)
+
+    @staticmethod
+    def _wait(call: Call, timeout: float | None, meter: DiskMeter | None) -> Trap | None:
+        """Wait for ``call`` to finish; the trap that must stop it instead: its timeout,
+        or its writes passing a disk budget (measured every ``_METER_TICK`` meanwhile)."""
+        if meter is None:
+            if call.done.wait(timeout):
+                return None
+        else:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not call.done.wait(_METER_TICK if end is None
+                                     else max(0.0, min(_METER_TICK, end - time.monotonic()))):
+                if meter.check():
+                    return meter.tripped
+                if end is not None and time.monotonic() >= end:
+                    break
+            else:
+                return None
+        return Trap("timeout", "INTERRUPT", f"a call ran past its timeout of {timeout} s")
+
+    def _send(self, data: bytes | memoryview) -> None:
         """Write ``data`` to the guest's stdin, a pipe's worth at a time as it reads.
 
         Raises:
@@ -411,13 +447,13 @@ class PythonSession:
             except BlockingIOError:
                 select.select([], [self._in], [], 0.1)
 
-    def _result(self, call: _Call, started: float, changes: Changes) -> RunResult:
+    def _result(self, call: Call, started: float, changes: Changes) -> RunResult:
         exit_code: int | None
         trap = None
-        if call.status is not None and call.status.isdigit():
-            exit_code = int(call.status)
+        if call.parked and call.status is not None:
+            exit_code = call.status
         else:  # the guest ended in this call (os._exit, a trap, the session closed)
-            if self._thread is not None:
+            if self._thread is not None and call.done.is_set():
                 self._thread.join(_GRACE)
             exit_code = self._exit_code if self._trap is None else None
             if exit_code is None:
@@ -431,14 +467,13 @@ class PythonSession:
 
     def close(self) -> None:
         """End the interpreter and delete the session's pipes (idempotent). A call in
-        progress in another thread returns with a trap."""
+        progress in another thread returns with a trap; an idle interpreter is stopped
+        where it is parked."""
         if self._ended is None:
             self._ended = "the session was closed"
             self._trap = Trap("wasm", "INTERRUPT", "the session was closed during the call")
         if self._thread is not None and self._thread.is_alive():
-            self._handle.engine.increment_epoch()  # stops code running now, if any
-            with contextlib.suppress(OSError):
-                os.write(self._in, b"\xff" * 8)  # an idle driver quits
+            self._stop(self._ended)
             self._thread.join(_GRACE)
         if self._reader is not None:
             self._reader.join(_GRACE)
@@ -462,20 +497,18 @@ class PythonSession:
         self.close()
 
 
-def _private_handle(rt: WasiRuntime, handle: CompiledModule) -> CompiledModule:
-    """``handle`` loaded into a new engine of the runtime's configuration: from the
-    runtime's disk cache when the artifact is there (about a millisecond), else from the
-    module serialized in memory (tens of milliseconds)."""
+def _private_handle(rt: WasiRuntime, handle: CompiledModule, parking: Parking
+                    ) -> CompiledModule:
+    """``handle`` loaded into a new engine of the runtime's configuration, with
+    ``parking``'s host function linked in: from the runtime's disk cache when the cache
+    trusts its entry (``ModuleCache.load``, about a millisecond), else from the module
+    serialized in memory (tens of milliseconds)."""
     engine = wasmtime.Engine(engine_config())
-    module = None
-    entry = rt.cache.entry_path(handle.sha256)
-    if entry.is_file():
-        with contextlib.suppress(wasmtime.WasmtimeError):
-            module = wasmtime.Module.deserialize_file(engine, str(entry))
+    module = rt.cache.load(engine, handle.sha256)
     if module is None:
         module = wasmtime.Module.deserialize(engine, handle.module.serialize())
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
+    parking.define(linker)
     return CompiledModule(handle.name, handle.sha256, module,
                           linker.instantiate_pre(module), engine)
-

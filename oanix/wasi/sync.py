@@ -62,7 +62,13 @@ placeholder directory in the staged parent. Its changes are reported from a stat
 (the files are live, so nothing is lost).
 
 Symlinks or special files created by the guest in a staging directory are never
-followed: they are reported as refused and removed.
+followed: they are reported as refused and removed. Every host access below a staging
+directory is resolved from the descriptor the host holds of it, component by component
+with no-follow opens (``oanix._beneath``), so a link swapped in for a directory at any
+moment is refused by the kernel, not followed out of the sandbox. Symlinks the guest
+makes in a host directory preopened as it is (in directories it made too) are removed
+after the run, each relative to its directory's descriptor with no link followed, and
+reported as refused; the host's own links there are left alone.
 
 Only the sync and the guest write in a staging directory. With inotify, a staged copy
 changed in any way between runs (by another host process) is copied afresh by the next
@@ -96,6 +102,15 @@ from typing import Final, Protocol, TypeVar
 import attrs
 
 from .. import paths
+from .._beneath import (
+    links_beneath,
+    lstat_beneath,
+    open_beneath,
+    open_dir_beneath,
+    parent_beneath,
+    remove_beneath,
+    unlink_link_beneath,
+)
 from ..changes import Changes
 from ..errors import (
     BadFileMode,
@@ -109,8 +124,8 @@ from ..errors import (
 )
 from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
-from ._hostfs import remove_host
 from ._inotify import DirWatch
+from .quota import DiskArea, DiskMeter, Quota, sum_quotas
 from .rootview import RootLayout, plan_root, top_level
 from .run import Preopen
 
@@ -127,6 +142,7 @@ _OPEN_WRITE: Final = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOF
                       | getattr(os, "O_CLOEXEC", 0))
 _OPEN_READ: Final = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 DEFAULT_SCAN_LIMIT: Final = 10_000
+_CTIME_SLACK_NS: Final = 20_000_000  # file times come from a clock that may lag a tick
 
 
 def staging_root() -> str:
@@ -302,6 +318,7 @@ class _Plan:
     direct: str | None  # host directory to preopen as is (a WorkspaceFs)
     exclude: frozenset[str] = frozenset()  # relative paths preopened separately
     source: _Source | None = None  # walked through the one service behind it
+    quota: Quota = (None, None)  # what the services behind it hold at most (bytes, files)
 
 
 def _default_roots(ns: FileService) -> dict[str, Preopen]:
@@ -366,7 +383,8 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
             sroot = m.root if rel == "/" else paths.join(m.root, rel)
             source = _Source(m.service, sroot, m.computed, _clock_window(m.service),
                              None if m.computed else _journal_of(m.service))
-        plans.append(_Plan(ns_path, guest, writable, None, exclude, source))
+        plans.append(_Plan(ns_path, guest, writable, None, exclude, source,
+                           sum_quotas(m.service for m in members)))
     return plans
 
 
@@ -567,6 +585,8 @@ class _Subtree:
     journal: _Cursor | None = None  # where the namespace side stood at the last sync
     tracking: _Tracker | None = None  # during a write-back
     ino: int = 0  # the staging directory's inode (a root member's is checked after a run)
+    quota: Quota = (None, None)  # its plan's
+    write_limit: int | None = None  # the write-back refuses a staged file larger than this
     _anchor: int = -1  # a descriptor that keeps ``ino`` from being reused while we look
     _preopen: PreparedPreopen | None = None
 
@@ -580,6 +600,12 @@ class _Subtree:
     def host_path(self, rel: str) -> str:
         return os.path.join(self.host, rel) if rel else self.host
 
+    @property
+    def root(self) -> int:
+        """The staging directory's descriptor: every host access below it is resolved
+        from here, never through a link (``oanix._beneath``)."""
+        return self._anchor
+
     def ns_path(self, rel: str) -> str:
         return paths.join(self.ns_root, rel) if rel else self.ns_root
 
@@ -589,16 +615,18 @@ class _Subtree:
         self.watched = None
         self.journal = None
         self.tracking = None
-        shutil.rmtree(self.host, ignore_errors=True)
+        parent, name = os.path.split(self.host)
+        remove_beneath(parent, name)  # a link in its place goes, never what it names
         os.makedirs(self.host, mode=0o700, exist_ok=True)
         self.anchor()
 
     def anchor(self) -> None:
         """Hold the staging directory as it is now: its inode, kept from reuse by an
-        open descriptor (a guest that removes it cannot have a new one take its number)."""
+        open descriptor (a guest that removes it cannot have a new one take its number).
+        A link in its place is refused (OSError), never anchored."""
         self.drop()
         self._anchor = os.open(self.host, getattr(os, "O_PATH", os.O_RDONLY)
-                               | os.O_DIRECTORY | os.O_CLOEXEC)
+                               | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         self.ino = os.fstat(self._anchor).st_ino
 
     def drop(self) -> None:
@@ -629,8 +657,9 @@ def _stamp(ns_mtime: float, now_ns: int) -> int:
     return min(want, now_ns - _STAMP_AGE_NS)
 
 
-def _write_file(path: str, data: bytes, mtime_ns: int) -> os.stat_result:
-    fd = os.open(path, _OPEN_WRITE, 0o644)
+def _write_file(root: int, rel: str, data: bytes, mtime_ns: int) -> os.stat_result:
+    """Write staged file ``rel`` below the directory ``root``, never through a link."""
+    fd = open_beneath(root, rel, _OPEN_WRITE, 0o644)
     try:
         view = memoryview(data)
         while view:
@@ -642,12 +671,13 @@ def _write_file(path: str, data: bytes, mtime_ns: int) -> os.stat_result:
         os.close(fd)
 
 
-def _read_file(path: str) -> bytes:
-    fd = os.open(path, _OPEN_READ)
+def _read_file(root: int, rel: str) -> bytes:
+    """Read staged file ``rel`` below the directory ``root``, never through a link."""
+    fd = open_beneath(root, rel, _OPEN_READ)
     try:
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):
-            raise IsADirectoryError(path)
+            raise IsADirectoryError(rel)
         chunks = []
         while True:
             b = os.read(fd, 1 << 20)
@@ -720,6 +750,9 @@ class NamespaceStaging:
         self._steady: Staged | None = None
         self._steady_plans: list[_Plan] | None = None
         self._steady_checks: list[tuple[_Journaled, _Subtree]] = []
+        self._meter_key: tuple[int, int | None, int | None] | None = None
+        self._direct_since = 0  # when the last sync of a writable host dir began (ns)
+        self._meter_areas: tuple[DiskArea, ...] = ()  # the disk areas of ``_steady``
 
     def _ns(self) -> FileService:
         ns = self._ns_ref() if self._ns_ref is not None else self._ns_strong
@@ -735,6 +768,30 @@ class NamespaceStaging:
         self._subtrees.clear()
         self._watch.close()
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def abandon(self, why: str) -> Changes:
+        """Give up the staged copies of a run whose guest may still be writing in them
+        (it could not be shown stopped): the staging directories are moved aside at once
+        (a rename: the guest's descriptors follow them, nothing it writes appears where
+        the next run stages) and deleted; no change is read back, and the next ``prepare``
+        stages everything afresh. The changes report ``/`` refused with ``why``."""
+        for sub in self._subtrees.values():
+            self._watch.forget(sub)
+            sub.drop()
+        if self._root is not None:
+            self._watch.forget(self._root)
+        self._subtrees.clear()
+        self._plan_key = self._plans = self._root = self._root_preopen = None
+        self._root_watched = False
+        self._members = frozenset()
+        self._steady = self._steady_plans = None
+        self._steady_checks = []
+        aside = f"{self.base}.abandoned-{os.getpid()}-{id(self):x}-{time.monotonic_ns()}"
+        with contextlib.suppress(OSError):
+            os.rename(self.base, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        os.makedirs(self.base, mode=0o700, exist_ok=True)
+        return Changes(refused=(("/", f"{why}: its changes are not written back"),))
 
     # -- before the run ----------------------------------------------------------------------
 
@@ -763,19 +820,27 @@ class NamespaceStaging:
                 self._watch_root(root)
         for plan in plans:
             if plan.direct is not None:
+                if plan.writable:
+                    self._direct_since = time.time_ns()
                 before = self._scan_direct(plan.direct) if plan.writable else None
                 staged.direct.append((plan, before))
                 staged.preopens.append(PreparedPreopen(plan.direct, plan.guest, plan.writable))
                 continue
             sub = self._subtree(plan.ns_path)
             sub.exclude = plan.exclude
+            sub.quota = plan.quota
             try:
                 in_line = self._sync_in(ns, sub, plan)
             except FsError:
                 raise
             except OSError:  # the staging dir was tampered with: copy afresh
                 sub.reset()
-                in_line = self._sync_in(ns, sub, plan)
+                try:
+                    in_line = self._sync_in(ns, sub, plan)
+                except OSError as e:  # still changing under us: the run does not start
+                    sub.reset()
+                    raise WasiError(f"the staging directory of {plan.ns_path} keeps "
+                                    f"changing: {e.strerror or e}") from None
             if not in_line or sub.watched is None:
                 quiet = False
                 self._rewatch(sub)
@@ -1017,7 +1082,7 @@ class NamespaceStaging:
         """``rel`` is gone from the namespace: drop its staged copy and manifest entry."""
         if rel in sub.files:
             del sub.files[rel]
-            remove_host(sub.host_path(rel))
+            remove_beneath(sub.root, rel)
         elif rel in sub.dirs:
             self._drop_dir(sub, rel)
 
@@ -1081,21 +1146,22 @@ class NamespaceStaging:
                          if len(seen_dirs) != len(dirs) else [])
         for crel in gone_files:
             del files[crel]
-            remove_host(sub.host_path(crel))
+            remove_beneath(sub.root, crel)
         for crel in sorted(gone_dirs, reverse=True):
             dirs.discard(crel)
-            remove_host(sub.host_path(crel))
+            remove_beneath(sub.root, crel)
 
     def _make_dir(self, sub: _Subtree, crel: str) -> None:
         if crel in sub.files:
             del sub.files[crel]
-        host = sub.host_path(crel)
-        try:
-            os.mkdir(host, 0o755)
-        except FileExistsError:
-            if not stat_mod.S_ISDIR(os.lstat(host).st_mode):
-                remove_host(host)
-                os.mkdir(host, 0o755)
+        with parent_beneath(sub.root, crel) as (dfd, name):
+            try:
+                os.mkdir(name, 0o755, dir_fd=dfd)
+            except FileExistsError:
+                if not stat_mod.S_ISDIR(os.stat(name, dir_fd=dfd,
+                                                follow_symlinks=False).st_mode):
+                    remove_beneath(dfd, name)
+                    os.mkdir(name, 0o755, dir_fd=dfd)
         sub.dirs.add(crel)
 
     def _drop_dir(self, sub: _Subtree, crel: str) -> None:
@@ -1104,7 +1170,7 @@ class NamespaceStaging:
             del sub.files[f]
         for d in [d for d in sub.dirs if d == crel or d.startswith(prefix)]:
             sub.dirs.discard(d)
-        remove_host(sub.host_path(crel))
+        remove_beneath(sub.root, crel)
 
     def _sync_file(self, service: FileService, sroot: str, sub: _Subtree, crel: str,
                    st: Stat, rec: _FileRec | None, computed: bool, now: float,
@@ -1124,7 +1190,7 @@ class NamespaceStaging:
         if rec is not None and rec.digest == digest:
             rec.seen(st.size, st.mtime, now, window)
             return True
-        hst = _write_file(sub.host_path(crel), data, _stamp(st.mtime, now_ns))
+        hst = _write_file(sub.root, crel, data, _stamp(st.mtime, now_ns))
         sub.files[crel] = _FileRec(hst.st_size, hst.st_mtime_ns, hst.st_ino, digest,
                                    st.size, st.mtime, _is_racy(st.mtime, now, window))
         return True
@@ -1136,6 +1202,54 @@ class NamespaceStaging:
                 return None
             out[rel] = (stat_mod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
         return out
+
+    # -- during the run ----------------------------------------------------------------------
+
+    def disk_meter(self, staged: Staged, max_disk: int | None, max_files: int | None
+                   ) -> DiskMeter | None:
+        """What measures the writable preopens of ``staged`` while the guest runs (see
+        ``oanix.wasi.quota``); None when nothing is to be measured."""
+        key = (id(staged), max_disk, max_files)
+        if staged is self._steady and self._meter_key == key:
+            areas = self._meter_areas  # the usual case: the same preopens as last run
+        else:
+            areas = self._disk_areas(staged, max_disk, max_files)
+            self._meter_key, self._meter_areas = (key, areas) if (
+                staged is self._steady) else (None, ())
+        if not areas:
+            return None
+        return DiskMeter(areas, functools.partial(self._may_have_written, staged))
+
+    def _disk_areas(self, staged: Staged, max_disk: int | None, max_files: int | None
+                    ) -> tuple[DiskArea, ...]:
+        areas: list[DiskArea | None] = []
+        root = staged.root
+        if root is not None and root.writable:
+            areas.append(DiskArea.staged("/", root.host, (None, None), max_disk, max_files,
+                                         frozenset(root.members)))
+        for sub, writable in staged.subtrees:
+            if writable:
+                area = DiskArea.staged(sub.ns_root, sub.host, sub.quota, max_disk, max_files)
+                sub.write_limit = None if area is None else area.max_bytes
+                areas.append(area)
+        areas.extend(DiskArea.host_dir(plan.ns_path, plan.direct,
+                                       ((info[0], info[1]) for info in before.values()),
+                                       max_disk, max_files)
+                     for plan, before in staged.direct
+                     if plan.writable and plan.direct is not None and before is not None)
+        return tuple(a for a in areas if a is not None)
+
+    def _may_have_written(self, staged: Staged) -> bool:
+        """Whether the guest may have written in its staged copies yet: one ioctl when
+        they are all watched (called from the runtime's clock thread: it reads the
+        pending count only, never the events)."""
+        if staged.direct or not self._watch.available:
+            return True
+        if staged.root is not None and not self._root_watched:
+            return True
+        if any(sub.watched is None for sub, writable in staged.subtrees if writable):
+            return True
+        return self._watch.pending() > 0
 
     # -- after the run -----------------------------------------------------------------------
 
@@ -1185,6 +1299,8 @@ class NamespaceStaging:
         if wrote_back:
             self._watch.drain()  # the write-back's own touches (restamps, refusals)
         for plan, before in staged.direct:
+            if plan.writable:
+                self._remove_direct_links(plan, before, log)
             if before is not None:
                 self._report_direct(plan, before, log)
         return log.result()
@@ -1208,6 +1324,25 @@ class NamespaceStaging:
         rels = _journal_rels(sub, tracker.sroot, changed)
         if rels is not None:
             sub.journal = _Cursor(last.service, last.sroot, gen, rels)
+
+    def _remove_direct_links(self, plan: _Plan,
+                             before: dict[str, tuple[bool, int, int, int]] | None,
+                             log: _ChangeLog) -> None:
+        """Remove the symbolic links the guest made in a host directory preopened as it
+        is, and report them refused, as a staged copy would: a host program would follow
+        them. The guest's are those not there before the run (by inode), or, when the
+        tree was too large to scan before, those made since the sync (by ctime)."""
+        assert plan.direct is not None
+        since = self._direct_since - _CTIME_SLACK_NS
+        for rel, st in list(links_beneath(plan.direct)):
+            old = None if before is None else before.get(rel)
+            if (old is not None and old[3] == st.st_ino) or (
+                    before is None and st.st_ctime_ns < since):
+                continue  # the host's own link
+            if unlink_link_beneath(plan.direct, rel, st.st_ino):
+                log.refused.append((paths.join(plan.ns_path, rel),
+                                    "Unsupported: symbolic link made by the guest in a "
+                                    "host directory: removed"))
 
     def _report_direct(self, plan: _Plan, before: dict[str, tuple[bool, int, int, int]],
                        log: _ChangeLog) -> None:
@@ -1238,7 +1373,7 @@ class NamespaceStaging:
         exclude = sub.exclude
         if dirty is None:
             walk: Iterator[tuple[str | None, os.stat_result]] = _walk_host(
-                sub.host, None, exclude)
+                sub.root, None, exclude)
             placeholders: set[str] = set(exclude)
         else:
             placeholders = {p.rpartition("/")[0] for p in dirty} & exclude
@@ -1254,7 +1389,7 @@ class NamespaceStaging:
             else:
                 kind = "symbolic link" if stat_mod.S_ISLNK(st.st_mode) else "special file"
                 log.refused.append((sub.ns_path(rel), f"Unsupported: {kind} not copied"))
-                remove_host(sub.host_path(rel))
+                remove_beneath(sub.root, rel)
         for rel in placeholders:
             self._clear_placeholder(sub, rel, log)
         if dirty is None:
@@ -1280,7 +1415,10 @@ class NamespaceStaging:
             if rec is not None and (st.st_size, st.st_mtime_ns, st.st_ino) == (
                     rec.size, rec.mtime_ns, rec.ino):
                 continue
-            data = _read_file(sub.host_path(rel))
+            if sub.write_limit is not None and st.st_size > sub.write_limit:
+                _refuse_large(sub, rel, st.st_size, log)
+                continue
+            data = _read_file(sub.root, rel)
             if rec is not None and _sha(data) == rec.digest:
                 self._restamp(sub, rel, rec, now_ns)
                 continue
@@ -1322,7 +1460,7 @@ class NamespaceStaging:
             except FsError as e:
                 log.refused.append((p, _reason(e)))
                 if is_new:
-                    remove_host(sub.host_path(rel))
+                    remove_beneath(sub.root, rel)
                 sub.files.pop(rel, None)  # the next sync restores the namespace's copy
                 continue
             (log.added if is_new else log.modified).append(p)
@@ -1331,7 +1469,7 @@ class NamespaceStaging:
                 ns_size, ns_mtime = nst.size, nst.mtime
             except FsError:
                 ns_size, ns_mtime = -1, float("nan")
-            hst = self._stamp_host(sub.host_path(rel), now_ns)
+            hst = self._stamp_host(sub.root, rel, now_ns)
             sub.files[rel] = _FileRec(hst.st_size, hst.st_mtime_ns, hst.st_ino, _sha(data),
                                       ns_size, ns_mtime, _is_racy(ns_mtime, checked))
         for rel in sorted(f for f in gone_files if f in sub.files):
@@ -1371,25 +1509,40 @@ class NamespaceStaging:
         self._ns_delete(ns, sub, rel, True, log)
 
     def _clear_placeholder(self, sub: _Subtree, rel: str, log: _ChangeLog) -> None:
-        host = sub.host_path(rel)
         try:
-            names = os.listdir(host)
+            fd = open_dir_beneath(sub.root, rel)
         except OSError:
             return
+        try:
+            names = os.listdir(fd)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
         for name in names:
             log.refused.append((sub.ns_path(f"{rel}/{name}"),
                                 "Unsupported: written below a directory preopened apart"))
-            remove_host(os.path.join(host, name))
+            remove_beneath(sub.root, f"{rel}/{name}")
 
     @staticmethod
-    def _stamp_host(path: str, now_ns: int) -> os.stat_result:
+    def _stamp_host(root: int, rel: str, now_ns: int) -> os.stat_result:
         stamp = now_ns - _STAMP_AGE_NS
-        os.utime(path, ns=(stamp, stamp), follow_symlinks=False)
-        return os.lstat(path)
+        with parent_beneath(root, rel) as (dfd, name):
+            os.utime(name, ns=(stamp, stamp), dir_fd=dfd, follow_symlinks=False)
+            return os.stat(name, dir_fd=dfd, follow_symlinks=False)
 
     def _restamp(self, sub: _Subtree, rel: str, rec: _FileRec, now_ns: int) -> None:
-        hst = self._stamp_host(sub.host_path(rel), now_ns)
+        hst = self._stamp_host(sub.root, rel, now_ns)
         rec.size, rec.mtime_ns, rec.ino = hst.st_size, hst.st_mtime_ns, hst.st_ino
+
+
+def _refuse_large(sub: _Subtree, rel: str, size: int, log: _ChangeLog) -> None:
+    """Refuse a staged file larger than its preopen may hold, without reading it (a
+    sparse file can claim any size); the next sync restores the namespace's copy."""
+    log.refused.append((sub.ns_path(rel), f"NoSpace: {size} bytes, more than the "
+                                          f"{sub.write_limit} bytes this preopen may hold"))
+    remove_beneath(sub.root, rel)
+    sub.files.pop(rel, None)
 
 
 def _own(sub: _Subtree, rel: str) -> contextlib.AbstractContextManager[None]:
@@ -1408,10 +1561,17 @@ def _always(_path: str) -> bool:
 def _lstat_all(sub: _Subtree, rels: list[str]) -> Iterator[tuple[str, os.stat_result]]:
     """``(relative path, lstat)`` of those of the staged paths ``rels`` that exist."""
     for rel in rels:
-        try:
-            yield rel, os.lstat(sub.host_path(rel))
-        except OSError:
-            continue
+        st = lstat_beneath(sub.root, rel)
+        if st is not None:
+            yield rel, st
+
+
+@contextlib.contextmanager
+def _closing_fd(fd: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def _weakrefable(obj: object) -> bool:
@@ -1434,9 +1594,11 @@ def _computed_lookup(table: Mapping[str, list[_Member]]) -> Callable[[str], bool
     return computed
 
 
-def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset()
+def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = frozenset()
                ) -> Iterator[tuple[str | None, os.stat_result]]:
-    """``(relative path, lstat)`` of everything below ``root``, not following links.
+    """``(relative path, lstat)`` of everything below ``root`` (a directory descriptor,
+    or the path of one the host made), every directory entered by descriptor, never
+    through a link.
 
     Directories in ``exclude`` are yielded but not entered; temporary files of
     WorkspaceFs writes are skipped. Yields ``(None, ...)`` once and stops when more than
@@ -1447,10 +1609,15 @@ def _walk_host(root: str, limit: int | None, exclude: frozenset[str] = frozenset
     while stack:
         rel = stack.pop()
         try:
-            it = os.scandir(os.path.join(root, rel) if rel else root)
+            fd = open_dir_beneath(root, rel)
         except OSError:
             continue
-        with it:
+        try:
+            it = os.scandir(fd)
+        except OSError:
+            os.close(fd)
+            continue
+        with _closing_fd(fd), it:
             for e in it:
                 if e.name.startswith(".oanix-tmp-"):
                     continue

@@ -594,6 +594,27 @@ def test_dirwatch_reports_touched_entries(tmp_path: Path) -> None:
     assert DirWatch(enabled=False).available is False
 
 
+def test_dirwatch_rewatching_loses_no_event(tmp_path: Path) -> None:
+    """Watching the same directories again (the live bridge does it on every refresh)
+    keeps the events already queued and those that arrive meanwhile."""
+    w = DirWatch()
+    if not w.available:
+        pytest.skip("no inotify here")
+    (tmp_path / "sub").mkdir()
+    dirs = {"": str(tmp_path), "sub": str(tmp_path / "sub")}
+    assert w.watch("k", dirs)
+    (tmp_path / "sub" / "a").write_text("a")
+    assert w.watch("k", dirs)
+    (tmp_path / "b").write_text("b")
+    assert w.watch("k", dirs)
+    assert w.report() == {"k": {"sub/a", "b"}}
+    assert w.watch("k", {"": str(tmp_path)})  # sub dropped: its events are not ours
+    (tmp_path / "sub" / "c").write_text("c")
+    (tmp_path / "d").write_text("d")
+    assert w.report() == {"k": {"d"}}
+    w.close()
+
+
 # -- the change journal: only what changed is synced ------------------------------------------
 
 
