@@ -38,6 +38,7 @@ from . import paths
 from .errors import IllegalTransition, OanixError, PythonUnavailable
 from .fs.cow import CowFs
 from .fs.mem import MemFs
+from .fs.workspace import WorkspaceFs
 from .manifest import Manifest
 from .namespace import Namespace
 from .service import FileService
@@ -429,8 +430,9 @@ class OanixEnv:
             LANG = "C.UTF-8"
             [limits]
             fuel = 10_000_000_000
-            memory = "256M"
-            timeout = 30
+            memory = "256M"        # sizes: 64k, 1.5G, 256MiB (K = 1024); max_output,
+            timeout = 30           # max_disk too; durations: 30, 500ms, 1m; counts:
+                                   # fuel, max_disk_files (1e6, 10_000)
             [workspace]            # one of: dir = "./repo" (WorkspaceFs), or files = {...}
             dir = "./repo"
             cow = true

@@ -76,17 +76,28 @@ class LimitsSpec:
     memory: int | None = None
     timeout: float | None = None
     max_output: int | None = None
+    max_disk: int | None = None
+    max_disk_files: int | None = None
 
     @classmethod
     def parse(cls, value: object, where: str = "manifest limits") -> LimitsSpec:
         t = _table(value, where)
-        _keys(t, where, frozenset({"fuel", "memory", "timeout", "max_output"}))
+        _keys(t, where, frozenset({"fuel", "memory", "timeout", "max_output", "max_disk",
+                                   "max_disk_files"}))
+
+        def size(v: object, w: str) -> int:
+            return parse_size(v, w, minimum=1)
+
+        def count(v: object, w: str) -> int:
+            return parse_count(v, w, minimum=1)
+
         return cls(
-            fuel=_opt(t, "fuel", where, lambda v, w: parse_count(v, w, minimum=1)),
-            memory=_opt(t, "memory", where, lambda v, w: parse_size(v, w, minimum=1)),
+            fuel=_opt(t, "fuel", where, count),
+            memory=_opt(t, "memory", where, size),
             timeout=_opt(t, "timeout", where, parse_duration),
-            max_output=_opt(t, "max_output", where,
-                            lambda v, w: parse_size(v, w, minimum=1)))
+            max_output=_opt(t, "max_output", where, size),
+            max_disk=_opt(t, "max_disk", where, size),
+            max_disk_files=_opt(t, "max_disk_files", where, count))
 
 
 @attrs.frozen
@@ -240,12 +251,12 @@ class Manifest:
         if self.env is not None:
             kw["env"] = dict(self.env)
         if self.limits is not None:
-            default, lim = Limits(), self.limits
-            kw["limits"] = Limits(
-                fuel=lim.fuel,
-                memory_limit=default.memory_limit if lim.memory is None else lim.memory,
-                timeout=lim.timeout,
-                max_output=default.max_output if lim.max_output is None else lim.max_output)
+            lim = self.limits
+            given: dict[str, Any] = {
+                "fuel": lim.fuel, "memory_limit": lim.memory, "timeout": lim.timeout,
+                "max_output": lim.max_output, "max_disk": lim.max_disk,
+                "max_disk_files": lim.max_disk_files}
+            kw["limits"] = Limits(**{k: v for k, v in given.items() if v is not None})
         if self.workspace is not None:
             kw["workspace"] = _service(self.workspace, base)
             kw["cow"] = self.workspace.cow

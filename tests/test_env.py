@@ -162,10 +162,14 @@ def test_manifest_values_read_as_oanix_run_reads_them() -> None:
     with env:
         assert env.limits.memory_limit == 3 << 29 and env.limits.timeout == 60
         assert env.limits.fuel == 10**10
+    with OanixEnv.from_manifest({"limits": {"max_disk": "1G", "max_disk_files": "1e4"}}) as env:
+        assert env.limits.max_disk == 1 << 30 and env.limits.max_disk_files == 10**4
+        assert env.limits.memory_limit == Limits().memory_limit  # the defaults stay
     for key, bad in [("fuel", "lots"), ("fuel", 1.5), ("fuel", 2**70), ("fuel", True),
                      ("fuel", 0), ("timeout", "1e308"), ("timeout", -1),
                      ("timeout", float("nan")), ("timeout", "soon"), ("memory", 2**70),
-                     ("memory", "-1G"), ("memory", 0), ("max_output", "1e999999999")]:
+                     ("memory", "-1G"), ("memory", 0), ("max_output", "1e999999999"),
+                     ("max_disk", "-1"), ("max_disk_files", 0.5)]:
         with pytest.raises(InvalidArgument, match=rf"^manifest limits\.{key}: "):
             OanixEnv.from_manifest({"limits": {key: bad}})
     with pytest.raises(InvalidArgument, match=r"^manifest tmp_bytes: "):
