@@ -26,7 +26,6 @@ import functools
 import json
 import shlex
 import threading
-import tomllib
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
@@ -36,11 +35,11 @@ from typing import Any
 import attrs
 
 from . import paths
-from .errors import IllegalTransition, InvalidArgument, OanixError, PythonUnavailable
+from .errors import IllegalTransition, OanixError, PythonUnavailable
 from .fs.cow import CowFs
-from .fs.map import MapFs
 from .fs.mem import MemFs
 from .fs.workspace import WorkspaceFs
+from .manifest import Manifest
 from .namespace import Namespace
 from .service import FileService
 from .services.logs import LogsFs
@@ -431,8 +430,9 @@ class OanixEnv:
             LANG = "C.UTF-8"
             [limits]
             fuel = 10_000_000_000
-            memory = "256M"
-            timeout = 30
+            memory = "256M"        # sizes: 64k, 1.5G, 256MiB (K = 1024); max_output,
+            timeout = 30           # max_disk too; durations: 30, 500ms, 1m; counts:
+                                   # fuel, max_disk_files (1e6, 10_000)
             [workspace]            # one of: dir = "./repo" (WorkspaceFs), or files = {...}
             dir = "./repo"
             cow = true
@@ -453,17 +453,12 @@ class OanixEnv:
             InvalidArgument: an unknown key or a bad value, naming it.
         """
         if isinstance(manifest, Mapping):
-            data: dict[str, Any] = dict(manifest)
+            parsed = Manifest.parse(manifest)
             base = Path(base_dir or ".")
         else:
-            path = Path(manifest)
-            text = path.read_text(encoding="utf-8")
-            try:
-                data = (json.loads(text) if path.suffix == ".json" else tomllib.loads(text))
-            except (ValueError, tomllib.TOMLDecodeError) as e:
-                raise InvalidArgument(f"{path}: not a valid manifest: {e}") from None
-            base = Path(base_dir or path.parent)
-        return cls(**_from_manifest(data, base), **overrides)
+            parsed = Manifest.load(Path(manifest))
+            base = Path(base_dir or Path(manifest).parent)
+        return cls(**parsed.env_kwargs(base), **overrides)
 
 
 def _too_deep(req: ProcRequest) -> ProcResult:
@@ -488,133 +483,3 @@ def _status(result: RunResult) -> tuple[int, bytes, bytes]:
         return result.status, result.stdout, result.stderr
     note = f"{result.trap.kind}: {result.trap.message}\n".encode()
     return result.status, result.stdout, result.stderr + note
-
-
-_KNOWN = {"id", "cwd", "env", "limits", "workspace", "workspace_at", "mounts", "tmp_bytes",
-          "capabilities"}
-_POLICY_KEYS = {"schemes", "hosts", "allow_private", "max_request_bytes",
-                "max_response_bytes", "max_connections"}
-
-
-def _size(value: Any, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str):
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        text = value.strip().upper().removesuffix("B")
-        mult = units.get(text[-1:], 1)
-        try:
-            n = float(text[:-1] if text[-1:] in units else text)
-        except ValueError:
-            pass
-        else:
-            if n > 0:
-                return int(n * mult)
-    raise InvalidArgument(f"manifest {where}: expected a size like 256M, got {value!r}")
-
-
-def _from_manifest(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    unknown = set(data) - _KNOWN
-    if unknown:
-        raise InvalidArgument(f"manifest: unknown key(s) {sorted(unknown)}; "
-                              f"known: {sorted(_KNOWN)}")
-    kw: dict[str, Any] = {}
-    for key in ("id", "cwd", "workspace_at"):
-        if key in data:
-            if not isinstance(data[key], str):
-                raise InvalidArgument(f"manifest {key}: expected a string")
-            kw[key] = data[key]
-    if "env" in data:
-        if not isinstance(data["env"], dict):
-            raise InvalidArgument("manifest env: expected a table of strings")
-        kw["env"] = {str(k): str(v) for k, v in data["env"].items()}
-    if "tmp_bytes" in data:
-        kw["tmp_bytes"] = _size(data["tmp_bytes"], "tmp_bytes")
-    limits = data.get("limits", {})
-    if limits:
-        bad = set(limits) - {"fuel", "memory", "timeout", "max_output"}
-        if bad:
-            raise InvalidArgument(f"manifest limits: unknown key(s) {sorted(bad)}")
-        kw["limits"] = Limits(
-            fuel=int(limits["fuel"]) if "fuel" in limits else None,
-            memory_limit=_size(limits["memory"], "limits.memory") if "memory" in limits
-            else Limits().memory_limit,
-            timeout=float(limits["timeout"]) if "timeout" in limits else None,
-            max_output=_size(limits["max_output"], "limits.max_output")
-            if "max_output" in limits else Limits().max_output)
-    ws = data.get("workspace")
-    if ws is not None:
-        if not isinstance(ws, dict):
-            raise InvalidArgument("manifest workspace: expected a table")
-        kw["workspace"] = _service(ws, base, "workspace")
-        kw["cow"] = bool(ws.get("cow", False))
-    mounts: dict[str, FileService] = {}
-    for i, m in enumerate(data.get("mounts", [])):
-        if not isinstance(m, dict) or not isinstance(m.get("path"), str):
-            raise InvalidArgument(f"manifest mounts[{i}]: needs a string 'path'")
-        svc = _service(m, base, f"mounts[{i}]")
-        mounts[m["path"]] = CowFs(svc) if m.get("cow") else svc
-    if mounts:
-        kw["mounts"] = mounts
-    caps = data.get("capabilities", {})
-    if caps:
-        if not isinstance(caps, dict):
-            raise InvalidArgument("manifest capabilities: expected a table")
-        kw["capabilities"], kw["executors"] = _capabilities(caps)
-    return kw
-
-
-def _capabilities(caps: dict[str, Any]) -> tuple[dict[str, FileService], list[Any]]:
-    """The services and executors of a manifest's ``[capabilities.*]`` tables."""
-    from .cap import CapabilityPolicy, HttpFs, NostrFs, WsFs
-    from .executors import HttpExecutor, NostrRelayConnector, WsConnector
-
-    services: dict[str, FileService] = {}
-    executors: list[Any] = []
-    for name, spec in caps.items():
-        where = f"manifest capabilities.{name}"
-        if not isinstance(spec, dict):
-            raise InvalidArgument(f"{where}: expected a table")
-        known = _POLICY_KEYS | ({"relays", "secret_key"} if name == "nostr" else set())
-        bad = set(spec) - known
-        if bad:
-            raise InvalidArgument(f"{where}: unknown key(s) {sorted(bad)}")
-        policy_args = {k: v for k, v in spec.items() if k in _POLICY_KEYS}
-        if name == "http":
-            policy = CapabilityPolicy(**policy_args)
-            http = HttpFs()
-            services[name] = http
-            executors.append(HttpExecutor(http, policy))
-        elif name == "ws":
-            policy = CapabilityPolicy(**{"schemes": {"ws", "wss"}, **policy_args})
-            ws = WsFs()
-            services[name] = ws
-            executors.append(WsConnector(ws, policy))
-        elif name == "nostr":
-            policy = CapabilityPolicy(**{"schemes": {"ws", "wss"}, **policy_args})
-            nostr = NostrFs(spec.get("secret_key"), relays=list(spec.get("relays", [])))
-            services[name] = nostr
-            if nostr.relays:  # without relays events are signed and stay in the outbox
-                executors.append(NostrRelayConnector(nostr, policy=policy))
-        else:
-            raise InvalidArgument(f"{where}: unknown capability (http, ws, nostr)")
-    return services, executors
-
-
-def _service(spec: dict[str, Any], base: Path, where: str) -> FileService:
-    kind = spec.get("type") or ("workspace" if "dir" in spec else
-                                "map" if "files" in spec else "mem")
-    if kind == "workspace":
-        if not isinstance(spec.get("dir"), str):
-            raise InvalidArgument(f"manifest {where}: type workspace needs 'dir'")
-        return WorkspaceFs(base / spec["dir"], readonly=bool(spec.get("readonly", False)))
-    if kind == "map":
-        files = spec.get("files", {})
-        if not isinstance(files, dict):
-            raise InvalidArgument(f"manifest {where}.files: expected a table")
-        return MapFs(files)
-    if kind == "mem":
-        quota = spec.get("max_bytes")
-        return MemFs(max_bytes=_size(quota, f"{where}.max_bytes") if quota else None)
-    raise InvalidArgument(f"manifest {where}: unknown type {kind!r} (mem, map, workspace)")
-

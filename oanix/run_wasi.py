@@ -5,10 +5,11 @@
 Flags shared with ``wasmtime run``: ``--dir HOST[::GUEST]`` (a host directory, mounted as
 a WorkspaceFs; GUEST defaults to HOST, a relative HOST such as ``.`` to ``/HOST``) and
 ``--env NAME=VALUE`` (``--env NAME`` copies the host's value). oanix adds ``--mem GUEST``
-(an empty in-memory directory), ``--fuel N``, ``--timeout SECONDS``, ``--memory BYTES``
-(suffixes K, M, G), ``--stdin FILE`` (``-`` reads this process's stdin; otherwise the
-guest's stdin is empty) and ``--max-output BYTES`` (kept of each of stdout and stderr).
-Everything after MODULE goes to the guest.
+(an empty in-memory directory), ``--fuel N`` (``1e6``, ``1_000_000``), ``--timeout
+SECONDS`` (``2.5``, ``500ms``, ``1m``), ``--memory BYTES`` (``64k``, ``1.5G``, ``256MiB``:
+K = 1024), ``--stdin FILE`` (``-`` reads this process's stdin; otherwise the guest's stdin
+is empty) and ``--max-output BYTES`` (kept of each of stdout and stderr). Numbers are read
+by ``oanix.values``, as a manifest's limits are. Everything after MODULE goes to the guest.
 
 The guest's stdout and stderr are written out unchanged once it ends, and the exit status
 is the guest's own (0-125), or:
@@ -27,16 +28,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import paths
-from .errors import OanixError
+from .errors import InvalidArgument, OanixError
 from .fs.mem import MemFs
 from .fs.workspace import WorkspaceFs
 from .namespace import Namespace
+from .values import check_unicode, parse_count, parse_duration, parse_size
 from .wasi import Preopen, RunConfig, RunResult, WasiRuntime
 from .wasi.run import TRAP_STATUS
 
@@ -68,42 +69,21 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message.replace("MODULE, ARGS", "MODULE"))
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+def _flag_type(parse: Callable[[str], object], name: str) -> Callable[[str], object]:
+    """An argparse type from a ``values`` parser: its refusal becomes a usage error."""
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except InvalidArgument as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
 
 
-def _size(text: str) -> int:
-    m = _SIZE.match(text)
-    if m is None:
-        raise argparse.ArgumentTypeError(f"not a size in bytes (e.g. 512M): {text!r}")
-    return int(m.group(1)) * _UNITS[m.group(2).lower()]
-
-
-def _positive_size(text: str) -> int:
-    n = _size(text)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return n
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return n
-
-
-def _seconds(text: str) -> float:
-    try:
-        n = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not n > 0 or n == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return n
+_size = _flag_type(lambda t: parse_size(t, "value"), "size")
+_positive_size = _flag_type(lambda t: parse_size(t, "value", minimum=1), "size")
+_positive_int = _flag_type(lambda t: parse_count(t, "value", minimum=1), "count")
+_seconds = _flag_type(lambda t: parse_duration(t, "value"), "duration")
 
 
 def _parser() -> _Parser:
@@ -117,10 +97,11 @@ def _parser() -> _Parser:
     p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                    help="set a guest environment variable (NAME alone: the host's value)")
     p.add_argument("--fuel", type=_positive_int, metavar="N",
-                   help="instructions the guest may execute")
-    p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="wall-clock limit")
+                   help="instructions the guest may execute (1000000, 1e6, 1_000_000)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="wall-clock limit (2.5, 500ms, 2s, 1m, 1.5h)")
     p.add_argument("--memory", type=_positive_size, metavar="BYTES",
-                   help="linear memory limit (suffixes K, M, G)")
+                   help="linear memory limit (suffixes K, M, G, T; KiB, MB, ...; K = 1024)")
     p.add_argument("--stdin", metavar="FILE", help="feed FILE to the guest's stdin ('-': "
                    "this process's stdin; default: empty)")
     p.add_argument("--max-output", type=_size, metavar="BYTES",
@@ -131,11 +112,19 @@ def _parser() -> _Parser:
     return p
 
 
+def _text(text: str, what: str) -> str:
+    """``text`` (from argv or the environment) if it is UTF-8, which WASI passes on."""
+    try:
+        return check_unicode(text, what)
+    except InvalidArgument:
+        raise _UsageError(f"{what}: not valid UTF-8: {text!r}") from None
+
+
 def _namespace(dirs: Sequence[str], mems: Sequence[str]) -> tuple[Namespace, dict[str, Preopen]]:
     ns = Namespace()
     preopens: dict[str, Preopen] = {}
     for spec in dirs:
-        host, sep, guest = spec.partition("::")
+        host, sep, guest = _text(spec, "--dir").partition("::")
         if not host:
             raise _UsageError(f"--dir {spec!r}: no host directory")
         if not sep:
@@ -144,7 +133,7 @@ def _namespace(dirs: Sequence[str], mems: Sequence[str]) -> tuple[Namespace, dic
         ns.mount(guest, WorkspaceFs(host))
         preopens[guest] = Preopen(guest)
     for guest in mems:
-        guest = paths.normalize(guest)
+        guest = paths.normalize(_text(guest, "--mem"))
         ns.mount(guest, MemFs())
         preopens[guest] = Preopen(guest)
     return ns, preopens
@@ -153,14 +142,14 @@ def _namespace(dirs: Sequence[str], mems: Sequence[str]) -> tuple[Namespace, dic
 def _env(specs: Sequence[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for spec in specs:
-        name, sep, value = spec.partition("=")
+        name, sep, value = _text(spec, "--env").partition("=")
         if not name:
             raise _UsageError(f"--env {spec!r}: no variable name")
         if not sep:
             host = os.environ.get(name)
             if host is None:
                 continue
-            value = host
+            value = _text(host, f"--env {name} (the host's value)")
         env[name] = value
     return env
 
@@ -197,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         ns, preopens = _namespace(args.dir, args.mem)
-        config = RunConfig(argv=args.args, env=_env(args.env), stdin=_stdin(args.stdin),
+        guest_args = [_text(a, f"argument {i}") for i, a in enumerate(args.args, 1)]
+        config = RunConfig(argv=guest_args, env=_env(args.env), stdin=_stdin(args.stdin),
                            preopens=preopens, fuel=args.fuel, memory_limit=args.memory,
                            timeout=args.timeout, max_output=args.max_output)
         if not os.path.isfile(args.module):

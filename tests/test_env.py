@@ -148,6 +148,96 @@ files = { "a.txt" = "alpha" }
         OanixEnv.from_manifest({"limits": {"memory": "lots"}})
 
 
+def test_manifest_values_read_as_oanix_run_reads_them() -> None:
+    """Sizes, durations and counts take the spellings of ``oanix.values`` (the same as
+    oanix-run's flags); every refusal is an InvalidArgument naming its key."""
+    env = OanixEnv.from_manifest({"limits": {"memory": "256MiB", "max_output": "1.5k",
+                                             "timeout": "500ms", "fuel": "1e6"},
+                                  "tmp_bytes": "1_000_000"})
+    with env:
+        assert env.limits.memory_limit == 256 << 20 and env.limits.max_output == 1536
+        assert env.limits.timeout == 0.5 and env.limits.fuel == 10**6
+    env = OanixEnv.from_manifest({"limits": {"memory": "1.5G", "timeout": "1m",
+                                             "fuel": 10_000_000_000}})
+    with env:
+        assert env.limits.memory_limit == 3 << 29 and env.limits.timeout == 60
+        assert env.limits.fuel == 10**10
+    with OanixEnv.from_manifest({"limits": {"max_disk": "1G", "max_disk_files": "1e4"}}) as env:
+        assert env.limits.max_disk == 1 << 30 and env.limits.max_disk_files == 10**4
+        assert env.limits.memory_limit == Limits().memory_limit  # the defaults stay
+    for key, bad in [("fuel", "lots"), ("fuel", 1.5), ("fuel", 2**70), ("fuel", True),
+                     ("fuel", 0), ("timeout", "1e308"), ("timeout", -1),
+                     ("timeout", float("nan")), ("timeout", "soon"), ("memory", 2**70),
+                     ("memory", "-1G"), ("memory", 0), ("max_output", "1e999999999"),
+                     ("max_disk", "-1"), ("max_disk_files", 0.5)]:
+        with pytest.raises(InvalidArgument, match=rf"^manifest limits\.{key}: "):
+            OanixEnv.from_manifest({"limits": {key: bad}})
+    with pytest.raises(InvalidArgument, match=r"^manifest tmp_bytes: "):
+        OanixEnv.from_manifest({"tmp_bytes": "12Q"})
+    with pytest.raises(InvalidArgument, match=r"mounts\[0\]\.max_bytes: "):
+        OanixEnv.from_manifest({"mounts": [{"path": "/m", "type": "mem", "max_bytes": "x"}]})
+    with pytest.raises(InvalidArgument, match=r"manifest limits: expected a table"):
+        OanixEnv.from_manifest({"limits": "fast"})
+
+
+@pytest.mark.parametrize("manifest, key", [
+    ({"workspace": {"files": {}, "cow": "yes"}}, r"manifest workspace\.cow: "),
+    ({"workspace": {"dir": "x", "colour": 1}}, r"manifest workspace: unknown key"),
+    ({"workspace": {"type": "workspace"}}, r"manifest workspace: type workspace needs"),
+    ({"workspace": {"type": "ftp"}}, r"manifest workspace\.type: unknown type"),
+    ({"mounts": [{"type": "mem"}]}, r"manifest mounts\[0\]\.path: "),
+    ({"mounts": [{"path": "/m", "extra": 1}]}, r"manifest mounts\[0\]: unknown key"),
+    ({"mounts": [{"path": "/m", "files": {"a": 1}}]}, r"manifest mounts\[0\]\.files\.a: "),
+    ({"mounts": {"path": "/m"}}, r"manifest mounts: expected a list"),
+    ({"id": 7}, r"manifest id: "),
+    ({"env": ["A=1"]}, r"manifest env: "),
+    ({"capabilities": {"http": {"hosts": 5}}}, r"manifest capabilities\.http\.hosts: "),
+    ({"capabilities": {"http": {"hosts": "a.example"}}}, r"capabilities\.http\.hosts: "),
+    ({"capabilities": {"http": {"max_request_bytes": "lots"}}},
+     r"capabilities\.http\.max_request_bytes: "),
+    ({"capabilities": {"ws": {"allow_private": "no"}}}, r"capabilities\.ws\.allow_private"),
+    ({"capabilities": {"ws": {"relays": []}}}, r"capabilities\.ws: unknown key"),
+    ({"capabilities": {"nostr": {"relays": "wss://x"}}}, r"capabilities\.nostr\.relays: "),
+    ({"capabilities": {"ftp": {}}}, r"capabilities\.ftp: unknown capability"),
+])
+def test_manifest_schema_errors_name_their_key(manifest: dict[str, object],
+                                               key: str) -> None:
+    with pytest.raises(InvalidArgument, match=key):
+        OanixEnv.from_manifest(manifest)
+
+
+def test_manifest_parses_into_one_typed_value() -> None:
+    from oanix.manifest import CapabilitySpec, LimitsSpec, Manifest, ServiceSpec
+
+    m = Manifest.parse({"id": "a", "limits": {"memory": "64M", "timeout": "2s"},
+                        "mounts": [{"path": "/d", "files": {"f": "x"}, "cow": True}],
+                        "capabilities": {"http": {"hosts": ["h.example"],
+                                                  "max_request_bytes": "1M"}}})
+    assert m.id == "a" and m.limits == LimitsSpec(memory=64 << 20, timeout=2.0)
+    assert m.mounts == (ServiceSpec("map", path="/d", files=(("f", "x"),), cow=True),)
+    assert m.capabilities == (CapabilitySpec("http", (("hosts", frozenset({"h.example"})),
+                                                      ("max_request_bytes", 1 << 20))),)
+    with OanixEnv.from_manifest({"capabilities": {"http": {"max_request_bytes": "1M"}}}) as e:
+        assert e.namespace.exists("/cap/http/request")
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".toml", b"a = " + b"[" * 5000),
+    (".toml", b"[limits]\nfuel = " + b"9" * 5000),
+    (".toml", b"id = \"\xff\""),
+    (".json", b"[" * 100_000),
+    (".json", b'{"limits": {"fuel": ' + b"9" * 5000 + b"}}"),
+    (".json", b'{"id": "\\ud800"}'),
+    (".json", b"[1, 2]"),
+])
+def test_malformed_manifest_files_name_the_file(tmp_path: Path, suffix: str,
+                                                text: bytes) -> None:
+    path = tmp_path / f"env{suffix}"
+    path.write_bytes(text)
+    with pytest.raises(InvalidArgument, match=f"env{suffix}: not a valid manifest"):
+        OanixEnv.from_manifest(path)
+
+
 def test_manifest_capabilities_work_end_to_end(tmp_path: Path) -> None:
     import json
     import threading

@@ -63,7 +63,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import math
 import threading
 import time
@@ -77,6 +76,7 @@ from .. import paths
 from ..errors import (
     FsError,
     InvalidArgument,
+    InvalidContent,
     IsADirectory,
     NoSpace,
     NotADirectory,
@@ -85,6 +85,7 @@ from ..errors import (
 )
 from ..files import BufferFile, CappedFile
 from ..service import FileService, OpenMode, Stat, check_open
+from ..values import dumps_pretty, load_json
 from .policy import url_origin, valid_header
 from .wakeup import Wakeup
 
@@ -134,18 +135,16 @@ def _body_json(body: bytes) -> dict[str, str]:
 
 
 def _dump(obj: Mapping[str, Any]) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    return dumps_pretty(obj, indent=1)
 
 
 def _parse(data: bytes, default_timeout: float, max_timeout: float
            ) -> tuple[str, str, tuple[tuple[str, str], ...], bytes, float]:
     """``(method, url, headers, body, timeout)`` of a request file; raises _Invalid."""
     try:
-        obj = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise _Invalid(f"request is not UTF-8: {e}") from None
-    except json.JSONDecodeError as e:
-        raise _Invalid(f"request is not valid JSON: {e}") from None
+        obj = load_json(data, "request")
+    except InvalidContent as e:
+        raise _Invalid(f"request is {e.strerror}") from None
     return _validate(obj, default_timeout, max_timeout)
 
 
@@ -303,7 +302,9 @@ class HttpFs(FileService):
     def _result_locked(self, rid: str) -> dict[str, Any] | None:
         fin = self._finished.get(rid)
         if fin is not None:
-            out: dict[str, Any] = json.loads(fin.content)
+            # our own file, as written: only its size is not bounded here
+            out: dict[str, Any] = load_json(fin.content, f"{fin.kind}/{rid}.json",
+                                            max_bytes=len(fin.content))
             return out
         if rid in self._pending or rid in self._in_flight:
             return None

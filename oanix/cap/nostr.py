@@ -124,6 +124,7 @@ from ..errors import (
 )
 from ..files import BufferFile, CappedFile
 from ..service import FileService, OpenMode, Stat, check_open
+from ..values import check_unicode, dumps_compact, dumps_pretty, load_json
 from .wakeup import Wakeup
 
 __all__ = [
@@ -222,6 +223,7 @@ class Event:
         _check_int("kind", kind, 0, 65535)
         if not isinstance(content, str):
             raise InvalidArgument("event content must be a string")
+        check_unicode(content, "event content")
         return cls(eid, pubkey, created_at, kind, _check_tags(tags), content, sig)
 
     def tag_values(self, name: str) -> list[tuple[str, ...]]:
@@ -242,6 +244,8 @@ def _check_tags(tags: object) -> tuple[tuple[str, ...], ...]:
     for tag in tags:
         if not isinstance(tag, list) or not tag or not all(isinstance(s, str) for s in tag):
             raise InvalidArgument(f"every tag must be a non-empty list of strings, not {tag!r}")
+        for text in tag:
+            check_unicode(text, "tag")
         out.append(tuple(tag))
     return tuple(out)
 
@@ -269,6 +273,7 @@ def sign_event(key: coincurve.PrivateKey, kind: int, content: str,
     _check_int("kind", kind, 0, 65535)
     created = int(time.time()) if created_at is None else created_at
     _check_int("created_at", created, 0, 2**63 - 1)
+    check_unicode(content, "content")
     checked = _check_tags([list(t) for t in tags])
     pubkey = key.public_key_xonly.format().hex()
     eid = event_id(pubkey, created, kind, checked, content)
@@ -392,11 +397,9 @@ def filter_matches(f: Mapping[str, Any], ev: Event) -> bool:
 
 def _load(data: bytes, what: str) -> Any:
     try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise InvalidArgument(f"{what} is not UTF-8: {e}") from None
-    except json.JSONDecodeError as e:
-        raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
+        return load_json(data, what)
+    except InvalidContent as e:
+        raise InvalidArgument(f"{what} is {e.strerror}") from None
 
 
 def _template(obj: object, allowed: frozenset[str]) -> dict[str, Any]:
@@ -444,7 +447,7 @@ def _job_tags(obj: Mapping[str, Any]) -> list[list[str]]:
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, str | int | float):
             raise InvalidArgument(f"param {k!r} must be a string or a number, not {v!r}")
-        tags.append(["param", k, v if isinstance(v, str) else json.dumps(v)])
+        tags.append(["param", k, v if isinstance(v, str) else dumps_compact(v)])
     if "bid" in obj:
         tags.append(["bid", str(_check_int("bid", obj["bid"], 0, 2**63 - 1))])
     relays = obj.get("relays", [])
@@ -464,7 +467,7 @@ def _job_tags(obj: Mapping[str, Any]) -> list[list[str]]:
 # -- state ------------------------------------------------------------------------------------
 
 def _dump(obj: Any) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    return dumps_pretty(obj, indent=1)
 
 
 @attrs.define
@@ -595,7 +598,7 @@ class NostrFs(FileService):
         _check_int("kind", kind, 0, 65535)
         assert isinstance(kind, int)
         ev = sign_event(self.__key, kind, content, _check_tags(tags), created_at)
-        wire = json.dumps(["EVENT", ev.to_json()], separators=(",", ":"), ensure_ascii=False)
+        wire = dumps_compact(["EVENT", ev.to_json()])
         with self._lock:
             if ev.id not in self._outbox:
                 self._outbox[ev.id] = _Outgoing(ev, wire, time.time())
@@ -1097,4 +1100,4 @@ _FILE_AS_DIR: Final = object()
 
 
 def _compact(filters: list[dict[str, Any]]) -> str:
-    return json.dumps(filters, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return dumps_compact(filters, sort_keys=True)

@@ -108,7 +108,7 @@ from ..errors import (
 )
 from ..files import BufferFile, CappedFile, ModeFile
 from ..service import FileService, OpenMode, Stat, check_open
-from ..services._json import dumps_compact, dumps_pretty, loads_strict
+from ..values import dumps_compact, dumps_pretty, load_json
 from .wakeup import Wakeup
 
 __all__ = ["FINAL_STATES", "MAX_CONTROL_LINE", "InvalidContent", "WsErrorKind", "WsFs",
@@ -204,11 +204,9 @@ def _check_url(url: object) -> str:
 
 def _parse_command(line: bytes) -> dict[str, Any]:
     try:
-        obj = loads_strict(line.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise _Invalid(f"command is not UTF-8: {e}") from None
-    except ValueError as e:
-        raise _Invalid(f"command is not valid JSON: {e}") from None
+        obj = load_json(line, "command")
+    except InvalidContent as e:
+        raise _Invalid(f"command is {e.strerror}") from None
     if not isinstance(obj, dict):
         raise _Invalid(f"command must be a JSON object, not {type(obj).__name__}")
     if "op" not in obj and ("url" in obj) != ("id" in obj):

@@ -36,7 +36,6 @@ Locking: a connector lives in one trio run; the only cross-thread call is the se
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -47,7 +46,8 @@ from websockets.uri import parse_uri
 
 from ..cap.nostr import NostrFs
 from ..cap.policy import CapabilityPolicy
-from ..errors import InvalidArgument, PermissionDenied
+from ..errors import InvalidArgument, InvalidContent, PermissionDenied
+from ..values import dumps_compact, load_json
 from .lifecycle import RunOnce
 from .retry import RetryPolicy
 
@@ -210,11 +210,11 @@ class NostrRelayConnector(RunOnce):
             wanted = service.wanted_subscriptions()
             for sub in [s for s in session.subs if s not in wanted]:
                 del session.subs[sub]
-                await ws.send(json.dumps(["CLOSE", sub]))
+                await ws.send(dumps_compact(["CLOSE", sub]))
             for sub, filters in wanted.items():
                 if session.subs.get(sub) != filters and session.refused.get(sub) != filters:
                     session.subs[sub] = filters
-                    await ws.send(f'["REQ",{json.dumps(sub)},{filters[1:-1]}]')
+                    await ws.send(f'["REQ",{dumps_compact(sub)},{filters[1:-1]}]')
             for eid, wire in service.unanswered(url):
                 if eid not in session.sent:
                     session.sent.add(eid)
@@ -231,8 +231,8 @@ class NostrRelayConnector(RunOnce):
             except ConnectionClosedOK:
                 return
             try:
-                msg = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                msg = load_json(raw, url)
+            except InvalidContent:
                 service.record_notice(url, f"(not JSON) {str(raw)[:200]}")
                 continue
             if not isinstance(msg, list) or not msg or not isinstance(msg[0], str):

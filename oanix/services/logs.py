@@ -27,6 +27,7 @@ from .. import paths
 from ..errors import (
     AlreadyExists,
     InvalidArgument,
+    InvalidContent,
     IsADirectory,
     NoSpace,
     NotADirectory,
@@ -35,7 +36,7 @@ from ..errors import (
 )
 from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat, check_open
-from ._json import copy_json, dumps_compact, dumps_line, finite_number, loads_strict
+from ..values import copy_json, dumps_compact, dumps_line, finite_number, load_json
 
 __all__ = ["DEFAULT_MAX_LOG_BYTES", "LEVELS", "LogEvent", "LogsFs", "Subscription",
            "parse_event_lines"]
@@ -133,9 +134,9 @@ def parse_event_lines(data: bytes, name: str = EVENTS, first_line: int = 1) -> l
         if not line.strip(_BLANK):
             continue
         try:
-            obj = loads_strict(line)
-        except ValueError as exc:
-            raise InvalidArgument(f"{where}: not valid JSON: {exc}") from None
+            obj = load_json(line, where)
+        except InvalidContent as exc:
+            raise InvalidArgument(f"{where}: {exc.strerror}") from None
         events.append(LogEvent.from_dict(obj, where))
     return events
 

@@ -46,7 +46,7 @@ from ..errors import (
 )
 from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat, check_open
-from ._json import dumps_line, loads_strict
+from ..values import dumps_line, load_json
 
 __all__ = ["ProcFs", "ProcRequest", "ProcResult", "Runner"]
 
@@ -101,10 +101,7 @@ def parse_request(data: bytes) -> ProcRequest:
     """
     if len(data) > MAX_REQUEST:
         raise InvalidContent("/request", f"a request is at most {MAX_REQUEST} bytes")
-    try:
-        doc = loads_strict(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidContent("/request", f"not JSON: {e}") from None
+    doc = load_json(data, "/request", max_bytes=MAX_REQUEST)
     if not isinstance(doc, dict):
         raise InvalidContent("/request", "a request is a JSON object")
     rid = doc.get("id")

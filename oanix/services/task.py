@@ -46,6 +46,7 @@ from ..errors import (
     FsError,
     IllegalTransition,
     InvalidArgument,
+    InvalidContent,
     IsADirectory,
     NotADirectory,
     NotFound,
@@ -54,7 +55,7 @@ from ..errors import (
 from ..files import BufferFile
 from ..fs.mem import MemFs
 from ..service import FileService, OpenMode, Stat, check_open
-from ._json import copy_json, dumps_pretty, finite_number, loads_strict
+from ..values import copy_json, dumps_pretty, finite_number, load_json
 
 __all__ = ["Reward", "TaskFs", "TaskInfo", "TaskState", "TaskStatus"]
 
@@ -221,9 +222,9 @@ def _parse_reward_txt(path: str, data: bytes) -> Reward:
 
 def _parse_reward_json(path: str, data: bytes) -> Reward:
     try:
-        obj = loads_strict(data)
-    except ValueError as exc:
-        raise InvalidArgument(f"{path}: not valid JSON: {exc}") from None
+        obj = load_json(data, path)
+    except InvalidContent as exc:
+        raise InvalidArgument(f"{path}: {exc.strerror}") from None
     if not isinstance(obj, dict) or not obj:
         raise InvalidArgument(f"{path}: must be a non-empty JSON object of numbers")
     metrics: dict[str, float] = {}
@@ -357,7 +358,7 @@ class TaskFs:
     def result(self) -> Any:
         """``/result.json`` parsed, or None if there is none (it is always valid JSON)."""
         data = self.result_bytes()
-        return None if data is None else loads_strict(data)
+        return None if data is None else load_json(data, "/result.json")
 
     def reward(self) -> Reward | None:
         """The reward the verifier wrote, or None if it wrote none.
@@ -401,9 +402,9 @@ class TaskFs:
     def _commit_result(self, path: str, data: bytes, exclusive: bool) -> None:
         """Replace the result with ``data`` (the agent view's write, on close)."""
         try:
-            loads_strict(data)
-        except ValueError as exc:
-            raise InvalidArgument(f"{path}: not valid JSON, not stored: {exc}") from None
+            load_json(data, path)
+        except InvalidContent as exc:
+            raise InvalidArgument(f"{path}: {exc.strerror}, not stored") from None
         with self._lock:
             if self._status.is_finished:
                 raise ReadOnly(path, f"task is {self._status.state}: the result is frozen")

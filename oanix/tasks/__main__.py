@@ -27,6 +27,7 @@ import trio
 
 from ..errors import OanixError
 from ..sched import JobSpec, Scheduler
+from ..values import dumps_pretty
 from ..wasi import WasiRuntime
 from .formats import TaskSpec, find_tasks, load_task
 from .runner import TrialResult, failed_trial, resolve_agent, run_trial
@@ -109,7 +110,7 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path) -> int:
         print(_line(r))
     passed = sum(r.passed for r in results)
     print(f"\n{passed}/{len(results)} passed")
-    output.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+    output.write_bytes(dumps_pretty([r.to_json() for r in results]))
     print(f"results written to {output}")
     if unusable is not None:
         raise unusable

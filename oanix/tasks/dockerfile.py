@@ -16,6 +16,8 @@ import shlex
 
 import attrs
 
+from ..values import load_json
+
 __all__ = ["Copy", "DockerfilePlan", "Instruction", "parse_dockerfile"]
 
 _IGNORED = frozenset({"FROM", "CMD", "ENTRYPOINT", "EXPOSE", "LABEL", "USER", "SHELL",
@@ -160,9 +162,8 @@ def parse_dockerfile(text: str) -> DockerfilePlan:
 
 
 def _json_list(text: str) -> list[str]:
-    import json
-
-    value = json.loads(text)
+    """The exec form's JSON list of strings; ValueError (InvalidContent) if it is not."""
+    value = load_json(text, "exec form")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("not a list of strings")
     return value

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 import attrs
 
-from ..errors import TaskError
+from ..errors import InvalidArgument, TaskError
+from ..values import parse_duration
 
 __all__ = ["Step", "TaskSpec", "find_tasks", "load_task"]
 
@@ -67,9 +68,12 @@ def _file(path: Path) -> Path | None:
 def _number(value: Any, where: str, default: float) -> float:
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TaskError(f"{where}: expected a positive number of seconds, got {value!r}")
-    return float(value)
+    try:  # finite, more than 0, not absurdly large
+        return parse_duration(value, where)
+    except InvalidArgument as e:
+        raise TaskError(str(e)) from None
 
 
 def _str_map(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -107,7 +111,7 @@ def _load_tb1(root: Path) -> TaskSpec:
     where = root / "task.yaml"
     try:
         data = yaml.safe_load(where.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError, RecursionError) as e:  # ValueError: not UTF-8
         raise TaskError(f"{where}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise TaskError(f"{where}: expected a mapping at the top level")
@@ -143,7 +147,7 @@ def _load_harbor(root: Path) -> TaskSpec:
     where = root / "task.toml"
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
+    except (ValueError, RecursionError) as e:  # TOMLDecodeError, not UTF-8, a huge int
         raise TaskError(f"{where}: not valid TOML: {e}") from None
     for section in ("metadata", "verifier", "agent", "environment", "task"):
         if section in data and not isinstance(data[section], dict):

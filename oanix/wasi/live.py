@@ -12,7 +12,8 @@ guest runs a bridge thread
 * mirrors the service's files into the directory whenever they change (atomically:
   a temporary file renamed into place, so a guest never reads half a response).
 
-A delivery the service refuses is reported in ``RunResult.changes.refused``. Writes are
+A delivery the service refuses is reported in ``RunResult.changes.refused``; so is one
+that fails in any other way, so no input a guest writes ends the bridge thread. Writes are
 seen through inotify's close-write events; where inotify is unavailable the mount is
 staged like any other (no live use). What a file handle means to the service beyond
 "write then close" (WsFs's per-handle ``control`` id, for instance) is not carried: a
@@ -148,6 +149,8 @@ class LiveBridge:
                 self.service.write_bytes("/" + rel, data)
             except FsError as e:
                 self.refused.append((target, e.strerror or str(e)))
+            except Exception as e:  # a service's bug must not end the bridge
+                self.refused.append((target, f"{type(e).__name__}: {e}"))
             else:
                 self._mirrored.pop(rel, None)  # show the service's view again
 

@@ -527,6 +527,7 @@ class FakeRelay:
                            sig=signed(OTHER, 1, "other", [["t", "fake"]])["sig"])
         self.bad_id = dict(signed(OTHER, 1, "bad id", [["t", "fake"]]), content="changed")
         self.unmatched = signed(OTHER, 7, "not what was asked for")
+        self.before: list[dict[str, Any]] = []  # sent first on REQ
 
     async def handler(self, ws: ServerConnection) -> None:
         try:
@@ -534,7 +535,8 @@ class FakeRelay:
                 msg = json.loads(raw)
                 self.received.append(msg)
                 if msg[0] == "REQ":
-                    for ev in (self.forged, self.bad_id, self.unmatched, self.good, self.good):
+                    for ev in (*self.before, self.forged, self.bad_id, self.unmatched,
+                               self.good, self.good):
                         await ws.send(json.dumps(["EVENT", msg[1], ev]))
                     await ws.send(json.dumps(["EOSE", msg[1]]))
                 elif msg[0] == "EVENT" and self.ack:
@@ -580,6 +582,67 @@ def test_forged_and_bad_id_events_are_dropped_and_close_is_sent() -> None:
             nursery.cancel_scope.cancel()
 
     run(main)
+
+
+def surrogate_event(key: coincurve.PrivateKey) -> dict[str, Any]:
+    """A signed event whose content is the JSON escape "\\ud800" (a lone surrogate): its
+    id hashes the surrogate as CESU-style bytes, the only way to hash it at all."""
+    pubkey = key.public_key_xonly.format().hex()
+    body = json.dumps([0, pubkey, 1700000000, 1, [["t", "fake"]], "\ud800"],
+                      separators=(",", ":"), ensure_ascii=False)
+    eid = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    return {"id": eid, "pubkey": pubkey, "created_at": 1700000000, "kind": 1,
+            "tags": [["t", "fake"]], "content": "\ud800",
+            "sig": bip340_sign(key, bytes.fromhex(eid))}
+
+
+def test_lone_surrogate_event_from_a_relay_is_dropped_and_the_connection_stays() -> None:
+    """A relay sending an event whose content is "\\ud800" (valid JSON) must not end the
+    connection (a relay resending it would make it flap): the event is refused, the next
+    ones are taken on the same connection."""
+    relay = FakeRelay()
+    relay.before = [surrogate_event(OTHER)] * 3
+    # the direct path too: receive() drops it as malformed instead of raising
+    direct = NostrFs()
+    direct.subscribe("direct", [{"kinds": [1]}])
+    assert direct.receive("ws://x", "direct", surrogate_event(OTHER)) == "malformed"
+    fs = NostrFs()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await relay.serve(nursery)
+            write(fs, "/subscriptions/fake.json", {"kinds": [1], "#t": ["fake"]})
+            conn = connector(fs, relay.url)
+            await nursery.start(conn.run)
+            await until(fs, lambda s: s.status()["dropped"]["unsolicited"] == 1
+                        and s.status()["duplicates"] == 1)  # everything after it taken
+            assert [e.id for e in fs.inbox()] == [relay.good["id"]]
+            st = fs.status()
+            assert st["relays"][relay.url]["connects"] == 1
+            assert st["relays"][relay.url]["state"] == "open"
+            assert relay.closed_connections == 0
+            json.loads(fs.read_bytes("/status"))  # still readable
+            await conn.aclose()
+            await relay.wait(lambda: relay.closed_connections == 1)
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_lone_surrogate_written_to_submit_is_invalid_content() -> None:
+    fs = NostrFs(SECRET)
+    for bad in (b'{"kind": 1, "content": "\\ud800"}', b'{"kind": 1, "tags": [["t", "\\udfff"]]}',
+                b'{"kind": 1, "content": "a\\udc00b"}'):
+        with pytest.raises(InvalidContent, match="surrogate") as exc, \
+                fs.open("/submit", "w") as f:
+            f.write(bad)
+        assert exc.value.path == "/submit"
+    for template in ({"kind": 1, "content": "\ud800"}, {"kind": 1, "tags": [["t", "\udfff"]]}):
+        with pytest.raises(errors.InvalidArgument, match="surrogate"):
+            fs.publish(template)
+    assert fs.listdir("/outbox") == []
+    write(fs, "/submit", {"kind": 1, "content": "\U0001f600 fine"})  # a pair is fine
+    assert len(fs.listdir("/outbox")) == 1
 
 
 def test_shutdown_keeps_unacknowledged_events_pending() -> None:

@@ -46,6 +46,24 @@ def test_harbor_steps_and_errors(tmp_path: Path) -> None:
         load_task(tmp_path)
 
 
+@pytest.mark.parametrize("name, text, why", [
+    ("task.toml", b"[agent]\ntimeout_sec = nan\n", r"agent\.timeout_sec"),
+    ("task.toml", b"[agent]\ntimeout_sec = inf\n", r"agent\.timeout_sec"),
+    ("task.toml", b"[verifier]\ntimeout_sec = 1e308\n", r"verifier\.timeout_sec"),
+    ("task.toml", b"[agent]\ntimeout_sec = " + b"9" * 5000 + b"\n", "not valid TOML"),
+    ("task.toml", b"a = " + b"[" * 5000, "not valid TOML"),
+    ("task.toml", b'[task]\nname = "\xff"\n', "not valid TOML"),
+    ("task.yaml", b"instruction: \xff\n", "not valid YAML"),
+    ("task.yaml", b"a: " + b"[" * 5000, "not valid YAML"),
+])
+def test_malformed_task_files_are_task_errors(tmp_path: Path, name: str, text: bytes,
+                                              why: str) -> None:
+    (tmp_path / name).write_bytes(text)
+    (tmp_path / "instruction.md").write_text("do it")
+    with pytest.raises(TaskError, match=why):
+        load_task(tmp_path)
+
+
 def test_tb1_missing_instruction(tmp_path: Path) -> None:
     (tmp_path / "task.yaml").write_text("difficulty: easy\n")
     with pytest.raises(TaskError, match="instruction"):

@@ -105,6 +105,18 @@ def test_max_output(cli: Callable[..., subprocess.CompletedProcess[bytes]],
     (["--dir", "/nonexistent-dir", "M"], "nonexistent-dir"),
     (["--stdin", "/nonexistent-file", "M"], "nonexistent-file"),
     (["--env", "=x", "M"], "--env"),
+    (["--timeout", "1e308", "M"], "--timeout"),
+    (["--timeout", "nan", "M"], "--timeout"),
+    (["--fuel", str(2**70), "M"], "--fuel"),
+    (["--fuel", "1.5", "M"], "--fuel"),
+    (["--memory", str(2**70), "M"], "--memory"),
+    (["--memory", "-1", "M"], "--memory"),
+    (["--max-output", "1e999999999", "M"], "--max-output"),
+    (["--env", "A=" + os.fsdecode(b"\xff"), "M"], "--env"),
+    (["M", "ok", os.fsdecode(b"\xfe")], "argument 2"),
+    (["--dir", os.fsdecode(b"/tmp/\xff"), "M"], "--dir"),
+    (["--dir", "/tmp::" + os.fsdecode(b"/\xff"), "M"], "--dir"),
+    (["--mem", os.fsdecode(b"/\xff"), "M"], "--mem"),
 ])
 def test_usage_errors(cli: Callable[..., subprocess.CompletedProcess[bytes]], wasm: Wasm,
                       args: list[str], words: str) -> None:
@@ -112,6 +124,18 @@ def test_usage_errors(cli: Callable[..., subprocess.CompletedProcess[bytes]], wa
     p = cli(*args)
     assert p.returncode == 125 and p.stdout == b""
     assert words in one_line(p.stderr)
+
+
+def test_value_spellings(cli: Callable[..., subprocess.CompletedProcess[bytes]],
+                         wasm: Wasm) -> None:
+    """The limits take the spellings of ``oanix.values``, as a manifest does."""
+    p = cli("--timeout", "500ms", "--fuel", "1e9", "--memory", "256MiB",
+            "--max-output", "1_000", wasm("hello"))
+    assert p.returncode == 0, p.stderr
+    p = cli("--timeout", "1m", "--fuel", "10_000_000_000", "--memory", "0.5G", wasm("hello"))
+    assert p.returncode == 0, p.stderr
+    p = cli("--fuel", "1e3", wasm("loop"))
+    assert p.returncode == 126 and "fuel of 1000 instructions" in p.stderr.decode()
 
 
 def test_invalid_module(cli: Callable[..., subprocess.CompletedProcess[bytes]],
