@@ -33,7 +33,14 @@ from typing import Any
 import attrs
 
 from . import paths
-from .errors import IllegalTransition, InvalidArgument, OanixError, PythonUnavailable
+from .errors import (
+    CommandFailed,
+    IllegalTransition,
+    InvalidArgument,
+    OanixError,
+    PythonUnavailable,
+    TimedOut,
+)
 from .fs.cow import CowFs
 from .fs.map import MapFs
 from .fs.mem import MemFs
@@ -42,7 +49,8 @@ from .namespace import Namespace
 from .service import FileService
 from .services.logs import LogsFs
 from .services.task import TaskFs
-from .shell import ExecResult, Shell
+from .shell import ExecResult, Shell, cancel
+from .shell.cancel import CancelScope
 from .shell.interp import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 
@@ -125,6 +133,7 @@ class OanixEnv:
         self._lock = threading.Lock()
         self._status = EnvStatus.CREATED
         self.error: str | None = None
+        self._scope = CancelScope(reason=f"environment {self.id}: cancelled")
 
         ws = workspace if workspace is not None else MemFs()
         if cow and not isinstance(ws, CowFs):
@@ -203,7 +212,34 @@ class OanixEnv:
             self.fail(str(exc) or type(exc).__name__)
         self.close()
 
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the environment's work now: running shell commands end (status 124) at
+        their next check, and every later call raises ``TimedOut``; idempotent. A wasm run
+        in progress stops at its own deadline (see ``expire_after``)."""
+        self._scope.cancel(f"environment {self.id}: {reason}")
+
+    def expire_after(self, seconds: float) -> None:
+        """Give the environment a deadline ``seconds`` from now: every run and command
+        gets at most the time left, and after it every call raises ``TimedOut``."""
+        self._scope = CancelScope(timeout=seconds,
+                                  reason=f"environment {self.id}: time is up")
+
+    def _check_time(self) -> None:
+        hit = self._scope.expired_scope()
+        if hit is not None:
+            raise TimedOut(hit.reason)
+
+    def _timeout(self, timeout: float | None = None) -> float | None:
+        """The time a run may take: ``timeout`` (default the limits'), at most what is
+        left of the environment's deadline and of the calling command line's."""
+        chosen = self.limits.timeout if timeout is None else timeout
+        for left in (self._scope.remaining(), cancel.remaining()):
+            if left is not None:
+                chosen = max(left, 1e-3) if chosen is None else max(min(chosen, left), 1e-3)
+        return chosen
+
     def _use(self) -> None:
+        self._check_time()
         with self._lock:
             status = self._status
         if status is EnvStatus.CREATED:
@@ -229,19 +265,37 @@ class OanixEnv:
         """Run a wasm module (a host path, bytes, or a namespace path as ``NamespacePath``
         via ``module="ns:/bin/x.wasm"``) over this namespace under the limits."""
         self._use()
+        limits["timeout"] = self._timeout(limits.get("timeout"))
         config = attrs.evolve(self.limits.config(argv=list(argv), stdin=stdin,
                                                  env={**self.vars, **dict(env or {})},
                                                  cwd=cwd or self.cwd), **limits)
         return self.runtime.run(_module(self.namespace, module), self.namespace, config)
 
-    def exec(self, command: str, stdin: bytes = b"", env: Mapping[str, str] | None = None,
-             cwd: str | None = None) -> ExecResult:
-        """Run ``command`` as ``sh -c`` would, in a fresh shell session."""
+    def exec(self, command: str, *, stdin: bytes | str | None = None,
+             env: Mapping[str, str] | None = None, cwd: str | None = None,
+             timeout: float | None = None, check: bool = False) -> ExecResult:
+        """Run ``command`` as ``sh -c`` would, in a fresh shell session.
+
+        ``timeout`` (default ``Limits.timeout``) covers the whole command line: builtins,
+        loops, pipelines and the programs it starts (each gets the time left). When it
+        passes, the work stops and the result has status 124 and ``timed_out``. Output
+        past ``Limits.max_output`` is dropped (``stdout_truncated``/``stderr_truncated``).
+
+        Raises:
+            TimedOut: the environment was cancelled or its deadline passed.
+            CommandFailed: ``check`` and the status is not 0 (``.result`` holds it).
+            IllegalTransition: the environment is closed.
+        """
         self._use()
         shell = Shell(self.namespace, env={**self.vars, **dict(env or {})},
                       cwd=cwd or self.cwd, commands=self._commands(),
-                      run_program=self._run_program)
-        return shell.exec(command, stdin)
+                      run_program=self._run_program, max_output=self.limits.max_output)
+        data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin or b""
+        result = shell.exec(command, data, scope=self._scope,
+                            timeout=self.limits.timeout if timeout is None else timeout)
+        if check and not result.ok:
+            raise CommandFailed(command, result)
+        return result
 
     def _commands(self) -> dict[str, Any]:
         py = self._python
@@ -250,9 +304,10 @@ class OanixEnv:
     def _run_program(self, path: str, argv: list[str], env: dict[str, str], cwd: str,
                      stdin: bytes) -> tuple[int, bytes, bytes]:
         data = self.namespace.read_bytes(path)
-        config = self.limits.config(argv=argv[1:], argv0=argv[0], env=env, cwd=cwd,
-                                    stdin=stdin)
-        return _status(self.runtime.run(data, self.namespace, config))
+        config = attrs.evolve(self.limits.config(argv=argv[1:], argv0=argv[0], env=env,
+                                                 cwd=cwd, stdin=stdin),
+                              timeout=self._timeout())
+        return _status(self.runtime.run(data, self.namespace, config), argv[0])
 
     def run_python(self, code: str | None = None, script: str | None = None,
                    argv: Sequence[str] = (), **config: Any) -> RunResult:
@@ -262,8 +317,9 @@ class OanixEnv:
 
         self._use()
         limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
-                  "timeout": self.limits.timeout, "max_output": self.limits.max_output,
+                  "max_output": self.limits.max_output,
                   "env": dict(self.vars), "cwd": self.cwd, **config}
+        limits["timeout"] = self._timeout(config.get("timeout"))
         return run_python(code=code, script=script, namespace=self.namespace, argv=argv,
                           runtime=self.runtime, **limits)
 
@@ -320,7 +376,7 @@ class OanixEnv:
         except OanixError as e:
             ctx.stderr.write(f"python3: {e}\n".encode())
             return 1
-        status, out, err = _status(result)
+        status, out, err = _status(result, "python3")
         ctx.stdout.write(out)
         ctx.stderr.write(err)
         return status
@@ -349,6 +405,7 @@ class OanixEnv:
         branch._executors = []
         branch._manager = None
         branch.error = None
+        branch._scope = CancelScope(self._scope, reason=f"environment {branch.id}: cancelled")
         branch.vars = dict(self.vars)
         branch.logs = LogsFs()
         branch.workspace = CowFs(frozen_ws)
@@ -421,13 +478,18 @@ def _module(ns: Namespace, module: str | bytes | Path) -> str | bytes | Path:
     return module
 
 
-def _status(result: RunResult) -> tuple[int, bytes, bytes]:
-    """``(status, stdout, stderr)`` of a run as a shell sees it (a trap has a status and a
-    line on stderr, as ``oanix-run`` reports it)."""
-    if result.trap is None:
-        return result.status, result.stdout, result.stderr
-    note = f"{result.trap.kind}: {result.trap.message}\n".encode()
-    return result.status, result.stdout, result.stderr + note
+def _status(result: RunResult, name: str) -> tuple[int, bytes, bytes]:
+    """``(status, stdout, stderr)`` of a run as a shell sees it: a trap has a status and a
+    line on stderr, as ``oanix-run`` reports it; a change the namespace refused is a line
+    on stderr naming the path and the reason, and a non-zero status."""
+    status, err = result.status, result.stderr
+    if result.trap is not None:
+        err += f"{result.trap.kind}: {result.trap.message}\n".encode()
+    for path, reason in result.changes.refused:
+        err += f"{name}: {path}: not written back: {reason}\n".encode("utf-8", "replace")
+    if result.changes.refused and status == 0:
+        status = 1
+    return status, result.stdout, err
 
 
 _KNOWN = {"id", "cwd", "env", "limits", "workspace", "workspace_at", "mounts", "tmp_bytes",

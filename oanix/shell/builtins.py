@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import itertools
 import operator
 import re
 import time
@@ -22,9 +23,11 @@ from .. import paths
 from ..errors import FsError, IsADirectory, NotFound
 from ..service import Stat
 from .awk import awk_main
+from .cancel import Cancelled, CancelScope, check, current, entered
 from .interp import (
     CommandFn,
     Ctx,
+    Input,
     ShellExit,
     _LoopJump,
     _Return,
@@ -161,6 +164,51 @@ def _inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
         except FsError as e:
             ctx.fs_error(e, f)
             yield f, None
+
+
+_CHUNK = 64 << 10
+
+
+class _FileInput(Input):
+    """A namespace file read chunk by chunk. Locking: none; one command."""
+
+    def __init__(self, f: Any) -> None:
+        super().__init__(b"")
+        self.f = f
+
+    def _more(self) -> bytes:
+        check()
+        data: bytes = self.f.read(_CHUNK)
+        return data
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _streams(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, Input | None]]:
+    """(name, stream) for each operand (stdin if none), read piecewise; the stream is
+    None after an error (reported)."""
+    for f in files or ["-"]:
+        if f in ("-", "/dev/stdin"):
+            yield f, ctx.stdin_stream
+            continue
+        if f == "/dev/null":
+            yield f, Input(b"")
+            continue
+        try:
+            path = ctx.resolve(f)
+            if ctx.namespace.is_dir(path):
+                raise IsADirectory(path)
+            handle = ctx.namespace.open(path, "rb")
+        except FsError as e:
+            ctx.fs_error(e, f)
+            yield f, None
+            continue
+        stream = _FileInput(handle)
+        try:
+            yield f, stream
+        finally:
+            stream.close()
 
 
 def _text(b: bytes) -> str:
@@ -677,16 +725,18 @@ def _cat(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "nuAEv")
     status = 0
     n = 0
-    for _name, data in _inputs(ctx, files):
-        if data is None:
+    for _name, stream in _streams(ctx, files):
+        if stream is None:
             status = 1
             continue
         if opts.get("n"):
-            for line in _lines(data):
+            for line in stream.lines():
                 n += 1
                 ctx.write(f"{n:6}\t".encode() + line)
         else:
-            ctx.write(data)
+            for chunk in stream.chunks():
+                ctx.check()
+                ctx.write(chunk)
     return status
 
 
@@ -731,29 +781,53 @@ def _seq(ctx: Ctx, argv: list[str]) -> int:
     if step == 0:
         raise _Usage("invalid Zero increment value")
     sep = str(opts.get("s", "\n"))
-    out: list[str] = []
-    x = first
-    while (x <= last) if step > 0 else (x >= last):
-        out.append(str(x))
-        x += step
-    width = max((len(s) for s in out), default=0)
-    if opts.get("w"):
-        out = [s.zfill(width) for s in out]
-    if out:
-        ctx.write(sep.join(out) + "\n")
+    if all(isinstance(v, int) for v in (first, step, last)):
+        ints = range(int(first), int(last) + (1 if step > 0 else -1), int(step))
+        width = max(len(str(ints[0])), len(str(ints[-1]))) if ints and opts.get("w") else 0
+        fmt: Callable[[int | float], str] = (lambda v: str(v).zfill(width)) if width else str
+        numbers: Iterator[int | float] = iter(ints)
+    else:
+        def floats() -> Iterator[float]:
+            x = first
+            while (x <= last) if step > 0 else (x >= last):
+                yield x
+                x += step
+        if opts.get("w"):
+            width = max((len(str(v)) for v in floats()), default=0)
+            fmt = lambda v: str(v).zfill(width)  # noqa: E731
+        else:
+            fmt = str
+        numbers = floats()
+    started = False
+    while True:
+        ctx.check()
+        batch = [fmt(v) for v in itertools.islice(numbers, 8192)]
+        if not batch:
+            break
+        ctx.write((sep if started else "") + sep.join(batch))
+        started = True
+    if started:
+        ctx.write("\n")
     return 0
+
+
+@command("yes", COMMANDS)
+def _yes(ctx: Ctx, argv: list[str]) -> int:
+    line = _bytes((" ".join(argv[1:]) if len(argv) > 1 else "y") + "\n")
+    block = line * max(1, 8192 // len(line))
+    while True:
+        ctx.check()
+        ctx.write(block)
 
 
 @command("sleep", COMMANDS)
 def _sleep(ctx: Ctx, argv: list[str]) -> int:
-    total = 0.0
-    for a in argv[1:]:
-        m = re.fullmatch(r"(\d+(?:\.\d*)?)([smhd]?)", a)
-        if m is None:
-            raise _Usage(f"invalid time interval '{a}'")
-        total += float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
-            m.group(2)]
-    time.sleep(min(total, 2.0))
+    total = sum(_duration(a) for a in argv[1:])
+    scope = current()
+    if scope is None:
+        time.sleep(total)
+    else:
+        scope.sleep(total)
     return 0
 
 
@@ -789,11 +863,41 @@ def _env(ctx: Ctx, argv: list[str]) -> int:
         sh.st.vars, sh.st.exported = saved
 
 
-@command("timeout nice nohup", COMMANDS)
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)")
+
+
+def _duration(text: str) -> float:
+    m = _DURATION.fullmatch(text)
+    if m is None:
+        raise _Usage(f"invalid time interval '{text}'")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+@command("timeout", COMMANDS)
 def _timeout(ctx: Ctx, argv: list[str]) -> int:
-    _opts, rest = getopts(argv, "", "sk", permute=False)
-    if argv[0] == "timeout":
-        rest = rest[1:]
+    """``timeout [-s SIG] [-k T] [--preserve-status] [--foreground] N cmd``: runs ``cmd``
+    under a cancel scope of N seconds (0: none); status 124 when it expires."""
+    _opts, rest = getopts(argv, "v", "sk", permute=False,
+                          longs={"signal": "s", "kill-after": "k", "preserve-status": "",
+                                 "foreground": "", "verbose": "v"})
+    if not rest:
+        raise _Usage("missing operand")
+    seconds = _duration(rest[0])
+    if len(rest) < 2:
+        raise _Usage("missing operand")
+    scope = CancelScope(current(), seconds or None, reason="timeout")
+    try:
+        with entered(scope):
+            return ctx.run(rest[1:])
+    except Cancelled as c:
+        if c.scope is not scope:
+            raise  # an enclosing scope: the whole command line stops
+        return 124
+
+
+@command("nice nohup", COMMANDS)
+def _nice(ctx: Ctx, argv: list[str]) -> int:
+    _opts, rest = getopts(argv, "", "n", permute=False)
     return ctx.run(rest) if rest else 0
 
 
@@ -1173,17 +1277,30 @@ def _head(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(_legacy_count(argv), "qv", "nc")
     kind, n, _ = _count_arg(opts, argv)
     status = 0
-    for i, (name, data) in enumerate(_inputs(ctx, files)):
-        if data is None:
+    for i, (name, stream) in enumerate(_streams(ctx, files)):
+        if stream is None:
             status = 1
             continue
         if len(files) > 1:
             ctx.write(("\n" if i else "") + f"==> {name} <==\n")
-        if kind == "c":
-            ctx.write(data[:n] if n >= 0 else data[:len(data) + n])
+        if n < 0:  # all but the last -n: needs the whole input
+            data = stream.read_all()
+            if kind == "c":
+                ctx.write(data[:len(data) + n])
+            else:
+                lines = _lines(data)
+                ctx.write(b"".join(lines[:len(lines) + n]))
+        elif kind == "c":
+            left = n
+            while left > 0 and (chunk := stream.read(left)):
+                ctx.write(chunk)
+                left -= len(chunk)
         else:
-            lines = _lines(data)
-            ctx.write(b"".join(lines[:n] if n >= 0 else lines[:len(lines) + n]))
+            for _ in range(n):
+                line = stream.readline()
+                if not line:
+                    break
+                ctx.write(line)
     return status
 
 
@@ -1193,16 +1310,52 @@ def _tail(ctx: Ctx, argv: list[str]) -> int:
     kind, n, plus = _count_arg(opts, argv)
     n = abs(n)
     status = 0
-    for i, (name, data) in enumerate(_inputs(ctx, files)):
-        if data is None:
+    for i, (name, stream) in enumerate(_streams(ctx, files)):
+        if stream is None:
             status = 1
             continue
         if len(files) > 1:
             ctx.write(("\n" if i else "") + f"==> {name} <==\n")
-        seq: list[bytes] | bytes = data if kind == "c" else _lines(data)
-        part = seq[max(n - 1, 0):] if plus else (seq[len(seq) - n:] if n else seq[:0])
-        ctx.write(part if isinstance(part, bytes) else b"".join(part))
+        if plus:  # from the n-th line (byte) on: skip, then copy
+            if kind == "c":
+                skip = max(n - 1, 0)
+                while skip > 0 and (chunk := stream.read(skip)):
+                    skip -= len(chunk)
+            else:
+                for _ in range(max(n - 1, 0)):
+                    if not stream.readline():
+                        break
+            for chunk in stream.chunks():
+                ctx.write(chunk)
+        else:
+            ctx.write(_last(stream, kind, n))
     return status
+
+
+def _last(stream: Input, kind: str, n: int) -> bytes:
+    """The last ``n`` lines (``kind`` "n") or bytes ("c") of ``stream``, read through in
+    chunks while keeping only a window of a few times the answer's size."""
+    buf = bytearray()
+    floor = 1 << 20
+    for chunk in stream.chunks():
+        buf += chunk
+        if len(buf) > floor:
+            buf = bytearray(_cut_last(bytes(buf), kind, n))
+            floor = max(1 << 20, 4 * len(buf))
+    return _cut_last(bytes(buf), kind, n)
+
+
+def _cut_last(data: bytes, kind: str, n: int) -> bytes:
+    if kind == "c":
+        return data[len(data) - n:] if n else b""
+    if n == 0:
+        return b""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(n):
+        end = data.rfind(b"\n", 0, end)
+        if end < 0:
+            return data
+    return data[end + 1:]
 
 
 @command("wc", COMMANDS)
@@ -1213,13 +1366,23 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
     status = 0
     rows: list[tuple[list[int], str | None]] = []
     size = 0
-    for name, data in _inputs(ctx, files):
-        if data is None:
+    for name, stream in _streams(ctx, files):
+        if stream is None:
             status = 1
             continue
-        size += len(data)
-        found = {"l": data.count(b"\n"), "w": len(data.split()),
-                 "c": len(_text(data)) if opts.get("m") else len(data)}
+        found = {"l": 0, "w": 0, "c": 0}
+        in_word = False
+        for chunk in stream.chunks():
+            ctx.check()
+            size += len(chunk)
+            found["l"] += chunk.count(b"\n")
+            words = len(chunk.split())
+            if in_word and words and not chunk[:1].isspace():
+                words -= 1  # a word cut by the chunk boundary
+            found["w"] += words
+            in_word = not chunk[-1:].isspace()
+            found["c"] += (len(chunk) - len(_CONTINUATION.findall(chunk)) if opts.get("m")
+                           else len(chunk))
         rows.append(([found[k] for k in keys], name if files else None))
     if len(files) > 1:
         rows.append(([sum(r[0][i] for r in rows) for i in range(len(keys))], "total"))
@@ -1229,6 +1392,9 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
         line = " ".join(f"{c:{width}}" for c in counts)
         ctx.write(line + (f" {label}" if label is not None else "") + "\n")
     return status
+
+
+_CONTINUATION = re.compile(rb"[\x80-\xbf]")
 
 
 def posix_regex(pat: str, extended: bool) -> str:
