@@ -21,7 +21,11 @@ from contextlib import suppress
 from typing import Any
 
 from ..errors import FsError
+from .cancel import check
 from .interp import Ctx
+from .rx import TimedPattern
+from .rx import compile as timed_compile
+from .rx import error as rx_error
 
 __all__ = ["awk_main"]
 
@@ -532,7 +536,7 @@ class _Awk:
         self.fields: list[str] = [""]
         self.outputs: dict[str, bytearray] = {}
         self.exit_code = 0
-        self._regex_cache: dict[str, re.Pattern[str]] = {}
+        self._regex_cache: dict[str, TimedPattern[str]] = {}
 
     # -- records ---------------------------------------------------------------------------
 
@@ -562,14 +566,14 @@ class _Awk:
         self.vars["NF"] = float(len(self.fields) - 1)
         self.fields[0] = to_str(self.vars["OFS"]).join(self.fields[1:])
 
-    def regex(self, pat: str) -> re.Pattern[str]:
+    def regex(self, pat: str) -> TimedPattern[str]:
         rx = self._regex_cache.get(pat)
         if rx is None:
             from .builtins import posix_regex
 
             try:
-                rx = re.compile(posix_regex(pat, True))
-            except re.error as e:
+                rx = timed_compile(posix_regex(pat, True))
+            except (re.error, rx_error) as e:
                 raise AwkError(f"bad regex '{pat}': {e}") from None
             self._regex_cache[pat] = rx
         return rx
@@ -590,6 +594,7 @@ class _Awk:
                     if lines and lines[-1] == "":
                         lines.pop()
                     for line in lines:
+                        check()
                         self.vars["NR"] = to_num(self.vars["NR"]) + 1
                         self.vars["FNR"] = to_num(self.vars["FNR"]) + 1
                         self.set_record(line)
@@ -657,6 +662,7 @@ class _Awk:
             self.exec(s)
 
     def exec(self, s: Any) -> None:
+        check()
         kind = s[0]
         if kind == "expr":
             self.eval(s[1])

@@ -22,6 +22,7 @@ import attrs
 from .. import paths
 from ..errors import FsError, IsADirectory, NotFound
 from ..service import Stat
+from . import rx as timed_rx
 from .awk import awk_main
 from .cancel import Cancelled, CancelScope, check, current, entered
 from .interp import (
@@ -1446,7 +1447,8 @@ def posix_regex(pat: str, extended: bool) -> str:
     return "".join(out)
 
 
-def _grep_regex(patterns: list[str], opts: dict[str, str | bool]) -> re.Pattern[bytes]:
+def _grep_regex(patterns: list[str], opts: dict[str, str | bool]
+                ) -> timed_rx.TimedPattern[bytes]:
     parts = []
     for p in patterns:
         if opts.get("F"):
@@ -1462,8 +1464,9 @@ def _grep_regex(patterns: list[str], opts: dict[str, str | bool]) -> re.Pattern[
         parts.append(rx)
     flags = re.IGNORECASE if opts.get("i") else 0
     try:
-        return re.compile(_bytes("|".join(f"(?:{p})" for p in parts)), flags | re.MULTILINE)
-    except re.error as e:
+        return timed_rx.compile(_bytes("|".join(f"(?:{p})" for p in parts)),
+                                flags | re.MULTILINE)
+    except (re.error, timed_rx.error) as e:
         raise _Usage(f"invalid regular expression: {e}") from None
 
 
@@ -2184,8 +2187,8 @@ def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
             return (re.fullmatch(b, a, re.DOTALL) is not None) == (op != "!=")
         if op == "=~":
             try:
-                m = re.search(posix_regex(b, True), a)
-            except re.error:
+                m = timed_rx.compile(posix_regex(b, True)).search(a)
+            except (re.error, timed_rx.error):
                 raise _Usage(f"invalid regex '{b}'") from None
             ctx.shell.st.vars["BASH_REMATCH"] = m.group(0) if m else ""
             return m is not None
@@ -2242,7 +2245,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
             if i < n and script[i] == "I":
                 flags = re.IGNORECASE
                 i += 1
-            return re.compile(posix_regex(body, extended), flags)
+            return timed_rx.compile(posix_regex(body, extended), flags)
         return None
 
     while i < n:
@@ -2278,7 +2281,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
             nth = int(re.sub(r"\D", "", flags) or 1)
             # count: replace the nth match (n), every match (0), or from the nth on (-n).
             count = (-nth if nth > 1 else 0) if "g" in flags else nth
-            arg = (re.compile(posix_regex(pat, extended), rflags | re.MULTILINE), rep,
+            arg = (timed_rx.compile(posix_regex(pat, extended), rflags | re.MULTILINE), rep,
                    count, "p" in flags)
         elif c == "y":
             delim = script[i]
@@ -2342,7 +2345,7 @@ def _sed_match(a: object, lineno: int, line: str, last: bool) -> bool:
         return last
     if isinstance(a, int):
         return lineno == a
-    assert isinstance(a, re.Pattern)
+    assert isinstance(a, timed_rx.TimedPattern)
     return a.search(line) is not None
 
 
@@ -2383,6 +2386,7 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
         quit_now = False
         pc = 0
         while pc < len(cmds):
+            check()
             c = cmds[pc]
             pc += 1
             if c.cmd == "}" or not _sed_selected(c, lineno, line, last):
@@ -2393,7 +2397,8 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
                         pc += 1
                 continue
             if c.cmd == "s":
-                rx, rep, count, pflag = cast(tuple[re.Pattern[str], str, int, bool], c.arg)
+                rx, rep, count, pflag = cast(
+                    tuple[timed_rx.TimedPattern[str], str, int, bool], c.arg)
                 if count in (0, 1):
                     new, k = rx.subn(_sed_repl(rep), line, count=count)
                 else:
@@ -2506,7 +2511,7 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
         scripts.append(files.pop(0))
     try:
         cmds = _sed_parse("\n".join(scripts), extended)
-    except (re.error, IndexError) as e:
+    except (re.error, timed_rx.error, IndexError) as e:
         raise _Usage(f"-e expression #1: {e}") from None
     status = 0
     if inplace:
@@ -2542,9 +2547,19 @@ _BINOPS: list[set[str]] = [{"||"}, {"&&"}, {"|"}, {"^"}, {"&"}, {"==", "!="},
                            {"**"}]
 
 
+def _wrap(v: int) -> int:
+    """``v`` as a 64-bit signed integer (two's complement wrap-around, as sh does)."""
+    return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+
+
 def _c_div(a: int, b: int) -> int:
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b >= 0) else -q
+
+
+def _shift_op(a: int, b: int, left: bool) -> int:
+    b &= 63  # the shift count taken modulo the width, as the hardware sh runs on does
+    return _wrap(a << b) if left else a >> b
 
 
 _OPS: dict[str, Callable[[int, int], int]] = {
@@ -2553,9 +2568,10 @@ _OPS: dict[str, Callable[[int, int], int]] = {
     "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
     "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
     ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
-    "<<": operator.lshift, ">>": operator.rshift, "+": operator.add, "-": operator.sub,
+    "<<": lambda a, b: _shift_op(a, b, True), ">>": lambda a, b: _shift_op(a, b, False),
+    "+": operator.add, "-": operator.sub,
     "*": operator.mul, "/": _c_div, "%": lambda a, b: a - b * _c_div(a, b),
-    "**": lambda a, b: int(a ** b)}
+    "**": lambda a, b: pow(a, b, 1 << 64)}
 
 
 def _binop(op: str, a: int, b: int) -> int:
@@ -2563,7 +2579,7 @@ def _binop(op: str, a: int, b: int) -> int:
         raise ZeroDivisionError("division by zero")
     if op == "**" and b < 0:
         raise ValueError("exponent less than 0")
-    return _OPS[op](a, b)
+    return _wrap(_OPS[op](a, b))
 
 
 def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], None],
@@ -2597,7 +2613,7 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
         if not raw:
             return 0
         try:
-            return int(raw, 0) if not re.fullmatch(r"0\d+", raw) else int(raw, 8)
+            return _wrap(int(raw, 0) if not re.fullmatch(r"0\d+", raw) else int(raw, 8))
         except ValueError:
             if depth > 20:
                 raise ValueError("expression recursion level exceeded") from None
@@ -2641,11 +2657,11 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
         if t in ("-", "+", "!", "~"):
             take()
             v = unary()
-            return {"-": -v, "+": v, "!": int(not v), "~": ~v}[t]
+            return _wrap({"-": -v, "+": v, "!": int(not v), "~": ~v}[t])
         if t in ("++", "--"):
             take()
             name = take()
-            v = value(name) + (1 if t == "++" else -1)
+            v = _wrap(value(name) + (1 if t == "++" else -1))
             setv(name, str(v))
             return v
         return postfix()
@@ -2660,16 +2676,16 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
         if "#" in t:
             base, _, digits = t.partition("#")
             try:
-                return int(digits, int(base))
+                return _wrap(int(digits, int(base)))
             except ValueError:
                 raise ValueError(f"value too great for base (error token is \"{t}\")") from None
         if t[0].isdigit():
-            return int(t, 0) if not re.fullmatch(r"0\d+", t) else int(t, 8)
+            return _wrap(int(t, 0) if not re.fullmatch(r"0\d+", t) else int(t, 8))
         if re.match(r"[A-Za-z_]", t):
             v = value(t)
             if peek() in ("++", "--"):
                 op = take()
-                setv(t, str(v + (1 if op == "++" else -1)))
+                setv(t, str(_wrap(v + (1 if op == "++" else -1))))
             return v
         raise ValueError(f"syntax error: operand expected (error token is \"{t}\")")
 
