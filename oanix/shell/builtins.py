@@ -14,6 +14,7 @@ import itertools
 import operator
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -1520,13 +1521,13 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     before = int(str(opts.get("B", opts.get("C", 0))))
     last_shown = 0  # line number of the last line written (for context and "--")
     any_shown = False
-    for name, data in (_inputs(ctx, targets) if (targets or not files) else iter(())):
-        if data is None:
+    for name, stream in (_streams(ctx, targets) if (targets or not files) else iter(())):
+        if stream is None:
             errors = True
             continue
         count = 0
         pending_after = 0
-        lines = data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
+        recent: deque[tuple[int, bytes]] = deque(maxlen=before or 1)
         last_shown = 0
 
         def show(lineno: int, line: bytes, sep: bytes, name: str = name) -> None:
@@ -1539,22 +1540,27 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
             num = f"{lineno}".encode() + sep if opts.get("n") else b""
             ctx.write(pre + num + line + b"\n")
             last_shown = lineno
-        for lineno, line in enumerate(lines, 1):
+        for lineno, raw in enumerate(stream.lines(), 1):
             if count == maxcount:
                 break
+            line = raw[:-1] if raw.endswith(b"\n") else raw
             found = rx.search(line) is not None
             if found == bool(opts.get("v")):
                 if pending_after > 0:
                     show(lineno, line, b"-")
                     pending_after -= 1
+                if before:
+                    recent.append((lineno, line))
                 continue
             count += 1
             if opts.get("q"):
                 return 0
             if opts.get("c") or opts.get("l") or opts.get("L"):
                 continue
-            for k in range(max(lineno - before, last_shown + 1), lineno):
-                show(k, lines[k - 1], b"-")
+            for k, kept in recent:
+                if k > last_shown and k >= lineno - before:
+                    show(k, kept, b"-")
+            recent.clear()
             pending_after = after
             if opts.get("o") and not opts.get("v"):
                 for m in rx.finditer(line):
@@ -1626,6 +1632,7 @@ def _sort_cmp(keys: list[_SortKey], sep: bytes | None, reverse: bool, stable: bo
         return f.lower() if key.fold else f
 
     def cmp(a: bytes, b: bytes) -> int:
+        check()
         for key in keys:
             va, vb = value(a, key), value(b, key)
             if va != vb:
@@ -1698,18 +1705,35 @@ def _uniq(ctx: Ctx, argv: list[str]) -> int:
 @command("tee", COMMANDS)
 def _tee(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "ai")
-    data = ctx.stdin
     status = 0
-    for f in files:
-        try:
+    handles: list[tuple[str, Any]] = []
+    try:
+        for f in files:
             if f == "/dev/null":
                 continue
-            with ctx.namespace.open(ctx.resolve(f), "ab" if opts.get("a") else "wb") as fh:
-                fh.write(data)
-        except FsError as e:
-            ctx.fs_error(e, f)
-            status = 1
-    ctx.write(data)
+            try:
+                handles.append((f, ctx.namespace.open(ctx.resolve(f),
+                                                      "ab" if opts.get("a") else "wb")))
+            except FsError as e:
+                ctx.fs_error(e, f)
+                status = 1
+        for chunk in ctx.stdin_stream.chunks():
+            ctx.check()
+            for f, fh in list(handles):
+                try:
+                    fh.write(chunk)
+                except FsError as e:
+                    ctx.fs_error(e, f)
+                    handles.remove((f, fh))
+                    status = 1
+            ctx.write(chunk)
+    finally:
+        for f, fh in handles:
+            try:
+                fh.close()
+            except FsError as e:
+                ctx.fs_error(e, f)
+                status = 1
     return status
 
 

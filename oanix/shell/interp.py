@@ -44,6 +44,7 @@ from .parser import (
     While,
     parse,
 )
+from .rx import RegexTimeout
 
 __all__ = ["CommandFn", "Ctx", "ExecResult", "Interp", "RunProgram", "OUTPUT_CAP",
            "MAX_VALUE"]
@@ -963,6 +964,9 @@ class Interp:
             raise
         except FsError as e:
             return ctx.fs_error(e)
+        except RegexTimeout as e:
+            ctx.error(str(e))
+            return 2
         except Exception as e:  # a command's bug must not take the shell down
             ctx.error(f"{type(e).__name__}: {e}")
             return 1
