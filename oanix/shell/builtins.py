@@ -1541,6 +1541,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
             ctx.write(pre + num + line + b"\n")
             last_shown = lineno
         for lineno, raw in enumerate(stream.lines(), 1):
+            ctx.check()
             if count == maxcount:
                 break
             line = raw[:-1] if raw.endswith(b"\n") else raw

@@ -273,6 +273,7 @@ class PipeInput(Input):
         self.pipe = pipe
 
     def _more(self) -> bytes:
+        check()
         return self.pipe.read_chunk()
 
     def close(self) -> None:
@@ -585,6 +586,8 @@ class Interp:
                     if trap:  # an EXIT trap set by this script runs when it ends
                         self.run_source(trap, io)
                         self.st.status = status
+                    # a program stopped by the time left (wasm) ends the line as it stops
+                    timed_out = status == 124 and mine.expired_scope() is not None
                 except Cancelled as c:
                     timed_out, status = True, 124
                     self.st.status = status
