@@ -224,6 +224,11 @@ class OanixEnv:
         self._scope = CancelScope(timeout=seconds,
                                   reason=f"environment {self.id}: time is up")
 
+    @property
+    def timed_out(self) -> bool:
+        """Whether the environment's deadline passed or it was cancelled."""
+        return self._scope.expired_scope() is not None
+
     def _check_time(self) -> None:
         hit = self._scope.expired_scope()
         if hit is not None:

@@ -203,7 +203,8 @@ def _run_with_timeout(fn: Callable[[], object], timeout: float, env: OanixEnv
     t = threading.Thread(target=target, daemon=True, name="oanix-trial")
     t.start()
     t.join(timeout)
-    finished = not t.is_alive()
+    # the work ends at the deadline (its last command stopped): that is a timeout too
+    finished = not t.is_alive() and not env.timed_out
     if not finished:
         env.cancel("timed out")
         t.join(_GRACE)
