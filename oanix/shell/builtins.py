@@ -803,10 +803,10 @@ def _seq(ctx: Ctx, argv: list[str]) -> int:
     started = False
     while True:
         ctx.check()
-        batch = [fmt(v) for v in itertools.islice(numbers, 8192)]
-        if not batch:
+        text = sep.join(map(fmt, itertools.islice(numbers, 16384)))
+        if not text:
             break
-        ctx.write((sep if started else "") + sep.join(batch))
+        ctx.write((sep if started else "") + text)
         started = True
     if started:
         ctx.write("\n")
