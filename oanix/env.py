@@ -78,7 +78,9 @@ _ALLOWED = {
 
 @attrs.frozen
 class Limits:
-    """Limits of every program an environment runs (see ``RunConfig``)."""
+    """Limits of every program an environment runs (see ``RunConfig``). ``timeout`` also
+    bounds each ``exec`` command line as a whole, and ``max_output`` what ``exec`` keeps
+    of its stdout and of its stderr."""
 
     fuel: int | None = None
     memory_limit: int | None = 512 << 20
