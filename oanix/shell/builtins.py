@@ -7,6 +7,7 @@ like coreutils does (``cat: x: No such file or directory``) with status 1.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import functools
 import hashlib
@@ -1808,27 +1809,36 @@ def _tr(ctx: Ctx, argv: list[str]) -> int:
     opts, sets = getopts(argv, "dscC")
     if not sets:
         raise _Usage("missing operand")
-    text = _text(ctx.stdin)
     s1 = _tr_set(sets[0])
     if opts.get("c") or opts.get("C"):
         members = set(s1)
         s1 = [chr(c) for c in range(256) if chr(c) not in members]
+    table: dict[int, str | None]
     if opts.get("d"):
-        drop = set(s1)
-        text = "".join(c for c in text if c not in drop)
+        table = dict.fromkeys(map(ord, s1))
         squeeze = set(_tr_set(sets[1])) if len(sets) > 1 else set()
     elif len(sets) > 1:
         s2 = _tr_set(sets[1])
         s2 += [s2[-1]] * (len(s1) - len(s2)) if s2 else []
         table = {ord(a): b for a, b in zip(s1, s2, strict=False)}
-        text = text.translate(table)
         squeeze = set(s2)
     else:
+        table = {}
         squeeze = set(s1)
-    if opts.get("s"):
-        text = re.sub("(" + "|".join(re.escape(c) for c in squeeze) + r")\1+", r"\1",
-                      text) if squeeze else text
-    ctx.write(text)
+    runs = (re.compile("(" + "|".join(re.escape(c) for c in squeeze) + r")\1+")
+            if opts.get("s") and squeeze else None)
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    last = ""  # the last character written: a squeezed run may go on in the next chunk
+    for chunk in itertools.chain(ctx.stdin_stream.chunks(), [b""]):
+        ctx.check()
+        text = decoder.decode(chunk, final=not chunk).translate(table)
+        if runs is not None and text:
+            text = runs.sub(r"\1", text)
+            if last in squeeze:
+                text = text.lstrip(last)
+        if text:
+            last = text[-1]
+            ctx.write(text)
     return 0
 
 
@@ -1849,11 +1859,13 @@ def _ranges(spec: str) -> Callable[[int], bool]:
 def _cut(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "s", "dfcb")
     status = 0
-    for _name, data in _inputs(ctx, files):
-        if data is None:
+    for _name, stream in _streams(ctx, files):
+        if stream is None:
             status = 1
             continue
-        for line in _text(data).splitlines():
+        for raw in stream.lines():
+            ctx.check()
+            line = _text(raw).removesuffix("\n")
             if "f" in opts:
                 sel = _ranges(str(opts["f"]))
                 d = str(opts.get("d", "\t"))
@@ -2391,21 +2403,56 @@ def _sed_selected(c: _SedCmd, lineno: int, line: str, last: bool) -> bool:
     return hit != c.neg
 
 
-def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
-    lines = text.split("\n")
-    trailing = text.endswith("\n")
-    if trailing:
-        lines.pop()
+class _SedLines:
+    """sed's input: lines read one ahead (to know the last one) from streams joined as
+    one. Locking: none; one sed run."""
+
+    def __init__(self, streams: Iterator[Input]) -> None:
+        self.streams = streams
+        self.current: Input | None = next(streams, None)
+        self.count = 0  # lines taken
+        self.trailing = False  # whether the last line taken ended with a newline
+        self.ahead = self._read()
+
+    def _read(self) -> bytes | None:
+        while self.current is not None:
+            raw = self.current.readline()
+            if raw:
+                return raw
+            self.current = next(self.streams, None)
+        return None
+
+    def take(self) -> str | None:
+        raw = self.ahead
+        if raw is None:
+            return None
+        self.count += 1
+        self.ahead = self._read()
+        self.trailing = raw.endswith(b"\n")
+        return _text(raw.removesuffix(b"\n"))
+
+    @property
+    def more(self) -> bool:
+        return self.ahead is not None
+
+
+def _sed_run(cmds: list[_SedCmd], source: _SedLines, quiet: bool,
+             write: Callable[[str], object]) -> None:
+    """Run the script over ``source``'s lines, writing each output line as it is made
+    (the last one held back: it ends with a newline only as the input did)."""
     out: list[str] = []
+    written = 0
     for c in cmds:
         c.active = False
-    idx = 0
     hold = ""
-    while idx < len(lines):
-        line = lines[idx]
-        lineno = idx + 1
-        last = idx == len(lines) - 1
-        idx += 1
+    while (first := source.take()) is not None:
+        line = first
+        lineno = source.count
+        last = not source.more
+        if len(out) > 1:
+            write("".join(o + "\n" for o in out[:-1]))
+            written += len(out) - 1
+            del out[:-1]
         append: list[str] = []
         deleted = False
         quit_now = False
@@ -2456,20 +2503,20 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
             elif c.cmd == "n":
                 if not quiet:
                     out.append(line)
-                if idx >= len(lines):
+                following = source.take()
+                if following is None:
                     deleted = quiet
                     break
-                line = lines[idx]
-                idx += 1
-                lineno = idx
-                last = idx == len(lines)
+                line = following
+                lineno = source.count
+                last = not source.more
             elif c.cmd == "N":
-                if idx >= len(lines):
+                following = source.take()
+                if following is None:
                     break
-                line += "\n" + lines[idx]
-                idx += 1
-                lineno = idx
-                last = idx == len(lines)
+                line += "\n" + following
+                lineno = source.count
+                last = not source.more
             elif c.cmd == "h":
                 hold = line
             elif c.cmd == "H":
@@ -2489,10 +2536,10 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
         out.extend(append)
         if quit_now:
             break
-    if not out:
-        return ""
-    return "\n".join(out) + ("\n" if trailing or idx < len(lines) or len(out) > len(lines)
-                             else "")
+    if out:
+        total = written + len(out)
+        end = source.trailing or source.more or total > source.count
+        write("\n".join(out) + ("\n" if end else ""))
 
 
 @command("sed", COMMANDS)
@@ -2542,23 +2589,24 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
     if inplace:
         for f in files:
             try:
-                old = _text(ctx.read_file(f))
-                ctx.namespace.write_bytes(ctx.resolve(f), _bytes(_sed_run(cmds, old, quiet)))
+                old = ctx.read_file(f)
+                parts: list[str] = []
+                _sed_run(cmds, _SedLines(iter([Input(old)])), quiet, parts.append)
+                ctx.namespace.write_bytes(ctx.resolve(f), _bytes("".join(parts)))
             except FsError as e:
                 ctx.error(f"can't read {f}: {strerror(e)}")
                 status = 2
         return status
-    chunks: list[str] = []
-    for _name, data in _inputs(ctx, files):
-        if data is None:
-            status = 2
-            continue
-        if chunks and chunks[-1] and not chunks[-1].endswith("\n"):
-            chunks[-1] += "\n"
-        chunks.append(_text(data))
-    text = "".join(chunks)
-    ctx.write(_sed_run(cmds, text, quiet))
-    return status
+    failed: list[str] = []
+
+    def streams() -> Iterator[Input]:
+        for name, stream in _streams(ctx, files):
+            if stream is None:
+                failed.append(name)
+            else:
+                yield stream
+    _sed_run(cmds, _SedLines(streams()), quiet, ctx.write)
+    return 2 if failed else status
 
 
 # == arithmetic ============================================================================
