@@ -52,6 +52,7 @@ __all__ = ["CommandFn", "Ctx", "ExecResult", "Interp", "RunProgram", "OUTPUT_CAP
 OUTPUT_CAP = 16 << 20  # what Shell.exec keeps of stdout and of stderr by default
 MAX_DEPTH = 60  # nested commands (function calls, substitutions, eval)
 MAX_VALUE = 64 << 20  # characters of a variable, a substitution, a here-document
+MAX_SLURP = 512 << 20  # bytes a command may gather of a pipe at once (sort, uniq, ...)
 
 RunProgram = Callable[[str, list[str], dict[str, str], str, bytes], tuple[int, bytes, bytes]]
 
@@ -94,6 +95,10 @@ class Writer(Protocol):
 class PipeClosed(BaseException):
     """A write to a pipe whose reader has gone (SIGPIPE): the writing stage ends, status
     141. A ``BaseException`` so that no command's ``except Exception`` swallows it."""
+
+
+class InputTooLarge(Exception):
+    """A command gathered more than ``MAX_SLURP`` bytes of a pipe (status 2)."""
 
 
 class Output:
@@ -168,10 +173,20 @@ class Input:
         return out
 
     def read_all(self) -> bytes:
+        """The rest of the input; from a stream at most ``MAX_SLURP`` bytes (a command
+        that needs its whole input cannot take an endless one).
+
+        Raises:
+            InputTooLarge: the stream went past ``MAX_SLURP``.
+        """
         parts = [self.data[self.pos:]]
+        size = len(parts[0])
         self.pos = len(self.data)
         while chunk := self._more():
             check()
+            size += len(chunk)
+            if size > MAX_SLURP:
+                raise InputTooLarge(f"standard input larger than {_size(MAX_SLURP)}")
             parts.append(chunk)
         self.data, self.pos = b"", 0
         return b"".join(parts)
@@ -967,7 +982,7 @@ class Interp:
             raise
         except FsError as e:
             return ctx.fs_error(e)
-        except RegexTimeout as e:
+        except (RegexTimeout, InputTooLarge) as e:
             ctx.error(str(e))
             return 2
         except Exception as e:  # a command's bug must not take the shell down

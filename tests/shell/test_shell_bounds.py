@@ -240,3 +240,13 @@ def test_catastrophic_regex_without_a_deadline_fails_the_command(
     res, took = timed(sh, f"echo {LINE} | grep -E '{EVIL}'; echo status $?")
     assert res.stdout == b"status 2\n" and b"took more than" in res.stderr and took < 8.0
     assert sh.exec("echo abc | grep -E 'b+c'").stdout == b"abc\n"
+
+
+def test_gathering_an_endless_pipe_has_a_limit(sh: Shell,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interp, "MAX_SLURP", 1 << 20)
+    for command in ("sort", "uniq", "tac", "xargs echo", "base64", "md5sum"):
+        res = sh.exec(f"yes | {command} > /dev/null; echo status $?", timeout=60)
+        assert res.stdout == b"status 2\n" and not res.timed_out, (command, res)
+        assert b"standard input larger than 1 MiB" in res.stderr
+    assert sh.exec("seq 1 1000 | sort -rn | head -1").stdout == b"1000\n"
