@@ -1,7 +1,10 @@
 """The shell interpreter: runs parsed scripts over a Namespace.
 
-Every command runs in this process: pipeline stages run one after another (a stage's
-output becomes the next one's input), a subshell runs on a copy of the shell state.
+Every command runs in this process: the stages of a pipeline run at once, each on a
+thread with its own copy of the interpreter, joined by bounded pipes (``Pipe``); a
+subshell runs on a copy of the shell state. Work stops when the thread's cancel scope
+(``oanix.shell.cancel``) expires: it is checked at every command and loop iteration, in
+every blocking wait, and by long builtins through ``Ctx.check()``.
 Files are only ever reached through the namespace. Programs found in the ``PATH``
 directories of the namespace run through the ``run_program`` hook (wasm) or, for shell
 scripts, in a child shell.
@@ -559,7 +562,9 @@ _COND_OPS = frozenset(["&&", "||", "!", "(", ")", "==", "=", "!=", "=~", "<", ">
 class Interp:
     """Runs scripts; holds the shell state between ``exec`` calls.
 
-    Locking: not thread-safe by design; ``Shell`` serialises calls with a lock.
+    Locking: not thread-safe by design; ``Shell`` serialises calls with a lock, and each
+    pipeline stage runs on a copy of its own (``_stage_interp``): the copies share only
+    the namespace, the command tables and the output streams (which lock).
     """
 
     def __init__(self, namespace: FileService, env: dict[str, str], cwd: str,
