@@ -13,6 +13,7 @@ scripts, in a child shell.
 from __future__ import annotations
 
 import functools
+import queue
 import random
 import re
 import threading
@@ -281,6 +282,56 @@ class Pipe:
             self._chunks.clear()
             self._size = 0
             self._cond.notify_all()
+
+
+class _Workers:
+    """Daemon threads kept for pipeline stages: starting a thread waits until it runs,
+    which costs a GIL hand-off per stage; an idle worker takes a job at once. A worker
+    idle for ``linger`` seconds exits; there is never a wait for a free one.
+
+    Locking: one lock guards the idle list; each worker's queue is thread-safe.
+    """
+
+    def __init__(self, linger: float = 30.0) -> None:
+        self.linger = linger
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def submit(self, fn: Callable[[], None]) -> threading.Event:
+        """Run ``fn`` on a worker; the event is set when it has returned."""
+        done = threading.Event()
+
+        def job() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        with self._lock:
+            jobs = self._idle.pop() if self._idle else None
+        if jobs is None:
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(jobs,), daemon=True,
+                             name="oanix-shell-stage").start()
+        jobs.put(job)
+        return done
+
+    def _work(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            try:
+                job = jobs.get(timeout=self.linger)
+            except queue.Empty:
+                with self._lock:
+                    if jobs in self._idle:  # else it was just taken: a job is coming
+                        self._idle.remove(jobs)
+                        return
+                continue
+            job()
+            with self._lock:
+                self._idle.append(jobs)
+
+
+_WORKERS = _Workers()
 
 
 class PipeInput(Input):
@@ -722,15 +773,12 @@ class Interp:
                 if i > 0:
                     stdin.close()
 
-        threads = [threading.Thread(target=stage, args=(i,), daemon=True,
-                                    name="oanix-shell-stage") for i in range(n - 1)]
-        for t in threads:
-            t.start()
+        done = [_WORKERS.submit(functools.partial(stage, i)) for i in range(n - 1)]
         try:
             stage(n - 1)
         finally:
-            for t in threads:
-                t.join()
+            for d in done:
+                d.wait()
         cancelled = next((e for e in errors if isinstance(e, Cancelled)), None)
         if cancelled is not None:
             raise cancelled
