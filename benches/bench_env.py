@@ -9,11 +9,17 @@
   CapacityLimiter (the floor), from ``bench_sched``.
 - A batch of the example tasks with the oracle agent at concurrency 1 and 2 (wall-time
   ratio; 2 cores).
+- Bounds (``--bounds`` runs only these): the time a runaway command line takes to stop
+  after its timeout (target < 100 ms), and the peak RSS growth and time of
+  ``seq 1 100000000 | tail -1`` (target < 100 MB: pipes stream), measured in a fresh
+  process.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -63,10 +69,51 @@ def batch(concurrency: int, runtime: WasiRuntime) -> float:
     return time.perf_counter() - t0
 
 
+RUNAWAYS = ["while :; do :; done", "yes | cat > /dev/null", "f() { f; }; while :; do f; done",
+            "yes | sort", "sleep 100"]
+BIG_PIPE = "seq 1 100000000 | tail -1"
+
+
+def rss_probe(command: str) -> None:
+    """In a fresh process: peak RSS growth (MB) and time of ``command``, on one line."""
+    with OanixEnv() as env:
+        env.exec("seq 1 100 | tail -1")  # import and warm everything first
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        res = env.exec(command)
+        took = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{(after - before) / 1024:.1f} {took:.1f} {res.stdout.decode().strip()}")
+
+
+def bounds() -> None:
+    with OanixEnv() as env:
+        for command in RUNAWAYS:
+            late = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                res = env.exec(command, timeout=0.2)
+                late.append(time.perf_counter() - t0 - 0.2)
+                assert res.timed_out, res
+            print(f"stop after timeout: {statistics.median(late) * 1e3:6.1f} ms median, "
+                  f"{max(late) * 1e3:6.1f} ms max   {command}")
+    out = subprocess.run([sys.executable, __file__, "--rss-probe", BIG_PIPE],
+                         capture_output=True, text=True, check=True).stdout.split()
+    print(f"{BIG_PIPE}: answer {out[2]}, peak RSS growth {out[0]} MB, {out[1]} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the task batch")
+    ap.add_argument("--bounds", action="store_true", help="only the bounds section")
+    ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss_probe:
+        rss_probe(args.rss_probe)
+        return
+    if args.bounds:
+        bounds()
+        return
 
     ws = MemFs()
     for i in range(100):
@@ -93,6 +140,7 @@ def main() -> None:
     floor = best_of(3, bare_nursery, n, c)
     print(f"scheduler, {n} no-op jobs at {c}: {n / ours:,.0f} jobs/s; bare nursery "
           f"{n / floor:,.0f} jobs/s; ratio {ours / floor:.2f}x the floor's time")
+    bounds()
 
     if not args.quick:
         with WasiRuntime() as rt:

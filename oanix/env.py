@@ -35,7 +35,13 @@ from typing import Any
 import attrs
 
 from . import paths
-from .errors import IllegalTransition, OanixError, PythonUnavailable
+from .errors import (
+    CommandFailed,
+    IllegalTransition,
+    OanixError,
+    PythonUnavailable,
+    TimedOut,
+)
 from .fs.cow import CowFs
 from .fs.mem import MemFs
 from .fs.workspace import WorkspaceFs
@@ -45,7 +51,8 @@ from .service import FileService
 from .services.logs import LogsFs
 from .services.proc import ProcFs, ProcRequest, ProcResult
 from .services.task import TaskFs
-from .shell import ExecResult, Shell
+from .shell import ExecResult, Shell, cancel
+from .shell.cancel import CancelScope
 from .shell.interp import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
@@ -80,7 +87,9 @@ _ALLOWED = {
 
 @attrs.frozen
 class Limits:
-    """Limits of every program an environment runs (see ``RunConfig``).
+    """Limits of every program an environment runs (see ``RunConfig``). ``timeout`` also
+    bounds each ``exec`` command line as a whole, and ``max_output`` what ``exec`` keeps
+    of its stdout and of its stderr.
 
     ``max_disk`` / ``max_disk_files``: the most a program may hold in any one writable
     directory while it runs, where the quotas of the mounts there do not say less
@@ -145,6 +154,7 @@ class OanixEnv:
         self._lock = threading.Lock()
         self._status = EnvStatus.CREATED
         self.error: str | None = None
+        self._scope = CancelScope(reason=f"environment {self.id}: cancelled")
 
         ws = workspace if workspace is not None else MemFs()
         if cow and not isinstance(ws, CowFs):
@@ -224,7 +234,39 @@ class OanixEnv:
             self.fail(str(exc) or type(exc).__name__)
         self.close()
 
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the environment's work now: running shell commands end (status 124) at
+        their next check, and every later call raises ``TimedOut``; idempotent. A wasm run
+        in progress stops at its own deadline (see ``expire_after``)."""
+        self._scope.cancel(f"environment {self.id}: {reason}")
+
+    def expire_after(self, seconds: float) -> None:
+        """Give the environment a deadline ``seconds`` from now: every run and command
+        gets at most the time left, and after it every call raises ``TimedOut``."""
+        self._scope = CancelScope(timeout=seconds,
+                                  reason=f"environment {self.id}: time is up")
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether the environment's deadline passed or it was cancelled."""
+        return self._scope.expired_scope() is not None
+
+    def _check_time(self) -> None:
+        hit = self._scope.expired_scope()
+        if hit is not None:
+            raise TimedOut(hit.reason)
+
+    def _timeout(self, timeout: float | None = None) -> float | None:
+        """The time a run may take: ``timeout`` (default the limits'), at most what is
+        left of the environment's deadline and of the calling command line's."""
+        chosen = self.limits.timeout if timeout is None else timeout
+        for left in (self._scope.remaining(), cancel.remaining()):
+            if left is not None:
+                chosen = max(left, 1e-3) if chosen is None else max(min(chosen, left), 1e-3)
+        return chosen
+
     def _use(self) -> None:
+        self._check_time()
         with self._lock:
             status = self._status
         if status is EnvStatus.CREATED:
@@ -250,31 +292,52 @@ class OanixEnv:
         """Run a wasm module (a host path, bytes, or a namespace path as ``NamespacePath``
         via ``module="ns:/bin/x.wasm"``) over this namespace under the limits."""
         self._use()
+        limits["timeout"] = self._timeout(limits.get("timeout"))
         config = attrs.evolve(self.limits.config(argv=list(argv), stdin=stdin,
                                                  env={**self.vars, **dict(env or {})},
                                                  cwd=cwd or self.cwd), **limits)
         return self.runtime.run(_module(self.namespace, module), self.namespace, config)
 
-    def exec(self, command: str, stdin: bytes = b"", env: Mapping[str, str] | None = None,
-             cwd: str | None = None) -> ExecResult:
-        """Run ``command`` as ``sh -c`` would, in a fresh shell session."""
+    def exec(self, command: str, *, stdin: bytes | str | None = None,
+             env: Mapping[str, str] | None = None, cwd: str | None = None,
+             timeout: float | None = None, check: bool = False) -> ExecResult:
+        """Run ``command`` as ``sh -c`` would, in a fresh shell session.
+
+        ``timeout`` (default ``Limits.timeout``) covers the whole command line: builtins,
+        loops, pipelines and the programs it starts (each gets the time left). When it
+        passes, the work stops and the result has status 124 and ``timed_out``. Output
+        past ``Limits.max_output`` is dropped (``stdout_truncated``/``stderr_truncated``).
+
+        Raises:
+            TimedOut: the environment was cancelled or its deadline passed.
+            CommandFailed: ``check`` and the status is not 0 (``.result`` holds it).
+            IllegalTransition: the environment is closed.
+        """
         self._use()
-        return self._shell(self.namespace, {**self.vars, **dict(env or {})},
-                           cwd or self.cwd).exec(command, stdin)
+        shell = self._shell(self.namespace, {**self.vars, **dict(env or {})},
+                            cwd or self.cwd)
+        data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin or b""
+        result = shell.exec(command, data, scope=self._scope,
+                            timeout=self.limits.timeout if timeout is None else timeout)
+        if check and not result.ok:
+            raise CommandFailed(command, result)
+        return result
 
     def _shell(self, ns: FileService, env: Mapping[str, str], cwd: str) -> Shell:
         """A shell session over ``ns`` (the namespace, or a process's view of a run)."""
         py = functools.partial(self._python, ns)
         return Shell(ns, env=dict(env), cwd=cwd,
                      commands={"python3": py, "python": py, **self.extra_commands},
-                     run_program=functools.partial(self._run_program, ns))
+                     run_program=functools.partial(self._run_program, ns),
+                     max_output=self.limits.max_output)
 
     def _run_program(self, ns: FileService, path: str, argv: list[str],
                      env: dict[str, str], cwd: str, stdin: bytes) -> tuple[int, bytes, bytes]:
         data = ns.read_bytes(path)
-        config = self.limits.config(argv=argv[1:], argv0=argv[0], env=env, cwd=cwd,
-                                    stdin=stdin)
-        return _status(self.runtime.run(data, ns, config))
+        config = attrs.evolve(self.limits.config(argv=argv[1:], argv0=argv[0], env=env,
+                                                 cwd=cwd, stdin=stdin),
+                              timeout=self._timeout())
+        return _status(self.runtime.run(data, ns, config), argv[0])
 
     def _run_process(self, ns: FileService, depth: int, req: ProcRequest) -> ProcResult:
         """Run a process a guest asked for through ``/cap/proc`` (see ``ProcFs``).
@@ -287,8 +350,9 @@ class OanixEnv:
         view = ns if preopens is None else self._process_view(preopens, depth + 1)
         env = req.env if req.env is not None else self.vars
         line = req.command if req.command is not None else shlex.join(req.argv or ())
-        res = self._shell(view, env, req.cwd or self.cwd).exec(line, req.stdin)
-        return ProcResult(res.exit_code, res.stdout, res.stderr)
+        res = self._shell(view, env, req.cwd or self.cwd).exec(
+            line, req.stdin, scope=self._scope, timeout=self._timeout(req.timeout))
+        return ProcResult(res.exit_code, res.stdout, res.stderr, res.timed_out)
 
     def _process_view(self, preopens: Sequence[PreparedPreopen], depth: int) -> Namespace:
         """A namespace over a run's directories, as they are (no copies), with a process
@@ -306,7 +370,6 @@ class OanixEnv:
                    argv: Sequence[str] = (), **config: Any) -> RunResult:
         """Run Python code or a namespace script in the sandbox over this namespace, under
         the environment's limits (``config`` overrides them: see ``run_python``)."""
-        self._use()
         return self._run_python(self.namespace, code=code, script=script, argv=argv,
                                 **config)
 
@@ -314,11 +377,12 @@ class OanixEnv:
                     ) -> RunResult:
         from .wasi.python import run_python
 
+        self._use()
         limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
-                  "timeout": self.limits.timeout, "max_output": self.limits.max_output,
-                  "max_disk": self.limits.max_disk,
+                  "max_output": self.limits.max_output, "max_disk": self.limits.max_disk,
                   "max_disk_files": self.limits.max_disk_files,
                   "env": dict(self.vars), "cwd": self.cwd, **config}
+        limits["timeout"] = self._timeout(config.get("timeout"))
         return run_python(namespace=ns, argv=argv, runtime=self.runtime, **limits)
 
     def python_session(self, **config: Any) -> PythonSession:
@@ -375,7 +439,7 @@ class OanixEnv:
         except OanixError as e:
             ctx.stderr.write(f"python3: {e}\n".encode())
             return 1
-        status, out, err = _status(result)
+        status, out, err = _status(result, "python3")
         ctx.stdout.write(out)
         ctx.stderr.write(err)
         return status
@@ -404,6 +468,7 @@ class OanixEnv:
         branch._executors = []
         branch._manager = None
         branch.error = None
+        branch._scope = CancelScope(self._scope, reason=f"environment {branch.id}: cancelled")
         branch.vars = dict(self.vars)
         branch.logs = LogsFs()
         branch.workspace = CowFs(frozen_ws)
@@ -476,10 +541,15 @@ def _module(ns: Namespace, module: str | bytes | Path) -> str | bytes | Path:
     return module
 
 
-def _status(result: RunResult) -> tuple[int, bytes, bytes]:
-    """``(status, stdout, stderr)`` of a run as a shell sees it (a trap has a status and a
-    line on stderr, as ``oanix-run`` reports it)."""
-    if result.trap is None:
-        return result.status, result.stdout, result.stderr
-    note = f"{result.trap.kind}: {result.trap.message}\n".encode()
-    return result.status, result.stdout, result.stderr + note
+def _status(result: RunResult, name: str) -> tuple[int, bytes, bytes]:
+    """``(status, stdout, stderr)`` of a run as a shell sees it: a trap has a status and a
+    line on stderr, as ``oanix-run`` reports it; a change the namespace refused is a line
+    on stderr naming the path and the reason, and a non-zero status."""
+    status, err = result.status, result.stderr
+    if result.trap is not None:
+        err += f"{result.trap.kind}: {result.trap.message}\n".encode()
+    for path, reason in result.changes.refused:
+        err += f"{name}: {path}: not written back: {reason}\n".encode("utf-8", "replace")
+    if result.changes.refused and status == 0:
+        status = 1
+    return status, result.stdout, err

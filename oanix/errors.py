@@ -23,7 +23,9 @@
     ├── WasiError                        the WASI bridge could not run a program
     │   ├── ModuleError                      missing, invalid or mismatched wasm module
     │   └── PythonUnavailable                the oanix[python] extra is not installed
-    └── TaskError                        a task directory is malformed (names file and field)
+    ├── TaskError                        a task directory is malformed (names file and field)
+    ├── CommandFailed                    ``env.exec(..., check=True)`` exited non-zero
+    └── TimedOut(TimeoutError)           an environment's time is up or it was cancelled
 
 Each file error also subclasses the matching builtin, so ``except FileNotFoundError``
 works on oanix code as on the os module. The path in the error is the one the caller
@@ -39,6 +41,7 @@ from typing import Any, ClassVar, Self
 __all__ = [
     "AlreadyExists",
     "BadFileMode",
+    "CommandFailed",
     "CrossMount",
     "FsError",
     "IllegalTransition",
@@ -57,6 +60,7 @@ __all__ = [
     "PythonUnavailable",
     "ReadOnly",
     "TaskError",
+    "TimedOut",
     "Unsupported",
     "WasiError",
 ]
@@ -230,3 +234,22 @@ class PythonUnavailable(WasiError):
 
 class TaskError(OanixError):
     """A task directory cannot be loaded: the message names the file and the field."""
+
+
+class CommandFailed(OanixError):
+    """``env.exec(command, check=True)`` exited with a non-zero status (124 when it
+    timed out). ``result`` is the ``ExecResult``; the message names the command and the
+    status, and ends with the last line of its stderr."""
+
+    def __init__(self, command: str, result: Any) -> None:
+        tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+        short = command if len(command) <= 80 else command[:77] + "..."
+        super().__init__(f"command {short!r} exited {result.exit_code}"
+                         + (f": {tail[0]}" if tail else ""))
+        self.command = command
+        self.result = result
+
+
+class TimedOut(OanixError, TimeoutError):
+    """An environment's time is up, or it was cancelled (``OanixEnv.cancel``): its work
+    was stopped and every further call on it raises this."""

@@ -13,8 +13,16 @@ through the ``run_program`` hook (wasm) or, for ``#!`` shell scripts, in a child
 
 The language is POSIX sh plus the bash features task scripts lean on: ``[[ ]]``,
 ``(( ))``, ``for ((;;))``, indexed arrays, ``${x:o:l}``, ``${x//a/b}``, ``${x^^}``,
-``$'...'``, ``<<<``, ``&>``, brace expansion, ``set -o pipefail``. Pipelines run their
-stages one after another; ``&`` runs a command in the foreground.
+``$'...'``, ``<<<``, ``&>``, brace expansion, ``set -o pipefail``. The stages of a
+pipeline run at once (threads) joined by bounded pipes; ``&`` runs a command in the
+foreground.
+
+Bounds: ``exec(timeout=...)`` stops the whole command line (status 124, ``timed_out``);
+every loop, command and long builtin checks the cancel scope (``oanix.shell.cancel``).
+Output kept is capped (``max_output``, ``stdout_truncated``); a variable, a command
+substitution or a here-document holds at most ``MAX_VALUE`` characters, a brace expansion
+``MAX_BRACE_WORDS`` words, nesting ``MAX_DEPTH`` calls: past a limit the shell stops with
+status 2 and a message.
 """
 
 from __future__ import annotations
@@ -22,12 +30,13 @@ from __future__ import annotations
 import threading
 
 from ..service import FileService
-from .interp import CommandFn, Ctx, ExecResult, Interp, RunProgram
+from .cancel import CancelScope
+from .interp import OUTPUT_CAP, CommandFn, Ctx, ExecResult, Interp, RunProgram
 from .lexer import ShellSyntaxError
 from .parser import parse, unparse
 
-__all__ = ["CommandFn", "Ctx", "ExecResult", "RunProgram", "Shell", "ShellSyntaxError",
-           "parse", "unparse"]
+__all__ = ["CancelScope", "CommandFn", "Ctx", "ExecResult", "RunProgram", "Shell",
+           "ShellSyntaxError", "parse", "unparse"]
 
 
 class Shell:
@@ -36,15 +45,19 @@ class Shell:
     ``env`` gives the initial (exported) variables (``PATH`` defaults to ``/bin``),
     ``cwd`` the working directory, ``commands`` extra Python commands
     (``fn(ctx, argv) -> status``), ``run_program(path, argv, env, cwd, stdin)`` runs a
-    wasm program found in the namespace and returns ``(status, stdout, stderr)``.
+    wasm program found in the namespace and returns ``(status, stdout, stderr)``
+    (``oanix.shell.cancel.remaining()`` tells it the time left). ``max_output``: bytes
+    kept of each of stdout and stderr (None: all).
 
     Locking: one lock serialises ``exec`` calls; a session runs one script at a time.
     """
 
     def __init__(self, namespace: FileService, env: dict[str, str] | None = None,
                  cwd: str = "/", commands: dict[str, CommandFn] | None = None,
-                 run_program: RunProgram | None = None) -> None:
+                 run_program: RunProgram | None = None,
+                 max_output: int | None = OUTPUT_CAP) -> None:
         self._lock = threading.Lock()
+        self.max_output = max_output
         self._interp = Interp(namespace, env or {}, cwd, dict(commands or {}), run_program)
 
     @property
@@ -57,7 +70,13 @@ class Shell:
         """The exported variables (a copy)."""
         return self._interp.st.env()
 
-    def exec(self, script: str, stdin: bytes = b"") -> ExecResult:
-        """Run ``script``; a syntax error gives status 2 and a message with its position."""
+    def exec(self, script: str, stdin: bytes = b"", *, timeout: float | None = None,
+             scope: CancelScope | None = None) -> ExecResult:
+        """Run ``script``; a syntax error gives status 2 and a message with its position.
+
+        After ``timeout`` seconds, or when ``scope`` is cancelled or expires, the work
+        stops within a check interval: status 124 and ``timed_out``; the session stays
+        usable.
+        """
         with self._lock:
-            return self._interp.exec(script, stdin)
+            return self._interp.exec(script, stdin, timeout, scope, self.max_output)

@@ -21,7 +21,11 @@ from contextlib import suppress
 from typing import Any
 
 from ..errors import FsError
-from .interp import Ctx
+from .cancel import check
+from .interp import Ctx, Input
+from .rx import TimedPattern
+from .rx import compile as timed_compile
+from .rx import error as rx_error
 
 __all__ = ["awk_main"]
 
@@ -532,7 +536,7 @@ class _Awk:
         self.fields: list[str] = [""]
         self.outputs: dict[str, bytearray] = {}
         self.exit_code = 0
-        self._regex_cache: dict[str, re.Pattern[str]] = {}
+        self._regex_cache: dict[str, TimedPattern[str]] = {}
 
     # -- records ---------------------------------------------------------------------------
 
@@ -562,34 +566,32 @@ class _Awk:
         self.vars["NF"] = float(len(self.fields) - 1)
         self.fields[0] = to_str(self.vars["OFS"]).join(self.fields[1:])
 
-    def regex(self, pat: str) -> re.Pattern[str]:
+    def regex(self, pat: str) -> TimedPattern[str]:
         rx = self._regex_cache.get(pat)
         if rx is None:
             from .builtins import posix_regex
 
             try:
-                rx = re.compile(posix_regex(pat, True))
-            except re.error as e:
+                rx = timed_compile(posix_regex(pat, True))
+            except (re.error, rx_error) as e:
                 raise AwkError(f"bad regex '{pat}': {e}") from None
             self._regex_cache[pat] = rx
         return rx
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(self, inputs: list[tuple[str, bytes]]) -> int:
+    def run(self, inputs: list[tuple[str, Input]]) -> int:
         try:
             for kind, _pat, body in self.items:
                 if kind == "BEGIN":
                     self.exec_block(body)
             if any(k in ("main", "END") for k, _, _ in self.items):
-                for name, data in inputs:
+                for name, stream in inputs:
                     self.vars["FILENAME"] = name
                     self.vars["FNR"] = 0.0
-                    text = data.decode("utf-8", "surrogateescape")
-                    lines = text.split("\n")
-                    if lines and lines[-1] == "":
-                        lines.pop()
-                    for line in lines:
+                    for raw in stream.lines():  # streamed: stdin may be endless
+                        check()
+                        line = raw.decode("utf-8", "surrogateescape").removesuffix("\n")
                         self.vars["NR"] = to_num(self.vars["NR"]) + 1
                         self.vars["FNR"] = to_num(self.vars["FNR"]) + 1
                         self.set_record(line)
@@ -657,6 +659,7 @@ class _Awk:
             self.exec(s)
 
     def exec(self, s: Any) -> None:
+        check()
         kind = s[0]
         if kind == "expr":
             self.eval(s[1])
@@ -1000,11 +1003,12 @@ def awk_main(ctx: Ctx, argv: list[str]) -> int:
             variables[m.group(1)] = _StrNum(m.group(2))
         else:
             files.append(a)
-    inputs: list[tuple[str, bytes]] = []
+    inputs: list[tuple[str, Input]] = []
     status = 0
     for f in files or ["-"]:
         try:
-            inputs.append((f if f != "-" else "", ctx.read_file(f)))
+            inputs.append((f if f != "-" else "", ctx.stdin_stream if f in ("-", "/dev/stdin")
+                           else Input(ctx.read_file(f))))
         except FsError as e:
             ctx.error(f"cannot open \"{f}\": {e.strerror}")
             status = 2

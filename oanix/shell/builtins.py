@@ -7,12 +7,15 @@ like coreutils does (``cat: x: No such file or directory``) with status 1.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import functools
 import hashlib
+import itertools
 import operator
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -21,10 +24,13 @@ import attrs
 from .. import paths
 from ..errors import FsError, IsADirectory, NotFound
 from ..service import Stat
+from . import rx as timed_rx
 from .awk import awk_main
+from .cancel import Cancelled, CancelScope, check, current, entered
 from .interp import (
     CommandFn,
     Ctx,
+    Input,
     ShellExit,
     _LoopJump,
     _Return,
@@ -161,6 +167,51 @@ def _inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
         except FsError as e:
             ctx.fs_error(e, f)
             yield f, None
+
+
+_CHUNK = 64 << 10
+
+
+class _FileInput(Input):
+    """A namespace file read chunk by chunk. Locking: none; one command."""
+
+    def __init__(self, f: Any) -> None:
+        super().__init__(b"")
+        self.f = f
+
+    def _more(self) -> bytes:
+        check()
+        data: bytes = self.f.read(_CHUNK)
+        return data
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _streams(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, Input | None]]:
+    """(name, stream) for each operand (stdin if none), read piecewise; the stream is
+    None after an error (reported)."""
+    for f in files or ["-"]:
+        if f in ("-", "/dev/stdin"):
+            yield f, ctx.stdin_stream
+            continue
+        if f == "/dev/null":
+            yield f, Input(b"")
+            continue
+        try:
+            path = ctx.resolve(f)
+            if ctx.namespace.is_dir(path):
+                raise IsADirectory(path)
+            handle = ctx.namespace.open(path, "rb")
+        except FsError as e:
+            ctx.fs_error(e, f)
+            yield f, None
+            continue
+        stream = _FileInput(handle)
+        try:
+            yield f, stream
+        finally:
+            stream.close()
 
 
 def _text(b: bytes) -> str:
@@ -677,16 +728,18 @@ def _cat(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "nuAEv")
     status = 0
     n = 0
-    for _name, data in _inputs(ctx, files):
-        if data is None:
+    for _name, stream in _streams(ctx, files):
+        if stream is None:
             status = 1
             continue
         if opts.get("n"):
-            for line in _lines(data):
+            for line in stream.lines():
                 n += 1
                 ctx.write(f"{n:6}\t".encode() + line)
         else:
-            ctx.write(data)
+            for chunk in stream.chunks():
+                ctx.check()
+                ctx.write(chunk)
     return status
 
 
@@ -731,29 +784,53 @@ def _seq(ctx: Ctx, argv: list[str]) -> int:
     if step == 0:
         raise _Usage("invalid Zero increment value")
     sep = str(opts.get("s", "\n"))
-    out: list[str] = []
-    x = first
-    while (x <= last) if step > 0 else (x >= last):
-        out.append(str(x))
-        x += step
-    width = max((len(s) for s in out), default=0)
-    if opts.get("w"):
-        out = [s.zfill(width) for s in out]
-    if out:
-        ctx.write(sep.join(out) + "\n")
+    if all(isinstance(v, int) for v in (first, step, last)):
+        ints = range(int(first), int(last) + (1 if step > 0 else -1), int(step))
+        width = max(len(str(ints[0])), len(str(ints[-1]))) if ints and opts.get("w") else 0
+        fmt: Callable[[int | float], str] = (lambda v: str(v).zfill(width)) if width else str
+        numbers: Iterator[int | float] = iter(ints)
+    else:
+        def floats() -> Iterator[float]:
+            x = first
+            while (x <= last) if step > 0 else (x >= last):
+                yield x
+                x += step
+        if opts.get("w"):
+            width = max((len(str(v)) for v in floats()), default=0)
+            fmt = lambda v: str(v).zfill(width)  # noqa: E731
+        else:
+            fmt = str
+        numbers = floats()
+    started = False
+    while True:
+        ctx.check()
+        text = sep.join(map(fmt, itertools.islice(numbers, 16384)))
+        if not text:
+            break
+        ctx.write((sep if started else "") + text)
+        started = True
+    if started:
+        ctx.write("\n")
     return 0
+
+
+@command("yes", COMMANDS)
+def _yes(ctx: Ctx, argv: list[str]) -> int:
+    line = _bytes((" ".join(argv[1:]) if len(argv) > 1 else "y") + "\n")
+    block = line * max(1, 8192 // len(line))
+    while True:
+        ctx.check()
+        ctx.write(block)
 
 
 @command("sleep", COMMANDS)
 def _sleep(ctx: Ctx, argv: list[str]) -> int:
-    total = 0.0
-    for a in argv[1:]:
-        m = re.fullmatch(r"(\d+(?:\.\d*)?)([smhd]?)", a)
-        if m is None:
-            raise _Usage(f"invalid time interval '{a}'")
-        total += float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
-            m.group(2)]
-    time.sleep(min(total, 2.0))
+    total = sum(_duration(a) for a in argv[1:])
+    scope = current()
+    if scope is None:
+        time.sleep(total)
+    else:
+        scope.sleep(total)
     return 0
 
 
@@ -789,11 +866,41 @@ def _env(ctx: Ctx, argv: list[str]) -> int:
         sh.st.vars, sh.st.exported = saved
 
 
-@command("timeout nice nohup", COMMANDS)
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)")
+
+
+def _duration(text: str) -> float:
+    m = _DURATION.fullmatch(text)
+    if m is None:
+        raise _Usage(f"invalid time interval '{text}'")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+@command("timeout", COMMANDS)
 def _timeout(ctx: Ctx, argv: list[str]) -> int:
-    _opts, rest = getopts(argv, "", "sk", permute=False)
-    if argv[0] == "timeout":
-        rest = rest[1:]
+    """``timeout [-s SIG] [-k T] [--preserve-status] [--foreground] N cmd``: runs ``cmd``
+    under a cancel scope of N seconds (0: none); status 124 when it expires."""
+    _opts, rest = getopts(argv, "v", "sk", permute=False,
+                          longs={"signal": "s", "kill-after": "k", "preserve-status": "",
+                                 "foreground": "", "verbose": "v"})
+    if not rest:
+        raise _Usage("missing operand")
+    seconds = _duration(rest[0])
+    if len(rest) < 2:
+        raise _Usage("missing operand")
+    scope = CancelScope(current(), seconds or None, reason="timeout")
+    try:
+        with entered(scope):
+            return ctx.run(rest[1:])
+    except Cancelled as c:
+        if c.scope is not scope:
+            raise  # an enclosing scope: the whole command line stops
+        return 124
+
+
+@command("nice nohup", COMMANDS)
+def _nice(ctx: Ctx, argv: list[str]) -> int:
+    _opts, rest = getopts(argv, "", "n", permute=False)
     return ctx.run(rest) if rest else 0
 
 
@@ -1180,17 +1287,30 @@ def _head(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(_legacy_count(argv), "qv", "nc")
     kind, n, _ = _count_arg(opts, argv)
     status = 0
-    for i, (name, data) in enumerate(_inputs(ctx, files)):
-        if data is None:
+    for i, (name, stream) in enumerate(_streams(ctx, files)):
+        if stream is None:
             status = 1
             continue
         if len(files) > 1:
             ctx.write(("\n" if i else "") + f"==> {name} <==\n")
-        if kind == "c":
-            ctx.write(data[:n] if n >= 0 else data[:len(data) + n])
+        if n < 0:  # all but the last -n: needs the whole input
+            data = stream.read_all()
+            if kind == "c":
+                ctx.write(data[:len(data) + n])
+            else:
+                lines = _lines(data)
+                ctx.write(b"".join(lines[:len(lines) + n]))
+        elif kind == "c":
+            left = n
+            while left > 0 and (chunk := stream.read(left)):
+                ctx.write(chunk)
+                left -= len(chunk)
         else:
-            lines = _lines(data)
-            ctx.write(b"".join(lines[:n] if n >= 0 else lines[:len(lines) + n]))
+            for _ in range(n):
+                line = stream.readline()
+                if not line:
+                    break
+                ctx.write(line)
     return status
 
 
@@ -1200,16 +1320,52 @@ def _tail(ctx: Ctx, argv: list[str]) -> int:
     kind, n, plus = _count_arg(opts, argv)
     n = abs(n)
     status = 0
-    for i, (name, data) in enumerate(_inputs(ctx, files)):
-        if data is None:
+    for i, (name, stream) in enumerate(_streams(ctx, files)):
+        if stream is None:
             status = 1
             continue
         if len(files) > 1:
             ctx.write(("\n" if i else "") + f"==> {name} <==\n")
-        seq: list[bytes] | bytes = data if kind == "c" else _lines(data)
-        part = seq[max(n - 1, 0):] if plus else (seq[len(seq) - n:] if n else seq[:0])
-        ctx.write(part if isinstance(part, bytes) else b"".join(part))
+        if plus:  # from the n-th line (byte) on: skip, then copy
+            if kind == "c":
+                skip = max(n - 1, 0)
+                while skip > 0 and (chunk := stream.read(skip)):
+                    skip -= len(chunk)
+            else:
+                for _ in range(max(n - 1, 0)):
+                    if not stream.readline():
+                        break
+            for chunk in stream.chunks():
+                ctx.write(chunk)
+        else:
+            ctx.write(_last(stream, kind, n))
     return status
+
+
+def _last(stream: Input, kind: str, n: int) -> bytes:
+    """The last ``n`` lines (``kind`` "n") or bytes ("c") of ``stream``, read through in
+    chunks while keeping only a window of a few times the answer's size."""
+    buf = bytearray()
+    floor = 1 << 20
+    for chunk in stream.chunks():
+        buf += chunk
+        if len(buf) > floor:
+            buf = bytearray(_cut_last(bytes(buf), kind, n))
+            floor = max(1 << 20, 4 * len(buf))
+    return _cut_last(bytes(buf), kind, n)
+
+
+def _cut_last(data: bytes, kind: str, n: int) -> bytes:
+    if kind == "c":
+        return data[len(data) - n:] if n else b""
+    if n == 0:
+        return b""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(n):
+        end = data.rfind(b"\n", 0, end)
+        if end < 0:
+            return data
+    return data[end + 1:]
 
 
 @command("wc", COMMANDS)
@@ -1220,13 +1376,23 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
     status = 0
     rows: list[tuple[list[int], str | None]] = []
     size = 0
-    for name, data in _inputs(ctx, files):
-        if data is None:
+    for name, stream in _streams(ctx, files):
+        if stream is None:
             status = 1
             continue
-        size += len(data)
-        found = {"l": data.count(b"\n"), "w": len(data.split()),
-                 "c": len(_text(data)) if opts.get("m") else len(data)}
+        found = {"l": 0, "w": 0, "c": 0}
+        in_word = False
+        for chunk in stream.chunks():
+            ctx.check()
+            size += len(chunk)
+            found["l"] += chunk.count(b"\n")
+            words = len(chunk.split())
+            if in_word and words and not chunk[:1].isspace():
+                words -= 1  # a word cut by the chunk boundary
+            found["w"] += words
+            in_word = not chunk[-1:].isspace()
+            found["c"] += (len(chunk) - len(_CONTINUATION.findall(chunk)) if opts.get("m")
+                           else len(chunk))
         rows.append(([found[k] for k in keys], name if files else None))
     if len(files) > 1:
         rows.append(([sum(r[0][i] for r in rows) for i in range(len(keys))], "total"))
@@ -1236,6 +1402,9 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
         line = " ".join(f"{c:{width}}" for c in counts)
         ctx.write(line + (f" {label}" if label is not None else "") + "\n")
     return status
+
+
+_CONTINUATION = re.compile(rb"[\x80-\xbf]")
 
 
 def posix_regex(pat: str, extended: bool) -> str:
@@ -1287,7 +1456,8 @@ def posix_regex(pat: str, extended: bool) -> str:
     return "".join(out)
 
 
-def _grep_regex(patterns: list[str], opts: dict[str, str | bool]) -> re.Pattern[bytes]:
+def _grep_regex(patterns: list[str], opts: dict[str, str | bool]
+                ) -> timed_rx.TimedPattern[bytes]:
     parts = []
     for p in patterns:
         if opts.get("F"):
@@ -1303,8 +1473,9 @@ def _grep_regex(patterns: list[str], opts: dict[str, str | bool]) -> re.Pattern[
         parts.append(rx)
     flags = re.IGNORECASE if opts.get("i") else 0
     try:
-        return re.compile(_bytes("|".join(f"(?:{p})" for p in parts)), flags | re.MULTILINE)
-    except re.error as e:
+        return timed_rx.compile(_bytes("|".join(f"(?:{p})" for p in parts)),
+                                flags | re.MULTILINE)
+    except (re.error, timed_rx.error) as e:
         raise _Usage(f"invalid regular expression: {e}") from None
 
 
@@ -1358,13 +1529,13 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     before = int(str(opts.get("B", opts.get("C", 0))))
     last_shown = 0  # line number of the last line written (for context and "--")
     any_shown = False
-    for name, data in (_inputs(ctx, targets) if (targets or not files) else iter(())):
-        if data is None:
+    for name, stream in (_streams(ctx, targets) if (targets or not files) else iter(())):
+        if stream is None:
             errors = True
             continue
         count = 0
         pending_after = 0
-        lines = data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
+        recent: deque[tuple[int, bytes]] = deque(maxlen=before or 1)
         last_shown = 0
 
         def show(lineno: int, line: bytes, sep: bytes, name: str = name) -> None:
@@ -1377,22 +1548,28 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
             num = f"{lineno}".encode() + sep if opts.get("n") else b""
             ctx.write(pre + num + line + b"\n")
             last_shown = lineno
-        for lineno, line in enumerate(lines, 1):
+        for lineno, raw in enumerate(stream.lines(), 1):
+            ctx.check()
             if count == maxcount:
                 break
+            line = raw[:-1] if raw.endswith(b"\n") else raw
             found = rx.search(line) is not None
             if found == bool(opts.get("v")):
                 if pending_after > 0:
                     show(lineno, line, b"-")
                     pending_after -= 1
+                if before:
+                    recent.append((lineno, line))
                 continue
             count += 1
             if opts.get("q"):
                 return 0
             if opts.get("c") or opts.get("l") or opts.get("L"):
                 continue
-            for k in range(max(lineno - before, last_shown + 1), lineno):
-                show(k, lines[k - 1], b"-")
+            for k, kept in recent:
+                if k > last_shown and k >= lineno - before:
+                    show(k, kept, b"-")
+            recent.clear()
             pending_after = after
             if opts.get("o") and not opts.get("v"):
                 for m in rx.finditer(line):
@@ -1464,6 +1641,7 @@ def _sort_cmp(keys: list[_SortKey], sep: bytes | None, reverse: bool, stable: bo
         return f.lower() if key.fold else f
 
     def cmp(a: bytes, b: bytes) -> int:
+        check()
         for key in keys:
             va, vb = value(a, key), value(b, key)
             if va != vb:
@@ -1536,18 +1714,35 @@ def _uniq(ctx: Ctx, argv: list[str]) -> int:
 @command("tee", COMMANDS)
 def _tee(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "ai")
-    data = ctx.stdin
     status = 0
-    for f in files:
-        try:
+    handles: list[tuple[str, Any]] = []
+    try:
+        for f in files:
             if f == "/dev/null":
                 continue
-            with ctx.namespace.open(ctx.resolve(f), "ab" if opts.get("a") else "wb") as fh:
-                fh.write(data)
-        except FsError as e:
-            ctx.fs_error(e, f)
-            status = 1
-    ctx.write(data)
+            try:
+                handles.append((f, ctx.namespace.open(ctx.resolve(f),
+                                                      "ab" if opts.get("a") else "wb")))
+            except FsError as e:
+                ctx.fs_error(e, f)
+                status = 1
+        for chunk in ctx.stdin_stream.chunks():
+            ctx.check()
+            for f, fh in list(handles):
+                try:
+                    fh.write(chunk)
+                except FsError as e:
+                    ctx.fs_error(e, f)
+                    handles.remove((f, fh))
+                    status = 1
+            ctx.write(chunk)
+    finally:
+        for f, fh in handles:
+            try:
+                fh.close()
+            except FsError as e:
+                ctx.fs_error(e, f)
+                status = 1
     return status
 
 
@@ -1621,27 +1816,36 @@ def _tr(ctx: Ctx, argv: list[str]) -> int:
     opts, sets = getopts(argv, "dscC")
     if not sets:
         raise _Usage("missing operand")
-    text = _text(ctx.stdin)
     s1 = _tr_set(sets[0])
     if opts.get("c") or opts.get("C"):
         members = set(s1)
         s1 = [chr(c) for c in range(256) if chr(c) not in members]
+    table: dict[int, str | None]
     if opts.get("d"):
-        drop = set(s1)
-        text = "".join(c for c in text if c not in drop)
+        table = dict.fromkeys(map(ord, s1))
         squeeze = set(_tr_set(sets[1])) if len(sets) > 1 else set()
     elif len(sets) > 1:
         s2 = _tr_set(sets[1])
         s2 += [s2[-1]] * (len(s1) - len(s2)) if s2 else []
         table = {ord(a): b for a, b in zip(s1, s2, strict=False)}
-        text = text.translate(table)
         squeeze = set(s2)
     else:
+        table = {}
         squeeze = set(s1)
-    if opts.get("s"):
-        text = re.sub("(" + "|".join(re.escape(c) for c in squeeze) + r")\1+", r"\1",
-                      text) if squeeze else text
-    ctx.write(text)
+    runs = (re.compile("(" + "|".join(re.escape(c) for c in squeeze) + r")\1+")
+            if opts.get("s") and squeeze else None)
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    last = ""  # the last character written: a squeezed run may go on in the next chunk
+    for chunk in itertools.chain(ctx.stdin_stream.chunks(), [b""]):
+        ctx.check()
+        text = decoder.decode(chunk, final=not chunk).translate(table)
+        if runs is not None and text:
+            text = runs.sub(r"\1", text)
+            if last in squeeze:
+                text = text.lstrip(last)
+        if text:
+            last = text[-1]
+            ctx.write(text)
     return 0
 
 
@@ -1662,11 +1866,13 @@ def _ranges(spec: str) -> Callable[[int], bool]:
 def _cut(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "s", "dfcb")
     status = 0
-    for _name, data in _inputs(ctx, files):
-        if data is None:
+    for _name, stream in _streams(ctx, files):
+        if stream is None:
             status = 1
             continue
-        for line in _text(data).splitlines():
+        for raw in stream.lines():
+            ctx.check()
+            line = _text(raw).removesuffix("\n")
             if "f" in opts:
                 sel = _ranges(str(opts["f"]))
                 d = str(opts.get("d", "\t"))
@@ -2038,8 +2244,8 @@ def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
             return (re.fullmatch(b, a, re.DOTALL) is not None) == (op != "!=")
         if op == "=~":
             try:
-                m = re.search(posix_regex(b, True), a)
-            except re.error:
+                m = timed_rx.compile(posix_regex(b, True)).search(a)
+            except (re.error, timed_rx.error):
                 raise _Usage(f"invalid regex '{b}'") from None
             ctx.shell.st.vars["BASH_REMATCH"] = m.group(0) if m else ""
             return m is not None
@@ -2096,7 +2302,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
             if i < n and script[i] == "I":
                 flags = re.IGNORECASE
                 i += 1
-            return re.compile(posix_regex(body, extended), flags)
+            return timed_rx.compile(posix_regex(body, extended), flags)
         return None
 
     while i < n:
@@ -2132,7 +2338,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
             nth = int(re.sub(r"\D", "", flags) or 1)
             # count: replace the nth match (n), every match (0), or from the nth on (-n).
             count = (-nth if nth > 1 else 0) if "g" in flags else nth
-            arg = (re.compile(posix_regex(pat, extended), rflags | re.MULTILINE), rep,
+            arg = (timed_rx.compile(posix_regex(pat, extended), rflags | re.MULTILINE), rep,
                    count, "p" in flags)
         elif c == "y":
             delim = script[i]
@@ -2196,7 +2402,7 @@ def _sed_match(a: object, lineno: int, line: str, last: bool) -> bool:
         return last
     if isinstance(a, int):
         return lineno == a
-    assert isinstance(a, re.Pattern)
+    assert isinstance(a, timed_rx.TimedPattern)
     return a.search(line) is not None
 
 
@@ -2217,26 +2423,62 @@ def _sed_selected(c: _SedCmd, lineno: int, line: str, last: bool) -> bool:
     return hit != c.neg
 
 
-def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
-    lines = text.split("\n")
-    trailing = text.endswith("\n")
-    if trailing:
-        lines.pop()
+class _SedLines:
+    """sed's input: lines read one ahead (to know the last one) from streams joined as
+    one. Locking: none; one sed run."""
+
+    def __init__(self, streams: Iterator[Input]) -> None:
+        self.streams = streams
+        self.current: Input | None = next(streams, None)
+        self.count = 0  # lines taken
+        self.trailing = False  # whether the last line taken ended with a newline
+        self.ahead = self._read()
+
+    def _read(self) -> bytes | None:
+        while self.current is not None:
+            raw = self.current.readline()
+            if raw:
+                return raw
+            self.current = next(self.streams, None)
+        return None
+
+    def take(self) -> str | None:
+        raw = self.ahead
+        if raw is None:
+            return None
+        self.count += 1
+        self.ahead = self._read()
+        self.trailing = raw.endswith(b"\n")
+        return _text(raw.removesuffix(b"\n"))
+
+    @property
+    def more(self) -> bool:
+        return self.ahead is not None
+
+
+def _sed_run(cmds: list[_SedCmd], source: _SedLines, quiet: bool,
+             write: Callable[[str], object]) -> None:
+    """Run the script over ``source``'s lines, writing each output line as it is made
+    (the last one held back: it ends with a newline only as the input did)."""
     out: list[str] = []
+    written = 0
     for c in cmds:
         c.active = False
-    idx = 0
     hold = ""
-    while idx < len(lines):
-        line = lines[idx]
-        lineno = idx + 1
-        last = idx == len(lines) - 1
-        idx += 1
+    while (first := source.take()) is not None:
+        line = first
+        lineno = source.count
+        last = not source.more
+        if len(out) > 1:
+            write("".join(o + "\n" for o in out[:-1]))
+            written += len(out) - 1
+            del out[:-1]
         append: list[str] = []
         deleted = False
         quit_now = False
         pc = 0
         while pc < len(cmds):
+            check()
             c = cmds[pc]
             pc += 1
             if c.cmd == "}" or not _sed_selected(c, lineno, line, last):
@@ -2247,7 +2489,8 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
                         pc += 1
                 continue
             if c.cmd == "s":
-                rx, rep, count, pflag = cast(tuple[re.Pattern[str], str, int, bool], c.arg)
+                rx, rep, count, pflag = cast(
+                    tuple[timed_rx.TimedPattern[str], str, int, bool], c.arg)
                 if count in (0, 1):
                     new, k = rx.subn(_sed_repl(rep), line, count=count)
                 else:
@@ -2280,20 +2523,20 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
             elif c.cmd == "n":
                 if not quiet:
                     out.append(line)
-                if idx >= len(lines):
+                following = source.take()
+                if following is None:
                     deleted = quiet
                     break
-                line = lines[idx]
-                idx += 1
-                lineno = idx
-                last = idx == len(lines)
+                line = following
+                lineno = source.count
+                last = not source.more
             elif c.cmd == "N":
-                if idx >= len(lines):
+                following = source.take()
+                if following is None:
                     break
-                line += "\n" + lines[idx]
-                idx += 1
-                lineno = idx
-                last = idx == len(lines)
+                line += "\n" + following
+                lineno = source.count
+                last = not source.more
             elif c.cmd == "h":
                 hold = line
             elif c.cmd == "H":
@@ -2313,10 +2556,10 @@ def _sed_run(cmds: list[_SedCmd], text: str, quiet: bool) -> str:
         out.extend(append)
         if quit_now:
             break
-    if not out:
-        return ""
-    return "\n".join(out) + ("\n" if trailing or idx < len(lines) or len(out) > len(lines)
-                             else "")
+    if out:
+        total = written + len(out)
+        end = source.trailing or source.more or total > source.count
+        write("\n".join(out) + ("\n" if end else ""))
 
 
 @command("sed", COMMANDS)
@@ -2360,29 +2603,30 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
         scripts.append(files.pop(0))
     try:
         cmds = _sed_parse("\n".join(scripts), extended)
-    except (re.error, IndexError) as e:
+    except (re.error, timed_rx.error, IndexError) as e:
         raise _Usage(f"-e expression #1: {e}") from None
     status = 0
     if inplace:
         for f in files:
             try:
-                old = _text(ctx.read_file(f))
-                ctx.namespace.write_bytes(ctx.resolve(f), _bytes(_sed_run(cmds, old, quiet)))
+                old = ctx.read_file(f)
+                parts: list[str] = []
+                _sed_run(cmds, _SedLines(iter([Input(old)])), quiet, parts.append)
+                ctx.namespace.write_bytes(ctx.resolve(f), _bytes("".join(parts)))
             except FsError as e:
                 ctx.error(f"can't read {f}: {strerror(e)}")
                 status = 2
         return status
-    chunks: list[str] = []
-    for _name, data in _inputs(ctx, files):
-        if data is None:
-            status = 2
-            continue
-        if chunks and chunks[-1] and not chunks[-1].endswith("\n"):
-            chunks[-1] += "\n"
-        chunks.append(_text(data))
-    text = "".join(chunks)
-    ctx.write(_sed_run(cmds, text, quiet))
-    return status
+    failed: list[str] = []
+
+    def streams() -> Iterator[Input]:
+        for name, stream in _streams(ctx, files):
+            if stream is None:
+                failed.append(name)
+            else:
+                yield stream
+    _sed_run(cmds, _SedLines(streams()), quiet, ctx.write)
+    return 2 if failed else status
 
 
 # == arithmetic ============================================================================
@@ -2396,9 +2640,19 @@ _BINOPS: list[set[str]] = [{"||"}, {"&&"}, {"|"}, {"^"}, {"&"}, {"==", "!="},
                            {"**"}]
 
 
+def _wrap(v: int) -> int:
+    """``v`` as a 64-bit signed integer (two's complement wrap-around, as sh does)."""
+    return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+
+
 def _c_div(a: int, b: int) -> int:
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b >= 0) else -q
+
+
+def _shift_op(a: int, b: int, left: bool) -> int:
+    b &= 63  # the shift count taken modulo the width, as the hardware sh runs on does
+    return _wrap(a << b) if left else a >> b
 
 
 _OPS: dict[str, Callable[[int, int], int]] = {
@@ -2407,9 +2661,10 @@ _OPS: dict[str, Callable[[int, int], int]] = {
     "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
     "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
     ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
-    "<<": operator.lshift, ">>": operator.rshift, "+": operator.add, "-": operator.sub,
+    "<<": lambda a, b: _shift_op(a, b, True), ">>": lambda a, b: _shift_op(a, b, False),
+    "+": operator.add, "-": operator.sub,
     "*": operator.mul, "/": _c_div, "%": lambda a, b: a - b * _c_div(a, b),
-    "**": lambda a, b: int(a ** b)}
+    "**": lambda a, b: pow(a, b, 1 << 64)}
 
 
 def _binop(op: str, a: int, b: int) -> int:
@@ -2417,7 +2672,7 @@ def _binop(op: str, a: int, b: int) -> int:
         raise ZeroDivisionError("division by zero")
     if op == "**" and b < 0:
         raise ValueError("exponent less than 0")
-    return _OPS[op](a, b)
+    return _wrap(_OPS[op](a, b))
 
 
 def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], None],
@@ -2451,7 +2706,7 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
         if not raw:
             return 0
         try:
-            return int(raw, 0) if not re.fullmatch(r"0\d+", raw) else int(raw, 8)
+            return _wrap(int(raw, 0) if not re.fullmatch(r"0\d+", raw) else int(raw, 8))
         except ValueError:
             if depth > 20:
                 raise ValueError("expression recursion level exceeded") from None
@@ -2495,11 +2750,11 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
         if t in ("-", "+", "!", "~"):
             take()
             v = unary()
-            return {"-": -v, "+": v, "!": int(not v), "~": ~v}[t]
+            return _wrap({"-": -v, "+": v, "!": int(not v), "~": ~v}[t])
         if t in ("++", "--"):
             take()
             name = take()
-            v = value(name) + (1 if t == "++" else -1)
+            v = _wrap(value(name) + (1 if t == "++" else -1))
             setv(name, str(v))
             return v
         return postfix()
@@ -2514,16 +2769,16 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
         if "#" in t:
             base, _, digits = t.partition("#")
             try:
-                return int(digits, int(base))
+                return _wrap(int(digits, int(base)))
             except ValueError:
                 raise ValueError(f"value too great for base (error token is \"{t}\")") from None
         if t[0].isdigit():
-            return int(t, 0) if not re.fullmatch(r"0\d+", t) else int(t, 8)
+            return _wrap(int(t, 0) if not re.fullmatch(r"0\d+", t) else int(t, 8))
         if re.match(r"[A-Za-z_]", t):
             v = value(t)
             if peek() in ("++", "--"):
                 op = take()
-                setv(t, str(v + (1 if op == "++" else -1)))
+                setv(t, str(_wrap(v + (1 if op == "++" else -1))))
             return v
         raise ValueError(f"syntax error: operand expected (error token is \"{t}\")")
 

@@ -1,7 +1,10 @@
 """The shell interpreter: runs parsed scripts over a Namespace.
 
-Every command runs in this process: pipeline stages run one after another (a stage's
-output becomes the next one's input), a subshell runs on a copy of the shell state.
+Every command runs in this process: the stages of a pipeline run at once, each on a
+thread with its own copy of the interpreter, joined by bounded pipes (``Pipe``); a
+subshell runs on a copy of the shell state. Work stops when the thread's cancel scope
+(``oanix.shell.cancel``) expires: it is checked at every command and loop iteration, in
+every blocking wait, and by long builtins through ``Ctx.check()``.
 Files are only ever reached through the namespace. Programs found in the ``PATH``
 directories of the namespace run through the ``run_program`` hook (wasm) or, for shell
 scripts, in a child shell.
@@ -10,8 +13,11 @@ scripts, in a child shell.
 from __future__ import annotations
 
 import functools
+import queue
 import random
 import re
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import BinaryIO, Protocol
@@ -21,6 +27,7 @@ import attrs
 from .. import paths
 from ..errors import FsError
 from ..service import FileService
+from .cancel import Cancelled, CancelScope, check, current, entered, wait
 from .lexer import DQ, SQ, CmdSub, Lit, Param, Part, ShellSyntaxError, Word, merge_parts
 from .parser import (
     AndOr,
@@ -41,11 +48,15 @@ from .parser import (
     While,
     parse,
 )
+from .rx import RegexTimeout
 
-__all__ = ["CommandFn", "Ctx", "ExecResult", "Interp", "RunProgram", "OUTPUT_CAP"]
+__all__ = ["CommandFn", "Ctx", "ExecResult", "Interp", "RunProgram", "OUTPUT_CAP",
+           "MAX_VALUE"]
 
-OUTPUT_CAP = 16 << 20
+OUTPUT_CAP = 16 << 20  # what Shell.exec keeps of stdout and of stderr by default
 MAX_DEPTH = 60  # nested commands (function calls, substitutions, eval)
+MAX_VALUE = 64 << 20  # characters of a variable, a substitution, a here-document
+MAX_SLURP = 512 << 20  # bytes a command may gather of a pipe at once (sort, uniq, ...)
 
 RunProgram = Callable[[str, list[str], dict[str, str], str, bytes], tuple[int, bytes, bytes]]
 
@@ -60,6 +71,14 @@ class ExecResult:
     stdout: bytes
     stderr: bytes
     exit_code: int
+    timed_out: bool = False
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command line exited with status 0 (so did not time out)."""
+        return self.exit_code == 0
 
     @property
     def stdout_text(self) -> str:
@@ -77,26 +96,41 @@ class Writer(Protocol):
     def write(self, data: bytes) -> object: ...
 
 
-class Output:
-    """An in-memory output stream capped at ``cap`` bytes (then truncated with a note).
+class PipeClosed(BaseException):
+    """A write to a pipe whose reader has gone (SIGPIPE): the writing stage ends, status
+    141. A ``BaseException`` so that no command's ``except Exception`` swallows it."""
 
-    Locking: none; a stream belongs to one exec call.
+
+class InputTooLarge(Exception):
+    """A command gathered more than ``MAX_SLURP`` bytes of a pipe (status 2)."""
+
+
+class Output:
+    """An in-memory output stream keeping at most ``cap`` bytes (None: all).
+
+    What goes past the cap is dropped and ``truncated`` says so; the kept bytes are never
+    altered. With ``overflow_closes`` a write past the cap raises ``PipeClosed`` instead,
+    ending the writer (a command substitution's capture).
+
+    Locking: one lock, since the stages of a pipeline may share a stream (stderr).
     """
 
-    def __init__(self, cap: int = OUTPUT_CAP) -> None:
+    def __init__(self, cap: int | None = OUTPUT_CAP, overflow_closes: bool = False) -> None:
         self.buf = bytearray()
         self.cap = cap
         self.truncated = False
+        self.overflow_closes = overflow_closes
+        self._lock = threading.Lock()
 
     def write(self, data: bytes) -> int:
-        room = self.cap - len(self.buf)
-        if len(data) > room:
-            if not self.truncated:
-                self.buf += data[:max(room, 0)]
-                self.buf += b"\n[output truncated]\n"
-                self.truncated = True
-            return len(data)
-        self.buf += data
+        with self._lock:
+            if self.cap is None or len(self.buf) + len(data) <= self.cap:
+                self.buf += data
+                return len(data)
+            self.buf += data[:max(self.cap - len(self.buf), 0)]
+            self.truncated = True
+        if self.overflow_closes:
+            raise PipeClosed()
         return len(data)
 
 
@@ -108,26 +142,211 @@ class _Null:
 
 
 class Input:
-    """Bytes read by commands; each read consumes (``read`` shares one loop's input).
+    """A command's stdin: bytes given at once, or (``_more``) a stream read in chunks.
 
-    Locking: none; one exec call.
+    Each read consumes (``read`` shares one loop's input). ``read_all`` gathers the rest;
+    ``read`` and ``readline`` take only what they need, so a command can stream.
+
+    Locking: none; one reader at a time (the stage that owns it).
     """
 
     def __init__(self, data: bytes = b"") -> None:
         self.data = data
         self.pos = 0
 
-    def read_all(self) -> bytes:
-        out = self.data[self.pos:]
-        self.pos = len(self.data)
-        return out
+    def _more(self) -> bytes:
+        """The next chunk of the stream, b"" at its end (bytes given at once: none)."""
+        return b""
 
-    def readline(self, delim: bytes = b"\n") -> bytes:
-        end = self.data.find(delim, self.pos)
-        end = len(self.data) if end < 0 else end + len(delim)
+    def _fill(self) -> bool:
+        """Get the next chunk into the buffer; False at the end."""
+        chunk = self._more()
+        if not chunk:
+            return False
+        self.data = self.data[self.pos:] + chunk if self.pos < len(self.data) else chunk
+        self.pos = 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (-1: what is buffered, or the next chunk); b"" at the end."""
+        if self.pos >= len(self.data) and not self._fill():
+            return b""
+        end = len(self.data) if n < 0 else min(self.pos + n, len(self.data))
         out = self.data[self.pos:end]
         self.pos = end
         return out
+
+    def read_all(self) -> bytes:
+        """The rest of the input; from a stream at most ``MAX_SLURP`` bytes (a command
+        that needs its whole input cannot take an endless one).
+
+        Raises:
+            InputTooLarge: the stream went past ``MAX_SLURP``.
+        """
+        parts = [self.data[self.pos:]]
+        size = len(parts[0])
+        self.pos = len(self.data)
+        while chunk := self._more():
+            check()
+            size += len(chunk)
+            if size > MAX_SLURP:
+                raise InputTooLarge(f"standard input larger than {_size(MAX_SLURP)}")
+            parts.append(chunk)
+        self.data, self.pos = b"", 0
+        return b"".join(parts)
+
+    def readline(self, delim: bytes = b"\n") -> bytes:
+        parts: list[bytes] = []
+        while True:
+            end = self.data.find(delim, self.pos)
+            if end >= 0:
+                end += len(delim)
+                parts.append(self.data[self.pos:end])
+                self.pos = end
+                return b"".join(parts)
+            parts.append(self.data[self.pos:])
+            self.pos = len(self.data)
+            self.data, self.pos = b"", 0
+            chunk = self._more()
+            if not chunk:
+                return b"".join(parts)
+            self.data = chunk
+
+    def chunks(self) -> Iterator[bytes]:
+        """The rest of the input, chunk by chunk."""
+        while chunk := self.read():
+            yield chunk
+
+    def lines(self) -> Iterator[bytes]:
+        """The rest of the input, line by line (each keeping its newline)."""
+        while line := self.readline():
+            yield line
+
+    def close(self) -> None:
+        """The reader is done: a pipe's writer gets SIGPIPE from now on."""
+
+
+PIPE_CAPACITY = 256 << 10
+
+
+class Pipe:
+    """A bounded byte pipe between two pipeline stages (threads).
+
+    A write blocks while ``capacity`` bytes are buffered (back-pressure) and raises
+    ``PipeClosed`` once the reader has closed; a read blocks until data or the writer's
+    close. Every wait checks the waiting thread's cancel scope.
+
+    Locking: one condition guards the buffer and both closed flags.
+    """
+
+    def __init__(self, capacity: int = PIPE_CAPACITY) -> None:
+        self.capacity = capacity
+        self._cond = threading.Condition()
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self.write_closed = False
+        self.read_closed = False
+
+    def write(self, data: bytes) -> int:
+        if not data:
+            return 0
+        with self._cond:
+            while self._size >= self.capacity and not self.read_closed:
+                wait(self._cond)
+            if self.read_closed:
+                raise PipeClosed()
+            self._chunks.append(bytes(data))
+            self._size += len(data)
+            self._cond.notify_all()
+        return len(data)
+
+    def read_chunk(self) -> bytes:
+        with self._cond:
+            while not self._chunks and not self.write_closed:
+                wait(self._cond)
+            if not self._chunks:
+                return b""
+            chunk = self._chunks.popleft()
+            self._size -= len(chunk)
+            self._cond.notify_all()
+            return chunk
+
+    def close_write(self) -> None:
+        with self._cond:
+            self.write_closed = True
+            self._cond.notify_all()
+
+    def close_read(self) -> None:
+        with self._cond:
+            self.read_closed = True
+            self._chunks.clear()
+            self._size = 0
+            self._cond.notify_all()
+
+
+class _Workers:
+    """Daemon threads kept for pipeline stages: starting a thread waits until it runs,
+    which costs a GIL hand-off per stage; an idle worker takes a job at once. A worker
+    idle for ``linger`` seconds exits; there is never a wait for a free one.
+
+    Locking: one lock guards the idle list; each worker's queue is thread-safe.
+    """
+
+    def __init__(self, linger: float = 30.0) -> None:
+        self.linger = linger
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def submit(self, fn: Callable[[], None]) -> threading.Event:
+        """Run ``fn`` on a worker; the event is set when it has returned."""
+        done = threading.Event()
+
+        def job() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        with self._lock:
+            jobs = self._idle.pop() if self._idle else None
+        if jobs is None:
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(jobs,), daemon=True,
+                             name="oanix-shell-stage").start()
+        jobs.put(job)
+        return done
+
+    def _work(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            try:
+                job = jobs.get(timeout=self.linger)
+            except queue.Empty:
+                with self._lock:
+                    if jobs in self._idle:  # else it was just taken: a job is coming
+                        self._idle.remove(jobs)
+                        return
+                continue
+            job()
+            with self._lock:
+                self._idle.append(jobs)
+
+
+_WORKERS = _Workers()
+
+
+class PipeInput(Input):
+    """The read end of a ``Pipe``. Locking: see ``Input``."""
+
+    def __init__(self, pipe: Pipe) -> None:
+        super().__init__(b"")
+        self.pipe = pipe
+
+    def _more(self) -> bytes:
+        check()
+        return self.pipe.read_chunk()
+
+    def close(self) -> None:
+        self.pipe.close_read()
 
 
 @attrs.define
@@ -283,6 +502,11 @@ class Ctx:
             return b""
         return self.namespace.read_bytes(self.resolve(path))
 
+    def check(self) -> None:
+        """Raise the shell's cancellation if the command line's time is up (or it was
+        cancelled): long-running commands call it between pieces of work."""
+        check()
+
     def run(self, argv: list[str], stdin: bytes | None = None) -> int:
         """Run a command (as the shell would find it) with this command's streams."""
         io = self.io if stdin is None else IO(Input(stdin), self.io.out)
@@ -389,7 +613,9 @@ _COND_OPS = frozenset(["&&", "||", "!", "(", ")", "==", "=", "!=", "=~", "<", ">
 class Interp:
     """Runs scripts; holds the shell state between ``exec`` calls.
 
-    Locking: not thread-safe by design; ``Shell`` serialises calls with a lock.
+    Locking: not thread-safe by design; ``Shell`` serialises calls with a lock, and each
+    pipeline stage runs on a copy of its own (``_stage_interp``): the copies share only
+    the namespace, the command tables and the output streams (which lock).
     """
 
     def __init__(self, namespace: FileService, env: dict[str, str], cwd: str,
@@ -414,21 +640,37 @@ class Interp:
 
     # -- entry points --------------------------------------------------------------------
 
-    def exec(self, src: str, stdin: bytes) -> ExecResult:
-        out, err = Output(), Output()
+    def exec(self, src: str, stdin: bytes, timeout: float | None = None,
+             scope: CancelScope | None = None, max_output: int | None = OUTPUT_CAP
+             ) -> ExecResult:
+        """Run ``src`` under a new cancel scope (a child of ``scope``) ending after
+        ``timeout`` seconds: then the work stops and the status is 124."""
+        out, err = Output(max_output), Output(max_output)
         io = IO(Input(stdin), {1: out, 2: err})
+        mine = CancelScope(scope, timeout, reason="timed out")
+        timed_out = False
         try:
-            status = self.run_source(src, io)
-            trap, self.st.exit_trap = self.st.exit_trap, None
-            if trap:  # an EXIT trap set by this script runs when it ends
-                self.run_source(trap, io)
-                self.st.status = status
+            with entered(mine):
+                try:
+                    status = self.run_source(src, io)
+                    trap, self.st.exit_trap = self.st.exit_trap, None
+                    if trap:  # an EXIT trap set by this script runs when it ends
+                        self.run_source(trap, io)
+                        self.st.status = status
+                    # a program stopped by the time left (wasm) ends the line as it stops
+                    timed_out = status == 124 and mine.expired_scope() is not None
+                except Cancelled as c:
+                    timed_out, status = True, 124
+                    self.st.status = status
+                    self.st.exit_trap = None
+                    err.write(f"{self.st.name}: {c.scope.reason}\n".encode())
         finally:
             for f in self._exec_files:
                 with suppress(FsError):
                     f.close()
             self._exec_files.clear()
-        return ExecResult(bytes(out.buf), bytes(err.buf), status)
+        return ExecResult(bytes(out.buf), bytes(err.buf), status, timed_out,
+                          out.truncated, err.truncated)
 
     def run_source(self, src: str, io: IO) -> int:
         """Parse and run ``src`` in the current state; ``exit`` ends it."""
@@ -436,6 +678,10 @@ class Interp:
             script = parse(src)
         except ShellSyntaxError as e:
             io.stderr.write(f"{self.st.name}: {e}\n".encode())
+            self.st.status = 2
+            return 2
+        except RecursionError:
+            io.stderr.write(f"{self.st.name}: syntax error: nesting too deep\n".encode())
             self.st.status = 2
             return 2
         self.cond_depth = 0
@@ -458,6 +704,9 @@ class Interp:
             script = parse(src)
         except ShellSyntaxError as e:
             io.stderr.write(f"{self.st.name}: {e}\n".encode())
+            return 2
+        except RecursionError:
+            io.stderr.write(f"{self.st.name}: syntax error: nesting too deep\n".encode())
             return 2
         try:
             return self.run_script(script, io)
@@ -498,23 +747,65 @@ class Interp:
         return status
 
     def _run_stages(self, commands: tuple[Command, ...], io: IO) -> int:
-        data: Input = io.stdin
-        statuses: list[int] = []
-        for i, cmd in enumerate(commands):
-            last = i == len(commands) - 1
-            sink: Output | None = None if last else Output()
+        """Run the stages at once, each on a copy of the state and (but the last) on a
+        thread of its own, joined by bounded pipes."""
+        n = len(commands)
+        pipes = [Pipe() for _ in range(n - 1)]
+        statuses = [0] * n
+        errors: list[BaseException] = []
+        scope = current() or CancelScope()
+
+        def stage(i: int) -> None:
+            stdin = io.stdin if i == 0 else PipeInput(pipes[i - 1])
             out = dict(io.out)
-            if sink is not None:
-                out[1] = sink
-            stage_io = IO(data, out)
-            with self.subshell():
-                statuses.append(self._catch_exit(
-                    functools.partial(self.run_command, cmd, stage_io)))
-            if sink is not None:
-                data = Input(bytes(sink.buf))
+            if i < n - 1:
+                out[1] = pipes[i]
+            child = self._stage_interp()
+            try:
+                with entered(scope):
+                    statuses[i] = child._run_stage(commands[i], IO(stdin, out))
+            except BaseException as e:  # re-raised on the calling thread
+                errors.append(e)
+                statuses[i] = 1
+            finally:
+                if i < n - 1:
+                    pipes[i].close_write()
+                if i > 0:
+                    stdin.close()
+
+        done = [_WORKERS.submit(functools.partial(stage, i)) for i in range(n - 1)]
+        try:
+            stage(n - 1)
+        finally:
+            for d in done:
+                d.wait()
+        cancelled = next((e for e in errors if isinstance(e, Cancelled)), None)
+        if cancelled is not None:
+            raise cancelled
+        if errors:
+            raise errors[0]
         if "pipefail" in self.st.options:
             return next((s for s in reversed(statuses) if s), 0)
         return statuses[-1]
+
+    def _stage_interp(self) -> Interp:
+        """A copy of this interpreter for one pipeline stage: its own state (a subshell),
+        the same namespace and commands."""
+        child = Interp.__new__(Interp)
+        child.__dict__.update(self.__dict__)
+        child.st = self.st.copy()
+        child._exec_files = []
+        return child
+
+    def _run_stage(self, cmd: Command, io: IO) -> int:
+        try:
+            return self._catch_exit(functools.partial(self.run_command, cmd, io))
+        except PipeClosed:
+            return 141
+        finally:
+            for f in self._exec_files:
+                with suppress(FsError):
+                    f.close()
 
     @contextmanager
     def subshell(self) -> Iterator[None]:
@@ -539,6 +830,7 @@ class Interp:
     # -- commands ------------------------------------------------------------------------
 
     def run_command(self, cmd: Command, io: IO) -> int:
+        check()
         self.err = io.stderr
         if isinstance(cmd, Simple):
             return self.run_simple(cmd, io)
@@ -570,6 +862,7 @@ class Interp:
                      else self.expand_words(cmd.items))
             status = 0
             for item in items:
+                check()
                 self.set_var(cmd.var, item)
                 jump = self._loop_body(cmd.body, io)
                 status = self.st.status
@@ -594,6 +887,7 @@ class Interp:
         self.arith(self.expand_string(cmd.init))
         status = 0
         while True:
+            check()
             cond = self.expand_string(cmd.cond)
             if cond.strip() and self.arith(cond) == 0:
                 break
@@ -614,6 +908,7 @@ class Interp:
     def _loop(self, cmd: While, io: IO) -> int:
         status = 0
         while (self._condition(cmd.cond, io) == 0) != cmd.until:
+            check()
             jump = self._loop_body(cmd.body, io)
             status = self.st.status
             if jump == "break":
@@ -716,6 +1011,7 @@ class Interp:
         from .builtins import SPECIAL
 
         name = argv[0]
+        check()
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -739,6 +1035,9 @@ class Interp:
             raise
         except FsError as e:
             return ctx.fs_error(e)
+        except (RegexTimeout, InputTooLarge) as e:
+            ctx.error(str(e))
+            return 2
         except Exception as e:  # a command's bug must not take the shell down
             ctx.error(f"{type(e).__name__}: {e}")
             return 1
@@ -852,6 +1151,8 @@ class Interp:
         op = r.op
         if op in ("<<", "<<-"):
             text = self.expand_string(r.body) if r.body is not None else r.heredoc or ""
+            if len(text) > MAX_VALUE:
+                raise self._fatal(f"here-document larger than {_size(MAX_VALUE)}", 2)
             io.stdin = Input(text.encode("utf-8", "surrogateescape"))
             return
         target = self.expand_string(r.target)
@@ -904,6 +1205,8 @@ class Interp:
     # -- variables -----------------------------------------------------------------------
 
     def set_var(self, name: str, value: str) -> None:
+        if len(value) > MAX_VALUE:
+            raise self._fatal(f"{name}: value larger than {_size(MAX_VALUE)}", 2)
         array = self.st.arrays.get(name)
         if array is not None:
             array[0] = value
@@ -929,7 +1232,10 @@ class Interp:
             if a.name in st.vars:
                 array[0] = st.vars.pop(a.name)
             i = self._element_index(a.name, self.expand_string(a.index))
-            array[i] = array.get(i, "") + value if a.append else value
+            value = array.get(i, "") + value if a.append else value
+            if len(value) > MAX_VALUE:
+                raise self._fatal(f"{a.name}: value larger than {_size(MAX_VALUE)}", 2)
+            array[i] = value
             return value
         if a.append:
             value = (self.get_param(a.name) or "") + value
@@ -984,7 +1290,11 @@ class Interp:
         """Words to fields: expansion, field splitting, pathname expansion."""
         out: list[str] = []
         for w in words:
-            for bw in brace_expand(w):
+            try:
+                expanded = brace_expand(w)
+            except BraceLimit as e:
+                raise self._fatal(f"brace expansion: {e}", 2) from None
+            for bw in expanded:
                 for field in self._fields(bw):
                     out.extend(self._glob(field))
         return out
@@ -1196,13 +1506,19 @@ class Interp:
                 self._cmdsub_status = self.st.status = 1
                 return ""
             return data.decode("utf-8", "surrogateescape").rstrip("\n")
-        out = Output()
+        out = Output(MAX_VALUE, overflow_closes=True)
         err = self.err
         io = IO(Input(b""), {1: out, 2: err})
         with self.subshell():
             self.cond_depth = 0
-            status = self._catch_exit(lambda: self.run_script(body, io))
+            try:
+                status = self._catch_exit(lambda: self.run_script(body, io))
+            except PipeClosed:
+                status = 141
         self.err = err
+        if out.truncated:
+            raise self._fatal(f"command substitution: output larger than {_size(MAX_VALUE)}",
+                              2)
         self.st.status = status
         self._cmdsub_status = status
         return bytes(out.buf).decode("utf-8", "surrogateescape").rstrip("\n")
@@ -1248,8 +1564,17 @@ class Interp:
                 self._glob_walk(paths.join(base, st.name), shown + sep + st.name, rest, found)
 
 
+def _size(n: int) -> str:
+    """``n`` bytes as the limits are stated (``64 MiB``)."""
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"
+
+
 _BRACE = re.compile(r"\{([^{}]*,[^{}]*|-?\d+\.\.-?\d+(?:\.\.-?\d+)?|[a-zA-Z]\.\.[a-zA-Z])\}")
-MAX_BRACE_WORDS = 10000
+MAX_BRACE_WORDS = 100_000
+
+
+class BraceLimit(ValueError):
+    """A brace expansion would make more than ``MAX_BRACE_WORDS`` words."""
 
 
 def brace_expand(word: Word) -> list[Word]:
@@ -1271,16 +1596,18 @@ def brace_expand(word: Word) -> list[Word]:
             step = abs(nums[2]) if len(nums) > 2 and nums[2] else 1
             lo, hi = nums[0], nums[1]
             seq = range(lo, hi + 1, step) if lo <= hi else range(lo, hi - 1, -step)
+            if len(seq) > MAX_BRACE_WORDS:
+                raise BraceLimit(f"{{{body}}}: more than {MAX_BRACE_WORDS} words")
             width = max(len(x) for x in re.findall(r"-?\d+", body)[:2])
             pad = any(re.fullmatch(r"-?0\d+", x) for x in re.findall(r"-?\d+", body)[:2])
             alts = [str(n).zfill(width) if pad else str(n) for n in seq]
         out: list[Word] = []
-        for alt in alts[:MAX_BRACE_WORDS]:
+        for alt in alts:
             text = p.text[:m.start()] + alt + p.text[m.end():]
             out.extend(brace_expand(Word(merge_parts([*word.parts[:i], Lit(text),
                                                       *word.parts[i + 1:]]))))
             if len(out) > MAX_BRACE_WORDS:
-                break
+                raise BraceLimit(f"{{{body}}}: more than {MAX_BRACE_WORDS} words")
         return out
     return [word]
 

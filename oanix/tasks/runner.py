@@ -6,8 +6,10 @@
    ``environment_unsupported``, with the lines.
 2. The agent works in an ``OanixEnv`` whose root is a copy-on-write layer over the image,
    in the image's ``WORKDIR``: ``agent(env, instruction)``. The oracle agent runs the
-   task's solution script; the nop agent does nothing. The agent timeout applies; a late
-   agent fails the trial and its environment is closed.
+   task's solution script; the nop agent does nothing. The agent timeout applies to the
+   environment: each command and run gets at most the time left, and when it is up the
+   environment is cancelled (running commands stop, later calls raise ``TimedOut``), the
+   trial fails and the environment is closed.
 3. The verifier runs in a fresh namespace: another copy-on-write layer over the agent's
    final tree, ``/tests``, and a ``/logs/verifier`` that only it can write (the verifier
    view of the trial's TaskFs; the agent saw that area read-only). The test script runs
@@ -18,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import stat
@@ -254,9 +257,18 @@ def _copy_in(image: MemFs, context: Path, src: str, dest: str, unsupported: list
 # -- the trial ------------------------------------------------------------------------------
 
 
-def _run_with_timeout(fn: Callable[[], object], timeout: float) -> tuple[bool, str | None]:
-    """Run ``fn`` in a worker thread: ``(finished, error)``. A thread cannot be killed:
-    after the timeout it is abandoned, and the caller closes what it was using."""
+_GRACE = 2.0  # seconds a cancelled worker gets to return
+
+
+def _run_with_timeout(fn: Callable[[], object], timeout: float, env: OanixEnv
+                      ) -> tuple[bool, str | None]:
+    """Run ``fn`` (working in ``env``) in a worker thread: ``(finished, error)``.
+
+    ``env`` expires after ``timeout``: its commands and runs get at most the time left.
+    At the timeout the environment is cancelled, which stops its shell work at the next
+    check and makes every later call on it raise ``TimedOut``; the worker is given a
+    short grace to return (a thread cannot be killed: one that keeps going without
+    calling the environment is abandoned)."""
     box: dict[str, str] = {}
 
     def target() -> None:
@@ -265,10 +277,16 @@ def _run_with_timeout(fn: Callable[[], object], timeout: float) -> tuple[bool, s
         except BaseException as e:  # reported to the caller
             box["error"] = f"{type(e).__name__}: {e}"
 
+    env.expire_after(timeout)
     t = threading.Thread(target=target, daemon=True, name="oanix-trial")
     t.start()
     t.join(timeout)
-    return (not t.is_alive(), box.get("error"))
+    # the work ends at the deadline (its last command stopped): that is a timeout too
+    finished = not t.is_alive() and not env.timed_out
+    if not finished:
+        env.cancel("timed out")
+        t.join(_GRACE)
+    return (finished, box.get("error"))
 
 
 def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
@@ -319,7 +337,7 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
 
         taskfs.start()
         t_agent = time.monotonic()
-        finished, error = _run_with_timeout(act, a_timeout)
+        finished, error = _run_with_timeout(act, a_timeout, agent_env)
         agent_seconds = time.monotonic() - t_agent
         agent_output = "".join(transcript)
         if not finished:
@@ -398,14 +416,15 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
         ctx.stderr.write(res.stderr)
         return res.status
 
-    tools = VerifierTools(venv.namespace, run_python, python=venv._python)
+    tools = VerifierTools(venv.namespace, run_python,
+                          python=functools.partial(venv._python, venv.namespace))
     venv.extra_commands.update(tools.commands())
     box: dict[str, Any] = {}
     t0 = time.monotonic()
     finished, error = _run_with_timeout(
         lambda: box.update(res=venv.exec(spec.test_script.read_text(encoding="utf-8"))
                            if spec.test_script else None),
-        spec.verifier_timeout_sec)
+        spec.verifier_timeout_sec, venv)
     seconds = time.monotonic() - t0
     venv.close()
     unsupported, notes = tuple(tools.unsupported), tuple(tools.notes)

@@ -96,6 +96,19 @@ def test_cwd_and_env_reach_the_child(env: OanixEnv) -> None:
     assert (status, out) == (0, "/workspace/sub\nhello\n\n"), err
 
 
+def test_a_child_past_its_timeout_is_stopped_and_raises_timeout_expired(
+        env: OanixEnv) -> None:
+    status, out, err = py(env, (
+        "import subprocess, time\n"
+        "t = time.monotonic()\n"
+        "try:\n"
+        "    subprocess.run('echo started; sleep 30', shell=True, timeout=1,"
+        " capture_output=True, text=True)\n"
+        "except subprocess.TimeoutExpired as e:\n"
+        "    print('expired', repr(e.output), time.monotonic() - t < 10)\n"))
+    assert (status, out) == (0, "expired 'started\\n' True\n"), err
+
+
 def test_what_cannot_be_emulated_says_so(env: OanixEnv) -> None:
     status, out, err = py(env, (
         "import subprocess\n"
