@@ -2514,3 +2514,5 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
 
 
 command("awk gawk mawk", COMMANDS)(awk_main)
+
+from . import commands  # noqa: E402, F401  (registers the utilities package's commands)

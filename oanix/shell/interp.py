@@ -283,6 +283,9 @@ class Ctx:
             return b""
         return self.namespace.read_bytes(self.resolve(path))
 
+    def check(self) -> None:
+        """A cancellation point: long loops in commands call it (a no-op for now)."""
+
     def run(self, argv: list[str], stdin: bytes | None = None) -> int:
         """Run a command (as the shell would find it) with this command's streams."""
         io = self.io if stdin is None else IO(Input(stdin), self.io.out)
