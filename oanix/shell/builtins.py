@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 import operator
 import re
 import time
@@ -1744,41 +1743,6 @@ def _diff_files(ctx: Ctx, opts: dict[str, str | bool], files: list[str],
     for line in out:
         ctx.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return 1
-
-
-@command("base64", COMMANDS)
-def _base64(ctx: Ctx, argv: list[str]) -> int:
-    import base64
-    import binascii
-
-    opts, files = getopts(argv, "di", "w")
-    data = ctx.read_file(files[0]) if files else ctx.stdin
-    if opts.get("d"):
-        try:
-            ctx.write(base64.b64decode(b"".join(data.split()), validate=False))
-        except (binascii.Error, ValueError):
-            ctx.error("invalid input")
-            return 1
-        return 0
-    enc = base64.b64encode(data)
-    width = int(str(opts.get("w", 76)))
-    if width:
-        enc = b"\n".join(enc[i:i + width] for i in range(0, len(enc), width))
-    ctx.write(enc + (b"\n" if enc else b""))
-    return 0
-
-
-@command("md5sum sha1sum sha256sum", COMMANDS)
-def _sum(ctx: Ctx, argv: list[str]) -> int:
-    _opts, files = getopts(argv, "bct")
-    algo = argv[0][:-3]
-    status = 0
-    for name, data in _inputs(ctx, files):
-        if data is None:
-            status = 1
-            continue
-        ctx.write(f"{hashlib.new(algo, data).hexdigest()}  {name}\n")
-    return status
 
 
 @command("tac rev", COMMANDS)

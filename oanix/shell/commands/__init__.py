@@ -7,4 +7,6 @@ Importing this package registers every command into ``oanix.shell.builtins.COMMA
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from . import digest
+
+__all__ = ["digest"]
