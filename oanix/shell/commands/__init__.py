@@ -7,6 +7,6 @@ Importing this package registers every command into ``oanix.shell.builtins.COMMA
 
 from __future__ import annotations
 
-from . import digest
+from . import digest, net
 
-__all__ = ["digest"]
+__all__ = ["digest", "net"]
