@@ -7,6 +7,6 @@ Importing this package registers every command into ``oanix.shell.builtins.COMMA
 
 from __future__ import annotations
 
-from . import digest, net
+from . import digest, jq, net
 
-__all__ = ["digest", "net"]
+__all__ = ["digest", "jq", "net"]
