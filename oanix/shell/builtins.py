@@ -716,33 +716,6 @@ def _dirname(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-@command("seq", COMMANDS)
-def _seq(ctx: Ctx, argv: list[str]) -> int:
-    opts, nums = getopts(argv, "w", "sf")
-    if not 1 <= len(nums) <= 3:
-        raise _Usage("missing operand")
-    try:
-        vals = [float(x) if re.search(r"[.eE]", x) else int(x) for x in nums]
-    except ValueError:
-        raise _Usage(f"invalid floating point argument: '{nums[-1]}'") from None
-    first, step, last = (1, 1, vals[0]) if len(vals) == 1 else (
-        (vals[0], 1, vals[1]) if len(vals) == 2 else (vals[0], vals[1], vals[2]))
-    if step == 0:
-        raise _Usage("invalid Zero increment value")
-    sep = str(opts.get("s", "\n"))
-    out: list[str] = []
-    x = first
-    while (x <= last) if step > 0 else (x >= last):
-        out.append(str(x))
-        x += step
-    width = max((len(s) for s in out), default=0)
-    if opts.get("w"):
-        out = [s.zfill(width) for s in out]
-    if out:
-        ctx.write(sep.join(out) + "\n")
-    return 0
-
-
 @command("sleep", COMMANDS)
 def _sleep(ctx: Ctx, argv: list[str]) -> int:
     total = 0.0
@@ -803,14 +776,6 @@ def _chmod(ctx: Ctx, argv: list[str]) -> int:
         if not ctx.namespace.exists(ctx.resolve(f)):
             ctx.error(f"cannot access '{f}': No such file or directory")
             return 1
-    return 0
-
-
-@command("date", COMMANDS)
-def _date(ctx: Ctx, argv: list[str]) -> int:
-    fmt = next((a[1:] for a in argv[1:] if a.startswith("+")), "%a %b %e %H:%M:%S UTC %Y")
-    utc = time.gmtime()
-    ctx.write(time.strftime(fmt.replace("%N", "000000000"), utc) + "\n")
     return 0
 
 
