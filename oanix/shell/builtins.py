@@ -1490,24 +1490,6 @@ def _uniq(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-@command("tee", COMMANDS)
-def _tee(ctx: Ctx, argv: list[str]) -> int:
-    opts, files = getopts(argv, "ai")
-    data = ctx.stdin
-    status = 0
-    for f in files:
-        try:
-            if f == "/dev/null":
-                continue
-            with ctx.namespace.open(ctx.resolve(f), "ab" if opts.get("a") else "wb") as fh:
-                fh.write(data)
-        except FsError as e:
-            ctx.fs_error(e, f)
-            status = 1
-    ctx.write(data)
-    return status
-
-
 @command("xargs", COMMANDS)
 def _xargs(ctx: Ctx, argv: list[str]) -> int:
     opts, cmd = getopts(argv, "0rt", "nIdL", permute=False)
@@ -1724,33 +1706,6 @@ def _tac(ctx: Ctx, argv: list[str]) -> int:
         else:
             ctx.write(b"".join(_bytes(_text(ln)[::-1]) + b"\n" for ln in lines))
     return status
-
-
-@command("realpath readlink", COMMANDS)
-def _realpath(ctx: Ctx, argv: list[str]) -> int:
-    _opts, files = getopts(argv, "femsqn")
-    for f in files:
-        ctx.write(ctx.resolve(f) + "\n")
-    return 0
-
-
-@command("mktemp", COMMANDS)
-def _mktemp(ctx: Ctx, argv: list[str]) -> int:
-    opts, rest = getopts(argv, "duq", "pt")
-    import secrets
-
-    template = rest[0] if rest else "tmp.XXXXXXXXXX"
-    base = str(opts.get("p", "/tmp")) if "/" not in template or "p" in opts else ""
-    name = re.sub(r"X+$", lambda m: secrets.token_hex(len(m.group()))[:len(m.group())],
-                  template)
-    path = ctx.resolve(paths.join(base, name) if base else name)
-    ctx.namespace.makedirs(paths.dirname(path), exist_ok=True)
-    if opts.get("d"):
-        ctx.namespace.mkdir(path)
-    else:
-        ctx.namespace.write_bytes(path, b"")
-    ctx.write(path + "\n")
-    return 0
 
 
 # == test / [ ==============================================================================
