@@ -432,62 +432,6 @@ def _noop(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-def describe(ctx: Ctx, name: str) -> tuple[str, str] | None:
-    """How ``name`` would run: (kind, detail) or None if it is not found."""
-    sh = ctx.shell
-    if name in sh.st.functions:
-        return "function", name
-    if name in SPECIAL or name in sh.commands or name in COMMANDS:
-        return "builtin", name
-    path = sh.find_program(name)
-    return ("file", path) if path else None
-
-
-@command("command", SPECIAL)
-def _command(ctx: Ctx, argv: list[str]) -> int:
-    opts, rest = getopts(argv, "vVp", permute=False)
-    if not rest:
-        return 0
-    if opts.get("v") or opts.get("V"):
-        status = 0
-        for name in rest:
-            d = describe(ctx, name)
-            if d is None:
-                status = 1
-                if opts.get("V"):
-                    ctx.error(f"{name}: not found")
-            elif opts.get("V"):
-                ctx.write(f"{name} is {d[1] if d[0] == 'file' else 'a shell ' + d[0]}\n")
-            else:
-                ctx.write((d[1] if d[0] == "file" else name) + "\n")
-        return status
-    func = ctx.shell.st.functions.pop(rest[0], None)
-    try:
-        return ctx.run(rest)
-    finally:
-        if func is not None:
-            ctx.shell.st.functions[rest[0]] = func
-
-
-@command("type", SPECIAL)
-def _type(ctx: Ctx, argv: list[str]) -> int:
-    return _command(ctx, ["command", "-V", *argv[1:]])
-
-
-@command("which", SPECIAL)
-def _which(ctx: Ctx, argv: list[str]) -> int:
-    status = 0
-    for name in argv[1:]:
-        if name.startswith("-"):
-            continue
-        d = describe(ctx, name)
-        if d is None:
-            status = 1
-        else:
-            ctx.write((d[1] if d[0] == "file" else name) + "\n")
-    return status
-
-
 @command("sh bash dash", SPECIAL)
 def _sh(ctx: Ctx, argv: list[str]) -> int:
     """``sh [-eux] [-o opt] (-c cmd [name [args]] | file [args] | < script)``."""
@@ -727,38 +671,6 @@ def _sleep(ctx: Ctx, argv: list[str]) -> int:
             m.group(2)]
     time.sleep(min(total, 2.0))
     return 0
-
-
-@command("env printenv", COMMANDS)
-def _env(ctx: Ctx, argv: list[str]) -> int:
-    env = dict(ctx.env)
-    args = argv[1:]
-    if argv[0] == "printenv":
-        if args:
-            vals = [env[a] for a in args if a in env]
-            ctx.write("".join(v + "\n" for v in vals))
-            return 0 if len(vals) == len(args) else 1
-        args = []
-    while args and (args[0] in ("-i", "-") or "=" in args[0] or args[0] == "-u"):
-        a = args.pop(0)
-        if a in ("-i", "-"):
-            env = {}
-        elif a == "-u":
-            env.pop(args.pop(0) if args else "", None)
-        else:
-            k, _, v = a.partition("=")
-            env[k] = v
-    if not args:
-        ctx.write("".join(f"{k}={v}\n" for k, v in env.items()))
-        return 0
-    sh = ctx.shell
-    saved = dict(sh.st.vars), set(sh.st.exported)
-    sh.st.vars.update(env)
-    sh.st.exported = set(env)
-    try:
-        return sh.run_argv(args, ctx.io, env)
-    finally:
-        sh.st.vars, sh.st.exported = saved
 
 
 @command("timeout nice nohup", COMMANDS)

@@ -7,6 +7,6 @@ Importing this package registers every command into ``oanix.shell.builtins.COMMA
 
 from __future__ import annotations
 
-from . import archive, bc, digest, files, jq, net, text
+from . import archive, bc, digest, files, jq, net, state, text
 
-__all__ = ["archive", "bc", "digest", "files", "jq", "net", "text"]
+__all__ = ["archive", "bc", "digest", "files", "jq", "net", "state", "text"]
