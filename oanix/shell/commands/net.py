@@ -55,10 +55,11 @@ class HttpAnswer:
 
 
 def http_request(ctx: Ctx, method: str, url: str, headers: dict[str, str], body: bytes,
-                 timeout: float | None) -> HttpAnswer:
+                 timeout: float | None, max_wait: float | None = None) -> HttpAnswer:
     """Perform one request through the capability; errors come back as ``error`` kinds:
     the capability's (``timeout``, ``connection``, ``permission_denied``, ...) or
-    ``unavailable`` (nothing mounted) and ``unfinished`` (no answer in time)."""
+    ``unavailable`` (nothing mounted) and ``unfinished`` (no answer within ``max_wait``
+    seconds; by default four times the timeout and some slack for retries)."""
     cap = ctx.env.get("OANIX_HTTP_CAP", HTTP_CAP)
     ns = ctx.namespace
     if not ns.exists(paths.join(cap, "request")):
@@ -77,7 +78,8 @@ def http_request(ctx: Ctx, method: str, url: str, headers: dict[str, str], body:
         rid = ns.read_bytes(paths.join(cap, "last")).decode().strip()
     except FsError as e:
         return HttpAnswer(error="unavailable", url=url, message=f"{cap}: {strerror(e)}")
-    limit = (timeout or _default_timeout(ctx, cap)) * 4 + _WAIT_SLACK
+    limit = max_wait if max_wait is not None else (
+        (timeout or _default_timeout(ctx, cap)) * 4 + _WAIT_SLACK)
     found = _await(ctx, cap, rid, time.monotonic() + limit)
     if found is None:
         return HttpAnswer(error="unfinished", url=url,
@@ -123,11 +125,12 @@ def _await(ctx: Ctx, cap: str, rid: str, deadline: float
 
 
 def _fetch(ctx: Ctx, method: str, url: str, headers: dict[str, str], body: bytes,
-           timeout: float | None, follow: bool) -> tuple[HttpAnswer, int]:
+           timeout: float | None, follow: bool, max_wait: float | None = None
+           ) -> tuple[HttpAnswer, int]:
     """``http_request``, following redirects when ``follow``: (answer, redirects)."""
     redirects = 0
     while True:
-        ans = http_request(ctx, method, url, headers, body, timeout)
+        ans = http_request(ctx, method, url, headers, body, timeout, max_wait)
         location = ans.header("location")
         if not follow or ans.error or ans.status not in (301, 302, 303, 307, 308) or (
                 location is None):
@@ -311,7 +314,7 @@ def _curl_one(ctx: Ctx, args: _CurlArgs, method: str, url: str, headers: dict[st
               body: bytes, timeout: float | None, silent: bool, index: int) -> int:
     start = time.monotonic()
     ans, redirects = _fetch(ctx, method, url, headers, body, timeout,
-                            "location" in args.flags)
+                            "location" in args.flags, timeout)  # -m bounds the whole wait
     code = 0
     if ans.error:
         code = _CURL_EXIT.get(ans.error, 56)
