@@ -101,6 +101,8 @@ def _gzip(ctx: Ctx, argv: list[str]) -> int:
     to_stdout = bool(opts.get("c")) or argv[0] == "zcat" or bool(opts.get("t"))
     level = next((int(c) for c in "123456789" if opts.get(c)), 6)
     suffix = str(opts.get("S", ".gz"))
+    if opts.get("l"):
+        return _gzip_list(ctx, files or ["-"])
     status = 0
     for name in files or ["-"]:
         ctx.check()
@@ -117,6 +119,40 @@ def _gzip(ctx: Ctx, argv: list[str]) -> int:
             continue
         status = max(status, _gzip_file(ctx, name, decompress, to_stdout, level, suffix,
                                         opts))
+    return status
+
+
+def _gzip_list(ctx: Ctx, files: list[str]) -> int:
+    """``gzip -l``: sizes and ratio per file (the ratio counts the deflate data only)."""
+    rows = ["         compressed        uncompressed  ratio uncompressed_name"]
+    status = 0
+    for name in files:
+        try:
+            data = ctx.read_file(name)
+        except FsError as e:
+            ctx.error(f"{name}: {strerror(e)}")
+            status = 1
+            continue
+        if len(data) < 18 or not data.startswith(b"\x1f\x8b"):
+            ctx.error(f"{name}: not in gzip format")
+            status = 1
+            continue
+        size = int.from_bytes(data[-4:], "little")
+        head = 10
+        flags = data[3]
+        if flags & 0x04:
+            head += 2 + int.from_bytes(data[10:12], "little")
+        for bit in (0x08, 0x10):
+            if flags & bit:
+                head = data.index(b"\0", head) + 1
+        if flags & 0x02:
+            head += 2
+        packed = len(data) - head - 8
+        ratio = (size - packed) / size * 100 if size else 0.0
+        shown = "stdout" if name == "-" else next(
+            (name[:-len(s)] for s in _GZ_SUFFIXES if name.endswith(s)), name)
+        rows.append(f"{len(data):>19} {size:>19} {ratio:5.1f}% {shown}")
+    ctx.stdout.write(("\n".join(rows) + "\n").encode("utf-8", "surrogateescape"))
     return status
 
 
@@ -236,7 +272,10 @@ def _tar(ctx: Ctx, argv: list[str]) -> int:
         strip = int(str(opts.get("*strip", "\0")).split("\0")[-1] or 0)
     except ValueError:
         raise Usage("invalid --strip-components value") from None
-    if modes[0] in "cr":
+    if modes[0] == "r":
+        ctx.error("-r (append) is not supported: create the archive again with -c")
+        return 2
+    if modes[0] == "c":
         if not operands:
             ctx.error("Cowardly refusing to create an empty archive")
             return 2
@@ -490,59 +529,59 @@ def _zip(ctx: Ctx, argv: list[str]) -> int:
     if not rest:
         raise Usage("nothing to do!")
     archive, *operands = rest
-    if not archive.endswith(".zip") and "." not in paths.basename(archive):
+    if "." not in paths.basename(archive):
         archive += ".zip"
     ns = ctx.namespace
     dst = ctx.resolve(archive)
     level = next((int(c) for c in "0123456789" if opts.get(c)), 6)
     excludes = [glob_regex([(p, False)]) for p in str(opts.get("x", "")).split("\0") if p]
-    existing = ns.read_bytes(dst) if ns.is_file(dst) else b""
-    buf = io.BytesIO(existing)
     status = 0
-    added = 0
-    with zipfile.ZipFile(buf, "a" if existing else "w", zipfile.ZIP_DEFLATED,
-                         compresslevel=level if level else None) as zf:
-        names = set(zf.namelist())
-        for op in operands:
-            src = ctx.resolve(op)
-            try:
-                st = ns.stat(src)
-            except FsError:
-                ctx.error(f"warning: name not matched: {op}")
-                status = 12
-                continue
-            items = _walk(ns, op.lstrip("/"), src, st) if opts.get("r") else iter(
-                [(op.lstrip("/"), src, st)])
-            for member, path, mst in items:
-                ctx.check()
-                if opts.get("j"):
-                    if mst.is_dir:
-                        continue
-                    member = paths.basename(member)
-                if any(re.fullmatch(rx, member) for rx in excludes):
+    entries: dict[str, tuple[zipfile.ZipInfo, bytes]] = {}
+    for op in operands:
+        src = ctx.resolve(op)
+        try:
+            st = ns.stat(src)
+        except FsError:
+            ctx.error(f"warning: name not matched: {op}")
+            status = 12
+            continue
+        items = _walk(ns, op.lstrip("/"), src, st) if opts.get("r") else iter(
+            [(op.lstrip("/"), src, st)])
+        for member, path, mst in items:
+            ctx.check()
+            if opts.get("j"):
+                if mst.is_dir:
                     continue
-                arcname = member + "/" if mst.is_dir else member
-                info = zipfile.ZipInfo(arcname, time.gmtime(max(mst.mtime, 315532800))[:6])
-                info.external_attr = ((0o40755 if mst.is_dir else 0o100644) << 16) | (
-                    0x10 if mst.is_dir else 0)
-                info.compress_type = zipfile.ZIP_STORED if (mst.is_dir or level == 0) else (
-                    zipfile.ZIP_DEFLATED)
-                data = b"" if mst.is_dir else ns.read_bytes(path)
-                verb = "updating" if arcname in names else "adding"
-                if arcname in names:
-                    continue  # zipfile cannot replace a member in place; keep the old one
-                zf.writestr(info, data)
-                names.add(arcname)
-                added += 1
-                if not opts.get("q"):
-                    ctx.stdout.write(f"  {verb}: {arcname} (deflated)\n".encode()
-                                     if data else f"  {verb}: {arcname} (stored 0%)\n"
-                                     .encode())
-    if not added and status:
-        ctx.error("zip error: Nothing to do!")
+                member = paths.basename(member)
+            if any(re.fullmatch(rx, member) for rx in excludes):
+                continue
+            arcname = member + "/" if mst.is_dir else member
+            info = zipfile.ZipInfo(arcname, time.gmtime(max(mst.mtime, 315532800))[:6])
+            info.external_attr = (0o40755 << 16 | 0x10) if mst.is_dir else 0o100644 << 16
+            info.compress_type = (zipfile.ZIP_STORED if mst.is_dir or level == 0
+                                  else zipfile.ZIP_DEFLATED)
+            entries[arcname] = (info, b"" if mst.is_dir else ns.read_bytes(path))
+    if not entries:
+        ctx.error("zip error: Nothing to do! (" + archive + ")")
         return 12
+    old: list[tuple[zipfile.ZipInfo, bytes]] = []
+    if ns.is_file(dst):
+        with zipfile.ZipFile(io.BytesIO(ns.read_bytes(dst))) as zold:
+            old = [(i, zold.read(i)) for i in zold.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compresslevel=level or None) as zf:
+        for info, data in old:  # members not given again stay as they were
+            if info.filename not in entries:
+                zf.writestr(info, data)
+        for arcname, (info, data) in entries.items():
+            zf.writestr(info, data)
+            if not opts.get("q"):
+                verb = "updating" if any(i.filename == arcname for i, _ in old) else "  adding"
+                how = ("stored 0%" if info.compress_type == zipfile.ZIP_STORED or not data
+                       else "deflated")
+                ctx.stdout.write(f"{verb}: {arcname} ({how})\n".encode())
     ns.write_bytes(dst, buf.getvalue())
-    return 0 if status != 12 or added else status
+    return status
 
 
 @command("unzip", COMMANDS)
