@@ -104,6 +104,54 @@ def test_same_as_jq(flt: str, tmp_path: Path) -> None:
     compare(f"jq -c '{quoted}' doc.json", tmp_path, FILES)
 
 
+AGENT_DOC = {"a": {"b": 1, "c": [1, 2, 3]}, "s": "Hello World  foo", "a-b": 5, "n": [3, 1, 2],
+             "items": [{"name": "x", "v": None, "tags": ["t1", "t2"]},
+                       {"name": "y", "v": 3, "tags": []}]}
+AGENT_FILTERS = [
+    ".items[] | \"\\(.name)\\t\\(.v)\"", ".items[] | select(.name == \"y\") | .v", "keys[]",
+    ".a.c |= map(. * 2)", "del(.a, .s)", "to_entries[] | \"\\(.key)=\\(.value | tostring)\"",
+    ".a as {b: $x, c: [$y, $z]} | [$x, $y, $z]",
+    "reduce (.n | to_entries[]) as {key: $k, value: $v} ({}; .[$k | tostring] = $v)",
+    ".. |= (if type == \"string\" then ascii_upcase else . end)",
+    ".items | map(with_entries(select(.value != null)))", ".items | min_by(.name) | .name",
+    "any(.n[]; . > 2)", "[paths] | length", "[.n[] | tostring]", ".a += {d: 1}",
+    "has(\"a\") and .a != null", ".items | map(select(.tags | index(\"t1\")))",
+    ".a |= (.c |= sort_by(-.))", "\"\\(1 + 2)\"", "{(.s): 1}", ".[\"a-b\"]", ".a?.b", "[..|.b?]",
+    "first(.n[])", ".s | gsub(\"\\\\s+\"; \" \")", ".s | sub(\"(?<x>W)\"; \"<\\(.x)>\")",
+    ".items[] as {name: $n} | $n", ".n | add / length", "@text \"v=\\(.n)\"",
+    ".a | getpath([\"c\", 0])", ".a.c[1:] = [\"z\"]", ".n | map(. > 1) | all",
+    ".items[0].tags | join(\", \")", "[.items[] | .v // \"none\"]",
+    ".items | group_by(.v == null) | map(map(.name))",
+    ".s | split(\" \") | map(select(length > 0))", ".s | ascii_downcase | test(\"hello\")",
+    "[splits(\" +\")]?", ".s | [splits(\" +\")]", ".n | sort | reverse | first",
+    "input_line_number", "\"2024-01-02T03:04:05Z\" | fromdate", "1700000000 | todate",
+    "1700000000 | strftime(\"%Y-%m-%d %H\")",
+    "\"2024-01-02T03:04:05Z\" | strptime(\"%Y-%m-%dT%H:%M:%SZ\") | mktime",
+    "1700000000 | gmtime | todate", ".n | @base32", "\"ONSWG4TFOQ======\" | @base32d",
+    "[.a | tostream] | fromstream(.[])", ".a | to_entries | from_entries",
+    ".items | INDEX(.name) | keys", "[limit(2; .n[])]", ".a | .c[] as $x | select($x > 1) | $x",
+    "getpath([\"items\", 0, \"name\"])", "[.items[] | .tags | length] | max", ".n | index(1)",
+    ".s | ltrimstr(\"Hello \") | rtrimstr(\"foo\")", ".a.c | .[1:] + .[:1]",
+    ".items | length as $l | map(.name) | \"\\($l): \\(join(\",\"))\"",
+    "[.n[] | if . > 1 then \"big\" elif . == 1 then \"one\" else \"small\" end]",
+    "try (.a | error(\"custom\")) catch \"caught: \\(.)\"", ".a | keys_unsorted",
+    ".items | any(.v == null)", ".n | IN(2)", "[.n[] | IN(2, 3)]",
+    ".a | with_entries(.key |= ascii_upcase)", "$ENV | has(\"PATH\")", "env | type", "ascii",
+    ".n | @json \"j=\\(.)\"", "[.items[] | {name, n: (.tags | length)}]",
+    ".items | map({(.name): .v}) | add", "[.n[] | select(. != 1)]",
+    ".a.c | map(tostring) | join(\"\")", "(.n | length) as $len | $len * 2", ".s | length",
+    ".s | utf8bytelength", ".s | explode | length", ".a | to_entries | map(.value) | length",
+    "splits(\"x\")", ".a | .[]",
+]
+
+
+@pytest.mark.parametrize("flt", AGENT_FILTERS)
+def test_agent_filters_same_as_jq(flt: str, tmp_path: Path) -> None:
+    need("jq")
+    quoted = flt.replace("'", "'\\''")
+    compare(f"jq -c '{quoted}' doc.json", tmp_path, {"doc.json": json.dumps(AGENT_DOC).encode()})
+
+
 CMDLINES = [
     "jq . doc.json", "jq -r .name doc.json", "jq -r '.tags[]' doc.json", "jq -j '.tags[]' doc.json",
     "jq -S . doc.json", "jq --tab .owner doc.json", "jq --indent 1 .owner doc.json",

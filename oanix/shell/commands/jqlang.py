@@ -1750,18 +1750,46 @@ def _ascii_case(upper: bool) -> Callable[[Any], str]:
     return f
 
 
-def _todate(v: Any) -> str:
-    _need(v, (int, float), "cannot be formatted as a date")
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v))
+def _gmtime(v: Any) -> list[Any]:
+    """Seconds since the epoch as jq's broken-down time: [year, month (0-11), day, hours,
+    minutes, seconds, weekday (0 = Sunday), day of the year (0-365)]."""
+    _need(v, (int, float), "gmtime() requires a number")
+    t = time.gmtime(math.floor(v))
+    return [t.tm_year, t.tm_mon - 1, t.tm_mday, t.tm_hour, t.tm_min,
+            _num(t.tm_sec + (v - math.floor(v))), (t.tm_wday + 1) % 7, t.tm_yday - 1]
 
 
-def _fromdate(v: Any) -> Any:
+def _struct(v: Any, what: str) -> time.struct_time:
+    if _is_num(v):
+        v = _gmtime(v)
+    if not isinstance(v, list) or len(v) < 6 or not all(_is_num(x) for x in v[:6]):
+        raise JqError(f"{what} requires parsed datetime inputs")
+    year, mon, day, hh, mm, ss = (int(x) for x in v[:6])
+    wday = int(v[6]) if len(v) > 6 else 0
+    yday = int(v[7]) if len(v) > 7 else 0
+    return time.struct_time((year, mon + 1, day, hh, mm, ss, (wday + 6) % 7, yday + 1, 0))
+
+
+def _mktime(v: Any) -> int:
     import calendar
-    _need(v, str, "cannot be parsed as a date")
+    return calendar.timegm(_struct(v, "mktime"))
+
+
+def _strftime(v: Any, fmt: Any) -> str:
+    if not isinstance(fmt, str):
+        raise JqError("strftime/1 requires a string format")
+    return time.strftime(fmt, _struct(v, "strftime/1"))
+
+
+def _strptime(v: Any, fmt: Any) -> list[Any]:
+    import calendar
+    if not isinstance(v, str) or not isinstance(fmt, str):
+        raise JqError("strptime/1 requires string inputs and arguments")
     try:
-        return calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ"))
+        t = time.strptime(v, fmt)
     except ValueError:
-        raise JqError(f"date \"{v}\" does not match format \"%Y-%m-%dT%H:%M:%SZ\"") from None
+        raise JqError(f"date \"{v}\" does not match format \"{fmt}\"") from None
+    return _gmtime(calendar.timegm(t))
 
 
 _NATIVE: dict[tuple[str, int], Callable[..., Any]] = {
@@ -1828,13 +1856,12 @@ _NATIVE: dict[tuple[str, int], Callable[..., Any]] = {
     ("error", 0): _error,
     ("error", 1): _error,
     ("now", 0): lambda v: time.time(),
-    ("todate", 0): _todate,
-    ("todateiso8601", 0): _todate,
-    ("fromdate", 0): _fromdate,
-    ("fromdateiso8601", 0): _fromdate,
+    ("gmtime", 0): _gmtime,
+    ("mktime", 0): _mktime,
+    ("strftime", 1): _strftime,
+    ("strptime", 1): _strptime,
     ("input_line_number", 0): lambda v: 0,
     ("builtins", 0): lambda v: sorted(f"{n}/{a}" for n, a in _NATIVE),
-    ("splits", 1): lambda v, r: _splits_re(v, r, None),
 }
 
 
@@ -2059,6 +2086,27 @@ def add(f): reduce f as $x (null; . + $x);
 def finites: select(isinfinite or isnan | not);
 def normals: select(isnormal);
 def splits($re; flags): split($re; flags) | .[];
+def splits($re): splits($re; null);
+def INDEX(stream; idx_expr): reduce stream as $row ({}; .[$row | idx_expr | tostring] |= $row);
+def INDEX(idx_expr): INDEX(.[]; idx_expr);
+def IN(s): any(s == .; .);
+def IN(src; s): any(src == s; .);
+def fromstream(f): {x: null, e: false} as $init
+    | foreach f as $i ($init;
+        if .e then $init else . end
+        | if $i | length == 2
+          then setpath(["e"]; $i[0] | length == 0) | setpath(["x"] + $i[0]; $i[1])
+          else setpath(["e"]; $i[0] | length == 1) end;
+        if .e then .x else empty end);
+def todate: strftime("%Y-%m-%dT%H:%M:%SZ");
+def fromdate: strptime("%Y-%m-%dT%H:%M:%SZ") | mktime;
+def todateiso8601: todate;
+def fromdateiso8601: fromdate;
+def dateadd(u; n): . + n;
+def datesub(u; n): . - n;
+def date: todate;
+def localtime: gmtime;
+def strflocaltime(f): strftime(f);
 """
 
 _PRELUDE_CACHE: list[_Env] = []
