@@ -326,7 +326,9 @@ def _dirs(ctx: Ctx, argv: list[str]) -> int:
 # -- getopts --------------------------------------------------------------------------------
 
 # Where getopts is inside a bundle of options (`-abc`): per session state, keyed by the
-# State object's id, with the OPTIND and word it belongs to so a reset starts afresh.
+# State object's id, with the OPTIND and word it belongs to so a reset starts afresh; an
+# entry lives only while a bundle is half read. Locking: none needed; a key belongs to
+# one session (whose Shell serialises its exec calls) and dict operations are atomic.
 _POSITIONS: dict[int, tuple[int, str, int]] = {}
 
 

@@ -137,25 +137,31 @@ def _seq_run(ctx: Ctx, argv: list[str]) -> int:
         raise Usage(f"format '{fmt}' has no % directive" if "%" not in fmt
                     else f"format '{fmt}' has too many % directives")
     prec = max(_precision(first_s), _precision(step_s))
-    values: list[str] = []
+    sep = str(opts.get("s", "\n"))
+    width = 0
+    if opts.get("w") and not isinstance(fmt, str):
+        count = int((last - first) / step) + 1 if (last - first) * step >= 0 else 0
+        ends = [first, first + max(count - 1, 0) * step, last]
+        width = max(len(format(x, f".{prec}f")) for x in ends)
+    batch: list[str] = []
     i = 0
-    while True:
+    while True:  # written in batches: `seq 1 10000000 | head` must not build a list first
         x = first + i * step
         if (x > last) if step > 0 else (x < last):
             break
-        ctx.check()
         if isinstance(fmt, str):
-            values.append(_printf_one(fmt, float(x)))
+            batch.append(_printf_one(fmt, float(x)))
         else:
-            values.append(format(x, f".{prec}f"))
+            batch.append(format(x, f"0{width}.{prec}f" if width else f".{prec}f"))
         i += 1
-    if opts.get("w") and not isinstance(fmt, str) and values:
-        width = max(len(format(first, f".{prec}f")), len(format(last, f".{prec}f")),
-                    *(len(v) for v in values))
-        values = [format(Decimal(v), f"0{width}.{prec}f") for v in values]
-    sep = str(opts.get("s", "\n"))
-    if values:
-        ctx.stdout.write(to_bytes(sep.join(values) + "\n"))
+        if len(batch) == 4096:
+            ctx.check()
+            ctx.stdout.write(to_bytes((sep if i > 4096 else "") + sep.join(batch)))
+            batch.clear()
+    if batch:
+        ctx.stdout.write(to_bytes((sep if i > len(batch) else "") + sep.join(batch)))
+    if i:
+        ctx.stdout.write(b"\n")
     return 0
 
 
