@@ -5,7 +5,9 @@ writes the request file, reads ``last`` for its id and waits for
 ``responses/<id>.json`` or ``errors/<id>.json``. The executor behind the capability
 applies its policy (allowlist, size limits, secrets); these commands never open a socket.
 With no capability mounted, ``curl`` fails as it does when it cannot connect (status 7),
-``wget`` as on a network failure (status 4).
+``wget`` as on a network failure (status 4). ``OANIX_HTTP_CAP`` in the environment names
+another mount point. Finished answer files are removed once read. Unsupported: ``-F``
+(multipart), proxies, cookies (``-b``/``-c`` are accepted and ignored), ``-v`` output.
 
 ``last`` names the latest request of the whole HttpFs: concurrent writers to one HttpFs
 may read each other's id (give each agent its own HttpFs, as ``OanixEnv`` does).
