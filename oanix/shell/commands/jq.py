@@ -10,7 +10,8 @@ from ...errors import FsError
 from ..builtins import COMMANDS, command
 from ..interp import Ctx, strerror
 from ._util import Usage, text, to_bytes
-from .jqlang import JqError, JqSyntaxError, _Break, _num, compile_filter, dumps, run, truthy
+from .jq_values import _Break, _num
+from .jqlang import JqError, JqSyntaxError, compile_filter, dumps, run, truthy
 
 __all__: list[str] = []
 

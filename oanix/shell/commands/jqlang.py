@@ -1,663 +1,60 @@
-"""A jq subset: lexer, parser and a generator-based evaluator over Python JSON values.
+"""A jq subset: the generator-based evaluator, the builtins and ``compile_filter``/``run``.
 
-Values are what ``json.loads`` gives (dict keeps key order). A filter is compiled once
-(``compile_filter``) to a tree of tuples and run with ``run(tree, value, vars)``, which
-yields every output. Errors are ``JqError`` (a jq value: ``try``/``catch`` sees it).
-Supported: paths (``.a.b``, ``.[0]``, ``.[]``, ``.[1:3]``, ``..``, ``?``), ``|``, ``,``,
-``//``, arithmetic, comparisons, ``and``/``or``, literals, string interpolation, ``@``
-formats, object and array construction, ``if``, ``try``, ``reduce``, ``foreach``,
-``as $x`` (with destructuring), ``def``, assignments (``=``, ``|=``, ``+=``, ...) and the
-builtins in ``_NATIVE`` and ``_PRELUDE``.
+Values are what ``json.loads`` gives (dict keeps key order; ``jq_values``). A filter is
+compiled once (``compile_filter``: ``jq_syntax`` parses, then calls are checked) to a tree
+of tuples and run with ``run(tree, value, vars)``, which yields every output. Errors are
+``JqError`` (a jq value: ``try``/``catch`` sees it). Supported: paths (``.a.b``,
+``.[0]``, ``.[]``, ``.[1:3]``, ``..``, ``?``), ``|``, ``,``, ``//``, arithmetic,
+comparisons, ``and``/``or``, literals, string interpolation, ``@`` formats, object and
+array construction, ``if``, ``try``, ``reduce``, ``foreach``, ``label``, ``as $x`` (with
+destructuring and ``?//``), ``def``, assignments (``=``, ``|=``, ``+=``, ...) and the
+builtins in ``_NATIVE``, ``_SPECIAL`` and ``_PRELUDE``.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
-__all__ = ["JqError", "compile_filter", "dumps", "run"]
-
-Node = tuple[Any, ...]
-
-
-class JqError(Exception):
-    """A jq runtime error; ``value`` is what ``catch`` receives."""
-
-    def __init__(self, value: Any) -> None:
-        super().__init__(value if isinstance(value, str) else dumps(value))
-        self.value = value
-
-
-class JqSyntaxError(Exception):
-    """The filter does not parse."""
-
-
-class _Break(Exception):
-    def __init__(self, label: int) -> None:
-        super().__init__(label)
-        self.label = label
-
-
-# -- values ---------------------------------------------------------------------------------
-
-
-def type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
-
-
-def _short(v: Any) -> str:
-    s = dumps(v)
-    return s if len(s) < 11 else s[:10] + "..."
-
-
-def _desc(v: Any) -> str:
-    return f"{type_name(v)} ({_short(v)})"
-
-
-_RANK = {"null": 0, "boolean": 1, "number": 3, "string": 4, "array": 5, "object": 6}
-
-
-def sort_key(v: Any) -> tuple[Any, ...]:
-    """jq's total order: null < false < true < numbers < strings < arrays < objects."""
-    if v is None:
-        return (0,)
-    if isinstance(v, bool):
-        return (1 + v,)
-    if isinstance(v, int | float):
-        return (3, v)
-    if isinstance(v, str):
-        return (4, v)
-    if isinstance(v, list):
-        return (5, tuple(sort_key(x) for x in v))
-    keys = sorted(v)
-    return (6, tuple(keys), tuple(sort_key(v[k]) for k in keys))
-
-
-def equal(a: Any, b: Any) -> bool:
-    return sort_key(a) == sort_key(b)
-
-
-def truthy(v: Any) -> bool:
-    return v is not None and v is not False
-
-
-def _num(x: float | int) -> float | int:
-    """Integral floats become ints (jq prints 4/2 as 2)."""
-    if isinstance(x, float) and x.is_integer() and abs(x) < 2 ** 63 and (
-            x != 0 or math.copysign(1, x) > 0):
-        return int(x)
-    return x
-
-
-def fmt_number(x: float | int) -> str:
-    """A number printed as jq 1.6 does (doubles, shortest round-trip digits)."""
-    f = float(x)
-    if math.isnan(f):
-        return "null"
-    if math.isinf(f):
-        f = math.copysign(1.7976931348623157e308, f)
-    if f == 0:
-        return "-0" if math.copysign(1, f) < 0 else "0"
-    sign, digits_t, exp = Decimal(repr(f)).as_tuple()
-    digits = "".join(map(str, digits_t)).rstrip("0") or "0"
-    exp = int(exp) + len("".join(map(str, digits_t))) - len(digits)
-    decpt = len(digits) + exp
-    neg = "-" if sign else ""
-    if decpt <= -4 or decpt - len(digits) > 15:
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        e = decpt - 1
-        return f"{neg}{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-    if decpt <= 0:
-        return f"{neg}0.{'0' * -decpt}{digits}"
-    if decpt >= len(digits):
-        return neg + digits + "0" * (decpt - len(digits))
-    return f"{neg}{digits[:decpt]}.{digits[decpt:]}"
-
-
-_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b",
-        "\f": "\\f", "\x7f": "\\u007f"}
-_NEEDS_ESC = re.compile(r'["\\\x00-\x1f\x7f]')
-
-
-def _dump_str(s: str, ascii_only: bool = False) -> str:
-    out = _NEEDS_ESC.sub(lambda m: _ESC.get(m.group(), f"\\u{ord(m.group()):04x}"), s)
-    if ascii_only:
-        out = "".join(c if ord(c) < 128 else _ascii_escape(c) for c in out)
-    return '"' + out + '"'
-
-
-def _ascii_escape(c: str) -> str:
-    n = ord(c)
-    if n < 0x10000:
-        return f"\\u{n:04x}"
-    n -= 0x10000
-    return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
-
-
-def dumps(v: Any, indent: int | str = 0, sort_keys: bool = False, ascii_only: bool = False,
-          _level: int = 0) -> str:
-    """JSON text as jq prints it: compact (``indent`` 0) or indented."""
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, int | float):
-        return fmt_number(v)
-    if isinstance(v, str):
-        return _dump_str(v, ascii_only)
-    if not v:
-        return "[]" if isinstance(v, list) else "{}"
-    unit = indent if isinstance(indent, str) else " " * indent
-    pad, inner = ("\n" + unit * _level, "\n" + unit * (_level + 1)) if unit else ("", "")
-    sep = ":" if not unit else ": "
-    if isinstance(v, list):
-        items = [dumps(x, indent, sort_keys, ascii_only, _level + 1) for x in v]
-        return "[" + inner + ("," + inner).join(items) + pad + "]"
-    keys = sorted(v) if sort_keys else list(v)
-    items = [_dump_str(k, ascii_only) + sep + dumps(v[k], indent, sort_keys, ascii_only,
-                                                    _level + 1) for k in keys]
-    return "{" + inner + ("," + inner).join(items) + pad + "}"
-
-
-# -- lexer ----------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+|\#[^\n]*)
-  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<str>")
-  | (?P<field>\.[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<var>\$(?:__loc__|[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*))
-  | (?P<fmt>@[A-Za-z0-9_]+)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)
-  | (?P<op>\?//|\|=|\+=|-=|\*=|/=|%=|//=|==|!=|<=|>=|//|\.\.|[.\[\]{}()|,:;=<>+\-*/%?])
-""", re.VERBOSE)
-
-_KEYWORDS = frozenset(["if", "then", "elif", "else", "end", "as", "def", "reduce", "foreach",
-                       "try", "catch", "label", "import", "include", "and", "or", "__loc__"])
-
-
-def _lex(src: str) -> list[tuple[str, Any]]:
-    toks: list[tuple[str, Any]] = []
-    i = 0
-    while i < len(src):
-        m = _TOKEN.match(src, i)
-        if m is None:
-            raise JqSyntaxError(f"unexpected character {src[i]!r} at position {i}")
-        kind = m.lastgroup or ""
-        if kind == "ws":
-            i = m.end()
-            continue
-        if kind == "str":
-            parts, i = _lex_string(src, m.end())
-            toks.append(("str", parts))
-            continue
-        text = m.group()
-        if kind == "num":
-            toks.append(("num", _num(float(text)) if re.search(r"[.eE]", text)
-                         else int(text)))
-        elif kind == "ident" and text in _KEYWORDS:
-            toks.append(("kw", text))
-        else:
-            toks.append((kind, text))
-        i = m.end()
-    toks.append(("eof", None))
-    return toks
-
-
-def _lex_string(src: str, i: int) -> tuple[list[str | Node], int]:
-    """The parts of a string literal starting after its quote: text and ``\\(...)`` trees."""
-    parts: list[str | Node] = []
-    buf: list[str] = []
-    while True:
-        if i >= len(src):
-            raise JqSyntaxError("unterminated string literal")
-        c = src[i]
-        if c == '"':
-            if buf or not parts:
-                parts.append("".join(buf))
-            return parts, i + 1
-        if c != "\\":
-            buf.append(c)
-            i += 1
-            continue
-        e = src[i + 1:i + 2]
-        if e == "(":
-            depth, j = 1, i + 2
-            while j < len(src) and depth:
-                if src[j] == '"':
-                    _, j = _lex_string(src, j + 1)
-                    continue
-                depth += {"(": 1, ")": -1}.get(src[j], 0)
-                j += 1
-            if depth:
-                raise JqSyntaxError("unterminated string interpolation")
-            if buf:
-                parts.append("".join(buf))
-                buf = []
-            parts.append(_Parser(src[i + 2:j - 1]).parse())
-            i = j
-        elif e == "u":
-            code = int(src[i + 2:i + 6], 16)
-            i += 6
-            if 0xD800 <= code < 0xDC00 and src[i:i + 2] == "\\u":
-                low = int(src[i + 2:i + 6], 16)
-                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                i += 6
-            buf.append(chr(code))
-        elif e in _UNESC:
-            buf.append(_UNESC[e])
-            i += 2
-        else:
-            raise JqSyntaxError(f"invalid escape \\{e} in string literal")
-
-
-_UNESC = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
-          "t": "\t"}
-
-
-# -- parser ---------------------------------------------------------------------------------
-
-_ASSIGN_OPS = frozenset(["=", "|=", "+=", "-=", "*=", "/=", "%=", "//="])
-_CMP_OPS = frozenset(["==", "!=", "<", "<=", ">", ">="])
-
-
-class _Parser:
-    """Recursive descent following jq's precedence: ``|`` < ``,`` < ``//`` < assignments
-    < ``or`` < ``and`` < comparisons < ``+ -`` < ``* / %`` < postfix terms."""
-
-    def __init__(self, src: str) -> None:
-        self.toks = _lex(src)
-        self.i = 0
-
-    def peek(self, k: int = 0) -> tuple[str, Any]:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def at(self, *values: str) -> bool:
-        kind, v = self.peek()
-        return kind in ("op", "kw") and v in values
-
-    def take(self) -> tuple[str, Any]:
-        tok = self.peek()
-        self.i += 1
-        return tok
-
-    def expect(self, value: str) -> None:
-        kind, v = self.take()
-        if v != value or kind not in ("op", "kw"):
-            raise JqSyntaxError(f"syntax error: expected {value!r}, got {v!r}")
-
-    def parse(self) -> Node:
-        node = self.pipe()
-        if self.peek()[0] != "eof":
-            raise JqSyntaxError(f"syntax error: unexpected {self.peek()[1]!r}")
-        return node
-
-    def pipe(self) -> Node:
-        if self.at("def"):
-            name, params, body = self.funcdef()
-            return ("def", name, params, body, self.pipe())
-        if self.at("label"):
-            self.take()
-            kind, name = self.take()
-            if kind != "var":
-                raise JqSyntaxError("syntax error: label needs a $name")
-            self.expect("|")
-            return ("label", name[1:], self.pipe())
-        start = self.i
-        if not self.at("-", "reduce", "foreach", "if", "try"):
-            with contextlib.suppress(JqSyntaxError):
-                term = self.postfix()
-                if self.at("as"):
-                    self.take()
-                    patterns = [self.pattern()]
-                    while self.at("?//"):
-                        self.take()
-                        patterns.append(self.pattern())
-                    self.expect("|")
-                    return ("bind", term, patterns, self.pipe())
-            self.i = start
-        lhs = self.comma()
-        if self.at("|"):
-            self.take()
-            return ("pipe", lhs, self.pipe())
-        return lhs
-
-    def funcdef(self) -> tuple[str, list[str], Node]:
-        self.expect("def")
-        kind, name = self.take()
-        if kind not in ("ident", "kw"):
-            raise JqSyntaxError(f"syntax error: bad function name {name!r}")
-        params: list[str] = []
-        if self.at("("):
-            self.take()
-            while True:
-                k, p = self.take()
-                if k not in ("ident", "var"):
-                    raise JqSyntaxError(f"syntax error: bad parameter {p!r}")
-                params.append(p)
-                if self.at(";"):
-                    self.take()
-                    continue
-                self.expect(")")
-                break
-        self.expect(":")
-        body = self.pipe()
-        self.expect(";")
-        return name, params, body
-
-    def pattern(self) -> Node:
-        kind, v = self.peek()
-        if kind == "var":
-            self.take()
-            return ("pvar", v[1:])
-        if self.at("["):
-            self.take()
-            items = []
-            while not self.at("]"):
-                items.append(self.pattern())
-                if not self.at("]"):
-                    self.expect(",")
-            self.take()
-            return ("parray", items)
-        if self.at("{"):
-            self.take()
-            entries: list[tuple[Node, Node | None]] = []
-            while not self.at("}"):
-                kind, v = self.take()
-                if kind == "var":
-                    key: Node = ("literal", v[1:])
-                    bind: Node | None = ("pvar", v[1:])
-                    if self.at(":"):
-                        self.take()
-                        entries.append((key, bind))
-                        bind = self.pattern()
-                    entries.append((key, bind))
-                else:
-                    if kind in ("ident", "kw"):
-                        key = ("literal", v)
-                    elif kind == "str":
-                        key = ("string", v, None)
-                    elif kind == "op" and v == "(":
-                        key = self.pipe()
-                        self.expect(")")
-                    else:
-                        raise JqSyntaxError(f"syntax error in object pattern at {v!r}")
-                    self.expect(":")
-                    entries.append((key, self.pattern()))
-                if not self.at("}"):
-                    self.expect(",")
-            self.take()
-            return ("pobject", entries)
-        raise JqSyntaxError(f"syntax error: bad pattern at {v!r}")
-
-    def comma(self) -> Node:
-        lhs = self.alt()
-        while self.at(","):
-            self.take()
-            lhs = ("comma", lhs, self.alt())
-        return lhs
-
-    def alt(self) -> Node:
-        lhs = self.assign()
-        if self.at("//"):
-            self.take()
-            return ("alt", lhs, self.alt())
-        return lhs
-
-    def assign(self) -> Node:
-        lhs = self.or_()
-        kind, v = self.peek()
-        if kind == "op" and v in _ASSIGN_OPS:
-            self.take()
-            return ("assign", v, lhs, self.alt())
-        return lhs
-
-    def or_(self) -> Node:
-        lhs = self.and_()
-        while self.at("or"):
-            self.take()
-            lhs = ("or", lhs, self.and_())
-        return lhs
-
-    def and_(self) -> Node:
-        lhs = self.cmp()
-        while self.at("and"):
-            self.take()
-            lhs = ("and", lhs, self.cmp())
-        return lhs
-
-    def cmp(self) -> Node:
-        lhs = self.add()
-        kind, v = self.peek()
-        if kind == "op" and v in _CMP_OPS:
-            self.take()
-            return ("binop", v, lhs, self.add())
-        return lhs
-
-    def add(self) -> Node:
-        lhs = self.mul()
-        while self.at("+", "-"):
-            op = self.take()[1]
-            lhs = ("binop", op, lhs, self.mul())
-        return lhs
-
-    def mul(self) -> Node:
-        lhs = self.unary()
-        while self.at("*", "/", "%"):
-            op = self.take()[1]
-            lhs = ("binop", op, lhs, self.unary())
-        return lhs
-
-    def unary(self) -> Node:
-        if self.at("-"):
-            self.take()
-            return ("neg", self.unary())
-        return self.postfix()
-
-    def postfix(self) -> Node:
-        node = self.term()
-        while True:
-            kind, v = self.peek()
-            if kind == "field":
-                self.take()
-                node = ("index", node, ("literal", v[1:]))
-            elif kind == "op" and v == "." and self.peek(1)[0] == "str":
-                self.take()
-                node = ("index", node, ("string", self.take()[1], None))
-            elif kind == "op" and v == "." and self.peek(1) == ("op", "["):
-                self.take()
-            elif kind == "op" and v == "[":
-                node = self.bracket(node)
-            elif kind == "op" and v == "?":
-                self.take()
-                node = ("try", node, None)
-            else:
-                return node
-
-    def bracket(self, node: Node) -> Node:
-        self.expect("[")
-        if self.at("]"):
-            self.take()
-            return ("iter", node)
-        if self.at(":"):
-            self.take()
-            hi = self.pipe()
-            self.expect("]")
-            return ("slice", node, None, hi)
-        idx = self.pipe()
-        if self.at(":"):
-            self.take()
-            hi2 = None if self.at("]") else self.pipe()
-            self.expect("]")
-            return ("slice", node, idx, hi2)
-        self.expect("]")
-        return ("index", node, idx)
-
-    def term(self) -> Node:
-        kind, v = self.take()
-        if kind == "num":
-            return ("literal", v)
-        if kind == "str":
-            return ("string", v, None)
-        if kind == "field":
-            return ("index", ("identity",), ("literal", v[1:]))
-        if kind == "var":
-            return ("var", v[1:])
-        if kind == "fmt":
-            if self.peek()[0] == "str":
-                return ("string", self.take()[1], v[1:])
-            return ("format", v[1:])
-        if kind == "op":
-            if v == ".":
-                if self.peek()[0] == "str":
-                    return ("index", ("identity",), ("string", self.take()[1], None))
-                if self.at("["):
-                    return self.bracket(("identity",))
-                return ("identity",)
-            if v == "..":
-                return ("call", "recurse", [])
-            if v == "(":
-                node = self.pipe()
-                self.expect(")")
-                return node
-            if v == "[":
-                if self.at("]"):
-                    self.take()
-                    return ("array", None)
-                node = self.pipe()
-                self.expect("]")
-                return ("array", node)
-            if v == "{":
-                return self.object()
-            if v == "-":
-                return ("neg", self.postfix())
-        if kind == "kw":
-            if v == "if":
-                return self.if_()
-            if v == "try":
-                body = self.postfix()
-                catch = None
-                if self.at("catch"):
-                    self.take()
-                    catch = self.postfix()
-                return ("try", body, catch)
-            if v in ("reduce", "foreach"):
-                src = self.postfix()
-                self.expect("as")
-                pat = self.pattern()
-                self.expect("(")
-                init = self.pipe()
-                self.expect(";")
-                update = self.pipe()
-                extract = None
-                if v == "foreach" and self.at(";"):
-                    self.take()
-                    extract = self.pipe()
-                self.expect(")")
-                return (v, src, pat, init, update, extract)
-            if v == "def":
-                self.i -= 1
-                name, params, body = self.funcdef()
-                return ("def", name, params, body, self.pipe())
-        if kind == "ident" and v in ("true", "false", "null") and not self.at("("):
-            return ("literal", {"true": True, "false": False, "null": None}[v])
-        if kind == "ident" and v == "break" and self.peek()[0] == "var":
-            return ("break", self.take()[1][1:])
-        if kind == "ident":
-            args: list[Node] = []
-            if self.at("("):
-                self.take()
-                while True:
-                    args.append(self.pipe())
-                    if self.at(";"):
-                        self.take()
-                        continue
-                    self.expect(")")
-                    break
-            return ("call", v, args)
-        raise JqSyntaxError(f"syntax error: unexpected {v!r}")
-
-    def if_(self) -> Node:
-        cond = self.pipe()
-        self.expect("then")
-        then = self.pipe()
-        if self.at("elif"):
-            self.take()
-            return ("if", cond, then, self.if_())
-        other: Node = ("identity",)
-        if self.at("else"):
-            self.take()
-            other = self.pipe()
-        self.expect("end")
-        return ("if", cond, then, other)
-
-    def object(self) -> Node:
-        entries: list[tuple[Node, Node]] = []
-        while not self.at("}"):
-            kind, v = self.take()
-            if kind == "var":
-                key: Node = ("literal", v[1:])
-                entries.append((key, ("var", v[1:])))
-            elif kind in ("ident", "kw", "str", "num") or (kind == "fmt") or (
-                    kind == "op" and v == "("):
-                if kind in ("ident", "kw"):
-                    key = ("literal", v)
-                elif kind == "str":
-                    key = ("string", v, None)
-                elif kind == "num":
-                    key = ("literal", v)
-                elif kind == "fmt":
-                    key = ("string", self.take()[1], v[1:])
-                else:
-                    key = self.pipe()
-                    self.expect(")")
-                if self.at(":"):
-                    self.take()
-                    entries.append((key, self.objval()))
-                else:
-                    entries.append((key, ("index", ("identity",), key)))
-            else:
-                raise JqSyntaxError(f"syntax error in object construction at {v!r}")
-            if not self.at("}"):
-                self.expect(",")
-        self.take()
-        return ("object", entries)
-
-    def objval(self) -> Node:
-        """An object value: a term chain joined by ``|`` (no bare ``,``)."""
-        lhs = self.alt_noncomma()
-        while self.at("|"):
-            self.take()
-            lhs = ("pipe", lhs, self.alt_noncomma())
-        return lhs
-
-    def alt_noncomma(self) -> Node:
-        return self.alt()
+from .jq_syntax import parse
+from .jq_values import (
+    MISSING,
+    JqError,
+    JqSyntaxError,
+    Node,
+    _binop,
+    _Break,
+    _contains,
+    _delpaths,
+    _desc,
+    _getpath,
+    _index,
+    _indices,
+    _is_num,
+    _iterate,
+    _num,
+    _setpath,
+    _short,
+    _slice,
+    _split,
+    dumps,
+    sort_key,
+    truthy,
+    type_name,
+)
+
+__all__ = ["JqError", "JqSyntaxError", "compile_filter", "dumps", "run", "truthy"]
 
 
 def compile_filter(src: str, check: bool = True) -> Node:
     """The tree of filter ``src``; raises JqSyntaxError (also for an undefined function,
     as jq does at compile time)."""
-    tree = _Parser(src).parse()
+    tree = parse(src)
     if check:
         known = set(_NATIVE) | set(_SPECIAL) | set(_prelude_env().funcs)
         _check_calls(tree, frozenset(known))
@@ -1069,8 +466,8 @@ class _Evaluator:
             for p, _ in list(self.paths(lhs, v, env, v, ())):
                 self.check()
                 cur = _getpath(out, p)
-                new = next(iter(self.ev(rhs, cur, env)), _MISSING)
-                out = _delpaths(out, [p]) if new is _MISSING else _setpath(out, p, new)
+                new = next(iter(self.ev(rhs, cur, env)), MISSING)
+                out = _delpaths(out, [p]) if new is MISSING else _setpath(out, p, new)
             yield out
             return
         for r in self.ev(rhs, v, env):
@@ -1146,9 +543,6 @@ class _Evaluator:
             yield from self._cartesian(fn, args, v, env, [x, *got])
 
 
-_MISSING = object()
-
-
 def _pattern_vars(p: Node) -> set[str]:
     if p[0] == "pvar":
         return {p[1]}
@@ -1169,245 +563,6 @@ def _recurse_paths(v: Any, at: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...
     elif isinstance(v, dict):
         for k, x in v.items():
             yield from _recurse_paths(x, (*at, k))
-
-
-# -- primitive operations -------------------------------------------------------------------
-
-
-def _is_num(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _index(t: Any, k: Any) -> Any:
-    if isinstance(k, dict) and isinstance(t, list | str | type(None)) and (
-            set(k) <= {"start", "end"}):
-        return _slice(t, k.get("start"), k.get("end"))
-    if t is None and (isinstance(k, str) or _is_num(k) or k is None):
-        return None
-    if isinstance(t, dict) and isinstance(k, str):
-        return t.get(k)
-    if isinstance(t, list) and _is_num(k):
-        i = math.floor(k)
-        if i < 0:
-            i += len(t)
-        return t[i] if 0 <= i < len(t) else None
-    if isinstance(t, list) and isinstance(k, list):
-        return _indices(t, k)
-    kdesc = f'string "{k}"' if isinstance(k, str) else type_name(k)
-    raise JqError(f"Cannot index {type_name(t)} with {kdesc}")
-
-
-def _slice(t: Any, lo: Any, hi: Any) -> Any:
-    if t is None:
-        return None
-    if not isinstance(t, list | str):
-        raise JqError(f"Cannot index {type_name(t)} with object")
-    if (lo is not None and not _is_num(lo)) or (hi is not None and not _is_num(hi)):
-        raise JqError("Start and end indices of an array slice must be numbers")
-    n = len(t)
-
-    def clamp(x: Any, default: int) -> int:
-        if x is None:
-            return default
-        i = int(math.floor(x) if x >= 0 else -math.ceil(-x))
-        i = i + n if i < 0 else i
-        return min(max(i, 0), n)
-    a, b = clamp(lo, 0), clamp(hi, n)
-    return t[a:max(a, b)]
-
-
-def _iterate(t: Any) -> Iterator[Any]:
-    if isinstance(t, list):
-        yield from t
-    elif isinstance(t, dict):
-        yield from t.values()
-    else:
-        raise JqError(f"Cannot iterate over {_desc(t)}" if t is not None
-                      else "Cannot iterate over null")
-
-
-def _binop(op: str, a: Any, b: Any) -> Any:
-    if op in _CMP_OPS:
-        if op == "==":
-            return equal(a, b)
-        if op == "!=":
-            return not equal(a, b)
-        ka, kb = sort_key(a), sort_key(b)
-        return {"<": ka < kb, "<=": ka <= kb, ">": ka > kb, ">=": ka >= kb}[op]
-    if op == "+":
-        if a is None:
-            return b
-        if b is None:
-            return a
-        if _is_num(a) and _is_num(b):
-            return _num(a + b)
-        if isinstance(a, str) and isinstance(b, str):
-            return a + b
-        if isinstance(a, list) and isinstance(b, list):
-            return a + b
-        if isinstance(a, dict) and isinstance(b, dict):
-            return {**a, **b}
-        raise JqError(f"{_desc(a)} and {_desc(b)} cannot be added")
-    if op == "-":
-        if _is_num(a) and _is_num(b):
-            return _num(a - b)
-        if isinstance(a, list) and isinstance(b, list):
-            return [x for x in a if not any(equal(x, y) for y in b)]
-        raise JqError(f"{_desc(a)} and {_desc(b)} cannot be subtracted")
-    if op == "*":
-        if _is_num(a) and _is_num(b):
-            return _num(a * b)
-        if (isinstance(a, str) and _is_num(b)) or (isinstance(b, str) and _is_num(a)):
-            s, k = (a, b) if isinstance(a, str) else (b, a)
-            return None if k <= 0 else s * max(1, math.ceil(k) if k < 1 else int(k))
-        if isinstance(a, dict) and isinstance(b, dict):
-            return _deep_merge(a, b)
-        raise JqError(f"{_desc(a)} and {_desc(b)} cannot be multiplied")
-    if op == "/":
-        if _is_num(a) and _is_num(b):
-            if b == 0:
-                raise JqError(f"{_desc(a)} and {_desc(b)} cannot be divided because the "
-                              "divisor is zero")
-            return _num(a / b)
-        if isinstance(a, str) and isinstance(b, str):
-            return _split(a, b)
-        raise JqError(f"{_desc(a)} and {_desc(b)} cannot be divided")
-    if op == "%":
-        if _is_num(a) and _is_num(b):
-            ia, ib = int(a), int(b)
-            if ib == 0:
-                raise JqError(f"{_desc(a)} and {_desc(b)} cannot be divided because the "
-                              "divisor is zero")
-            r = abs(ia) % abs(ib)
-            return -r if ia < 0 else r
-        raise JqError(f"{_desc(a)} and {_desc(b)} cannot be divided")
-    raise JqError(f"unknown operator {op}")
-
-
-def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(
-            v, dict) else v
-    return out
-
-
-def _split(s: str, sep: str) -> list[str]:
-    if s == "":
-        return []
-    return list(s) if sep == "" else s.split(sep)
-
-
-def _getpath(v: Any, p: Any) -> Any:
-    if not isinstance(p, list | tuple):
-        raise JqError("Path must be specified as an array")
-    for k in p:
-        if v is None:
-            return None
-        v = _index(v, k)
-    return v
-
-
-def _setpath(v: Any, p: Any, new: Any) -> Any:
-    if not p:
-        return new
-    k, rest = p[0], p[1:]
-    if isinstance(k, dict):
-        if v is None:
-            v = []
-        if not isinstance(v, list):
-            raise JqError(f"Cannot update field at object index of {type_name(v)}")
-        n = len(v)
-        cur = _slice(v, k.get("start"), k.get("end"))
-        repl = _setpath(cur, rest, new)
-        if not isinstance(repl, list):
-            raise JqError("A slice of an array can only be assigned another array")
-        lo = 0 if k.get("start") is None else _slice_bound(k["start"], n)
-        hi = n if k.get("end") is None else max(lo, _slice_bound(k["end"], n))
-        return v[:lo] + repl + v[hi:]
-    if isinstance(k, str):
-        if v is None:
-            v = {}
-        if not isinstance(v, dict):
-            raise JqError(f"Cannot index {type_name(v)} with \"{k}\"")
-        out = dict(v)
-        out[k] = _setpath(v.get(k), rest, new)
-        return out
-    if _is_num(k):
-        if v is None:
-            v = []
-        if not isinstance(v, list):
-            raise JqError(f"Cannot index {type_name(v)} with number")
-        i = int(k)
-        if i < 0:
-            i += len(v)
-            if i < 0:
-                raise JqError("Out of bounds negative array index")
-        out_l = list(v) + [None] * max(0, i + 1 - len(v))
-        out_l[i] = _setpath(out_l[i], rest, new)
-        return out_l
-    raise JqError(f"Cannot update field at object index of {type_name(v)}")
-
-
-def _slice_bound(x: Any, n: int) -> int:
-    i: int = math.floor(x)
-    return min(max(i + n if i < 0 else i, 0), n)
-
-
-def _delpaths(v: Any, ps: list[Any]) -> Any:
-    for p in sorted(ps, key=lambda p: sort_key(list(p)), reverse=True):
-        v = _delpath(v, list(p))
-    return v
-
-
-def _delpath(v: Any, p: list[Any]) -> Any:
-    if v is None:
-        return None
-    if not p:
-        return None
-    k = p[0]
-    if len(p) == 1:
-        if isinstance(v, dict) and isinstance(k, str):
-            return {a: b for a, b in v.items() if a != k}
-        if isinstance(v, list) and _is_num(k):
-            i = int(k) + (len(v) if k < 0 else 0)
-            return v[:i] + v[i + 1:] if 0 <= i < len(v) else v
-        if isinstance(v, list) and isinstance(k, dict):
-            n = len(v)
-            lo = 0 if k.get("start") is None else _slice_bound(k["start"], n)
-            hi = n if k.get("end") is None else max(lo, _slice_bound(k["end"], n))
-            return v[:lo] + v[hi:]
-        raise JqError(f"Cannot delete field at index of {type_name(v)}")
-    child = _index(v, k)
-    return _setpath(v, [k], _delpath(child, p[1:]))
-
-
-def _indices(t: Any, x: Any) -> Any:
-    if t is None:
-        return None
-    if isinstance(t, str) and isinstance(x, str):
-        if not x:
-            return None
-        return [m.start() for m in re.finditer("(?=" + re.escape(x) + ")", t)]
-    if isinstance(t, list):
-        sub = x if isinstance(x, list) else [x]
-        if not sub:
-            return None
-        return [i for i in range(len(t) - len(sub) + 1)
-                if all(equal(t[i + j], sub[j]) for j in range(len(sub)))]
-    raise JqError(f"Cannot determine indices in {type_name(t)}")
-
-
-def _contains(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return all(k in a and _contains(a[k], bv) for k, bv in b.items())
-    if isinstance(a, list) and isinstance(b, list):
-        return all(any(_contains(x, y) for x in a) for y in b)
-    if isinstance(a, str) and isinstance(b, str):
-        return b in a
-    if type_name(a) == type_name(b):
-        return equal(a, b)
-    raise JqError(f"{_desc(a)} and {_desc(b)} cannot have their containment checked")
 
 
 def _tostring(v: Any) -> str:
@@ -1581,9 +736,6 @@ def _sub(v: Any, re_src: Any, repl: Node, flags: Any, ev: _Evaluator,
     return go(0, 0, "")
 
 
-_SH_SAFE = re.compile(r"[^']*")
-
-
 def _format(name: str | None, v: Any) -> str:
     if name in (None, "text"):
         return _tostring(v)
@@ -1730,8 +882,8 @@ def _str_pred(fn: Callable[[str, str], bool], what: str) -> Callable[[Any, Any],
     return f
 
 
-def _error(v: Any, msg: Any = _MISSING) -> Any:
-    raise JqError(v if msg is _MISSING else msg)
+def _error(v: Any, msg: Any = MISSING) -> Any:
+    raise JqError(v if msg is MISSING else msg)
 
 
 def _splits(v: Any, s: Any) -> list[str]:
@@ -2109,6 +1261,8 @@ def localtime: gmtime;
 def strflocaltime(f): strftime(f);
 """
 
+# The prelude's functions, compiled once. Locking: none needed; two threads racing on the
+# first use compile the same functions and either list entry serves.
 _PRELUDE_CACHE: list[_Env] = []
 
 
