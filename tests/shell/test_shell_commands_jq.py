@@ -195,14 +195,12 @@ def test_command_lines_same_as_jq(cmd: str, tmp_path: Path) -> None:
     compare(cmd, tmp_path, FILES)
 
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6)
-    | st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: round(f, 3))
-    | st.text("abc xyz", max_size=5),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text("abcd", min_size=1,
-                                                                      max_size=3), kids,
-                                                              max_size=4),
-    max_leaves=12)
+_leaf = (st.none() | st.booleans() | st.integers(-10**6, 10**6)
+         | st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: round(f, 3))
+         | st.text("abc xyz", max_size=5))
+_keys = st.text("abcd", min_size=1, max_size=3)
+_level1 = _leaf | st.lists(_leaf, max_size=4) | st.dictionaries(_keys, _leaf, max_size=4)
+_json = _leaf | st.lists(_level1, max_size=4) | st.dictionaries(_keys, _level1, max_size=4)
 
 
 @settings(max_examples=60, deadline=None)
