@@ -7,7 +7,8 @@
     res.stdout, res.stderr, res.exit_code
 
 State (cwd, variables, exports, functions) persists across ``exec`` calls. Commands are
-builtins (``oanix.shell.builtins``, with a small awk in ``oanix.shell.awk``), Python
+builtins (``oanix.shell.builtins``, with a small awk in ``oanix.shell.awk`` and the
+utilities of ``oanix.shell.commands``: curl, jq, tar, bc, ...), Python
 commands given to the shell, or programs in the namespace's ``PATH`` directories, run
 through the ``run_program`` hook (wasm) or, for ``#!`` shell scripts, in a child shell.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import difflib
 import functools
-import hashlib
 import itertools
 import operator
 import re
@@ -484,62 +483,6 @@ def _noop(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-def describe(ctx: Ctx, name: str) -> tuple[str, str] | None:
-    """How ``name`` would run: (kind, detail) or None if it is not found."""
-    sh = ctx.shell
-    if name in sh.st.functions:
-        return "function", name
-    if name in SPECIAL or name in sh.commands or name in COMMANDS:
-        return "builtin", name
-    path = sh.find_program(name)
-    return ("file", path) if path else None
-
-
-@command("command", SPECIAL)
-def _command(ctx: Ctx, argv: list[str]) -> int:
-    opts, rest = getopts(argv, "vVp", permute=False)
-    if not rest:
-        return 0
-    if opts.get("v") or opts.get("V"):
-        status = 0
-        for name in rest:
-            d = describe(ctx, name)
-            if d is None:
-                status = 1
-                if opts.get("V"):
-                    ctx.error(f"{name}: not found")
-            elif opts.get("V"):
-                ctx.write(f"{name} is {d[1] if d[0] == 'file' else 'a shell ' + d[0]}\n")
-            else:
-                ctx.write((d[1] if d[0] == "file" else name) + "\n")
-        return status
-    func = ctx.shell.st.functions.pop(rest[0], None)
-    try:
-        return ctx.run(rest)
-    finally:
-        if func is not None:
-            ctx.shell.st.functions[rest[0]] = func
-
-
-@command("type", SPECIAL)
-def _type(ctx: Ctx, argv: list[str]) -> int:
-    return _command(ctx, ["command", "-V", *argv[1:]])
-
-
-@command("which", SPECIAL)
-def _which(ctx: Ctx, argv: list[str]) -> int:
-    status = 0
-    for name in argv[1:]:
-        if name.startswith("-"):
-            continue
-        d = describe(ctx, name)
-        if d is None:
-            status = 1
-        else:
-            ctx.write((d[1] if d[0] == "file" else name) + "\n")
-    return status
-
-
 @command("sh bash dash", SPECIAL)
 def _sh(ctx: Ctx, argv: list[str]) -> int:
     """``sh [-eux] [-o opt] (-c cmd [name [args]] | file [args] | < script)``."""
@@ -770,50 +713,6 @@ def _dirname(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-@command("seq", COMMANDS)
-def _seq(ctx: Ctx, argv: list[str]) -> int:
-    opts, nums = getopts(argv, "w", "sf")
-    if not 1 <= len(nums) <= 3:
-        raise _Usage("missing operand")
-    try:
-        vals = [float(x) if re.search(r"[.eE]", x) else int(x) for x in nums]
-    except ValueError:
-        raise _Usage(f"invalid floating point argument: '{nums[-1]}'") from None
-    first, step, last = (1, 1, vals[0]) if len(vals) == 1 else (
-        (vals[0], 1, vals[1]) if len(vals) == 2 else (vals[0], vals[1], vals[2]))
-    if step == 0:
-        raise _Usage("invalid Zero increment value")
-    sep = str(opts.get("s", "\n"))
-    if all(isinstance(v, int) for v in (first, step, last)):
-        ints = range(int(first), int(last) + (1 if step > 0 else -1), int(step))
-        width = max(len(str(ints[0])), len(str(ints[-1]))) if ints and opts.get("w") else 0
-        fmt: Callable[[int | float], str] = (lambda v: str(v).zfill(width)) if width else str
-        numbers: Iterator[int | float] = iter(ints)
-    else:
-        def floats() -> Iterator[float]:
-            x = first
-            while (x <= last) if step > 0 else (x >= last):
-                yield x
-                x += step
-        if opts.get("w"):
-            width = max((len(str(v)) for v in floats()), default=0)
-            fmt = lambda v: str(v).zfill(width)  # noqa: E731
-        else:
-            fmt = str
-        numbers = floats()
-    started = False
-    while True:
-        ctx.check()
-        text = sep.join(map(fmt, itertools.islice(numbers, 16384)))
-        if not text:
-            break
-        ctx.write((sep if started else "") + text)
-        started = True
-    if started:
-        ctx.write("\n")
-    return 0
-
-
 @command("yes", COMMANDS)
 def _yes(ctx: Ctx, argv: list[str]) -> int:
     line = _bytes((" ".join(argv[1:]) if len(argv) > 1 else "y") + "\n")
@@ -832,38 +731,6 @@ def _sleep(ctx: Ctx, argv: list[str]) -> int:
     else:
         scope.sleep(total)
     return 0
-
-
-@command("env printenv", COMMANDS)
-def _env(ctx: Ctx, argv: list[str]) -> int:
-    env = dict(ctx.env)
-    args = argv[1:]
-    if argv[0] == "printenv":
-        if args:
-            vals = [env[a] for a in args if a in env]
-            ctx.write("".join(v + "\n" for v in vals))
-            return 0 if len(vals) == len(args) else 1
-        args = []
-    while args and (args[0] in ("-i", "-") or "=" in args[0] or args[0] == "-u"):
-        a = args.pop(0)
-        if a in ("-i", "-"):
-            env = {}
-        elif a == "-u":
-            env.pop(args.pop(0) if args else "", None)
-        else:
-            k, _, v = a.partition("=")
-            env[k] = v
-    if not args:
-        ctx.write("".join(f"{k}={v}\n" for k, v in env.items()))
-        return 0
-    sh = ctx.shell
-    saved = dict(sh.st.vars), set(sh.st.exported)
-    sh.st.vars.update(env)
-    sh.st.exported = set(env)
-    try:
-        return sh.run_argv(args, ctx.io, env)
-    finally:
-        sh.st.vars, sh.st.exported = saved
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)")
@@ -911,14 +778,6 @@ def _chmod(ctx: Ctx, argv: list[str]) -> int:
         if not ctx.namespace.exists(ctx.resolve(f)):
             ctx.error(f"cannot access '{f}': No such file or directory")
             return 1
-    return 0
-
-
-@command("date", COMMANDS)
-def _date(ctx: Ctx, argv: list[str]) -> int:
-    fmt = next((a[1:] for a in argv[1:] if a.startswith("+")), "%a %b %e %H:%M:%S UTC %Y")
-    utc = time.gmtime()
-    ctx.write(time.strftime(fmt.replace("%N", "000000000"), utc) + "\n")
     return 0
 
 
@@ -1711,41 +1570,6 @@ def _uniq(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-@command("tee", COMMANDS)
-def _tee(ctx: Ctx, argv: list[str]) -> int:
-    opts, files = getopts(argv, "ai")
-    status = 0
-    handles: list[tuple[str, Any]] = []
-    try:
-        for f in files:
-            if f == "/dev/null":
-                continue
-            try:
-                handles.append((f, ctx.namespace.open(ctx.resolve(f),
-                                                      "ab" if opts.get("a") else "wb")))
-            except FsError as e:
-                ctx.fs_error(e, f)
-                status = 1
-        for chunk in ctx.stdin_stream.chunks():
-            ctx.check()
-            for f, fh in list(handles):
-                try:
-                    fh.write(chunk)
-                except FsError as e:
-                    ctx.fs_error(e, f)
-                    handles.remove((f, fh))
-                    status = 1
-            ctx.write(chunk)
-    finally:
-        for f, fh in handles:
-            try:
-                fh.close()
-            except FsError as e:
-                ctx.fs_error(e, f)
-                status = 1
-    return status
-
-
 @command("xargs", COMMANDS)
 def _xargs(ctx: Ctx, argv: list[str]) -> int:
     opts, cmd = getopts(argv, "0rt", "nIdL", permute=False)
@@ -1972,41 +1796,6 @@ def _diff_files(ctx: Ctx, opts: dict[str, str | bool], files: list[str],
     return 1
 
 
-@command("base64", COMMANDS)
-def _base64(ctx: Ctx, argv: list[str]) -> int:
-    import base64
-    import binascii
-
-    opts, files = getopts(argv, "di", "w")
-    data = ctx.read_file(files[0]) if files else ctx.stdin
-    if opts.get("d"):
-        try:
-            ctx.write(base64.b64decode(b"".join(data.split()), validate=False))
-        except (binascii.Error, ValueError):
-            ctx.error("invalid input")
-            return 1
-        return 0
-    enc = base64.b64encode(data)
-    width = int(str(opts.get("w", 76)))
-    if width:
-        enc = b"\n".join(enc[i:i + width] for i in range(0, len(enc), width))
-    ctx.write(enc + (b"\n" if enc else b""))
-    return 0
-
-
-@command("md5sum sha1sum sha256sum", COMMANDS)
-def _sum(ctx: Ctx, argv: list[str]) -> int:
-    _opts, files = getopts(argv, "bct")
-    algo = argv[0][:-3]
-    status = 0
-    for name, data in _inputs(ctx, files):
-        if data is None:
-            status = 1
-            continue
-        ctx.write(f"{hashlib.new(algo, data).hexdigest()}  {name}\n")
-    return status
-
-
 @command("tac rev", COMMANDS)
 def _tac(ctx: Ctx, argv: list[str]) -> int:
     _opts, files = getopts(argv, "")
@@ -2021,33 +1810,6 @@ def _tac(ctx: Ctx, argv: list[str]) -> int:
         else:
             ctx.write(b"".join(_bytes(_text(ln)[::-1]) + b"\n" for ln in lines))
     return status
-
-
-@command("realpath readlink", COMMANDS)
-def _realpath(ctx: Ctx, argv: list[str]) -> int:
-    _opts, files = getopts(argv, "femsqn")
-    for f in files:
-        ctx.write(ctx.resolve(f) + "\n")
-    return 0
-
-
-@command("mktemp", COMMANDS)
-def _mktemp(ctx: Ctx, argv: list[str]) -> int:
-    opts, rest = getopts(argv, "duq", "pt")
-    import secrets
-
-    template = rest[0] if rest else "tmp.XXXXXXXXXX"
-    base = str(opts.get("p", "/tmp")) if "/" not in template or "p" in opts else ""
-    name = re.sub(r"X+$", lambda m: secrets.token_hex(len(m.group()))[:len(m.group())],
-                  template)
-    path = ctx.resolve(paths.join(base, name) if base else name)
-    ctx.namespace.makedirs(paths.dirname(path), exist_ok=True)
-    if opts.get("d"):
-        ctx.namespace.mkdir(path)
-    else:
-        ctx.namespace.write_bytes(path, b"")
-    ctx.write(path + "\n")
-    return 0
 
 
 # == test / [ ==============================================================================
@@ -2789,3 +2551,5 @@ def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], 
 
 
 command("awk gawk mawk", COMMANDS)(awk_main)
+
+from . import commands  # noqa: E402, F401  (registers the utilities package's commands)

@@ -51,9 +51,11 @@ from .parser import (
 from .rx import RegexTimeout
 
 __all__ = ["CommandFn", "Ctx", "ExecResult", "Interp", "RunProgram", "OUTPUT_CAP",
-           "MAX_VALUE"]
+           "MAX_VALUE", "STANDARD_DIRS"]
 
 OUTPUT_CAP = 16 << 20  # what Shell.exec keeps of stdout and of stderr by default
+# Where scripts expect programs: a missing /usr/bin/env or /bin/bash runs the builtin.
+STANDARD_DIRS = frozenset(["/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin"])
 MAX_DEPTH = 60  # nested commands (function calls, substitutions, eval)
 MAX_VALUE = 64 << 20  # characters of a variable, a substitution, a here-document
 MAX_SLURP = 512 << 20  # bytes a command may gather of a pipe at once (sort, uniq, ...)
@@ -1073,10 +1075,22 @@ class Interp:
                 continue
         return None
 
+    def standard_command(self, name: str) -> CommandFn | None:
+        """The command a usual path names (``/usr/bin/env``, ``/bin/sh``) when the namespace
+        has no such file: the builtin of that name, or None."""
+        from .builtins import SPECIAL
+
+        folder, base = paths.split(resolve(self.st.cwd, name))
+        if folder not in STANDARD_DIRS:
+            return None
+        return SPECIAL.get(base) or self.commands.get(base) or self.utilities.get(base)
+
     def _run_external(self, argv: list[str], io: IO, env: dict[str, str]) -> int:
         name = argv[0]
         path = self.find_program(name)
         err = io.stderr
+        if path is None and (fn := self.standard_command(name)) is not None:
+            return self._call(fn, [paths.basename(name), *argv[1:]], io, env)
         if path is None:
             msg = "No such file or directory" if "/" in name else "command not found"
             err.write(f"{self.st.name}: {name}: {msg}\n".encode())
@@ -1102,7 +1116,7 @@ class Interp:
         if head.startswith(b"#!"):
             line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
             if line and line[0].endswith("/env"):
-                line = line[1:]
+                line = line[1:] if line[1:2] != ["-S"] else line[2:]
             interp = paths.basename(line[0]) if line else "sh"
             if interp not in ("sh", "bash", "dash", "ash"):
                 return self.run_argv([interp, *line[1:], path, *argv[1:]], io, env)

@@ -136,7 +136,8 @@ def test_extra_python_commands(ns: Namespace) -> None:
     res = sh.exec("echo hi | python3 -c x; echo $?; cat made")
     assert res.stdout_text == "['-c', 'x'] /work v hi\n7\nby py"
     assert res.stderr_text == "python3: note\n"
-    assert out(sh.exec("command -v python3; which python3")) == "python3\npython3\n"
+    assert out(sh.exec("command -v python3; which python3; /usr/bin/python3 -c y")) == (
+        "/usr/bin/python3\n/usr/bin/python3\n['-c', 'y'] /work v ")
 
 
 def test_scripts_with_arguments_and_shebangs(ns: Namespace, sh: Shell) -> None:
