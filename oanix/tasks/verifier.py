@@ -12,32 +12,26 @@ and the trial is marked ``environment_unsupported`` rather than failing or prete
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
-from typing import Any
 
-from .. import paths
 from ..errors import OanixError
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..shell.interp import Ctx
 from .sandbox_python import build_site
+from .standins import Userland
 
 __all__ = ["VerifierTools"]
 
-# What an installer may be asked for because the preamble wants it; all else is refused.
-_HARNESS_PACKAGES = {"curl", "ca-certificates", "python3", "python3-pip", "python3-venv",
-                     "python-is-python3", "git", "wget", "bash", "coreutils", "procps"}
-_UV_INSTALLER = re.compile(r"^https?://(astral\.sh/uv/|github\.com/astral-sh/uv/)")
 _SITE_AT = "/opt/oanix-site"
 # --confcutdir: no conftest.py from above /tests (the agent's tree) is ever loaded.
 _PYTEST_FLAGS = ["-p", "no:cacheprovider", "-p", "no:faulthandler", "--capture=no",
                  "--confcutdir=/tests"]
 
 
-class VerifierTools:
-    """Shell commands for a verifier session: ``apt-get``, ``apt``, ``curl``, ``uv``,
-    ``uvx``, ``pip``, ``pip3`` and ``pytest``.
+class VerifierTools(Userland):
+    """Shell commands for a verifier session: the ``Userland`` installers, with ``uv
+    run``/``uvx`` of pytest and ``pytest`` itself running in the sandbox.
 
     ``run_python(ctx, code, env)`` runs Python code in the sandbox and returns a status.
     ``unsupported`` collects what could not be honoured. Locking: one session, one
@@ -46,100 +40,18 @@ class VerifierTools:
 
     def __init__(self, namespace: Namespace,
                  run_python: Callable[[Ctx, str, dict[str, str]], int]) -> None:
+        super().__init__(("python3", "python"))
         self.namespace = namespace
         self.run_python = run_python
-        self.packages: list[str] = ["pytest"]
-        self.unsupported: list[str] = []
-        self.notes: list[str] = []
 
-    def commands(self) -> dict[str, Any]:
-        return {"apt-get": self.apt, "apt": self.apt, "curl": self.curl, "uv": self.uv,
-                "uvx": self.uvx, "pip": self.pip, "pip3": self.pip, "pytest": self.pytest}
+    def commands(self) -> dict[str, Callable[[Ctx, list[str]], int]]:
+        return {**super().commands(), "pytest": self.pytest}
 
-    def _refuse(self, ctx: Ctx, what: str) -> int:
-        self.unsupported.append(what)
-        ctx.stderr.write(f"oanix: {what}\n".encode())
-        return 100
-
-    def apt(self, ctx: Ctx, argv: list[str]) -> int:
-        args = [a for a in argv[1:] if not a.startswith("-")]
-        if not args or args[0] in ("update", "clean", "autoremove"):
-            return 0
-        if args[0] in ("install",):
-            extra = [p for p in args[1:] if p.split("=")[0] not in _HARNESS_PACKAGES]
-            if extra:
-                return self._refuse(ctx, f"{argv[0]} install {' '.join(extra)} is not "
-                                         "supported without Docker")
-            return 0
-        return self._refuse(ctx, f"{argv[0]} {args[0]} is not supported without Docker")
-
-    def curl(self, ctx: Ctx, argv: list[str]) -> int:
-        urls = [a for a in argv[1:] if "://" in a]
-        if urls and all(_UV_INSTALLER.match(u) for u in urls):
-            ctx.stdout.write(b":\n")  # the uv installer: uv is built in
-            return 0
-        ctx.stderr.write(b"curl: no network in the verifier sandbox\n")
-        return 6
-
-    def pip(self, ctx: Ctx, argv: list[str]) -> int:
-        args = argv[1:]
-        if args[:1] == ["install"]:
-            self._want(p for p in args[1:] if not p.startswith("-"))
-            return 0
-        return self._refuse(ctx, f"{argv[0]} {' '.join(args)} is not supported")
-
-    def uv(self, ctx: Ctx, argv: list[str]) -> int:
-        args = argv[1:]
-        sub = args[0] if args else ""
-        if sub == "venv":
-            name = next((a for a in args[1:] if not a.startswith("-")), ".venv")
-            venv = paths.join(ctx.cwd, name)
-            self.namespace.makedirs(paths.join(venv, "bin"), exist_ok=True)
-            self.namespace.write_bytes(paths.join(venv, "bin", "activate"), b"")
-            return 0
-        if sub in ("init", "sync", "lock"):
-            return 0
-        if sub == "add":
-            self._want(a for a in args[1:] if not a.startswith("-"))
-            return 0
-        if sub == "pip":
-            return self.pip(ctx, ["uv pip", *args[1:]])
-        if sub == "run":
-            rest = self._options(args[1:])
-            return self._tool(ctx, rest)
-        return self._refuse(ctx, f"uv {sub} is not supported")
-
-    def uvx(self, ctx: Ctx, argv: list[str]) -> int:
-        return self._tool(ctx, self._options(argv[1:]))
-
-    def _options(self, args: list[str]) -> list[str]:
-        """Strip uv's options, remembering ``-w``/``--with`` packages."""
-        i = 0
-        while i < len(args) and args[i].startswith("-"):
-            opt = args[i]
-            if opt in ("-w", "--with", "-p", "--python", "--from"):
-                if opt in ("-w", "--with") and i + 1 < len(args):
-                    self._want([args[i + 1]])
-                i += 2
-                continue
-            if opt.startswith("--with="):
-                self._want([opt.split("=", 1)[1]])
-            i += 1
-        return args[i:]
-
-    def _want(self, reqs: Any) -> None:
-        for r in reqs:
-            if r not in self.packages:
-                self.packages.append(r)
-
-    def _tool(self, ctx: Ctx, argv: list[str]) -> int:
-        if not argv:
-            return self._refuse(ctx, "uv run/uvx without a command")
-        if argv[0] == "pytest" or argv[:3] == ["python", "-m", "pytest"]:
-            return self.pytest(ctx, ["pytest", *argv[3 if argv[0] == "python" else 1:]])
-        if argv[0] in ("python", "python3"):
-            return self._refuse(ctx, "uv run python is not supported; run python3 directly")
-        return self._refuse(ctx, f"uvx {argv[0]} is not supported")
+    def tool(self, ctx: Ctx, argv: list[str]) -> int:
+        if argv[:1] == ["pytest"] or argv[:3] == ["python", "-m", "pytest"] \
+                or argv[:3] == ["python3", "-m", "pytest"]:
+            return self.pytest(ctx, ["pytest", *argv[1 if argv[0] == "pytest" else 3:]])
+        return super().tool(ctx, argv)
 
     def pytest(self, ctx: Ctx, argv: list[str]) -> int:
         try:
