@@ -150,7 +150,7 @@ def _load_tb1(root: Path) -> TaskSpec:
         tests_dir=root / "tests" if (root / "tests").is_dir() else None,
         metadata={k: v for k, v in data.items()
                   if k not in ("instruction", "descriptions")},
-        **_compose(root / "docker-compose.yaml", root / "docker-compose.yml"),
+        **read_compose(root / "docker-compose.yaml", root / "docker-compose.yml"),
     )
 
 
@@ -160,7 +160,7 @@ def _default_run_tests() -> Path:
     return Path(__file__).with_name("tb1_run_tests.sh")
 
 
-def _compose(*candidates: Path) -> dict[str, Any]:
+def read_compose(*candidates: Path) -> dict[str, Any]:
     """The services of a task's docker-compose file, and the file."""
     import yaml
 
@@ -204,7 +204,7 @@ def _load_harbor(root: Path) -> TaskSpec:
         raise TaskError(f"{where}: multi_step_reward_strategy: expected 'mean' or 'final', "
                         f"got {strategy!r}")
     services = environment.get("services")
-    extra: dict[str, Any] = _compose(root / "environment" / "docker-compose.yaml",
+    extra: dict[str, Any] = read_compose(root / "environment" / "docker-compose.yaml",
                                      root / "environment" / "docker-compose.yml")
     if isinstance(services, (dict, list)) and services:
         extra["services"] = tuple(sorted({*extra.get("services", ()), *map(str, services)}))

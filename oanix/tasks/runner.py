@@ -38,6 +38,7 @@ from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
 from ..shell.interp import Ctx
 from ..wasi import WasiRuntime
+from .capture import captured_prints
 from .dockerfile import Copy, RunStep, parse_dockerfile
 from .formats import TaskSpec, load_task
 from .standins import Userland
@@ -374,8 +375,12 @@ def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspac
                 raise InvalidArgument(problem)
         if agent_fn is None:
             _oracle(spec, agent_env, transcript)
-        else:
-            agent_fn(agent_env, instruction)
+            return
+        with captured_prints() as printed:
+            try:
+                agent_fn(agent_env, instruction)
+            finally:
+                transcript.append(printed.getvalue())
 
     taskfs.start()
     t_agent = time.monotonic()

@@ -6,13 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from taskmaker import harbor_task
 
 from oanix.env import OanixEnv
 from oanix.tasks.runner import run_trial
 from oanix.tasks.standins import Userland, apt_package_provided
 from oanix.wasi import WasiRuntime
-
-from taskmaker import harbor_task
 
 
 @pytest.fixture(scope="module")
