@@ -22,14 +22,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harbor.environments.base import BaseEnvironment
+from harbor.environments.base import BaseEnvironment, ExecResult
 from harbor.environments.capabilities import EnvironmentCapabilities
-from harbor.models.exec import ExecResult
 
 from . import paths
 from .env import Limits, OanixEnv
 from .errors import OanixError
 from .fs.cow import CowFs
+from .fs.mem import MemFs
 from .shell.interp import Ctx
 from .tasks.formats import TaskSpec, read_compose
 from .tasks.runner import build_image, environment_problems
@@ -97,12 +97,19 @@ class OanixEnvironment(BaseEnvironment):
                                + "; ".join(unsupported))
         for d in _DIRS:
             image.makedirs(d, exist_ok=True)
+        dev = MemFs()
+        dev.write_bytes("/null", b"")
+        logs = MemFs()  # Harbor's /logs: plain directories it reads back
+        for d in _DIRS:
+            if d.startswith("/logs/"):
+                logs.makedirs(d[len("/logs"):], exist_ok=True)
         workdir = getattr(self.task_env_config, "workdir", None) or workdir
         image.makedirs(workdir, exist_ok=True)
         task_env = dict(getattr(self.task_env_config, "env", None) or {})
         env = OanixEnv(workspace=CowFs(image), workspace_at="/",
                        env={"HOME": "/root", **env_vars, **task_env}, cwd=workdir,
-                       runtime=runtime, limits=Limits(memory_limit=1 << 30))
+                       runtime=runtime, limits=Limits(memory_limit=1 << 30),
+                       mounts={"/logs": logs, "/dev": dev})
 
         def run_python(ctx: Ctx, code: str, vars: dict[str, str]) -> int:
             res = env.run_python(code=code, env=vars, cwd=ctx.cwd)
