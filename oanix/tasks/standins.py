@@ -38,6 +38,11 @@ _BY_COMMAND = {"coreutils": "ls", "findutils": "find", "grep": "grep", "sed": "s
                "nano": "nano", "less": "less", "file": "file", "bc": "bc", "tree": "tree",
                "procps": "ps", "psmisc": "killall", "make": "make", "patch": "patch",
                "xxd": "xxd", "time": "time", "util-linux": "kill", "hostname": "hostname"}
+_PIP_VALUE_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "-c", "--constraint",
+                                "-f", "--find-links", "-t", "--target", "--prefix", "--root",
+                                "--python-version", "--platform", "--trusted-host",
+                                "--cache-dir", "--src", "--upgrade-strategy", "-p",
+                                "--python"})
 _UV_INSTALLER = re.compile(r"^https?://(astral\.sh/uv/|github\.com/astral-sh/uv/)")
 # What ``curl <uv installer> | sh`` runs: the environment file ``source`` expects.
 _UV_INSTALL_SCRIPT = (b'mkdir -p "${HOME:-/root}/.local/bin" && '
@@ -128,10 +133,24 @@ class Userland:
     def pip(self, ctx: Ctx, argv: list[str]) -> int:
         args = argv[1:]
         if args[:1] == ["install"]:
-            reqs = [a for a in args[1:] if not a.startswith("-")]
-            if any(a in ("-r", "--requirement", "-e", "--editable") for a in args[1:]):
-                return self._refuse(ctx, f"{argv[0]} {' '.join(args)}: requirement files "
-                                         "and editable installs are not supported")
+            reqs: list[str] = []
+            rest = iter(args[1:])
+            for a in rest:
+                if a in ("-r", "--requirement"):
+                    try:
+                        text = ctx.read_file(next(rest, "")).decode()
+                    except OSError as e:
+                        return self._refuse(ctx, f"{argv[0]} install -r: {e}")
+                    reqs.extend(r for line in text.splitlines()
+                                if (r := line.split("#", 1)[0].strip())
+                                and not r.startswith("-"))
+                elif a in ("-e", "--editable"):
+                    return self._refuse(ctx, f"{argv[0]} install -e: editable installs are "
+                                             "not supported")
+                elif a in _PIP_VALUE_OPTIONS:
+                    next(rest, None)
+                elif not a.startswith("-"):
+                    reqs.append(a)
             return self._install(ctx, reqs)
         if args[:1] in (["--version"], ["-V"]):
             ctx.stdout.write(b"pip 24.0 (oanix stand-in)\n")

@@ -47,6 +47,11 @@ def test_installers_in_a_shell(runtime: WasiRuntime) -> None:
         assert [u for u in land.unsupported if "postgresql" in u]
         assert [u for u in land.unsupported if "gcc" in u]
         assert not [u for u in land.unsupported if "curl" in u]
+        reqs = env.exec("printf 'pytest\\n# a comment\\npackaging  # why\\n' > /req.txt && "
+                        "pip install --no-cache-dir -i https://pypi.example/simple "
+                        "-r /req.txt && uv pip install -r /req.txt")
+        assert reqs.exit_code == 0, reqs.stderr_text
+        assert "packaging" in land.packages and len(land.unsupported) == 2
         net = env.exec("curl -fsSL https://example.com/x")
         assert net.exit_code != 0
     no_pkg = Userland()
