@@ -74,3 +74,54 @@ def _harbor(venv: Path, agent: str, jobs: Path) -> dict[str, float]:
 def test_harbor_grades_with_oanix(harbor_venv: Path, tmp_path: Path) -> None:
     assert _harbor(harbor_venv, "oracle", tmp_path / "oracle") == {"reward": 1.0}
     assert _harbor(harbor_venv, "nop", tmp_path / "nop") == {"reward": 0.0}
+
+
+# Run in the harbor venv: the environment's own calls, as Harbor makes them.
+ENV_CHECK = """\
+import asyncio, sys, tempfile
+from pathlib import Path
+from harbor.models.task.config import EnvironmentConfig
+from harbor.models.trial.paths import TrialPaths
+from oanix.harbor import OanixEnvironment
+
+async def main(task: Path, tmp: Path) -> None:
+    env = OanixEnvironment(environment_dir=task / "environment", environment_name="t",
+                           session_id="t__s", trial_paths=TrialPaths(tmp / "trial"),
+                           task_env_config=EnvironmentConfig())
+    caps = env.capabilities
+    assert not caps.gpus and not caps.mounted and caps.disable_internet
+    await env.start(force_build=False)
+    r = await env.exec("pwd; echo $GREETING", cwd="/tmp", env={"GREETING": "hi"})
+    assert (r.return_code, r.stdout) == (0, "/tmp\\nhi\\n"), r
+    r = await env.exec("exit 3")
+    assert r.return_code == 3
+    try:
+        await env.exec("sleep 30", timeout_sec=1)
+    except RuntimeError as e:
+        assert "timed out" in str(e)
+    else:
+        raise AssertionError("no timeout")
+    src = tmp / "up"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f.txt").write_text("data")
+    await env.upload_dir(src, "/work/in")
+    await env.upload_file(src / "sub" / "f.txt", "/work/one.txt")
+    r = await env.exec("cat /work/in/sub/f.txt /work/one.txt > /work/out.txt")
+    await env.download_dir("/work", tmp / "down")
+    assert (tmp / "down" / "out.txt").read_text() == "datadata"
+    await env.download_file("/work/in/sub/f.txt", tmp / "f2.txt")
+    assert (tmp / "f2.txt").read_text() == "data"
+    await env.stop(delete=True)
+    print("ok")
+
+asyncio.run(main(Path(sys.argv[1]), Path(tempfile.mkdtemp())))
+"""
+
+
+@pytest.mark.timeout(2400)
+def test_exec_timeout_and_file_transfer(harbor_venv: Path, tmp_path: Path) -> None:
+    check = tmp_path / "check.py"
+    check.write_text(ENV_CHECK)
+    res = subprocess.run([str(harbor_venv / "bin" / "python"), str(check), str(TASK)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-3000:]
