@@ -58,12 +58,12 @@ def harbor_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield venv
 
 
-def _harbor(venv: Path, agent: str, jobs: Path) -> dict[str, float]:
-    res = subprocess.run([str(venv / "bin" / "harbor"), "run", "-p", str(TASK), "-a", agent,
+def _harbor(venv: Path, agent: str, jobs: Path, task: Path = TASK) -> dict[str, float]:
+    res = subprocess.run([str(venv / "bin" / "harbor"), "run", "-p", str(task), "-a", agent,
                           "-e", "oanix.harbor:OanixEnvironment", "-o", str(jobs), "-y"],
                          capture_output=True, text=True, timeout=900, cwd=jobs.parent)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    results = glob.glob(str(jobs / "*" / "word-count__*" / "result.json"))
+    results = glob.glob(str(jobs / "*" / f"{task.name}__*" / "result.json"))
     assert len(results) == 1, res.stdout[-3000:]
     data = json.loads(Path(results[0]).read_text())
     assert data.get("exception_info") is None, data["exception_info"]
@@ -74,6 +74,9 @@ def _harbor(venv: Path, agent: str, jobs: Path) -> dict[str, float]:
 def test_harbor_grades_with_oanix(harbor_venv: Path, tmp_path: Path) -> None:
     assert _harbor(harbor_venv, "oracle", tmp_path / "oracle") == {"reward": 1.0}
     assert _harbor(harbor_venv, "nop", tmp_path / "nop") == {"reward": 0.0}
+    steps = TASK.parent / "stock-steps"  # multi-step: Harbor's own step loop and rule
+    assert _harbor(harbor_venv, "oracle", tmp_path / "s-oracle", steps) == {"reward": 1.0}
+    assert _harbor(harbor_venv, "nop", tmp_path / "s-nop", steps) == {"reward": 0.0}
 
 
 # Run in the harbor venv: the environment's own calls, as Harbor makes them.
