@@ -3,7 +3,8 @@
     harbor run -p TASK_DIR -a oracle -e oanix.harbor:OanixEnvironment
 
 ``start`` builds the task's ``environment/`` with the task runner's builder (the
-Dockerfile as far as it can be honoured, the Debian stand-ins); an environment that
+Dockerfile as far as it can be honoured, the Debian stand-ins) and starts its
+ENTRYPOINT/CMD when the shell can run it (a warning otherwise); an environment that
 cannot be built raises, naming what is missing. Every ``exec`` runs the command with
 oanix's shell over one namespace (a copy-on-write layer over the image), with the
 installers and the sandbox's pytest of the task runner's verifier, under the timeout.
@@ -32,7 +33,7 @@ from .fs.cow import CowFs
 from .fs.mem import MemFs
 from .shell.interp import Ctx
 from .tasks.formats import TaskSpec, read_compose
-from .tasks.runner import build_image, environment_problems
+from .tasks.runner import build_image, environment_problems, start_entrypoint
 from .tasks.verifier import VerifierTools
 from .wasi import WasiRuntime
 
@@ -106,8 +107,11 @@ class OanixEnvironment(BaseEnvironment):
         workdir = getattr(self.task_env_config, "workdir", None) or workdir
         image.makedirs(workdir, exist_ok=True)
         task_env = dict(getattr(self.task_env_config, "env", None) or {})
-        env = OanixEnv(workspace=CowFs(image), workspace_at="/",
-                       env={"HOME": "/root", **env_vars, **task_env}, cwd=workdir,
+        env_vars = {"HOME": "/root", **env_vars, **task_env}
+        workspace = CowFs(image)
+        for note in start_entrypoint(spec, workspace, workdir, env_vars, runtime):
+            self.logger.warning(note)
+        env = OanixEnv(workspace=workspace, workspace_at="/", env=env_vars, cwd=workdir,
                        runtime=runtime, limits=Limits(memory_limit=1 << 30),
                        mounts={"/logs": logs, "/dev": dev})
 

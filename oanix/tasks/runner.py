@@ -286,7 +286,7 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
             return result("environment_unsupported", unsupported=tuple(unsupported))
         env_vars = {"HOME": "/root", **env_vars, **dict(spec.environment_env)}
         workspace = CowFs(image)
-        notes = _start(spec, workspace, workdir, env_vars, rt)
+        notes = start_entrypoint(spec, workspace, workdir, env_vars, rt)
         if spec.steps:
             from .steps import run_steps
 
@@ -327,7 +327,7 @@ def environment_problems(spec: TaskSpec) -> list[str]:
     return out
 
 
-def _start(spec: TaskSpec, workspace: CowFs, workdir: str, env_vars: dict[str, str],
+def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str, env_vars: dict[str, str],
            rt: WasiRuntime) -> list[str]:
     """Run the image's ENTRYPOINT/CMD at environment start, as far as the shell can;
     notes on what it could not run."""
