@@ -327,8 +327,8 @@ def environment_problems(spec: TaskSpec) -> list[str]:
     return out
 
 
-def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str, env_vars: dict[str, str],
-           rt: WasiRuntime) -> list[str]:
+def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str,
+                     env_vars: dict[str, str], rt: WasiRuntime) -> list[str]:
     """Run the image's ENTRYPOINT/CMD at environment start, as far as the shell can;
     notes on what it could not run."""
     if spec.dockerfile is None:
