@@ -3,10 +3,11 @@
 Nearly every Terminal-Bench 2 ``test.sh`` installs curl and uv, then runs ``uvx -p 3.13
 -w pytest==... pytest ... /tests/test_outputs.py -rA``; Terminal-Bench 1's
 ``run-tests.sh`` does ``uv venv``, ``uv pip install pytest`` and ``uv run pytest``. This
-preamble is recognised and replaced: the installers succeed without doing anything, and
-pytest runs in the sandbox's CPython with the requested pure-Python packages from the
-host (``sandbox_python``). Anything else they would install is reported as unsupported,
-and the trial is marked ``environment_unsupported`` rather than failing or pretending.
+preamble is recognised and replaced: the installers are the Debian stand-ins of
+``standins`` (shared with the image build and the agent's shell), and pytest runs in the
+sandbox's CPython with the requested pure-Python packages from the host
+(``sandbox_python``). Anything else they would install is reported as unsupported, and
+the trial is marked ``environment_unsupported`` rather than failing or pretending.
 """
 
 from __future__ import annotations
