@@ -1,22 +1,26 @@
 """Run Terminal-Bench / Harbor tasks without Docker.
 
-    python -m oanix.tasks run TASK_DIR [--agent oracle|nop|module:callable] [--json]
-    python -m oanix.tasks batch DIR [--agent ...] [--concurrency N] [--output results.json]
+    oanix-tasks run TASK_DIR [--agent oracle|nop|module:callable] [--json]
+    oanix-tasks batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
 
-``run`` prints the reward and exits 0 only when the trial passed (reward 1.0, or every
-named reward 1); 1 when it did not; 2 when the task or the arguments are unusable (one
-line on stderr). ``batch`` runs every task below DIR, N at a time, with a progress bar,
-prints a table and writes the results as JSON; it exits 0 when every trial passed. An
-agent that cannot be loaded (a missing module or attribute, a module raising on import)
-is one line on stderr and exit 2; ``batch`` still writes its table and results, every
-trial an error row.
+(``python -m oanix.tasks`` is the same.) ``run`` prints the reward and exits 0 only when
+the trial passed (reward 1.0, or every named reward 1); 1 when it did not; 2 when the
+task or the arguments are unusable, or the trial could not run (one line on stderr).
+``batch`` runs every task below DIR, N at a time, with a progress line on a terminal
+(trials in the order they finish), prints a table, and writes ``results.json`` and one
+folder per trial (the agent's log, the verifier's output, the workspace diff) under
+``--output`` (``jobs/<timestamp>/`` by default); a task that cannot load is one error row.
+It exits 0 when every trial passed. With ``--json`` the standard output is the JSON
+document alone: what an agent prints goes to its trial's log. An agent that cannot be
+loaded (a missing module or attribute, a module raising on import) is one line on stderr
+and exit 2; ``batch`` still writes its results, every trial an error row.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -29,12 +33,14 @@ from ..errors import OanixError
 from ..sched import JobSpec, Scheduler
 from ..values import dumps_pretty
 from ..wasi import WasiRuntime
-from .formats import TaskSpec, find_tasks, load_task
+from .formats import find_tasks, load_task
 from .runner import TrialResult, failed_trial, resolve_agent, run_trial
 
-PROG = "python -m oanix.tasks"
+PROG = "oanix-tasks"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+_AGENT_HELP = ("oracle (runs the task's solution), nop (does nothing) or module:callable "
+               "(a function agent(env, instruction)); default: oracle")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,18 +48,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+def _parser(prog: str) -> argparse.ArgumentParser:
+    ap = _Parser(prog=prog, description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one task")
-    run.add_argument("task", type=Path)
-    run.add_argument("--agent", default="oracle")
-    run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    run = sub.add_parser("run", help="run one task and print its reward")
+    run.add_argument("task", type=Path, help="the task directory (task.toml or task.yaml)")
+    run.add_argument("--agent", default="oracle", help=_AGENT_HELP)
+    run.add_argument("--json", action="store_true",
+                     help="print only the whole result as one JSON document")
     batch = sub.add_parser("batch", help="run every task below a directory")
-    batch.add_argument("root", type=Path)
-    batch.add_argument("--agent", default="oracle")
-    batch.add_argument("--concurrency", type=int, default=2)
-    batch.add_argument("--output", type=Path, default=Path("results.json"))
+    batch.add_argument("root", type=Path, help="a directory holding task directories")
+    batch.add_argument("--agent", default="oracle", help=_AGENT_HELP)
+    batch.add_argument("--concurrency", type=int, default=2,
+                       help="how many trials run at once (default: 2)")
+    batch.add_argument("--output", type=Path, default=None,
+                       help="where results.json and the trials' folders go "
+                            "(default: jobs/<timestamp>/)")
+    batch.add_argument("--json", action="store_true",
+                       help="print only the results as one JSON document")
     for p in (run, batch):
         p.error = _Parser.error.__get__(p)  # type: ignore[method-assign]
     return ap
@@ -67,83 +79,132 @@ def _line(r: TrialResult) -> str:
     return f"{r.task:32} {r.status:24} {reward:>6} {r.total_seconds:7.1f}s{note}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         if args.command == "run":
             resolve_agent(args.agent)
-            return _run(args.task, args.agent, args.json)
-        return _batch(args.root, args.agent, args.concurrency, args.output)
+            return _run(args.task, args.agent, args.json, prog)
+        return _batch(args.root, args.agent, args.concurrency, args.output, args.json)
     except OanixError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def _run(task: Path, agent: str, as_json: bool) -> int:
+def entry() -> None:
+    """The ``oanix-tasks`` console script."""
+    sys.exit(main())
+
+
+def _run(task: Path, agent: str, as_json: bool, prog: str) -> int:
     spec = load_task(task)
     result = run_trial(spec, agent)
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
+        sys.stdout.buffer.write(dumps_pretty(result.to_json()))
     else:
         print(_line(result))
         print(f"reward: {'-' if result.reward is None else f'{result.reward:g}'}")
+    if result.status == "error":
+        print(f"{prog}: error: {result.error}", file=sys.stderr)
+        return EXIT_USAGE
     return 0 if result.passed else EXIT_FAILED
 
 
-def _batch(root: Path, agent: str, concurrency: int, output: Path) -> int:
+def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
+           as_json: bool) -> int:
     if concurrency < 1:
         raise OanixError(f"--concurrency must be at least 1, not {concurrency}")
     dirs = find_tasks(root)
     if not dirs:
         raise OanixError(f"no task (task.toml or task.yaml) below {root}")
-    specs = [load_task(d) for d in dirs]
+    out = output or Path("jobs") / time.strftime("%Y-%m-%d__%H-%M-%S")
+    out.mkdir(parents=True, exist_ok=True)
     try:
         resolve_agent(agent)
     except OanixError as e:
         unusable: OanixError | None = e
-        results = [failed_trial(spec, agent, str(e)) for spec in specs]
+        results = [failed_trial(d.name, agent, str(e)) for d in dirs]
     else:
         unusable = None
-        results = trio.run(_run_all, specs, agent, concurrency)
-    print(f"{'task':32} {'status':24} {'reward':>6} {'time':>8}")
-    for r in results:
-        print(_line(r))
+        results = trio.run(_run_all, dirs, agent, concurrency, sys.stderr.isatty())
+    _write(out, results)
     passed = sum(r.passed for r in results)
-    print(f"\n{passed}/{len(results)} passed")
-    output.write_bytes(dumps_pretty([r.to_json() for r in results]))
-    print(f"results written to {output}")
+    if as_json:
+        sys.stdout.buffer.write(dumps_pretty([r.to_json() for r in results]))
+    else:
+        print(f"{'task':32} {'status':24} {'reward':>6} {'time':>8}")
+        for r in sorted(results, key=lambda r: r.task):
+            print(_line(r))
+        print(f"\n{passed}/{len(results)} passed")
+        print(f"results in {out}")
     if unusable is not None:
         raise unusable
     return 0 if passed == len(results) else EXIT_FAILED
 
 
-async def _run_all(specs: list[TaskSpec], agent: str, concurrency: int) -> list[TrialResult]:
-    done = 0
-    started = time.monotonic()
+def _write(out: Path, results: list[TrialResult]) -> None:
+    """``results.json`` and a folder per trial: agent.log, verifier.log, changes.json."""
+    (out / "results.json").write_bytes(dumps_pretty([r.to_json() for r in results]))
+    seen: set[str] = set()
+    for r in results:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", r.task) or "task"
+        while name in seen:
+            name += "_"
+        seen.add(name)
+        folder = out / name
+        folder.mkdir(exist_ok=True)
+        (folder / "agent.log").write_text(r.agent_output)
+        (folder / "verifier.log").write_text(r.verifier_output)
+        changes = r.to_json()["changes"]
+        (folder / "changes.json").write_bytes(dumps_pretty(changes))
+        (folder / "result.json").write_bytes(dumps_pretty(r.to_json()))
 
-    def progress() -> None:
+
+async def _run_all(dirs: list[Path], agent: str, concurrency: int,
+                   draw: bool) -> list[TrialResult]:
+    results: list[TrialResult] = []
+    started = time.monotonic()
+    total = len(dirs)
+
+    def progress(last: str = "") -> None:
+        if not draw:
+            return
         width = 30
-        filled = width * done // len(specs)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{len(specs)} "
-                         f"{time.monotonic() - started:5.1f}s")
+        filled = width * len(results) // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {len(results)}/{total}"
+                         f" {time.monotonic() - started:5.1f}s {last[:40]:40}")
         sys.stderr.flush()
 
     with WasiRuntime() as runtime:
+        trial = functools.partial(run_trial, runtime=runtime)
         async with Scheduler(max_concurrent=concurrency) as sched:
-            trial = functools.partial(run_trial, runtime=runtime)
-            handles = [sched.submit(JobSpec.python(trial, spec, agent, name=spec.name))
-                       for spec in specs]
-            results: list[TrialResult] = []
-            progress()
-            for spec, h in zip(specs, handles, strict=True):
+            async def one(path: Path) -> None:
+                try:
+                    spec = load_task(path)
+                except OanixError as e:
+                    results.append(failed_trial(path.name, agent, str(e)))
+                    progress(path.name)
+                    return
+                h = sched.submit(JobSpec.python(trial, spec, agent, name=spec.name))
                 r = await h.wait()
                 results.append(r.value if isinstance(r.value, TrialResult)
-                               else failed_trial(spec, agent, r.error or "did not finish"))
-                done += 1
-                progress()
-    sys.stderr.write("\n")
+                               else failed_trial(path.name, agent, r.error or "did not finish"))
+                progress(spec.name)
+
+            progress()
+            async with trio.open_nursery() as nursery:
+                for path in dirs:
+                    nursery.start_soon(one, path)
+    if draw:
+        sys.stderr.write("\n")
     return results
 
 
+def _module_entry() -> int:
+    return main(prog="python -m oanix.tasks")
+
+
+__all__ = ["entry", "main"]
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_module_entry())

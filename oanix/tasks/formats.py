@@ -33,11 +33,20 @@ Format = Literal["terminal-bench-1", "harbor"]
 
 @attrs.frozen
 class Step:
-    """One step of a multi-step task: an instruction and its agent timeout."""
+    """One step of a multi-step task (``steps/<name>/``): its instruction, agent timeout,
+    and what it has of its own: tests (laid over the task's), solution, ``workdir/``
+    files (and ``setup.sh``) put in the working directory first, verifier env and
+    timeout, and ``min_reward`` (the trial stops after a step below it)."""
 
     name: str
     instruction: str
     agent_timeout_sec: float
+    verifier_timeout_sec: float | None = None
+    verifier_env: tuple[tuple[str, str], ...] = ()
+    min_reward: float | dict[str, float] | None = None
+    tests_dir: Path | None = None
+    solution: Path | None = None
+    workdir: Path | None = None
 
 
 @attrs.frozen
@@ -59,6 +68,10 @@ class TaskSpec:
     environment_env: tuple[tuple[str, str], ...] = ()
     steps: tuple[Step, ...] = ()
     metadata: dict[str, Any] = attrs.field(factory=dict, eq=False)
+    reward_strategy: Literal["mean", "final"] = "mean"
+    docker_image: str | None = None
+    services: tuple[str, ...] = ()
+    compose_file: Path | None = None
 
 
 def _file(path: Path) -> Path | None:
@@ -135,12 +148,36 @@ def _load_tb1(root: Path) -> TaskSpec:
                                      DEFAULT_VERIFIER_TIMEOUT),
         build_context=root,
         dockerfile=dockerfile,
-        solution=_file(root / "solution.sh"),
-        test_script=_file(root / "run-tests.sh"),
+        solution=_file(root / "solution.sh") or _file(root / "solution.yaml"),
+        test_script=_file(root / "run-tests.sh") or (
+            _default_run_tests() if (root / "tests" / "test_outputs.py").is_file() else None),
         tests_dir=root / "tests" if (root / "tests").is_dir() else None,
         metadata={k: v for k, v in data.items()
                   if k not in ("instruction", "descriptions")},
+        **read_compose(root / "docker-compose.yaml", root / "docker-compose.yml"),
     )
+
+
+def _default_run_tests() -> Path:
+    """Terminal-Bench 1's harness runs pytest on tests/test_outputs.py when a task has no
+    run-tests.sh; this script does the same."""
+    return Path(__file__).with_name("tb1_run_tests.sh")
+
+
+def read_compose(*candidates: Path) -> dict[str, Any]:
+    """The services of a task's docker-compose file, and the file."""
+    import yaml
+
+    for path in candidates:
+        if path.is_file():
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as e:
+                raise TaskError(f"{path}: not valid YAML: {e}") from None
+            services = data.get("services") if isinstance(data, dict) else None
+            names = tuple(sorted(map(str, services))) if isinstance(services, dict) else ()
+            return {"services": names, "compose_file": path}
+    return {}
 
 
 def _load_harbor(root: Path) -> TaskSpec:
@@ -155,28 +192,27 @@ def _load_harbor(root: Path) -> TaskSpec:
     agent = data.get("agent", {})
     verifier = data.get("verifier", {})
     environment = data.get("environment", {})
-    instruction_file = root / "instruction.md"
-    if not instruction_file.is_file():
-        raise TaskError(f"{root}: instruction.md is missing")
-    instruction = instruction_file.read_text(encoding="utf-8")
     agent_timeout = _number(agent.get("timeout_sec"), f"{where}: agent.timeout_sec",
                             DEFAULT_AGENT_TIMEOUT)
-    steps = []
-    for i, raw in enumerate(data.get("steps", [])):
-        if not isinstance(raw, dict):
-            raise TaskError(f"{where}: steps[{i}] must be a table")
-        text = raw.get("instruction")
-        if text is None and isinstance(raw.get("instruction_path"), str):
-            step_file = root / raw["instruction_path"]
-            if not step_file.is_file():
-                raise TaskError(f"{where}: steps[{i}].instruction_path: {step_file} is missing")
-            text = step_file.read_text(encoding="utf-8")
-        if not isinstance(text, str):
-            raise TaskError(f"{where}: steps[{i}] needs 'instruction' or 'instruction_path'")
-        step_agent = raw.get("agent", {}) if isinstance(raw.get("agent"), dict) else {}
-        steps.append(Step(str(raw.get("name", f"step-{i + 1}")), text,
-                          _number(step_agent.get("timeout_sec"),
-                                  f"{where}: steps[{i}].agent.timeout_sec", agent_timeout)))
+    steps = tuple(_harbor_step(root, where, i, raw, agent_timeout)
+                  for i, raw in enumerate(data.get("steps", [])))
+    instruction_file = root / "instruction.md"
+    if instruction_file.is_file():
+        instruction = instruction_file.read_text(encoding="utf-8")
+    elif steps:
+        instruction = steps[0].instruction
+    else:
+        raise TaskError(f"{root}: instruction.md is missing")
+    strategy = data.get("multi_step_reward_strategy") or "mean"
+    if strategy not in ("mean", "final"):
+        raise TaskError(f"{where}: multi_step_reward_strategy: expected 'mean' or 'final', "
+                        f"got {strategy!r}")
+    services = environment.get("services")
+    extra: dict[str, Any] = read_compose(root / "environment" / "docker-compose.yaml",
+                                     root / "environment" / "docker-compose.yml")
+    if isinstance(services, (dict, list)) and services:
+        extra["services"] = tuple(sorted({*extra.get("services", ()), *map(str, services)}))
+    image = environment.get("docker_image")
     context = root / "environment"
     test_script = _file(root / "tests" / "test.sh")
     return TaskSpec(
@@ -195,6 +231,54 @@ def _load_harbor(root: Path) -> TaskSpec:
         tests_dir=root / "tests" if (root / "tests").is_dir() else None,
         verifier_env=_str_map(verifier.get("env"), f"{where}: verifier.env"),
         environment_env=_str_map(environment.get("env"), f"{where}: environment.env"),
-        steps=tuple(steps),
+        steps=steps,
         metadata=dict(data.get("metadata", {})),
+        reward_strategy="final" if strategy == "final" else "mean",
+        docker_image=str(image) if image else None,
+        **extra,
+    )
+
+
+def _harbor_step(root: Path, where: Path, i: int, raw: Any, agent_timeout: float) -> Step:
+    """``[[steps]]`` entry ``i``: its table and its ``steps/<name>/`` directory."""
+    if not isinstance(raw, dict):
+        raise TaskError(f"{where}: steps[{i}] must be a table")
+    name = str(raw.get("name", f"step-{i + 1}"))
+    if not name or "/" in name or name in (".", ".."):
+        raise TaskError(f"{where}: steps[{i}].name: {name!r} is not a directory name")
+    step_dir = root / "steps" / name
+    text = raw.get("instruction")
+    if text is None and isinstance(raw.get("instruction_path"), str):
+        step_file = root / raw["instruction_path"]
+        if not step_file.is_file():
+            raise TaskError(f"{where}: steps[{i}].instruction_path: {step_file} is missing")
+        text = step_file.read_text(encoding="utf-8")
+    if text is None and (step_dir / "instruction.md").is_file():
+        text = (step_dir / "instruction.md").read_text(encoding="utf-8")
+    if not isinstance(text, str):
+        raise TaskError(f"{where}: steps[{i}] ({name}): {step_dir}/instruction.md is missing")
+    step_agent: dict[str, Any] = raw["agent"] if isinstance(raw.get("agent"), dict) else {}
+    step_verifier: dict[str, Any] = (raw["verifier"] if isinstance(raw.get("verifier"), dict)
+                                     else {})
+    min_reward = raw.get("min_reward")
+    if min_reward is not None and not (
+            (isinstance(min_reward, (int, float)) and not isinstance(min_reward, bool))
+            or (isinstance(min_reward, dict)
+                and all(isinstance(v, (int, float)) for v in min_reward.values()))):
+        raise TaskError(f"{where}: steps[{i}].min_reward: expected a number or a table of "
+                        f"numbers, got {min_reward!r}")
+    timeout = step_verifier.get("timeout_sec")
+    return Step(
+        name, text,
+        _number(step_agent.get("timeout_sec"), f"{where}: steps[{i}].agent.timeout_sec",
+                agent_timeout),
+        verifier_timeout_sec=None if timeout is None else _number(
+            timeout, f"{where}: steps[{i}].verifier.timeout_sec", DEFAULT_VERIFIER_TIMEOUT),
+        verifier_env=_str_map(step_verifier.get("env"), f"{where}: steps[{i}].verifier.env"),
+        min_reward=(float(min_reward) if isinstance(min_reward, (int, float))
+                    else {str(k): float(v) for k, v in min_reward.items()}
+                    if isinstance(min_reward, dict) else None),
+        tests_dir=step_dir / "tests" if (step_dir / "tests").is_dir() else None,
+        solution=_file(step_dir / "solution" / "solve.sh"),
+        workdir=step_dir / "workdir" if (step_dir / "workdir").is_dir() else None,
     )

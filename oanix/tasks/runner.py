@@ -26,7 +26,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -42,8 +42,10 @@ from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
 from ..shell.interp import Ctx
 from ..wasi import WasiRuntime
-from .dockerfile import Copy, parse_dockerfile
+from .capture import captured_prints
+from .dockerfile import Copy, RunStep, parse_dockerfile
 from .formats import TaskSpec, load_task
+from .standins import Userland
 from .verifier import VerifierTools
 
 __all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent", "run_trial"]
@@ -77,6 +79,7 @@ class TrialResult:
     unsupported: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
+    steps: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -91,13 +94,14 @@ class TrialResult:
                         "modified": list(self.changes.modified),
                         "deleted": list(self.changes.deleted)}
         d["unsupported"], d["notes"] = list(self.unsupported), list(self.notes)
+        d["steps"] = [dict(s) for s in self.steps]
         d["passed"] = self.passed
         return d
 
 
-def failed_trial(spec: TaskSpec, agent: str, error: str) -> TrialResult:
-    """The result of a trial that could not run at all."""
-    return TrialResult(spec.name, agent, "error", None, {}, (), 0.0, 0.0, 0.0, Changes(),
+def failed_trial(task: str, agent: str, error: str) -> TrialResult:
+    """The result of a trial of ``task`` (its name) that could not run at all."""
+    return TrialResult(task, agent, "error", None, {}, (), 0.0, 0.0, 0.0, Changes(),
                        "", "", error=error)
 
 
@@ -202,27 +206,82 @@ def _read_regular(host: Path) -> bytes:
 def build_image(task: TaskSpec, runtime: WasiRuntime) -> tuple[MemFs, str, dict[str, str],
                                                                 list[str]]:
     """The task's image tree, its WORKDIR, its ENV, and what could not be honoured."""
-    image = MemFs()
     if task.dockerfile is None:
+        image = MemFs()
         image.makedirs("/app")
+        image.makedirs("/root")
         return image, "/app", {}, []
     plan = parse_dockerfile(task.dockerfile.read_text(encoding="utf-8"))
     unsupported = list(plan.unsupported)
-    image.makedirs(plan.workdir, exist_ok=True)
-    for step in plan.steps:
+    trees: list[MemFs] = []
+    for stage in plan.stages:
+        base = stage.base or ""
+        tree = MemFs()
+        if base.startswith("stage:"):
+            copy_tree(trees[int(base[6:])], "/", tree, "/")
+        tree.makedirs("/root", exist_ok=True)
+        tree.makedirs(stage.workdir, exist_ok=True)
+        _build_stage(task, stage.steps, tree, trees, runtime, unsupported)
+        trees.append(tree)
+    return trees[-1], plan.workdir, dict(plan.env), unsupported
+
+
+def _build_stage(task: TaskSpec, steps: Sequence[Copy | RunStep], image: MemFs,
+                 stages: list[MemFs], runtime: WasiRuntime, unsupported: list[str]) -> None:
+    """Run one stage's COPY and RUN steps over ``image``, with the Debian stand-ins."""
+    land = Userland(("python3", "python"))
+    for step in steps:
         if isinstance(step, Copy):
-            for src in step.sources:
-                _copy_in(image, task.build_context, src, step.dest, unsupported)
+            if step.content is not None:
+                image.makedirs(paths.dirname(step.dest), exist_ok=True)
+                image.write_bytes(step.dest, step.content.encode())
+            elif step.from_stage is not None:
+                for src in step.sources:
+                    _copy_from_stage(stages[step.from_stage], src, image, step.dest,
+                                     unsupported)
+            else:
+                for src in step.sources:
+                    _copy_in(image, task.build_context, src, step.dest, unsupported)
             continue
         _, command, workdir, env = step
         image.makedirs(workdir, exist_ok=True)
-        with OanixEnv(workspace=image, workspace_at="/", env=dict(env), cwd=workdir,
-                      runtime=runtime, limits=Limits(timeout=300.0)) as build:
+        before = len(land.unsupported)
+        with OanixEnv(workspace=image, workspace_at="/", env={"HOME": "/root", **dict(env)},
+                      cwd=workdir, runtime=runtime, limits=Limits(timeout=300.0),
+                      commands=land.commands()) as build:
             res = build.exec(command)
-        if res.exit_code != 0:
+        unsupported.extend(u for u in land.unsupported[before:] if u not in unsupported)
+        if res.exit_code != 0 and len(land.unsupported) == before:
             unsupported.append(f"RUN {command} (exit {res.exit_code}: "
                                f"{res.stderr_text.strip().splitlines()[-1:] or ''})")
-    return image, plan.workdir, dict(plan.env), unsupported
+
+
+def _copy_from_stage(stage: MemFs, src: str, image: MemFs, dest: str,
+                     unsupported: list[str]) -> None:
+    """``COPY --from=<stage> src dest``: Docker's rules for a directory or a file."""
+    src = paths.normalize(src)
+    if not stage.exists(src):
+        unsupported.append(f"COPY --from {src}: not in that stage")
+        return
+    if stage.is_dir(src):
+        copy_tree(stage, src, image, dest)
+        return
+    target = paths.join(dest, paths.basename(src)) if (
+        dest.endswith("/") or image.is_dir(dest)) else paths.normalize(dest)
+    image.makedirs(paths.dirname(target), exist_ok=True)
+    image.write_bytes(target, stage.read_bytes(src))
+
+
+def copy_tree(src_fs: MemFs, src: str, dst_fs: MemFs, dest: str) -> None:
+    """Copy the files and directories below ``src`` in ``src_fs`` to ``dest``."""
+    for top, dirs, files in src_fs.walk(src):
+        rel = paths.normalize(top)[len(paths.normalize(src)):].lstrip("/")
+        here = paths.join(dest, rel) if rel else paths.normalize(dest)
+        dst_fs.makedirs(here, exist_ok=True)
+        for d in dirs:
+            dst_fs.makedirs(paths.join(here, d), exist_ok=True)
+        for f in files:
+            dst_fs.write_bytes(paths.join(here, f), src_fs.read_bytes(paths.join(top, f)))
 
 
 def _copy_in(image: MemFs, context: Path, src: str, dest: str, unsupported: list[str]) -> None:
@@ -313,50 +372,27 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
         return TrialResult(total_seconds=time.monotonic() - t0, **base)
 
     try:
+        problem = _no_solution(spec) if agent_fn is None else None
+        if problem:
+            return result("error", error=problem)
         image, workdir, env_vars, unsupported = build_image(spec, rt)
+        unsupported.extend(environment_problems(spec))
         if unsupported:
             return result("environment_unsupported", unsupported=tuple(unsupported))
-        env_vars = {**env_vars, **dict(spec.environment_env)}
-        taskfs = TaskFs(TaskInfo(spec.name, spec.instruction,
-                                 agent_timeout_sec=spec.agent_timeout_sec,
-                                 verifier_timeout_sec=spec.verifier_timeout_sec))
+        env_vars = {"HOME": "/root", **env_vars, **dict(spec.environment_env)}
         workspace = CowFs(image)
-        a_timeout = agent_timeout or spec.agent_timeout_sec
-        agent_env = OanixEnv(workspace=workspace, workspace_at="/", task=taskfs,
-                             env=env_vars, cwd=workdir, runtime=rt,
-                             limits=Limits(timeout=a_timeout))
-        instructions = [s.instruction for s in spec.steps] or [spec.instruction]
-        transcript: list[str] = []
+        notes = start_entrypoint(spec, workspace, workdir, env_vars, rt)
+        if spec.steps:
+            from .steps import run_steps
 
-        def act() -> None:
-            if agent_fn is None:
-                _oracle(spec, agent_env, transcript)
-                return
-            for text in instructions:
-                agent_fn(agent_env, text)
-
-        taskfs.start()
-        t_agent = time.monotonic()
-        finished, error = _run_with_timeout(act, a_timeout, agent_env)
-        agent_seconds = time.monotonic() - t_agent
-        agent_output = "".join(transcript)
-        if not finished:
-            taskfs.fail(f"agent timed out after {a_timeout:g} s")
-            agent_env.fail("agent timeout")
-            agent_env.close()
-            return result("agent_timeout", agent_seconds=agent_seconds, reward=0.0,
-                          agent_output=agent_output,
-                          error=f"the agent did not finish in {a_timeout:g} s")
-        taskfs.complete()
-        agent_env.close()
-        changes = workspace.changes()
-        verdict = _verify(spec, taskfs, workspace, workdir, env_vars, rt)
-        return result(verdict.status, reward=verdict.reward, rewards=verdict.rewards,
-                      tests=verdict.tests, agent_seconds=agent_seconds,
-                      verifier_seconds=verdict.seconds, changes=changes,
-                      agent_output=agent_output, verifier_output=verdict.output,
-                      unsupported=verdict.unsupported, notes=verdict.notes,
-                      error=error or verdict.error)
+            status, kw = run_steps(spec, agent_fn, workspace, workdir, env_vars, rt,
+                                   agent_timeout)
+            kw["notes"] = (*notes, *kw.get("notes", ()))
+            return result(status, **kw)
+        status, kw = run_phase(spec, agent_fn, spec.instruction, workspace, workdir,
+                               env_vars, rt, agent_timeout or spec.agent_timeout_sec)
+        kw["notes"] = (*notes, *kw.get("notes", ()))
+        return result(status, **kw)
     except OanixError as e:
         return result("error", error=f"{type(e).__name__}: {e}")
     finally:
@@ -364,17 +400,140 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
             rt.close()
 
 
+def _no_solution(spec: TaskSpec) -> str | None:
+    """Why the oracle cannot run on ``spec``, or None."""
+    if spec.steps and all(s.solution is not None for s in spec.steps):
+        return None
+    if spec.solution is None:
+        return f"{spec.path}: no solution (solution/solve.sh or solution.sh) for the oracle"
+    return None
+
+
+def environment_problems(spec: TaskSpec) -> list[str]:
+    """What of the task's environment (besides its Dockerfile) cannot be provided."""
+    out: list[str] = []
+    if spec.dockerfile is None and spec.docker_image:
+        out.append(f"docker_image {spec.docker_image}: a prebuilt image cannot be used "
+                   "without Docker (give the task an environment/Dockerfile)")
+    if len(spec.services) > 1:
+        where = f" ({spec.compose_file.name})" if spec.compose_file else ""
+        out.append(f"services: {', '.join(spec.services)}{where}: only the main container "
+                   "is provided, no other service")
+    return out
+
+
+def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str,
+                     env_vars: dict[str, str], rt: WasiRuntime) -> list[str]:
+    """Run the image's ENTRYPOINT/CMD at environment start, as far as the shell can;
+    notes on what it could not run."""
+    if spec.dockerfile is None:
+        return []
+    line = parse_dockerfile(spec.dockerfile.read_text(encoding="utf-8")).start_command
+    if line is None:
+        return []
+    box: dict[str, Any] = {}
+    env = OanixEnv(workspace=workspace, workspace_at="/", env=env_vars, cwd=workdir,
+                   runtime=rt, limits=Limits(timeout=30.0))
+    finished, error = _run_with_timeout(lambda: box.update(res=env.exec(line)), 30.0, env)
+    env.close()
+    res = box.get("res")
+    if not finished:
+        return [f"ENTRYPOINT/CMD {line!r} still running after 30 s: stopped"]
+    if error or res is None:
+        return [f"ENTRYPOINT/CMD {line!r} could not run here: {error}"]
+    if res.exit_code != 0:
+        why = (res.stderr_text.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
+        return [f"ENTRYPOINT/CMD {line!r} could not run here: {why}"]
+    return []
+
+
+def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspace: CowFs,
+              workdir: str, env_vars: dict[str, str], rt: WasiRuntime, a_timeout: float,
+              prepare: Callable[[OanixEnv], str | None] | None = None
+              ) -> tuple[TrialStatus, dict[str, Any]]:
+    """One agent turn on ``instruction`` over ``workspace``, then the verifier of ``spec``:
+    the status and the result's fields. ``prepare`` runs first in the agent's
+    environment (a step's setup); the error it returns ends the phase."""
+    taskfs = TaskFs(TaskInfo(spec.name, instruction,
+                             agent_timeout_sec=a_timeout,
+                             verifier_timeout_sec=spec.verifier_timeout_sec))
+    land = Userland(("python3", "python"))
+    agent_env = OanixEnv(workspace=workspace, workspace_at="/", task=taskfs,
+                         env=env_vars, cwd=workdir, runtime=rt,
+                         limits=Limits(timeout=a_timeout), commands=land.commands())
+    transcript: list[str] = []
+
+    def act() -> None:
+        if prepare is not None:
+            problem = prepare(agent_env)
+            if problem:
+                raise InvalidArgument(problem)
+        if agent_fn is None:
+            _oracle(spec, agent_env, transcript)
+            return
+        with captured_prints() as printed:
+            try:
+                agent_fn(agent_env, instruction)
+            finally:
+                transcript.append(printed.getvalue())
+
+    taskfs.start()
+    t_agent = time.monotonic()
+    finished, error = _run_with_timeout(act, a_timeout, agent_env)
+    agent_seconds = time.monotonic() - t_agent
+    agent_output = "".join(transcript)
+    if not finished:
+        taskfs.fail(f"agent timed out after {a_timeout:g} s")
+        agent_env.fail("agent timeout")
+        agent_env.close()
+        return "agent_timeout", dict(agent_seconds=agent_seconds, reward=0.0,
+                                     agent_output=agent_output,
+                                     error=f"the agent did not finish in {a_timeout:g} s")
+    taskfs.complete()
+    agent_env.close()
+    if land.unsupported:
+        return "environment_unsupported", dict(agent_seconds=agent_seconds,
+                                               agent_output=agent_output,
+                                               unsupported=tuple(land.unsupported))
+    changes = workspace.changes()
+    verdict = _verify(spec, taskfs, workspace, workdir, env_vars, rt)
+    return verdict.status, dict(
+        reward=verdict.reward, rewards=verdict.rewards, tests=verdict.tests,
+        agent_seconds=agent_seconds, verifier_seconds=verdict.seconds, changes=changes,
+        agent_output=agent_output, verifier_output=verdict.output,
+        unsupported=verdict.unsupported, notes=verdict.notes, error=error or verdict.error)
+
+
 def _oracle(spec: TaskSpec, env: OanixEnv, transcript: list[str]) -> None:
-    """Run the task's solution as the image's shell would: the oracle agent."""
+    """Run the task's solution as the image's shell would: the oracle agent.
+    Terminal-Bench 1's ``solution.yaml`` is a list of ``command`` entries, run in turn."""
     if spec.solution is None:
         raise InvalidArgument(f"{spec.path}: no solution script for the oracle agent")
     solution_dir = spec.solution.parent
     at = "/solution" if spec.format == "harbor" else "/oracle"
     env.namespace.mount(at, WorkspaceFs(solution_dir, readonly=True))
-    res = env.exec(spec.solution.read_text(encoding="utf-8"))
-    transcript.append(res.stdout_text + res.stderr_text)
-    if res.exit_code != 0:
-        transcript.append(f"[solution exited {res.exit_code}]\n")
+    for command in _solution_commands(spec.solution):
+        res = env.exec(command)
+        transcript.append(res.stdout_text + res.stderr_text)
+        if res.exit_code != 0:
+            transcript.append(f"[solution exited {res.exit_code}]\n")
+
+
+def _solution_commands(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix not in (".yaml", ".yml"):
+        return [text]
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise InvalidArgument(f"{path}: not valid YAML: {e}") from None
+    entries = data if isinstance(data, list) else [data]
+    commands = [e.get("command") if isinstance(e, dict) else e for e in entries]
+    if not all(isinstance(c, str) for c in commands):
+        raise InvalidArgument(f"{path}: expected a list of entries with a 'command'")
+    return [str(c) for c in commands]
 
 
 @attrs.frozen

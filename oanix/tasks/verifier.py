@@ -3,10 +3,11 @@
 Nearly every Terminal-Bench 2 ``test.sh`` installs curl and uv, then runs ``uvx -p 3.13
 -w pytest==... pytest ... /tests/test_outputs.py -rA``; Terminal-Bench 1's
 ``run-tests.sh`` does ``uv venv``, ``uv pip install pytest`` and ``uv run pytest``. This
-preamble is recognised and replaced: the installers succeed without doing anything, and
-pytest runs in the sandbox's CPython with the requested pure-Python packages from the
-host (``sandbox_python``). Anything else they would install is reported as unsupported,
-and the trial is marked ``environment_unsupported`` rather than failing or pretending.
+preamble is recognised and replaced: the installers are the Debian stand-ins of
+``standins`` (shared with the image build and the agent's shell), and pytest runs in the
+sandbox's CPython with the requested pure-Python packages from the host
+(``sandbox_python``). Anything else they would install is reported as unsupported, and
+the trial is marked ``environment_unsupported`` rather than failing or pretending.
 
 The verifier's root is the agent's final tree, so nothing the verifier trusts may come from
 it: its packages and its pytest report live in an area of its own (``TOOLS_AT``), mounted
@@ -19,24 +20,18 @@ a test prints could look like a pytest summary).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
-from typing import Any
 
-from .. import paths
 from ..errors import OanixError
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..shell.interp import Ctx
 from .sandbox_python import build_site
+from .standins import Userland
 
 __all__ = ["TOOLS_AT", "VerifierTools"]
 
-# What an installer may be asked for because the preamble wants it; all else is refused.
-_HARNESS_PACKAGES = {"curl", "ca-certificates", "python3", "python3-pip", "python3-venv",
-                     "python-is-python3", "git", "wget", "bash", "coreutils", "procps"}
-_UV_INSTALLER = re.compile(r"^https?://(astral\.sh/uv/|github\.com/astral-sh/uv/)")
 TOOLS_AT = "/.oanix-verifier"
 """The verifier's own area: its packages (``site/``) and its pytest's report."""
 _SITE_AT = TOOLS_AT + "/site"
@@ -90,9 +85,10 @@ raise SystemExit(status)
 """
 
 
-class VerifierTools:
-    """Shell commands for a verifier session: ``apt-get``, ``apt``, ``curl``, ``uv``,
-    ``uvx``, ``pip``, ``pip3``, ``pytest``, ``python3`` and ``python``.
+class VerifierTools(Userland):
+    """Shell commands for a verifier session: the ``Userland`` installers; ``pytest``,
+    ``python3 -m pytest`` and their ``uv run``/``uvx`` forms running the verifier's pytest
+    in the sandbox; ``python3``/``python`` otherwise the session's (``python``).
 
     ``run_python(ctx, code, env)`` runs Python code in the sandbox and returns a status;
     ``python`` is the session's ``python3`` command, which ``python3 -m pytest`` does
@@ -105,109 +101,36 @@ class VerifierTools:
     def __init__(self, namespace: Namespace,
                  run_python: Callable[[Ctx, str, dict[str, str]], int],
                  python: Callable[[Ctx, list[str]], int] | None = None) -> None:
+        super().__init__(("python3", "python"))
         self.namespace = namespace
         self.run_python = run_python
         self._python = python
-        self.packages: list[str] = ["pytest"]
-        self.unsupported: list[str] = []
-        self.notes: list[str] = []
         self.tests: list[tuple[str, str]] = []
         # Replacing whatever the agent's tree has there: none of it is ever seen.
         namespace.mount(TOOLS_AT, MemFs())
 
-    def commands(self) -> dict[str, Any]:
-        return {"apt-get": self.apt, "apt": self.apt, "curl": self.curl, "uv": self.uv,
-                "uvx": self.uvx, "pip": self.pip, "pip3": self.pip, "pytest": self.pytest,
-                "python3": self.python, "python": self.python}
-
-    def _refuse(self, ctx: Ctx, what: str) -> int:
-        self.unsupported.append(what)
-        ctx.stderr.write(f"oanix: {what}\n".encode())
-        return 100
-
-    def apt(self, ctx: Ctx, argv: list[str]) -> int:
-        args = [a for a in argv[1:] if not a.startswith("-")]
-        if not args or args[0] in ("update", "clean", "autoremove"):
-            return 0
-        if args[0] in ("install",):
-            extra = [p for p in args[1:] if p.split("=")[0] not in _HARNESS_PACKAGES]
-            if extra:
-                return self._refuse(ctx, f"{argv[0]} install {' '.join(extra)} is not "
-                                         "supported without Docker")
-            return 0
-        return self._refuse(ctx, f"{argv[0]} {args[0]} is not supported without Docker")
-
-    def curl(self, ctx: Ctx, argv: list[str]) -> int:
-        urls = [a for a in argv[1:] if "://" in a]
-        if urls and all(_UV_INSTALLER.match(u) for u in urls):
-            ctx.stdout.write(b":\n")  # the uv installer: uv is built in
-            return 0
-        ctx.stderr.write(b"curl: no network in the verifier sandbox\n")
-        return 6
-
-    def pip(self, ctx: Ctx, argv: list[str]) -> int:
-        args = argv[1:]
-        if args[:1] == ["install"]:
-            self._want(p for p in args[1:] if not p.startswith("-"))
-            return 0
-        return self._refuse(ctx, f"{argv[0]} {' '.join(args)} is not supported")
+    def commands(self) -> dict[str, Callable[[Ctx, list[str]], int]]:
+        return {**super().commands(), "pytest": self.pytest, "python3": self.python,
+                "python": self.python}
 
     def uv(self, ctx: Ctx, argv: list[str]) -> int:
         args = argv[1:]
-        sub = args[0] if args else ""
-        if sub == "venv":
-            name = next((a for a in args[1:] if not a.startswith("-")), ".venv")
-            venv = paths.join(ctx.cwd, name)
-            self.namespace.makedirs(paths.join(venv, "bin"), exist_ok=True)
-            for program, text in _VENV_BIN.items():  # over whatever the agent left there
-                self.namespace.write_bytes(paths.join(venv, "bin", program), text)
-            return 0
-        if sub in ("init", "sync", "lock"):
-            return 0
-        if sub == "add":
-            self._want(a for a in args[1:] if not a.startswith("-"))
-            return 0
-        if sub == "pip":
-            return self.pip(ctx, ["uv pip", *args[1:]])
-        if sub == "run":
-            rest = self._options(args[1:])
-            return self._tool(ctx, rest)
-        return self._refuse(ctx, f"uv {sub} is not supported")
+        if args[:1] != ["venv"]:
+            return super().uv(ctx, argv)
+        name = next((a for a in args[1:] if not a.startswith("-")), ".venv")
+        venv = ctx.resolve(name)
+        self.namespace.makedirs(f"{venv}/bin", exist_ok=True)
+        for program, text in _VENV_BIN.items():  # over whatever the agent left there
+            self.namespace.write_bytes(f"{venv}/bin/{program}", text)
+        return 0
 
-    def uvx(self, ctx: Ctx, argv: list[str]) -> int:
-        return self._tool(ctx, self._options(argv[1:]))
-
-    def _options(self, args: list[str]) -> list[str]:
-        """Strip uv's options, remembering ``-w``/``--with`` packages."""
-        i = 0
-        while i < len(args) and args[i].startswith("-"):
-            opt = args[i]
-            if opt in ("-w", "--with", "-p", "--python", "--from"):
-                if opt in ("-w", "--with") and i + 1 < len(args):
-                    self._want([args[i + 1]])
-                i += 2
-                continue
-            if opt.startswith("--with="):
-                self._want([opt.split("=", 1)[1]])
-            i += 1
-        return args[i:]
-
-    def _want(self, reqs: Any) -> None:
-        for r in reqs:
-            if r not in self.packages:
-                self.packages.append(r)
-
-    def _tool(self, ctx: Ctx, argv: list[str]) -> int:
-        if not argv:
-            return self._refuse(ctx, "uv run/uvx without a command")
-        if argv[0] == "pytest":
+    def tool(self, ctx: Ctx, argv: list[str]) -> int:
+        if argv[:1] == ["pytest"]:
             return self.pytest(ctx, argv)
-        if argv[0] in ("python", "python3"):
-            args = _pytest_module_args(argv)
-            if args is not None:
-                return self.pytest(ctx, args)
-            return self._refuse(ctx, "uv run python is not supported; run python3 directly")
-        return self._refuse(ctx, f"uvx {argv[0]} is not supported")
+        args = _pytest_module_args(argv) if argv[:1] in (["python"], ["python3"]) else None
+        if args is not None:
+            return self.pytest(ctx, args)
+        return super().tool(ctx, argv)
 
     def python(self, ctx: Ctx, argv: list[str]) -> int:
         """``python3 -m pytest ...`` is the verifier's pytest; anything else is the

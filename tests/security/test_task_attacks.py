@@ -458,14 +458,14 @@ def test_cli_batch_with_an_agent_that_raises_on_import(tmp_path: Path) -> None:
     (tmp_path / f"{module}.py").write_text(source)
     for name in FORMATS:
         shutil.copytree(EXAMPLES / name, tmp_path / "batch" / name)
-    out = tmp_path / "results.json"
+    out = tmp_path / "jobs"
     res = _cli(tmp_path, "batch", str(tmp_path / "batch"), "--agent", "oanix_raises:agent",
                "--output", str(out))
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], res.stderr
-    rows = json.loads(out.read_text())
+    rows = json.loads((out / "results.json").read_text())
     assert sorted(r["task"] for r in rows) == sorted(FORMATS)
     assert all(r["status"] == "error" and words in r["error"] for r in rows)
     assert "0/2 passed" in res.stdout

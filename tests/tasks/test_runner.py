@@ -126,12 +126,12 @@ def test_cli_run_and_batch(tmp_path: Path) -> None:
     batch_dir = tmp_path / "batch"
     for name in ("hello-world", "word-count"):
         shutil.copytree(EXAMPLES / name, batch_dir / name)
-    out = tmp_path / "results.json"
+    out = tmp_path / "job"
     res = subprocess.run([sys.executable, "-m", "oanix.tasks", "batch", str(batch_dir),
                           "--concurrency", "2", "--output", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    data = json.loads(out.read_text())
+    data = json.loads((out / "results.json").read_text())
     assert sorted(r["task"] for r in data) == ["hello-world", "word-count"]
     assert all(r["passed"] for r in data)
     assert "2/2 passed" in res.stdout

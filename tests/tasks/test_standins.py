@@ -1,0 +1,87 @@
+"""The Debian stand-ins: installs succeed for what the sandbox provides, and only that."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from taskmaker import harbor_task
+
+from oanix.env import OanixEnv
+from oanix.tasks.runner import run_trial
+from oanix.tasks.standins import Userland, apt_package_provided
+from oanix.wasi import WasiRuntime
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[WasiRuntime]:
+    with WasiRuntime() as rt:
+        yield rt
+
+
+def test_apt_packages_provided_or_not() -> None:
+    for pkg in ("python3", "python3-pip", "curl", "wget", "coreutils", "grep", "sed",
+                "ca-certificates", "curl=8.5.0-2"):
+        assert apt_package_provided(pkg), pkg
+    for pkg in ("postgresql", "gcc", "libssl-dev", "nodejs"):
+        assert not apt_package_provided(pkg), pkg
+
+
+def test_installers_in_a_shell(runtime: WasiRuntime) -> None:
+    land = Userland(("python3",))
+    with OanixEnv(runtime=runtime, workspace_at="/", env={"HOME": "/root"},
+                  commands=land.commands()) as env:
+        ok = env.exec("apt-get update && apt-get install -y curl python3 ca-certificates"
+                      " && apt-get clean && apt update && apt install -y grep"
+                      " && pip install pytest && pip3 install packaging"
+                      " && curl -LsSf https://astral.sh/uv/0.9.5/install.sh | sh"
+                      " && . $HOME/.local/bin/env && source $HOME/.local/bin/env"
+                      " && uv venv && uv pip install pytest && echo done")
+        assert ok.exit_code == 0, ok.stderr_text
+        assert ok.stdout_text.strip().endswith("done")
+        assert land.unsupported == []
+        bad = env.exec("apt-get install -y postgresql gcc curl")
+        assert bad.exit_code != 0
+        assert "postgresql" in bad.stderr_text and "gcc" in bad.stderr_text
+        assert [u for u in land.unsupported if "postgresql" in u]
+        assert [u for u in land.unsupported if "gcc" in u]
+        assert not [u for u in land.unsupported if "curl" in u]
+        reqs = env.exec("printf 'pytest\\n# a comment\\npackaging  # why\\n' > /req.txt && "
+                        "pip install --no-cache-dir -i https://pypi.example/simple "
+                        "-r /req.txt && uv pip install -r /req.txt")
+        assert reqs.exit_code == 0, reqs.stderr_text
+        assert "packaging" in land.packages and len(land.unsupported) == 2
+        net = env.exec("curl -fsSL https://example.com/x")
+        assert net.exit_code != 0
+    no_pkg = Userland()
+    with OanixEnv(runtime=runtime, commands=no_pkg.commands()) as env:
+        assert env.exec("pip install surely-not-a-package-here").exit_code != 0
+        assert any("surely-not-a-package-here" in u for u in no_pkg.unsupported)
+
+
+def test_dockerfile_installs_build_and_missing_packages_are_named(
+        tmp_path: Path, runtime: WasiRuntime) -> None:
+    good = harbor_task(
+        tmp_path / "good",
+        "FROM ubuntu:24.04\nRUN apt-get update && apt-get install -y curl python3\n"
+        "RUN curl -LsSf https://astral.sh/uv/install.sh | sh\n"
+        "RUN . $HOME/.local/bin/env && pip install pytest\nWORKDIR /app\n",
+        "apt-get install -y python3 && echo hi > /app/out.txt",
+        "grep -q hi /app/out.txt")
+    result = run_trial(good, "oracle", runtime=runtime)
+    assert result.status == "passed", (result.unsupported, result.error,
+                                       result.verifier_output)
+    bad = harbor_task(
+        tmp_path / "bad",
+        "FROM ubuntu:24.04\nRUN apt-get update && apt-get install -y postgresql nodejs\n",
+        "true", "true")
+    result = run_trial(bad, "oracle", runtime=runtime)
+    assert result.status == "environment_unsupported"
+    text = " ".join(result.unsupported)
+    assert "postgresql" in text and "nodejs" in text
+    agent_side = harbor_task(tmp_path / "agent", None, "apt-get install -y redis-server",
+                             "true")
+    result = run_trial(agent_side, "oracle", runtime=runtime)
+    assert result.status == "environment_unsupported"
+    assert "redis-server" in " ".join(result.unsupported)
