@@ -9,6 +9,9 @@
   CapacityLimiter (the floor), from ``bench_sched``.
 - A batch of the example tasks with the oracle agent at concurrency 1 and 2 (wall-time
   ratio; 2 cores).
+- ``subprocess.run([sys.executable, "-c", "pass"])`` from sandboxed Python (through
+  ``/cap/proc``), timed inside the guest, against the same one-shot run of ``pass`` from
+  the host, ``env.run_python`` (target: at most 1.5x); ``--subprocess`` runs only this.
 - Bounds (``--bounds`` runs only these): the time a runaway command line takes to stop
   after its timeout (target < 100 ms), and the peak RSS growth and time of
   ``seq 1 100000000 | tail -1`` (target < 100 MB: pipes stream), measured in a fresh
@@ -102,10 +105,36 @@ def bounds() -> None:
     print(f"{BIG_PIPE}: answer {out[2]}, peak RSS growth {out[0]} MB, {out[1]} s")
 
 
+SUBPROCESS_GUEST = """\
+import subprocess, sys, time
+subprocess.run([sys.executable, "-c", "pass"])  # the first start of the child: warm
+t = []
+for _ in range(N):
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    t.append(time.perf_counter() - t0)
+t.sort()
+print(t[len(t) // 2])
+"""
+
+
+def subprocess_from_the_sandbox(n: int = 9) -> None:
+    with OanixEnv() as env:
+        env.run_python(code="pass")  # compile/load CPython once
+        host = statistics.median(
+            [per_call(lambda: env.run_python(code="pass"), 1) for _ in range(n)])
+        res = env.run_python(code=f"N = {n}\n" + SUBPROCESS_GUEST)
+        assert res.exit_code == 0, res.stderr
+        guest = float(res.stdout)
+    print(f"subprocess.run python3 -c pass from the sandbox {guest * 1e3:7.1f} ms; "
+          f"the same run from the host {host * 1e3:7.1f} ms; ratio {guest / host:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the task batch")
     ap.add_argument("--bounds", action="store_true", help="only the bounds section")
+    ap.add_argument("--subprocess", action="store_true", help="only the subprocess section")
     ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_probe:
@@ -113,6 +142,9 @@ def main() -> None:
         return
     if args.bounds:
         bounds()
+        return
+    if args.subprocess:
+        subprocess_from_the_sandbox()
         return
 
     ws = MemFs()
@@ -141,6 +173,7 @@ def main() -> None:
     print(f"scheduler, {n} no-op jobs at {c}: {n / ours:,.0f} jobs/s; bare nursery "
           f"{n / floor:,.0f} jobs/s; ratio {ours / floor:.2f}x the floor's time")
     bounds()
+    subprocess_from_the_sandbox()
 
     if not args.quick:
         with WasiRuntime() as rt:

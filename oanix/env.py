@@ -66,6 +66,7 @@ PROC_AT = "/cap/proc"
 """Where the process service is mounted: sandboxed Python's ``subprocess`` asks it."""
 MAX_PROCESS_DEPTH = 4
 """How deep processes may start processes (a guest's child is depth 1)."""
+_MAX_VIEWS = 8  # process views kept (one per run's set of directories, the newest)
 
 
 class EnvStatus(enum.Enum):
@@ -122,9 +123,9 @@ class OanixEnv:
     with (``cwd`` defaults to ``workspace_at``). ``runtime``: a shared WasiRuntime (by
     default the environment makes its own and closes it).
 
-    Locking: the status changes under a lock; ``exec`` and ``run_wasi`` may be called
-    from several threads (each ``exec`` is its own shell session; runs over this
-    namespace are serialised by the runtime).
+    Locking: the status and the table of process views change under one lock; ``exec``
+    and ``run_wasi`` may be called from several threads (each ``exec`` is its own shell
+    session; runs over this namespace are serialised by the runtime).
     """
 
     def __init__(self, *, workspace: FileService | None = None,
@@ -148,6 +149,8 @@ class OanixEnv:
         self._executors = list(executors)
         self._manager: Any = None
         self._sessions: weakref.WeakSet[PythonSession] = weakref.WeakSet()
+        # The namespaces processes see, by the directories of the run that started them.
+        self._views: dict[tuple[tuple[PreparedPreopen, ...], int], Namespace] = {}
         self.logs = logs if logs is not None else LogsFs()
         self._own_runtime = runtime is None
         self._runtime = runtime
@@ -356,7 +359,24 @@ class OanixEnv:
 
     def _process_view(self, preopens: Sequence[PreparedPreopen], depth: int) -> Namespace:
         """A namespace over a run's directories, as they are (no copies), with a process
-        service of its own (which refuses to go deeper than ``MAX_PROCESS_DEPTH``)."""
+        service of its own (which refuses to go deeper than ``MAX_PROCESS_DEPTH``).
+
+        The same directories give the same view, so the processes a run starts one after
+        another share its staging and live bridges (they are made once)."""
+        key = (tuple(preopens), depth)
+        with self._lock:
+            view = self._views.get(key)
+            if view is not None:
+                return view
+        view = self._new_process_view(preopens, depth)
+        with self._lock:
+            view = self._views.setdefault(key, view)
+            while len(self._views) > _MAX_VIEWS:
+                del self._views[next(iter(self._views))]
+        return view
+
+    def _new_process_view(self, preopens: Sequence[PreparedPreopen], depth: int
+                          ) -> Namespace:
         view = Namespace()
         for p in sorted(preopens, key=lambda p: p.guest.count("/") - (p.guest == "/")):
             if p.guest not in (PROC_AT, PYTHON_USER_BASE):
