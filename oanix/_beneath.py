@@ -24,7 +24,7 @@ from ._rmtree import remove_tree
 
 __all__ = ["DIR", "FILE", "PATH", "SUPPORTED", "descend", "links_beneath", "lstat_beneath",
            "open_beneath", "open_dir_beneath", "parent_beneath", "remove_beneath",
-           "unlink_link_beneath"]
+           "unlink_link_beneath", "walk_beneath"]
 
 
 def _flag(name: str) -> int:
@@ -147,9 +147,12 @@ def remove_beneath(root: str | int, rel: str) -> None:
         return
 
 
-def links_beneath(root: str | int) -> Iterator[tuple[str, os.stat_result]]:
-    """``(relative path, lstat)`` of every symbolic link below ``root``, found by listing
-    each directory through its own descriptor (no link followed, no recursion)."""
+def walk_beneath(root: str | int, keep: Callable[[str, os.stat_result], bool] | None = None
+                 ) -> Iterator[tuple[str, os.stat_result]]:
+    """``(relative path, lstat)`` of everything below ``root``, each directory listed
+    through its own descriptor (no link followed, no recursion). An entry for which
+    ``keep(rel, lstat)`` is False is neither yielded nor, if a directory, entered; the
+    caller may stop entering a directory just yielded by making ``keep`` refuse it."""
     stack = [""]
     while stack:
         rel = stack.pop()
@@ -157,20 +160,29 @@ def links_beneath(root: str | int) -> Iterator[tuple[str, os.stat_result]]:
             fd = open_dir_beneath(root, rel)
         except OSError:
             continue
+        entries: list[tuple[str, os.stat_result]] = []
         try:
             with os.scandir(fd) as it:
                 for e in it:
-                    crel = f"{rel}/{e.name}" if rel else e.name
-                    try:
-                        st = os.stat(e.name, dir_fd=fd, follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if st_mod.S_ISLNK(st.st_mode):
-                        yield crel, st
-                    elif st_mod.S_ISDIR(st.st_mode):
-                        stack.append(crel)
+                    with contextlib.suppress(OSError):  # gone meanwhile
+                        entries.append((e.name, e.stat(follow_symlinks=False)))
+        except OSError:
+            continue
         finally:
-            os.close(fd)
+            os.close(fd)  # after the stats: they are made relative to it
+        for name, st in entries:
+            crel = f"{rel}/{name}" if rel else name
+            if keep is not None and not keep(crel, st):
+                continue
+            yield crel, st
+            if st_mod.S_ISDIR(st.st_mode):
+                stack.append(crel)
+
+
+def links_beneath(root: str | int) -> Iterator[tuple[str, os.stat_result]]:
+    """``(relative path, lstat)`` of every symbolic link below ``root`` (see
+    ``walk_beneath``)."""
+    return ((rel, st) for rel, st in walk_beneath(root) if st_mod.S_ISLNK(st.st_mode))
 
 
 def unlink_link_beneath(root: str | int, rel: str, ino: int) -> bool:

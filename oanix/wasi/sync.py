@@ -115,6 +115,7 @@ from .._beneath import (
     parent_beneath,
     remove_beneath,
     unlink_link_beneath,
+    walk_beneath,
 )
 from .._rmtree import remove_tree
 from ..changes import Changes
@@ -1599,14 +1600,6 @@ def _lstat_all(sub: _Subtree, rels: list[str]) -> Iterator[tuple[str, os.stat_re
             yield rel, st
 
 
-@contextlib.contextmanager
-def _closing_fd(fd: int) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        os.close(fd)
-
-
 def _weakrefable(obj: object) -> bool:
     try:
         weakref.ref(obj)
@@ -1640,36 +1633,16 @@ def _walk_host(root: str | int, limit: int | None, exclude: frozenset[str] = fro
     an entry whose host path would pass ``HOST_PATH_MAX`` is neither yielded nor entered
     but added to ``found``: the next run could not stage it.
     """
-    count = 0
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        try:
-            fd = open_dir_beneath(root, rel)
-        except OSError:
-            continue
-        try:
-            it = os.scandir(fd)
-        except OSError:
-            os.close(fd)
-            continue
-        with _closing_fd(fd), it:
-            for e in it:
-                if e.name.startswith(".oanix-tmp-"):
-                    continue
-                crel = f"{rel}/{e.name}" if rel else e.name
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if too_deep is not None and too_deep[1] + 1 + len(os.fsencode(crel)) > (
-                        HOST_PATH_MAX):
-                    too_deep[0].append(crel)
-                    continue
-                count += 1
-                if limit is not None and count > limit:
-                    yield None, st
-                    return
-                yield crel, st
-                if stat_mod.S_ISDIR(st.st_mode) and crel not in exclude:
-                    stack.append(crel)
+    def keep(crel: str, st: os.stat_result) -> bool:
+        if crel.rpartition("/")[2].startswith(".oanix-tmp-"):
+            return False
+        if too_deep is not None and too_deep[1] + 1 + len(os.fsencode(crel)) > HOST_PATH_MAX:
+            too_deep[0].append(crel)
+            return False
+        return crel.rpartition("/")[0] not in exclude  # an excluded directory is not entered
+
+    for count, (crel, st) in enumerate(walk_beneath(root, keep), 1):
+        if limit is not None and count > limit:
+            yield None, st
+            return
+        yield crel, st
