@@ -61,6 +61,7 @@ class TrialResult:
 
     ``reward`` is the main number (reward.txt, or the mean of reward.json's metrics, or
     1.0/0.0 from pytest for Terminal-Bench 1); ``rewards`` are the named metrics.
+    ``attempt`` numbers the runs of one task in a batch (1 when it runs once).
     ``passed`` is true when the reward is 1.0, or every named reward is 1.
     """
 
@@ -80,6 +81,7 @@ class TrialResult:
     notes: tuple[str, ...] = ()
     error: str | None = None
     steps: tuple[Mapping[str, Any], ...] = ()
+    attempt: int = 1
 
     @property
     def passed(self) -> bool:
