@@ -449,6 +449,9 @@ def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str,
     return []
 
 
+_AGENT_LOG_DIRS = ("/logs/agent", "/logs/artifacts")
+
+
 def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspace: CowFs,
               workdir: str, env_vars: dict[str, str], rt: WasiRuntime, a_timeout: float,
               prepare: Callable[[OanixEnv], str | None] | None = None
@@ -463,6 +466,8 @@ def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspac
     agent_env = OanixEnv(workspace=workspace, workspace_at="/", task=taskfs,
                          env=env_vars, cwd=workdir, runtime=rt,
                          limits=Limits(timeout=a_timeout), commands=land.commands())
+    for d in _AGENT_LOG_DIRS:  # Harbor's plain directories beside oanix's own logs
+        agent_env.namespace.mount(d, MemFs())
     transcript: list[str] = []
 
     def act() -> None:
