@@ -164,15 +164,16 @@ def harbor_vs_batch() -> None:
         theirs = subprocess.run([str(harbor), "run", "-p", str(tasks), "-a", "oracle",
                                  "-e", "oanix.harbor:OanixEnvironment", "-n", "2",
                                  "-o", f"{tmp}/jobs", "-y"],
-                                capture_output=True, cwd=tmp, timeout=1800)
+                                capture_output=True, cwd=tmp, env=env, timeout=1800)
         theirs_s = time.perf_counter() - t0
+        trials = len(list(Path(tmp, "jobs").glob("*/*/result.json")))
         if ours.returncode != 0 or theirs.returncode != 0:
             print(f"harbor vs oanix-tasks batch: a run failed (oanix-tasks "
                   f"{ours.returncode}, harbor {theirs.returncode}): "
-                  f"{(theirs.stderr or ours.stderr).decode()[-300:]}")
+                  f"{(theirs.stderr or theirs.stdout or ours.stderr).decode()[-300:]}")
             return
     print(f"{count} Harbor example tasks (oracle, concurrency 2): oanix-tasks batch "
-          f"{ours_s:.1f} s, harbor run -e oanix {theirs_s:.1f} s, "
+          f"{ours_s:.1f} s, harbor run -e oanix {theirs_s:.1f} s ({trials} trials), "
           f"ratio {theirs_s / ours_s:.2f}x")
 
 
