@@ -12,6 +12,14 @@
 - ``subprocess.run([sys.executable, "-c", "pass"])`` from sandboxed Python (through
   ``/cap/proc``), timed inside the guest, against the same one-shot run of ``pass`` from
   the host, ``env.run_python`` (target: at most 1.5x); ``--subprocess`` runs only this.
+- ``--harbor`` (also in the full run): the Harbor-format example tasks through
+  ``oanix-tasks batch`` against the same tasks through ``harbor run -e
+  oanix.harbor:OanixEnvironment`` (wall time of each, ratio), both at concurrency 2,
+  oracle agent; skipped, saying why, without a harbor venv (``$OANIX_HARBOR_VENV``,
+  default ``/tmp/harbor-venv``).
+- ``--build`` (also in the full run): the environment build time of a task whose
+  Dockerfile runs ``apt-get install -y curl python3`` and ``pip install requests``
+  (``build_image`` alone, the runner's build).
 - Bounds (``--bounds`` runs only these): the time a runaway command line takes to stop
   after its timeout (target < 100 ms), and the peak RSS growth and time of
   ``seq 1 100000000 | tail -1`` (target < 100 MB: pipes stream), measured in a fresh
@@ -21,10 +29,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +50,7 @@ from oanix.env import OanixEnv
 from oanix.fs.mem import MemFs
 from oanix.sched import JobSpec, Scheduler
 from oanix.tasks import find_tasks, load_task
-from oanix.tasks.runner import run_trial
+from oanix.tasks.runner import build_image, run_trial
 from oanix.wasi import WasiRuntime
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "tasks"
@@ -130,11 +141,86 @@ def subprocess_from_the_sandbox(n: int = 9) -> None:
           f"the same run from the host {host * 1e3:7.1f} ms; ratio {guest / host:.2f}x")
 
 
+def harbor_vs_batch() -> None:
+    venv = Path(os.environ.get("OANIX_HARBOR_VENV", "/tmp/harbor-venv"))
+    harbor = venv / "bin" / "harbor"
+    if not harbor.is_file():
+        print(f"harbor vs oanix-tasks batch: skipped, no harbor at {harbor} "
+              "(set OANIX_HARBOR_VENV)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        tasks = Path(tmp) / "tasks"
+        for p in find_tasks(EXAMPLES):
+            if (p / "task.toml").is_file():  # Harbor's format only
+                shutil.copytree(p, tasks / p.name)
+        count = len(find_tasks(tasks))
+        env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent.parent)}
+        t0 = time.perf_counter()
+        ours = subprocess.run([sys.executable, "-m", "oanix.tasks", "batch", str(tasks),
+                               "--concurrency", "2", "--output", f"{tmp}/ours", "--json"],
+                              capture_output=True, env=env, timeout=1800)
+        ours_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theirs = subprocess.run([str(harbor), "run", "-p", str(tasks), "-a", "oracle",
+                                 "-e", "oanix.harbor:OanixEnvironment", "-n", "2",
+                                 "-o", f"{tmp}/jobs", "-y"],
+                                capture_output=True, cwd=tmp, env=env, timeout=1800)
+        theirs_s = time.perf_counter() - t0
+        trials = len(list(Path(tmp, "jobs").glob("*/*/result.json")))
+        if ours.returncode != 0 or theirs.returncode != 0:
+            print(f"harbor vs oanix-tasks batch: a run failed (oanix-tasks "
+                  f"{ours.returncode}, harbor {theirs.returncode}): "
+                  f"{(theirs.stderr or theirs.stdout or ours.stderr).decode()[-300:]}")
+            return
+    print(f"{count} Harbor example tasks (oracle, concurrency 2): oanix-tasks batch "
+          f"{ours_s:.1f} s, harbor run -e oanix {theirs_s:.1f} s ({trials} trials), "
+          f"ratio {theirs_s / ours_s:.2f}x")
+
+
+BUILD_DOCKERFILE = """\
+FROM python:3.12-slim
+WORKDIR /app
+RUN apt-get update && apt-get install -y curl python3
+RUN pip install requests
+COPY data.txt /app/data.txt
+"""
+
+
+def environment_build() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        task = Path(tmp) / "build-task"
+        (task / "environment").mkdir(parents=True)
+        (task / "environment" / "Dockerfile").write_text(BUILD_DOCKERFILE)
+        (task / "environment" / "data.txt").write_text("x\n")
+        (task / "tests").mkdir()
+        (task / "tests" / "test.sh").write_text("true\n")
+        (task / "instruction.md").write_text("Nothing.\n")
+        (task / "task.toml").write_text('version = "1.0"\n')
+        spec = load_task(task)
+        with WasiRuntime() as rt:
+            first_t0 = time.perf_counter()
+            _, _, _, unsupported = build_image(spec, rt)
+            first = time.perf_counter() - first_t0
+            again = min(_timed(lambda: build_image(spec, rt)) for _ in range(5))
+    print(f"environment build (apt-get install curl python3; pip install requests): "
+          f"first {first * 1e3:.1f} ms, then {again * 1e3:.1f} ms best of 5"
+          + (f"; unsupported: {unsupported}" if unsupported else ""))
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the task batch")
     ap.add_argument("--bounds", action="store_true", help="only the bounds section")
     ap.add_argument("--subprocess", action="store_true", help="only the subprocess section")
+    ap.add_argument("--harbor", action="store_true",
+                    help="only oanix-tasks batch against harbor run")
+    ap.add_argument("--build", action="store_true", help="only the environment build")
     ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_probe:
@@ -145,6 +231,12 @@ def main() -> None:
         return
     if args.subprocess:
         subprocess_from_the_sandbox()
+        return
+    if args.build or args.harbor:
+        if args.build:
+            environment_build()
+        if args.harbor:
+            harbor_vs_batch()
         return
 
     ws = MemFs()
@@ -174,6 +266,7 @@ def main() -> None:
           f"{n / floor:,.0f} jobs/s; ratio {ours / floor:.2f}x the floor's time")
     bounds()
     subprocess_from_the_sandbox()
+    environment_build()
 
     if not args.quick:
         with WasiRuntime() as rt:
@@ -182,6 +275,7 @@ def main() -> None:
         count = len(find_tasks(EXAMPLES))
         print(f"batch of {count} example tasks (oracle): concurrency 1 {one:.1f} s, "
               f"concurrency 2 {two:.1f} s, speed-up {one / two:.2f}x")
+        harbor_vs_batch()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Needs ``pip install 'oanix[harbor]'`` (Python >= 3.12).
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,10 @@ class OanixEnvironment(BaseEnvironment):
             ctx.stderr.write(res.stderr)
             return res.status
 
-        tools = VerifierTools(env.namespace, run_python)
+        # python3 in commands is the sandbox's (a solution's ``python3 script.py``), as in
+        # the runner's verifier; ``python3 -m pytest`` the verifier's pytest.
+        tools = VerifierTools(env.namespace, run_python,
+                              python=functools.partial(env._python, env.namespace))
         env.extra_commands.update(tools.commands())
         self._env, self._runtime = env, runtime
 

@@ -2,6 +2,7 @@
 
     oanix-tasks run TASK_DIR [--agent oracle|nop|module:callable] [--json]
     oanix-tasks batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
+                          [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
 
 (``python -m oanix.tasks`` is the same.) ``run`` prints the reward and exits 0 only when
 the trial passed (reward 1.0, or every named reward 1); 1 when it did not; 2 when the
@@ -10,6 +11,9 @@ task or the arguments are unusable, or the trial could not run (one line on stde
 (trials in the order they finish), prints a table, and writes ``results.json`` and one
 folder per trial (the agent's log, the verifier's output, the workspace diff) under
 ``--output`` (``jobs/<timestamp>/`` by default); a task that cannot load is one error row.
+``--task-name`` keeps only the tasks whose directory name matches one of its globs,
+``--exclude`` drops those matching one of its; ``--n-attempts N`` runs each task N times,
+every row carrying its attempt number (the folders are ``<task>__<attempt>`` then).
 It exits 0 when every trial passed. With ``--json`` the standard output is the JSON
 document alone: what an agent prints goes to its trial's log. An agent that cannot be
 loaded (a missing module or attribute, a module raising on import) is one line on stderr
@@ -19,6 +23,7 @@ and exit 2; ``batch`` still writes its results, every trial an error row.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import functools
 import re
 import sys
@@ -27,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import attrs
 import trio
 
 from ..errors import OanixError
@@ -66,17 +72,31 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                             "(default: jobs/<timestamp>/)")
     batch.add_argument("--json", action="store_true",
                        help="print only the results as one JSON document")
+    batch.add_argument("--task-name", action="append", default=[], metavar="GLOB",
+                       help="run only the tasks whose directory name matches (repeatable)")
+    batch.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="skip the tasks whose directory name matches (repeatable)")
+    batch.add_argument("--n-attempts", type=int, default=1, metavar="N",
+                       help="run each task N times (default: 1)")
     for p in (run, batch):
         p.error = _Parser.error.__get__(p)  # type: ignore[method-assign]
     return ap
 
 
-def _line(r: TrialResult) -> str:
+def _line(r: TrialResult, attempts: bool = False) -> str:
     reward = "-" if r.reward is None else f"{r.reward:g}"
     note = f"  ({r.error})" if r.error else ""
     if r.unsupported:
         note = "  (" + "; ".join(r.unsupported[:2]) + ")"
-    return f"{r.task:32} {r.status:24} {reward:>6} {r.total_seconds:7.1f}s{note}"
+    attempt = f" {r.attempt:>7}" if attempts else ""
+    return f"{r.task:32}{attempt} {r.status:24} {reward:>6} {r.total_seconds:7.1f}s{note}"
+
+
+def _select(dirs: list[Path], names: Sequence[str], excludes: Sequence[str]) -> list[Path]:
+    """The task directories a batch's ``--task-name`` / ``--exclude`` globs keep."""
+    return [d for d in dirs
+            if (not names or any(fnmatch.fnmatchcase(d.name, g) for g in names))
+            and not any(fnmatch.fnmatchcase(d.name, g) for g in excludes)]
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
@@ -85,7 +105,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         if args.command == "run":
             resolve_agent(args.agent)
             return _run(args.task, args.agent, args.json, prog)
-        return _batch(args.root, args.agent, args.concurrency, args.output, args.json)
+        return _batch(args.root, args.agent, args.concurrency, args.output, args.json,
+                      _Pick(args.task_name, args.exclude, args.n_attempts))
     except OanixError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -110,31 +131,49 @@ def _run(task: Path, agent: str, as_json: bool, prog: str) -> int:
     return 0 if result.passed else EXIT_FAILED
 
 
+@attrs.frozen
+class _Pick:
+    """Which tasks of a batch run, and how many times each."""
+
+    names: Sequence[str] = ()
+    excludes: Sequence[str] = ()
+    attempts: int = 1
+
+
 def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
-           as_json: bool) -> int:
+           as_json: bool, pick: _Pick = _Pick()) -> int:
     if concurrency < 1:
         raise OanixError(f"--concurrency must be at least 1, not {concurrency}")
-    dirs = find_tasks(root)
-    if not dirs:
+    if pick.attempts < 1:
+        raise OanixError(f"--n-attempts must be at least 1, not {pick.attempts}")
+    found = find_tasks(root)
+    if not found:
         raise OanixError(f"no task (task.toml or task.yaml) below {root}")
+    dirs = _select(found, pick.names, pick.excludes)
+    if not dirs:
+        raise OanixError(f"no task below {root} matches --task-name/--exclude")
+    runs = [(d, n) for d in dirs for n in range(1, pick.attempts + 1)]
     out = output or Path("jobs") / time.strftime("%Y-%m-%d__%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
     try:
         resolve_agent(agent)
     except OanixError as e:
         unusable: OanixError | None = e
-        results = [failed_trial(d.name, agent, str(e)) for d in dirs]
+        results = [attrs.evolve(failed_trial(d.name, agent, str(e)), attempt=n)
+                   for d, n in runs]
     else:
         unusable = None
-        results = trio.run(_run_all, dirs, agent, concurrency, sys.stderr.isatty())
-    _write(out, results)
+        results = trio.run(_run_all, runs, agent, concurrency, sys.stderr.isatty())
+    _write(out, results, pick.attempts > 1)
     passed = sum(r.passed for r in results)
     if as_json:
         sys.stdout.buffer.write(dumps_pretty([r.to_json() for r in results]))
     else:
-        print(f"{'task':32} {'status':24} {'reward':>6} {'time':>8}")
-        for r in sorted(results, key=lambda r: r.task):
-            print(_line(r))
+        many = pick.attempts > 1
+        attempt = f" {'attempt':>7}" if many else ""
+        print(f"{'task':32}{attempt} {'status':24} {'reward':>6} {'time':>8}")
+        for r in sorted(results, key=lambda r: (r.task, r.attempt)):
+            print(_line(r, many))
         print(f"\n{passed}/{len(results)} passed")
         print(f"results in {out}")
     if unusable is not None:
@@ -142,12 +181,15 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
     return 0 if passed == len(results) else EXIT_FAILED
 
 
-def _write(out: Path, results: list[TrialResult]) -> None:
-    """``results.json`` and a folder per trial: agent.log, verifier.log, changes.json."""
+def _write(out: Path, results: list[TrialResult], attempts: bool = False) -> None:
+    """``results.json`` and a folder per trial: agent.log, verifier.log, changes.json
+    (``<task>__<attempt>`` when tasks run more than once)."""
     (out / "results.json").write_bytes(dumps_pretty([r.to_json() for r in results]))
     seen: set[str] = set()
     for r in results:
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", r.task) or "task"
+        if attempts:
+            name += f"__{r.attempt}"
         while name in seen:
             name += "_"
         seen.add(name)
@@ -160,11 +202,11 @@ def _write(out: Path, results: list[TrialResult]) -> None:
         (folder / "result.json").write_bytes(dumps_pretty(r.to_json()))
 
 
-async def _run_all(dirs: list[Path], agent: str, concurrency: int,
+async def _run_all(runs: list[tuple[Path, int]], agent: str, concurrency: int,
                    draw: bool) -> list[TrialResult]:
     results: list[TrialResult] = []
     started = time.monotonic()
-    total = len(dirs)
+    total = len(runs)
 
     def progress(last: str = "") -> None:
         if not draw:
@@ -178,23 +220,25 @@ async def _run_all(dirs: list[Path], agent: str, concurrency: int,
     with WasiRuntime() as runtime:
         trial = functools.partial(run_trial, runtime=runtime)
         async with Scheduler(max_concurrent=concurrency) as sched:
-            async def one(path: Path) -> None:
+            async def one(path: Path, attempt: int) -> None:
                 try:
                     spec = load_task(path)
                 except OanixError as e:
-                    results.append(failed_trial(path.name, agent, str(e)))
+                    results.append(attrs.evolve(failed_trial(path.name, agent, str(e)),
+                                                attempt=attempt))
                     progress(path.name)
                     return
                 h = sched.submit(JobSpec.python(trial, spec, agent, name=spec.name))
                 r = await h.wait()
-                results.append(r.value if isinstance(r.value, TrialResult)
-                               else failed_trial(path.name, agent, r.error or "did not finish"))
+                res = (r.value if isinstance(r.value, TrialResult)
+                       else failed_trial(path.name, agent, r.error or "did not finish"))
+                results.append(attrs.evolve(res, attempt=attempt))
                 progress(spec.name)
 
             progress()
             async with trio.open_nursery() as nursery:
-                for path in dirs:
-                    nursery.start_soon(one, path)
+                for path, attempt in runs:
+                    nursery.start_soon(one, path, attempt)
     if draw:
         sys.stderr.write("\n")
     return results

@@ -61,6 +61,7 @@ class TrialResult:
 
     ``reward`` is the main number (reward.txt, or the mean of reward.json's metrics, or
     1.0/0.0 from pytest for Terminal-Bench 1); ``rewards`` are the named metrics.
+    ``attempt`` numbers the runs of one task in a batch (1 when it runs once).
     ``passed`` is true when the reward is 1.0, or every named reward is 1.
     """
 
@@ -80,6 +81,7 @@ class TrialResult:
     notes: tuple[str, ...] = ()
     error: str | None = None
     steps: tuple[Mapping[str, Any], ...] = ()
+    attempt: int = 1
 
     @property
     def passed(self) -> bool:
@@ -447,6 +449,9 @@ def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str,
     return []
 
 
+_AGENT_LOG_DIRS = ("/logs/agent", "/logs/artifacts")
+
+
 def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspace: CowFs,
               workdir: str, env_vars: dict[str, str], rt: WasiRuntime, a_timeout: float,
               prepare: Callable[[OanixEnv], str | None] | None = None
@@ -461,6 +466,8 @@ def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspac
     agent_env = OanixEnv(workspace=workspace, workspace_at="/", task=taskfs,
                          env=env_vars, cwd=workdir, runtime=rt,
                          limits=Limits(timeout=a_timeout), commands=land.commands())
+    for d in _AGENT_LOG_DIRS:  # Harbor's plain directories beside oanix's own logs
+        agent_env.namespace.mount(d, MemFs())
     transcript: list[str] = []
 
     def act() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["Site", "build_site", "requirement_name"]
+__all__ = ["SANDBOX_PYTHON", "Site", "build_site", "python_version_note", "requirement_name"]
 
 _COMPILED = (".so", ".pyd", ".dylib")
 # The sandbox interpreter: CPython 3.12 on wasm32-wasi.
@@ -29,6 +29,29 @@ _MARKER_ENV = {"python_version": "3.12", "python_full_version": "3.12.0",
                "sys_platform": "wasi", "platform_system": "", "os_name": "posix",
                "platform_machine": "wasm32", "implementation_name": "cpython",
                "platform_python_implementation": "CPython", "extra": ""}
+
+
+SANDBOX_PYTHON = _MARKER_ENV["python_version"]
+
+
+def python_version_note(asked: str) -> str | None:
+    """``"3.13"`` (``uvx -p``/``uv run --python``'s value) -> ``"Python 3.13 asked, 3.12
+    used"``; None when the sandbox's Python satisfies it, or it names no version."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    m = re.fullmatch(r"(?:c?python)?[@-]?(\d+(?:\.\d+)*)", asked.strip(), re.IGNORECASE)
+    if m:
+        parts = m.group(1).split(".")
+        ours = _MARKER_ENV["python_full_version"].split(".")
+        return None if parts == ours[:len(parts)] else \
+            f"Python {m.group(1)} asked, {SANDBOX_PYTHON} used"
+    try:
+        spec = SpecifierSet(asked)
+    except InvalidSpecifier:
+        return None
+    if not str(spec) or spec.contains(_MARKER_ENV["python_full_version"]):
+        return None
+    return f"Python {asked.strip()} asked, {SANDBOX_PYTHON} used"
 
 
 @attrs.frozen
@@ -66,16 +89,17 @@ def _closure(requirements: Iterable[str]) -> tuple[list[md.Distribution], list[s
         req = queue.pop(0)
         name, pinned = requirement_name(req)
         key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in found:
-            continue
         try:
-            dist = md.distribution(name)
+            dist = found.get(key) or md.distribution(name)
         except md.PackageNotFoundError:
             unsupported.append(f"{name}: not installed on the host, and there is no network "
                                "in the sandbox")
             continue
-        if pinned and dist.version != pinned:
-            notes.append(f"{name}=={pinned} requested, the host's {dist.version} used")
+        note = f"{name}=={pinned} asked, {dist.version} used"
+        if pinned and dist.version != pinned and note not in notes:
+            notes.append(note)
+        if key in found:
+            continue
         files = dist.files or []
         if any(str(f).endswith(_COMPILED) for f in files):
             unsupported.append(f"{name}: has compiled extensions; only pure-Python packages "

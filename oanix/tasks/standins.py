@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from ..shell.builtins import COMMANDS, SPECIAL
 from ..shell.interp import Ctx
-from .sandbox_python import build_site, requirement_name
+from .sandbox_python import build_site, python_version_note, requirement_name
 
 __all__ = ["Userland", "apt_package_provided"]
 
@@ -169,8 +169,7 @@ class Userland:
         except OSError as e:
             return self._refuse(ctx, f"cannot prepare the sandbox's packages: {e}")
         for note in site.notes:
-            if note not in self.notes:
-                self.notes.append(note)
+            self._note(note)
         bad = {requirement_name(u.partition(":")[0])[0] for u in site.unsupported}
         status = 0
         for u in site.unsupported:
@@ -203,19 +202,30 @@ class Userland:
         return self.tool(ctx, self.options(argv[1:]))
 
     def options(self, args: list[str]) -> list[str]:
-        """Strip uv's options, remembering ``-w``/``--with`` packages."""
+        """Strip uv's options, remembering ``-w``/``--with`` packages and noting a
+        ``-p``/``--python`` the sandbox's Python does not satisfy."""
         i = 0
         while i < len(args) and args[i].startswith("-"):
             opt = args[i]
             if opt in ("-w", "--with", "-p", "--python", "--from"):
-                if opt in ("-w", "--with") and i + 1 < len(args):
-                    self._want([args[i + 1]])
+                if i + 1 < len(args):
+                    self._option(opt, args[i + 1])
                 i += 2
                 continue
-            if opt.startswith("--with="):
-                self._want([opt.split("=", 1)[1]])
+            if opt.startswith(("--with=", "--python=")):
+                self._option(*opt.split("=", 1))
             i += 1
         return args[i:]
+
+    def _option(self, opt: str, value: str) -> None:
+        if opt in ("-w", "--with"):
+            self._want([value])
+        elif opt in ("-p", "--python"):
+            self._note(python_version_note(value))
+
+    def _note(self, note: str | None) -> None:
+        if note is not None and note not in self.notes:
+            self.notes.append(note)
 
     def _want(self, reqs: Iterable[str]) -> None:
         for r in reqs:

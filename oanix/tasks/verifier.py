@@ -147,7 +147,8 @@ class VerifierTools(Userland):
             site = build_site(self.packages)
         except OSError as e:
             return self._refuse(ctx, f"cannot prepare the sandbox's packages: {e}")
-        self.notes.extend(n for n in site.notes if n not in self.notes)
+        for note in site.notes:
+            self._note(note)
         if site.unsupported:
             for u in site.unsupported:
                 self._refuse(ctx, u)

@@ -71,3 +71,26 @@ def test_batch_folders_bad_task_row_and_json_only(tmp_path: Path) -> None:
     plain = cli("batch", str(root), cwd=tmp_path)
     assert plain.stdout.strip().splitlines()[-1].startswith("results in jobs/")
     assert "\r" not in plain.stderr  # no progress bar when not on a terminal
+
+
+def test_batch_task_name_exclude_and_attempts(tmp_path: Path) -> None:
+    root = tmp_path / "tasks"
+    for name in ("alpha-one", "alpha-two", "beta"):
+        harbor_task(root / name, "FROM x\nWORKDIR /app\n", "echo hi > /app/o.txt",
+                    "grep -q hi /app/o.txt")
+    out = tmp_path / "job"
+    res = cli("batch", str(root), "--task-name", "alpha-*", "--task-name", "beta",
+              "--exclude", "*-two", "--n-attempts", "2", "--output", str(out), "--json")
+    assert res.returncode == 0, res.stderr
+    rows = sorted((r["task"], r["attempt"], r["status"]) for r in json.loads(res.stdout))
+    assert rows == [("alpha-one", 1, "passed"), ("alpha-one", 2, "passed"),
+                    ("beta", 1, "passed"), ("beta", 2, "passed")]
+    assert (out / "alpha-one__2" / "result.json").is_file()
+    table = cli("batch", str(root), "--exclude", "alpha-*", "--n-attempts", "2",
+                "--output", str(tmp_path / "job2"))
+    lines = [line.split() for line in table.stdout.splitlines() if line.startswith("beta")]
+    assert [line[:3] for line in lines] == [["beta", "1", "passed"], ["beta", "2", "passed"]]
+    none = cli("batch", str(root), "--task-name", "gamma*")
+    assert none.returncode == 2 and "matches" in none.stderr
+    zero = cli("batch", str(root), "--n-attempts", "0")
+    assert zero.returncode == 2 and "--n-attempts" in zero.stderr

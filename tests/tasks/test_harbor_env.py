@@ -74,6 +74,8 @@ def _harbor(venv: Path, agent: str, jobs: Path, task: Path = TASK) -> dict[str, 
 def test_harbor_grades_with_oanix(harbor_venv: Path, tmp_path: Path) -> None:
     assert _harbor(harbor_venv, "oracle", tmp_path / "oracle") == {"reward": 1.0}
     assert _harbor(harbor_venv, "nop", tmp_path / "nop") == {"reward": 0.0}
+    python = TASK.parent / "csv-summary"  # its solution runs python3 summarise.py
+    assert _harbor(harbor_venv, "oracle", tmp_path / "py-oracle", python) == {"reward": 1.0}
     steps = TASK.parent / "stock-steps"  # multi-step: Harbor's own step loop and rule
     assert _harbor(harbor_venv, "oracle", tmp_path / "s-oracle", steps) == {"reward": 1.0}
     assert _harbor(harbor_venv, "nop", tmp_path / "s-nop", steps) == {"reward": 0.0}

@@ -150,3 +150,28 @@ def test_task_spec_reaches_the_agent(runtime: WasiRuntime) -> None:
     assert seen["instruction"] == spec.instruction
     assert json.loads(seen["spec"])["id"] == "log-errors"
     assert seen["cwd"] == "/app"
+
+
+def test_version_substitutions_are_noted(tmp_path: Path, runtime: WasiRuntime) -> None:
+    import pytest as host_pytest
+
+    task = tmp_path / "other-versions"
+    shutil.copytree(EXAMPLES / "word-count", task)
+    test_sh = task / "tests" / "test.sh"
+    text = test_sh.read_text()
+    assert "-p 3.13" in text and "-w pytest==8.4.1" in text
+    test_sh.write_text(text.replace("-w pytest==8.4.1", "-w pytest==7.0.1"))
+    result = run_trial(task, "oracle", runtime=runtime)
+    assert result.passed, result.verifier_output
+    assert f"pytest==7.0.1 asked, {host_pytest.__version__} used" in result.notes
+    assert "Python 3.13 asked, 3.12 used" in result.notes
+
+
+def test_python_version_note() -> None:
+    from oanix.tasks.sandbox_python import python_version_note
+
+    assert python_version_note("3.13") == "Python 3.13 asked, 3.12 used"
+    assert python_version_note("cpython@3.11") == "Python 3.11 asked, 3.12 used"
+    assert python_version_note(">=3.13") == "Python >=3.13 asked, 3.12 used"
+    for fine in ("3.12", "3", "python3.12", ">=3.10", "3.12.0"):
+        assert python_version_note(fine) is None, fine

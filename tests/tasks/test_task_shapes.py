@@ -45,6 +45,9 @@ def multi_step(root: Path, min_reward: str = "", strategy: str = "") -> Path:
         (d / "tests" / "test.sh").write_text(CHECK.format(cond=cond))
     (root / "steps" / "two" / "workdir").mkdir()
     (root / "steps" / "two" / "workdir" / "seed.txt").write_text("seed\n")
+    (root / "steps" / "two" / "workdir" / "setup.sh").write_text(  # as Harbor's recipe does
+        "set -e\nmkdir -p /logs/artifacts\necho ran > /logs/artifacts/setup-marker.txt\n"
+        'rm -- "$0"\n')
     (root / "tests").mkdir()
     (root / "tests" / "shared.txt").write_text("shared\n")
     return root
