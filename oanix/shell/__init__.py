@@ -31,8 +31,10 @@ from __future__ import annotations
 import threading
 
 from ..service import FileService
+from . import commands as _commands  # noqa: F401  (fills the command tables)
 from .cancel import CancelScope
-from .interp import OUTPUT_CAP, CommandFn, Ctx, ExecResult, Interp, RunProgram
+from .context import OUTPUT_CAP, CommandFn, Ctx, ExecResult, RunProgram
+from .interp import Interp
 from .lexer import ShellSyntaxError
 from .parser import parse, unparse
 

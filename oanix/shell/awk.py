@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import FsError
 from .cancel import check
-from .interp import Ctx, Input
+from .context import Ctx, Input
 from .rx import TimedPattern
 from .rx import compile as timed_compile
 from .rx import error as rx_error
@@ -569,7 +569,7 @@ class _Awk:
     def regex(self, pat: str) -> TimedPattern[str]:
         rx = self._regex_cache.get(pat)
         if rx is None:
-            from .builtins import posix_regex
+            from .patterns import posix_regex
 
             try:
                 rx = timed_compile(posix_regex(pat, True))

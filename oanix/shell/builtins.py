@@ -11,7 +11,6 @@ import codecs
 import difflib
 import functools
 import itertools
-import operator
 import re
 import time
 from collections import deque
@@ -26,105 +25,10 @@ from ..service import Stat
 from . import rx as timed_rx
 from .awk import awk_main
 from .cancel import Cancelled, CancelScope, check, current, entered
-from .interp import (
-    CommandFn,
-    Ctx,
-    Input,
-    ShellExit,
-    _LoopJump,
-    _Return,
-    bracket_end,
-    bracket_regex,
-    glob_regex,
-    strerror,
-)
-
-__all__ = ["COMMANDS", "SPECIAL", "arith_eval", "cond_eval", "posix_regex"]
-
-
-class _Usage(Exception):
-    """Bad options: reported as ``name: message`` with status 2."""
-
-
-# GNU long options shared by several tools: name -> short letter (or "" to ignore).
-_LONG = {"all": "a", "recursive": "r", "force": "f", "parents": "p", "verbose": "v",
-         "quiet": "q", "silent": "q", "ignore-case": "i", "invert-match": "v", "count": "c",
-         "line-number": "n", "files-with-matches": "l", "files-without-match": "L",
-         "only-matching": "o", "extended-regexp": "E", "fixed-strings": "F",
-         "word-regexp": "w", "line-regexp": "x", "no-filename": "h", "with-filename": "H",
-         "reverse": "r", "numeric-sort": "n", "unique": "u", "lines": "n", "bytes": "c",
-         "words": "w", "delimiter": "d", "fields": "f", "characters": "c", "unified": "u",
-         "brief": "q", "squeeze-repeats": "s", "delete": "d", "no-clobber": "n",
-         "color": "", "colour": "", "no-messages": "s", "human-readable": "h",
-         "regexp": "e", "max-count": "m", "field-separator": "t", "key": "k", "output": "o",
-         "zero-terminated": "z", "null": "0", "dereference": "", "binary-files": "",
-         "include": "*include", "exclude": "*exclude", "exclude-dir": "*exclude-dir"}
-
-
-def getopts(argv: list[str], flags: str, valued: str = "", permute: bool = True,
-            longs: dict[str, str] | None = None) -> tuple[dict[str, str | bool], list[str]]:
-    """Parse short options: ``flags`` take no value, ``valued`` take one (``-n5``, ``-n 5``).
-
-    Options may follow operands (``permute``) until ``--``. GNU long options in ``_LONG``
-    map to their short letter; ``--include=GLOB`` and the like are kept under
-    ``*include`` (values joined by NUL).
-    """
-    opts: dict[str, str | bool] = {}
-    rest: list[str] = []
-    i = 1
-    while i < len(argv):
-        a = argv[i]
-        i += 1
-        if a == "--":
-            rest.extend(argv[i:])
-            break
-        if a.startswith("--"):
-            name, eq, val = a[2:].partition("=")
-            short = (longs or {}).get(name, _LONG.get(name))
-            if short is None or (short and short[0] != "*" and short not in flags + valued):
-                raise _Usage(f"unrecognized option '{a}'")
-            if short == "":
-                continue
-            if short[0] == "*" or short in valued:
-                if not eq:
-                    if i >= len(argv):
-                        raise _Usage(f"option '{a}' requires an argument")
-                    val, i = argv[i], i + 1
-                if short[0] == "*":
-                    prev = opts.get(short)
-                    opts[short] = (prev if isinstance(prev, str) else "") + "\0" + val
-                else:
-                    opts[short] = val
-            else:
-                opts[short] = True
-            continue
-        if len(a) < 2 or a[0] != "-" or (a[1].isdigit() and not any(
-                c in flags + valued for c in a[1:2])):
-            rest.append(a)
-            if not permute:
-                rest.extend(argv[i:])
-                break
-            continue
-        j = 1
-        while j < len(a):
-            c = a[j]
-            if c in valued:
-                val = a[j + 1:]
-                if not val:
-                    if i >= len(argv):
-                        raise _Usage(f"option requires an argument -- '{c}'")
-                    val = argv[i]
-                    i += 1
-                opts[c] = val
-                if c in "ek":  # repeatable (-e PAT -e PAT, -k 1,1nr -k 2)
-                    prev = opts.get(c + "*")
-                    opts[c + "*"] = (prev if isinstance(prev, str) else "") + "\0" + val
-                break
-            if c not in flags:
-                raise _Usage(f"invalid option -- '{c}'")
-            opts[c] = True
-            j += 1
-    return opts, rest
+from .cond import _TestParser
+from .context import Ctx, Input, ShellExit, _LoopJump, _Return, stat_or_none, strerror
+from .patterns import _CONTINUATION, glob_regex, posix_regex
+from .table import COMMANDS, SPECIAL, _Usage, command, getopts
 
 
 def _int(ctx: Ctx, s: str) -> int:
@@ -133,24 +37,6 @@ def _int(ctx: Ctx, s: str) -> int:
     except ValueError:
         raise _Usage(f"invalid number: '{s}'") from None
 
-
-def command(name: str, table: dict[str, CommandFn]) -> Callable[[CommandFn], CommandFn]:
-    """Register ``fn`` under ``name`` (space-separated aliases) in ``table``."""
-    def deco(fn: CommandFn) -> CommandFn:
-        def wrapped(ctx: Ctx, argv: list[str]) -> int:
-            try:
-                return fn(ctx, argv)
-            except _Usage as e:
-                ctx.error(str(e))
-                return 2
-        for n in name.split():
-            table[n] = wrapped
-        return fn
-    return deco
-
-
-SPECIAL: dict[str, CommandFn] = {}
-COMMANDS: dict[str, CommandFn] = {}
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -784,13 +670,6 @@ def _chmod(ctx: Ctx, argv: list[str]) -> int:
 # == files =================================================================================
 
 
-def _stat(ctx: Ctx, path: str) -> Stat | None:
-    try:
-        return ctx.namespace.stat(ctx.resolve(path))
-    except FsError:
-        return None
-
-
 def _each(ctx: Ctx, operands: list[str], failure: str,
           action: Callable[[str], object]) -> int:
     """Apply ``action`` to each operand's resolved path, as coreutils do: report each
@@ -866,7 +745,7 @@ def _two_paths(ctx: Ctx, files: list[str], verb: str) -> list[tuple[str, str, st
         return None
     *srcs, dst = files
     dst_path = ctx.resolve(dst)
-    dst_st = _stat(ctx, dst)
+    dst_st = stat_or_none(ctx, dst)
     if len(srcs) > 1 and (dst_st is None or not dst_st.is_dir):
         ctx.error(f"target '{dst}': Not a directory")
         return None
@@ -889,7 +768,7 @@ def _cp(ctx: Ctx, argv: list[str]) -> int:
     status = 0
     fs = ctx.namespace
     for s, src, dst in pairs:
-        st = _stat(ctx, s)
+        st = stat_or_none(ctx, s)
         try:
             if st is None:
                 ctx.error(f"cannot stat '{s}': No such file or directory")
@@ -961,7 +840,7 @@ def _ls(ctx: Ctx, argv: list[str]) -> int:
     files: list[tuple[str, Stat]] = []
     dirs: list[tuple[str, Stat]] = []
     for t in targets or ["."]:
-        st = _stat(ctx, t)
+        st = stat_or_none(ctx, t)
         if st is None:
             ctx.error(f"cannot access '{t}': No such file or directory")
             status = 2
@@ -1054,7 +933,7 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
         negate = False
     status = 0
     for root in roots or ["."]:
-        st = _stat(ctx, root)
+        st = stat_or_none(ctx, root)
         if st is None:
             ctx.error(f"'{root}': No such file or directory")
             status = 1
@@ -1263,57 +1142,6 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
-_CONTINUATION = re.compile(rb"[\x80-\xbf]")
-
-
-def posix_regex(pat: str, extended: bool) -> str:
-    """A Python regex for a POSIX basic (or ``extended``) regular expression."""
-    out: list[str] = []
-    i = 0
-    n = len(pat)
-    while i < n:
-        c = pat[i]
-        if c == "\\" and i + 1 < n:
-            d = pat[i + 1]
-            i += 2
-            if not extended and d in "(){}|+?":
-                out.append(d)
-            elif d.isdigit():
-                out.append("\\" + d)
-            elif d in "<>":
-                out.append(r"\b")
-            elif d in "wWsSbB":
-                out.append("\\" + d)
-            elif d == "n":
-                out.append("\n")
-            elif d == "t":
-                out.append("\t")
-            else:
-                out.append(re.escape(d))
-            continue
-        if c == "[":
-            end = bracket_end(pat, i)
-            if end < 0:
-                out.append(r"\[")
-                i += 1
-            else:
-                out.append(bracket_regex(pat[i + 1:end]))
-                i = end + 1
-            continue
-        if c in "(){}|+?":
-            if extended:
-                out.append(c if c != "{" or re.match(r"\{\d", pat[i:]) else r"\{")
-            else:
-                out.append("\\" + c)
-        elif c == "*" and (not out or out[-1] in ("^", "(", "|")) and not extended:
-            out.append(r"\*")
-        elif c in ".^$*":
-            out.append(c)
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
 
 def _grep_regex(patterns: list[str], opts: dict[str, str | bool]
                 ) -> timed_rx.TimedPattern[bytes]:
@@ -1367,7 +1195,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     def matches(name: str, globs: list[str]) -> bool:
         return any(re.fullmatch(glob_regex([(g, False)]), name, re.DOTALL) for g in globs)
     for f in files:
-        st = _stat(ctx, f)
+        st = stat_or_none(ctx, f)
         if recursive and st is not None and st.is_dir:
             for shown, entry, _ in _find_walk(ctx, f, st, 0, 1 << 30):
                 parts = shown.split("/")[:-1]
@@ -1717,7 +1545,7 @@ def _diff(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "uqbBwirN", "U")
     if len(files) != 2:
         raise _Usage("missing operand")
-    st1, st2 = _stat(ctx, files[0]), _stat(ctx, files[1])
+    st1, st2 = stat_or_none(ctx, files[0]), stat_or_none(ctx, files[1])
     if st1 is not None and st2 is not None and st1.is_dir and st2.is_dir:
         return _diff_dirs(ctx, opts, files[0], files[1])
     if st1 is not None and st2 is not None and st1.is_dir != st2.is_dir:
@@ -1828,199 +1656,6 @@ def _test(ctx: Ctx, argv: list[str]) -> int:
     except _Usage as e:
         ctx.error(str(e))
         return 2
-
-
-_UNARY = frozenset(["-e", "-f", "-d", "-s", "-z", "-n", "-r", "-w", "-x", "-L", "-h", "-p",
-                    "-S", "-b", "-c", "-t", "-g", "-u", "-k", "-O", "-G"])
-_BINARY = frozenset(["=", "==", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge", "<", ">",
-                     "-nt", "-ot", "-ef"])
-
-
-class _TestParser:
-    """The ``test`` expression grammar: ``-o`` over ``-a`` over ``!`` over primaries.
-
-    Locking: none; one evaluation.
-    """
-
-    def __init__(self, ctx: Ctx, args: list[str]) -> None:
-        self.ctx = ctx
-        self.args = args
-        self.i = 0
-
-    def parse(self) -> bool:
-        if not self.args:
-            return False
-        v = self.or_()
-        if self.i < len(self.args):
-            raise _Usage(f"{self.args[self.i]}: unexpected operator")
-        return v
-
-    def or_(self) -> bool:
-        v = self.and_()
-        while self.peek() == "-o":
-            self.i += 1
-            v = self.and_() or v
-        return v
-
-    def and_(self) -> bool:
-        v = self.not_()
-        while self.peek() == "-a":
-            self.i += 1
-            v = self.not_() and v
-        return v
-
-    def not_(self) -> bool:
-        if self.peek() == "!" and self.i + 1 < len(self.args):
-            self.i += 1
-            return not self.not_()
-        return self.primary()
-
-    def peek(self, k: int = 0) -> str | None:
-        j = self.i + k
-        return self.args[j] if j < len(self.args) else None
-
-    def primary(self) -> bool:
-        a = self.peek()
-        if a is None:
-            raise _Usage("argument expected")
-        if (a == "(" and self.peek(2) == ")") or (a == "(" and self.peek(1) not in _BINARY):
-            self.i += 1
-            v = self.or_()
-            if self.peek() != ")":
-                raise _Usage("')' expected")
-            self.i += 1
-            return v
-        b = self.peek(1)
-        if b in _BINARY and self.peek(2) is not None:
-            c = self.args[self.i + 2]
-            self.i += 3
-            return self.binary(a, b, c)
-        if a in _UNARY and b is not None:
-            self.i += 2
-            return self.unary(a, b)
-        self.i += 1
-        return a != ""
-
-    def unary(self, op: str, x: str) -> bool:
-        if op == "-z":
-            return x == ""
-        if op == "-n":
-            return x != ""
-        if op == "-t":
-            return False
-        st = _stat(self.ctx, x) if x else None
-        if op in ("-e", "-r", "-w", "-x"):
-            return st is not None and (op != "-w" or not st.readonly)
-        if op == "-f":
-            return st is not None and not st.is_dir
-        if op == "-d":
-            return st is not None and st.is_dir
-        if op == "-s":
-            return st is not None and st.size > 0 and not st.is_dir
-        return False
-
-    def binary(self, a: str, op: str, b: str) -> bool:
-        if op in ("=", "=="):
-            return a == b
-        if op == "!=":
-            return a != b
-        if op in ("<", ">"):
-            return a < b if op == "<" else a > b
-        if op in ("-nt", "-ot", "-ef"):
-            sa, sb = _stat(self.ctx, a), _stat(self.ctx, b)
-            if op == "-ef":
-                return sa is not None and self.ctx.resolve(a) == self.ctx.resolve(b)
-            if op == "-nt":
-                return sa is not None and (sb is None or sa.mtime > sb.mtime)
-            return sb is not None and (sa is None or sa.mtime < sb.mtime)
-        x, y = self.num(a), self.num(b)
-        return {"-eq": x == y, "-ne": x != y, "-lt": x < y, "-le": x <= y, "-gt": x > y,
-                "-ge": x >= y}[op]
-
-    def num(self, s: str) -> int:
-        try:
-            return int(s.strip())
-        except ValueError:
-            raise _Usage(f"{s}: integer expression expected") from None
-
-
-def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
-    """Evaluate ``[[ ... ]]`` items (text, is an operator); the operand after ``==``,
-    ``=`` or ``!=`` is a regex (from the pattern), after ``=~`` an ERE."""
-    pos = 0
-    tester = _TestParser(ctx, [])
-
-    def peek() -> tuple[str, bool] | None:
-        return items[pos] if pos < len(items) else None
-
-    def take() -> str:
-        nonlocal pos
-        if pos >= len(items):
-            raise _Usage("syntax error in conditional expression")
-        pos += 1
-        return items[pos - 1][0]
-
-    def is_op(*ops: str) -> bool:
-        item = peek()
-        return item is not None and item[1] and item[0] in ops
-
-    def or_() -> bool:
-        v = and_()
-        while is_op("||"):
-            take()
-            v = and_() or v
-        return v
-
-    def and_() -> bool:
-        v = not_()
-        while is_op("&&"):
-            take()
-            v = not_() and v
-        return v
-
-    def not_() -> bool:
-        if is_op("!"):
-            take()
-            return not not_()
-        if is_op("("):
-            take()
-            v = or_()
-            if take() != ")":
-                raise _Usage("expected ')'")
-            return v
-        return primary()
-
-    def primary() -> bool:
-        nonlocal pos
-        if is_op(*_UNARY) and pos + 1 < len(items) and not (
-                pos + 2 < len(items) and items[pos + 1][1] is False
-                and items[pos + 2][1] and items[pos + 2][0] in _BINARY | {"=~"}):
-            op = take()
-            return tester.unary(op, take())
-        a = take()
-        if not is_op(*_BINARY, "=~"):
-            return a != ""
-        op = take()
-        b = take()
-        if op in ("==", "=", "!="):
-            return (re.fullmatch(b, a, re.DOTALL) is not None) == (op != "!=")
-        if op == "=~":
-            try:
-                m = timed_rx.compile(posix_regex(b, True)).search(a)
-            except (re.error, timed_rx.error):
-                raise _Usage(f"invalid regex '{b}'") from None
-            ctx.shell.st.vars["BASH_REMATCH"] = m.group(0) if m else ""
-            return m is not None
-        return tester.binary(a, op, b)
-
-    try:
-        result = or_()
-        if pos != len(items):
-            raise _Usage(f"syntax error near '{items[pos][0]}'")
-    except _Usage as e:
-        ctx.error(str(e))
-        return 2
-    return 0 if result else 1
 
 
 # == sed ===================================================================================
@@ -2391,165 +2026,5 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
     return 2 if failed else status
 
 
-# == arithmetic ============================================================================
-
-
-_ARITH_TOKEN = re.compile(r"\s*(\d+#[0-9a-zA-Z@_]+|0[xX][0-9a-fA-F]+|\d+|[A-Za-z_][A-Za-z0-9_]*|"
-                          r"<<=|>>=|\+\+|--|\*\*|&&|\|\||<<|>>|<=|>=|==|!=|[-+*/%&^|]=|"
-                          r"[-+*/%<>&^|!~?:=()])")
-_BINOPS: list[set[str]] = [{"||"}, {"&&"}, {"|"}, {"^"}, {"&"}, {"==", "!="},
-                           {"<", "<=", ">", ">="}, {"<<", ">>"}, {"+", "-"}, {"*", "/", "%"},
-                           {"**"}]
-
-
-def _wrap(v: int) -> int:
-    """``v`` as a 64-bit signed integer (two's complement wrap-around, as sh does)."""
-    return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
-
-
-def _c_div(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b >= 0) else -q
-
-
-def _shift_op(a: int, b: int, left: bool) -> int:
-    b &= 63  # the shift count taken modulo the width, as the hardware sh runs on does
-    return _wrap(a << b) if left else a >> b
-
-
-_OPS: dict[str, Callable[[int, int], int]] = {
-    "||": lambda a, b: int(bool(a) or bool(b)), "&&": lambda a, b: int(bool(a) and bool(b)),
-    "|": operator.or_, "^": operator.xor, "&": operator.and_,
-    "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
-    "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
-    ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
-    "<<": lambda a, b: _shift_op(a, b, True), ">>": lambda a, b: _shift_op(a, b, False),
-    "+": operator.add, "-": operator.sub,
-    "*": operator.mul, "/": _c_div, "%": lambda a, b: a - b * _c_div(a, b),
-    "**": lambda a, b: pow(a, b, 1 << 64)}
-
-
-def _binop(op: str, a: int, b: int) -> int:
-    if op in ("/", "%") and b == 0:
-        raise ZeroDivisionError("division by zero")
-    if op == "**" and b < 0:
-        raise ValueError("exponent less than 0")
-    return _wrap(_OPS[op](a, b))
-
-
-def arith_eval(expr: str, get: Callable[[str], str], setv: Callable[[str, str], None],
-               depth: int = 0) -> int:
-    """Evaluate a shell arithmetic expression (C integer semantics, assignments)."""
-    toks: list[str] = []
-    pos = 0
-    expr = expr.strip()
-    while pos < len(expr):
-        m = _ARITH_TOKEN.match(expr, pos)
-        if m is None:
-            raise ValueError(f"syntax error: invalid token at '{expr[pos:].strip()}'")
-        toks.append(m.group(1))
-        pos = m.end()
-    if not toks:
-        return 0
-    i = 0
-
-    def peek() -> str | None:
-        return toks[i] if i < len(toks) else None
-
-    def take() -> str:
-        nonlocal i
-        if i >= len(toks):
-            raise ValueError("syntax error: operand expected")
-        i += 1
-        return toks[i - 1]
-
-    def value(name: str) -> int:
-        raw = get(name).strip()
-        if not raw:
-            return 0
-        try:
-            return _wrap(int(raw, 0) if not re.fullmatch(r"0\d+", raw) else int(raw, 8))
-        except ValueError:
-            if depth > 20:
-                raise ValueError("expression recursion level exceeded") from None
-            return arith_eval(raw, get, setv, depth + 1)
-
-    def assign() -> int:
-        nonlocal i
-        if i + 1 < len(toks) and re.match(r"[A-Za-z_]", toks[i]) and \
-                re.fullmatch(r"(<<|>>|[-+*/%&^|])?=", toks[i + 1]):
-            name, op = toks[i], toks[i + 1]
-            i += 2
-            rhs = assign()
-            v = rhs if op == "=" else _binop(op[:-1], value(name), rhs)
-            setv(name, str(v))
-            return v
-        return ternary()
-
-    def ternary() -> int:
-        cond = binary(0)
-        if peek() == "?":
-            take()
-            a = assign()
-            if take() != ":":
-                raise ValueError("syntax error: ':' expected")
-            b = assign()
-            return a if cond else b
-        return cond
-
-    def binary(level: int) -> int:
-        if level == len(_BINOPS):
-            return unary()
-        left = binary(level + 1)
-        while peek() in _BINOPS[level]:
-            op = take()
-            right = binary(level + 1) if op != "**" else binary(level)
-            left = _binop(op, left, right)
-        return left
-
-    def unary() -> int:
-        t = peek()
-        if t in ("-", "+", "!", "~"):
-            take()
-            v = unary()
-            return _wrap({"-": -v, "+": v, "!": int(not v), "~": ~v}[t])
-        if t in ("++", "--"):
-            take()
-            name = take()
-            v = _wrap(value(name) + (1 if t == "++" else -1))
-            setv(name, str(v))
-            return v
-        return postfix()
-
-    def postfix() -> int:
-        t = take()
-        if t == "(":
-            v = assign()
-            if take() != ")":
-                raise ValueError("syntax error: ')' expected")
-            return v
-        if "#" in t:
-            base, _, digits = t.partition("#")
-            try:
-                return _wrap(int(digits, int(base)))
-            except ValueError:
-                raise ValueError(f"value too great for base (error token is \"{t}\")") from None
-        if t[0].isdigit():
-            return _wrap(int(t, 0) if not re.fullmatch(r"0\d+", t) else int(t, 8))
-        if re.match(r"[A-Za-z_]", t):
-            v = value(t)
-            if peek() in ("++", "--"):
-                op = take()
-                setv(t, str(_wrap(v + (1 if op == "++" else -1))))
-            return v
-        raise ValueError(f"syntax error: operand expected (error token is \"{t}\")")
-
-    result = assign()
-    if i != len(toks):
-        raise ValueError(f"syntax error in expression (error token is \"{toks[i]}\")")
-    return result
-
 
 command("awk gawk mawk", COMMANDS)(awk_main)
-
-from . import commands  # noqa: E402, F401  (registers the utilities package's commands)

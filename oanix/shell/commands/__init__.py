@@ -7,6 +7,7 @@ Importing this package registers every command into ``oanix.shell.builtins.COMMA
 
 from __future__ import annotations
 
+from .. import builtins  # noqa: F401  (registers first, as before)
 from . import archive, bc, digest, files, jq, net, state, text
 
 __all__ = ["archive", "bc", "digest", "files", "jq", "net", "state", "text"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...errors import FsError
-from ..builtins import _Usage as Usage
-from ..interp import Ctx
+from ..context import Ctx
+from ..table import _Usage as Usage
 
 __all__ = ["CHUNK", "Usage", "chunks", "read_input", "text", "to_bytes"]
 

@@ -18,8 +18,8 @@ from typing import Any
 from ... import paths
 from ...errors import AlreadyExists, FsError, NotFound
 from ...service import Stat
-from ..builtins import COMMANDS, command, getopts
-from ..interp import Ctx, strerror
+from ..context import Ctx, strerror
+from ..table import COMMANDS, command, getopts
 from ._util import CHUNK, Usage, to_bytes
 
 __all__: list[str] = []

@@ -9,8 +9,9 @@ the namespace's ``PATH`` are reported by their path.
 
 from __future__ import annotations
 
-from ..builtins import COMMANDS, SPECIAL, command, getopts
-from ..interp import Ctx, Interp, State, strerror
+from ..context import Ctx, State, strerror
+from ..interp import Interp
+from ..table import COMMANDS, SPECIAL, command, getopts
 from ._util import Usage, to_bytes
 
 __all__ = ["BASH_BUILTINS", "KEYWORDS", "locate"]

@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import FsError
-from ..builtins import COMMANDS, command, getopts
-from ..interp import Ctx, strerror
+from ..context import Ctx, strerror
+from ..table import COMMANDS, command, getopts
 from ._util import Usage, read_input, text, to_bytes
 
 __all__: list[str] = []
