@@ -8,7 +8,7 @@ import re
 from . import rx as timed_rx
 from .context import Ctx, stat_or_none
 from .patterns import posix_regex
-from .table import _Usage
+from .table import Usage
 
 _UNARY = frozenset(["-e", "-f", "-d", "-s", "-z", "-n", "-r", "-w", "-x", "-L", "-h", "-p",
                     "-S", "-b", "-c", "-t", "-g", "-u", "-k", "-O", "-G"])
@@ -16,7 +16,7 @@ _BINARY = frozenset(["=", "==", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge", 
                      "-nt", "-ot", "-ef"])
 
 
-class _TestParser:
+class TestParser:
     """The ``test`` expression grammar: ``-o`` over ``-a`` over ``!`` over primaries.
 
     Locking: none; one evaluation.
@@ -32,7 +32,7 @@ class _TestParser:
             return False
         v = self.or_()
         if self.i < len(self.args):
-            raise _Usage(f"{self.args[self.i]}: unexpected operator")
+            raise Usage(f"{self.args[self.i]}: unexpected operator")
         return v
 
     def or_(self) -> bool:
@@ -62,12 +62,12 @@ class _TestParser:
     def primary(self) -> bool:
         a = self.peek()
         if a is None:
-            raise _Usage("argument expected")
+            raise Usage("argument expected")
         if (a == "(" and self.peek(2) == ")") or (a == "(" and self.peek(1) not in _BINARY):
             self.i += 1
             v = self.or_()
             if self.peek() != ")":
-                raise _Usage("')' expected")
+                raise Usage("')' expected")
             self.i += 1
             return v
         b = self.peek(1)
@@ -121,14 +121,14 @@ class _TestParser:
         try:
             return int(s.strip())
         except ValueError:
-            raise _Usage(f"{s}: integer expression expected") from None
+            raise Usage(f"{s}: integer expression expected") from None
 
 
 def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
     """Evaluate ``[[ ... ]]`` items (text, is an operator); the operand after ``==``,
     ``=`` or ``!=`` is a regex (from the pattern), after ``=~`` an ERE."""
     pos = 0
-    tester = _TestParser(ctx, [])
+    tester = TestParser(ctx, [])
 
     def peek() -> tuple[str, bool] | None:
         return items[pos] if pos < len(items) else None
@@ -136,7 +136,7 @@ def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
     def take() -> str:
         nonlocal pos
         if pos >= len(items):
-            raise _Usage("syntax error in conditional expression")
+            raise Usage("syntax error in conditional expression")
         pos += 1
         return items[pos - 1][0]
 
@@ -166,7 +166,7 @@ def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
             take()
             v = or_()
             if take() != ")":
-                raise _Usage("expected ')'")
+                raise Usage("expected ')'")
             return v
         return primary()
 
@@ -188,7 +188,7 @@ def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
             try:
                 m = timed_rx.compile(posix_regex(b, True)).search(a)
             except (re.error, timed_rx.error):
-                raise _Usage(f"invalid regex '{b}'") from None
+                raise Usage(f"invalid regex '{b}'") from None
             ctx.shell.st.vars["BASH_REMATCH"] = m.group(0) if m else ""
             return m is not None
         return tester.binary(a, op, b)
@@ -196,8 +196,8 @@ def cond_eval(ctx: Ctx, items: list[tuple[str, bool]]) -> int:
     try:
         result = or_()
         if pos != len(items):
-            raise _Usage(f"syntax error near '{items[pos][0]}'")
-    except _Usage as e:
+            raise Usage(f"syntax error near '{items[pos][0]}'")
+    except Usage as e:
         ctx.error(str(e))
         return 2
     return 0 if result else 1

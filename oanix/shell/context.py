@@ -159,7 +159,7 @@ class Input:
             check()
             size += len(chunk)
             if size > MAX_SLURP:
-                raise InputTooLarge(f"standard input larger than {_size(MAX_SLURP)}")
+                raise InputTooLarge(f"standard input larger than {size_text(MAX_SLURP)}")
             parts.append(chunk)
         self.data, self.pos = b"", 0
         return b"".join(parts)
@@ -506,6 +506,6 @@ def resolve(cwd: str, path: str) -> str:
 
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     """``n`` bytes as the limits are stated (``64 MiB``)."""
     return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else f"{n} bytes"

@@ -47,8 +47,8 @@ from .context import (
     _LoopJump,
     _Null,
     _Return,
-    _size,
     resolve,
+    size_text,
     strerror,
 )
 from .lexer import DQ, SQ, CmdSub, Lit, Param, Part, ShellSyntaxError, Word, merge_parts
@@ -71,7 +71,7 @@ from .parser import (
     While,
     parse,
 )
-from .patterns import _MAGIC, glob_regex
+from .patterns import GLOB_MAGIC, glob_regex
 from .rx import RegexTimeout
 from .table import COMMANDS, SPECIAL
 
@@ -635,7 +635,7 @@ class Interp:
         if op in ("<<", "<<-"):
             text = self.expand_string(r.body) if r.body is not None else r.heredoc or ""
             if len(text) > MAX_VALUE:
-                raise self._fatal(f"here-document larger than {_size(MAX_VALUE)}", 2)
+                raise self._fatal(f"here-document larger than {size_text(MAX_VALUE)}", 2)
             io.stdin = Input(text.encode("utf-8", "surrogateescape"))
             return
         target = self.expand_string(r.target)
@@ -689,7 +689,7 @@ class Interp:
 
     def set_var(self, name: str, value: str) -> None:
         if len(value) > MAX_VALUE:
-            raise self._fatal(f"{name}: value larger than {_size(MAX_VALUE)}", 2)
+            raise self._fatal(f"{name}: value larger than {size_text(MAX_VALUE)}", 2)
         array = self.st.arrays.get(name)
         if array is not None:
             array[0] = value
@@ -717,7 +717,7 @@ class Interp:
             i = self._element_index(a.name, self.expand_string(a.index))
             value = array.get(i, "") + value if a.append else value
             if len(value) > MAX_VALUE:
-                raise self._fatal(f"{a.name}: value larger than {_size(MAX_VALUE)}", 2)
+                raise self._fatal(f"{a.name}: value larger than {size_text(MAX_VALUE)}", 2)
             array[i] = value
             return value
         if a.append:
@@ -998,7 +998,7 @@ class Interp:
                 status = 141
         self.err = err
         if out.truncated:
-            raise self._fatal(f"command substitution: output larger than {_size(MAX_VALUE)}",
+            raise self._fatal(f"command substitution: output larger than {size_text(MAX_VALUE)}",
                               2)
         self.st.status = status
         self._cmdsub_status = status
@@ -1008,7 +1008,7 @@ class Interp:
 
     def _glob(self, field: list[tuple[str, bool]]) -> list[str]:
         text = "".join(t for t, _ in field)
-        if not any(not q and _MAGIC.search(t) for t, q in field):
+        if not any(not q and GLOB_MAGIC.search(t) for t, q in field):
             return [text]
         # A pattern string with quoted characters escaped, split into components.
         pattern = "".join(t if not q else re.sub(r"([*?\[\\])", r"\\\1", t)
@@ -1026,7 +1026,7 @@ class Interp:
             return
         head, rest = comps[0], comps[1:]
         sep = "" if shown in ("", "/") else "/"
-        if not _MAGIC.search(head):
+        if not GLOB_MAGIC.search(head):
             name = re.sub(r"\\(.)", r"\1", head)
             child = paths.join(base, name)
             if (rest and self.namespace.is_dir(child)) or (not rest and

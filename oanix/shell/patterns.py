@@ -77,10 +77,10 @@ _POSIX_CLASSES = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "uppe
                   "punct": r"!-/:-@\[-`{-~", "xdigit": "0-9A-Fa-f", "print": r" -~",
                   "graph": r"!-~", "cntrl": r"\x00-\x1f\x7f"}
 _CLASS = re.compile(r"\[:(\w+):\]")
-_MAGIC = re.compile(r"[*?\[]")
+GLOB_MAGIC = re.compile(r"[*?\[]")
 
 
-_CONTINUATION = re.compile(rb"[\x80-\xbf]")
+UTF8_CONTINUATION = re.compile(rb"[\x80-\xbf]")
 
 
 def posix_regex(pat: str, extended: bool) -> str:

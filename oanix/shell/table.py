@@ -11,7 +11,7 @@ from collections.abc import Callable
 from .context import CommandFn, Ctx
 
 
-class _Usage(Exception):
+class Usage(Exception):
     """Bad options: reported as ``name: message`` with status 2."""
 
 
@@ -51,13 +51,13 @@ def getopts(argv: list[str], flags: str, valued: str = "", permute: bool = True,
             name, eq, val = a[2:].partition("=")
             short = (longs or {}).get(name, _LONG.get(name))
             if short is None or (short and short[0] != "*" and short not in flags + valued):
-                raise _Usage(f"unrecognized option '{a}'")
+                raise Usage(f"unrecognized option '{a}'")
             if short == "":
                 continue
             if short[0] == "*" or short in valued:
                 if not eq:
                     if i >= len(argv):
-                        raise _Usage(f"option '{a}' requires an argument")
+                        raise Usage(f"option '{a}' requires an argument")
                     val, i = argv[i], i + 1
                 if short[0] == "*":
                     prev = opts.get(short)
@@ -81,7 +81,7 @@ def getopts(argv: list[str], flags: str, valued: str = "", permute: bool = True,
                 val = a[j + 1:]
                 if not val:
                     if i >= len(argv):
-                        raise _Usage(f"option requires an argument -- '{c}'")
+                        raise Usage(f"option requires an argument -- '{c}'")
                     val = argv[i]
                     i += 1
                 opts[c] = val
@@ -90,7 +90,7 @@ def getopts(argv: list[str], flags: str, valued: str = "", permute: bool = True,
                     opts[c + "*"] = (prev if isinstance(prev, str) else "") + "\0" + val
                 break
             if c not in flags:
-                raise _Usage(f"invalid option -- '{c}'")
+                raise Usage(f"invalid option -- '{c}'")
             opts[c] = True
             j += 1
     return opts, rest
@@ -102,7 +102,7 @@ def command(name: str, table: dict[str, CommandFn]) -> Callable[[CommandFn], Com
         def wrapped(ctx: Ctx, argv: list[str]) -> int:
             try:
                 return fn(ctx, argv)
-            except _Usage as e:
+            except Usage as e:
                 ctx.error(str(e))
                 return 2
         for n in name.split():

@@ -8,8 +8,7 @@ from typing import Any
 from ...errors import FsError, IsADirectory
 from ..cancel import check
 from ..context import Ctx, Input
-from ..table import _Usage
-from ..table import _Usage as Usage
+from ..table import Usage
 
 __all__ = ["CHUNK", "Usage", "chunks", "read_input", "text", "to_bytes"]
 
@@ -60,7 +59,7 @@ def _int(ctx: Ctx, s: str) -> int:
     try:
         return int(s)
     except ValueError:
-        raise _Usage(f"invalid number: '{s}'") from None
+        raise Usage(f"invalid number: '{s}'") from None
 
 
 

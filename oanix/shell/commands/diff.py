@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from ... import paths
 from ...errors import NotFound
 from ..context import Ctx, stat_or_none
-from ..table import COMMANDS, _Usage, command, getopts
+from ..table import COMMANDS, Usage, command, getopts
 from ._util import _text
 
 
@@ -17,7 +17,7 @@ from ._util import _text
 def _diff(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "uqbBwirN", "U")
     if len(files) != 2:
-        raise _Usage("missing operand")
+        raise Usage("missing operand")
     st1, st2 = stat_or_none(ctx, files[0]), stat_or_none(ctx, files[1])
     if st1 is not None and st2 is not None and st1.is_dir and st2.is_dir:
         return _diff_dirs(ctx, opts, files[0], files[1])

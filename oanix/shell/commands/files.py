@@ -23,10 +23,9 @@ from ...errors import AlreadyExists, FsError, IsADirectory, NotFound
 from ...service import FileService, Stat
 from ..context import Ctx, stat_or_none, strerror
 from ..patterns import glob_regex
-from ..table import COMMANDS, _Usage, command, getopts
+from ..table import COMMANDS, Usage, command, getopts
 from ._util import (
     CHUNK,
-    Usage,
     _int,
     to_bytes,
 )
@@ -838,7 +837,7 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
                 args.pop(0)
             continue
         if not args:
-            raise _Usage(f"missing argument to '{a}'")
+            raise Usage(f"missing argument to '{a}'")
         v = args.pop(0)
         if a == "-maxdepth":
             maxdepth = _int(ctx, v)
@@ -847,7 +846,7 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
         elif a in ("-name", "-iname", "-type", "-path", "-wholename"):
             tests.append((("!" if negate else "") + a, v))
         else:
-            raise _Usage(f"unknown predicate '{a}'")
+            raise Usage(f"unknown predicate '{a}'")
         negate = False
     status = 0
     for root in roots or ["."]:
@@ -857,7 +856,7 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
             status = 1
             continue
         delete = any(t == "-delete" for t, _ in tests)
-        found = list(_find_walk(ctx, root, st, 0, maxdepth))
+        found = list(find_walk(ctx, root, st, 0, maxdepth))
         for shown, entry, depth in reversed(found) if delete else found:
             if depth < mindepth or not all(_find_test(t, v, shown, entry) for t, v in tests):
                 continue
@@ -875,7 +874,7 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
-def _find_walk(ctx: Ctx, shown: str, st: Stat, depth: int,
+def find_walk(ctx: Ctx, shown: str, st: Stat, depth: int,
                maxdepth: int) -> Iterator[tuple[str, Stat, int]]:
     """``(shown path, stat, depth)`` top-down in name order, with an explicit stack."""
     stack = [(shown, st, depth)]

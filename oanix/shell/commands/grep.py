@@ -10,9 +10,9 @@ from collections import deque
 from .. import rx as timed_rx
 from ..context import Ctx, stat_or_none
 from ..patterns import glob_regex, posix_regex
-from ..table import COMMANDS, _Usage, command, getopts
+from ..table import COMMANDS, Usage, command, getopts
 from ._util import _bytes, _streams, _text
-from .files import _find_walk
+from .files import find_walk
 
 
 def _grep_regex(patterns: list[str], opts: dict[str, str | bool]
@@ -35,7 +35,7 @@ def _grep_regex(patterns: list[str], opts: dict[str, str | bool]
         return timed_rx.compile(_bytes("|".join(f"(?:{p})" for p in parts)),
                                 flags | re.MULTILINE)
     except (re.error, timed_rx.error) as e:
-        raise _Usage(f"invalid regular expression: {e}") from None
+        raise Usage(f"invalid regular expression: {e}") from None
 
 
 @command("grep egrep fgrep", COMMANDS)
@@ -52,7 +52,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     elif rest:
         patterns = [rest.pop(0)]
     else:
-        raise _Usage("no pattern given")
+        raise Usage("no pattern given")
     patterns = [q for p in patterns for q in p.split("\n")]
     rx = _grep_regex(patterns, opts)
     recursive = bool(opts.get("r") or opts.get("R"))
@@ -69,7 +69,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     for f in files:
         st = stat_or_none(ctx, f)
         if recursive and st is not None and st.is_dir:
-            for shown, entry, _ in _find_walk(ctx, f, st, 0, 1 << 30):
+            for shown, entry, _ in find_walk(ctx, f, st, 0, 1 << 30):
                 parts = shown.split("/")[:-1]
                 if entry.is_dir or any(matches(d, exclude_dir) for d in parts[1:]):
                     continue

@@ -7,7 +7,7 @@ import time
 
 from ..cancel import Cancelled, CancelScope, current, entered
 from ..context import Ctx
-from ..table import COMMANDS, _Usage, command, getopts
+from ..table import COMMANDS, Usage, command, getopts
 from ._util import _bytes
 
 
@@ -37,7 +37,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)")
 def _duration(text: str) -> float:
     m = _DURATION.fullmatch(text)
     if m is None:
-        raise _Usage(f"invalid time interval '{text}'")
+        raise Usage(f"invalid time interval '{text}'")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
@@ -49,10 +49,10 @@ def _timeout(ctx: Ctx, argv: list[str]) -> int:
                           longs={"signal": "s", "kill-after": "k", "preserve-status": "",
                                  "foreground": "", "verbose": "v"})
     if not rest:
-        raise _Usage("missing operand")
+        raise Usage("missing operand")
     seconds = _duration(rest[0])
     if len(rest) < 2:
-        raise _Usage("missing operand")
+        raise Usage("missing operand")
     scope = CancelScope(current(), seconds or None, reason="timeout")
     try:
         with entered(scope):

@@ -11,9 +11,9 @@ from .. import rx as timed_rx
 from ..cancel import check
 from ..context import Ctx, Input, strerror
 from ..patterns import posix_regex
-from ..table import COMMANDS, _Usage, command
+from ..table import COMMANDS, Usage, command
 from ._util import _bytes, _streams, _text
-from .text import _unescape
+from .text import unescape
 
 
 class _SedCmd:
@@ -74,7 +74,7 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
             neg = True
             i += 1
         if i >= n:
-            raise _Usage("missing command")
+            raise Usage("missing command")
         c = script[i]
         i += 1
         arg: object = None
@@ -105,12 +105,12 @@ def _sed_parse(script: str, extended: bool) -> list[_SedCmd]:
             start = i + m.end()
             end = script.find("\n", start)
             end = n if end < 0 else end
-            arg = _unescape(script[start:end])[0]
+            arg = unescape(script[start:end])[0]
             i = end
         elif c in "dpqQ=nNhHgGxlD{}":
             pass
         else:
-            raise _Usage(f"unknown command: '{c}'")
+            raise Usage(f"unknown command: '{c}'")
         cmds.append(_SedCmd(a1, a2, neg, c, arg))
     return cmds
 
@@ -127,7 +127,7 @@ def _sed_until(s: str, i: int, delim: str) -> tuple[str, int]:
         out.append(s[i])
         i += 1
     if i >= len(s):
-        raise _Usage(f"unterminated address or command: '{s}'")
+        raise Usage(f"unterminated address or command: '{s}'")
     return "".join(out), i + 1
 
 
@@ -342,7 +342,7 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
                 elif ch == "i":
                     inplace = True
                 elif ch not in "us":
-                    raise _Usage(f"invalid option -- '{ch}'")
+                    raise Usage(f"invalid option -- '{ch}'")
         elif a in ("--quiet", "--silent"):
             quiet = True
         elif a == "--regexp-extended":
@@ -351,12 +351,12 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
             files.append(a)
     if not scripts:
         if not files:
-            raise _Usage("no script specified")
+            raise Usage("no script specified")
         scripts.append(files.pop(0))
     try:
         cmds = _sed_parse("\n".join(scripts), extended)
     except (re.error, timed_rx.error, IndexError) as e:
-        raise _Usage(f"-e expression #1: {e}") from None
+        raise Usage(f"-e expression #1: {e}") from None
     status = 0
     if inplace:
         for f in files:

@@ -11,7 +11,7 @@ import attrs
 
 from ..cancel import check
 from ..context import Ctx
-from ..table import COMMANDS, _Usage, command, getopts
+from ..table import COMMANDS, Usage, command, getopts
 from ._util import _bytes, _inputs
 
 
@@ -37,7 +37,7 @@ def _sort_keys(opts: dict[str, str | bool]) -> list[_SortKey]:
     for spec in specs:
         m = re.fullmatch(r"(\d+)(?:\.\d+)?([a-zA-Z]*)(?:,(\d+)(?:\.\d+)?([a-zA-Z]*))?", spec)
         if m is None or int(m.group(1)) < 1:
-            raise _Usage(f"invalid key '{spec}'")
+            raise Usage(f"invalid key '{spec}'")
         flags = (m.group(2) or "") + (m.group(4) or "")
         own = bool(set(flags) & set("nrfg"))
         keys.append(_SortKey(int(m.group(1)) - 1, int(m.group(3)) if m.group(3) else None,

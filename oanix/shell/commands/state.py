@@ -17,9 +17,8 @@ import re
 from ...errors import FsError
 from ..context import Ctx, ShellExit, State, _LoopJump, _Return, strerror
 from ..interp import Interp
-from ..table import COMMANDS, SPECIAL, _Usage, command, getopts
+from ..table import COMMANDS, SPECIAL, Usage, command, getopts
 from ._util import (
-    Usage,
     _bytes,
     _int,
     _text,
@@ -560,7 +559,7 @@ def set_options(opts: set[str], argv: list[str]) -> list[str] | None:
                 else:
                     name = _OPTION_LETTERS.get(c, "")
                 if not name:
-                    raise _Usage(f"-{c}: invalid option")
+                    raise Usage(f"-{c}: invalid option")
                 (opts.add if a[0] == "-" else opts.discard)(name)
             continue
         return argv[i:]
@@ -696,7 +695,7 @@ def _sh(ctx: Ctx, argv: list[str]) -> int:
         args.pop(0)
     if command_mode:
         if not args:
-            raise _Usage("-c: option requires an argument")
+            raise Usage("-c: option requires an argument")
         src, args = args[0], args[1:]
         name = args.pop(0) if args else argv[0]
     elif args:

@@ -5,9 +5,9 @@ The expression grammar is ``oanix.shell.cond``'s, shared with ``[[ ]]``.
 
 from __future__ import annotations
 
-from ..cond import _TestParser
+from ..cond import TestParser
 from ..context import Ctx
-from ..table import COMMANDS, _Usage, command
+from ..table import COMMANDS, Usage, command
 
 
 @command("true :", COMMANDS)
@@ -29,7 +29,7 @@ def _test(ctx: Ctx, argv: list[str]) -> int:
             return 2
         args = args[:-1]
     try:
-        return 0 if _TestParser(ctx, args).parse() else 1
-    except _Usage as e:
+        return 0 if TestParser(ctx, args).parse() else 1
+    except Usage as e:
         ctx.error(str(e))
         return 2

@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import FsError
 from ..context import Ctx, Input, strerror
-from ..patterns import _CONTINUATION
-from ..table import COMMANDS, _Usage, command, getopts
+from ..patterns import UTF8_CONTINUATION
+from ..table import COMMANDS, Usage, command, getopts
 from ._util import (
-    Usage,
     _bytes,
     _inputs,
     _lines,
@@ -396,7 +395,7 @@ def _date(ctx: Ctx, argv: list[str]) -> int:
 
 # -- file -----------------------------------------------------------------------------------
 
-_MAGIC: list[tuple[bytes, str, str]] = [
+GLOB_MAGIC: list[tuple[bytes, str, str]] = [
     (b"\x1f\x8b", "gzip compressed data", "application/gzip"),
     (b"PK\x03\x04", "Zip archive data", "application/zip"),
     (b"PK\x05\x06", "Zip archive data (empty)", "application/zip"),
@@ -424,7 +423,7 @@ def describe_file(data: bytes) -> tuple[str, str]:
     """(description, MIME type) of content ``data``, as ``file`` names common types."""
     if not data:
         return "empty", "inode/x-empty"
-    for magic, desc, mime in _MAGIC:
+    for magic, desc, mime in GLOB_MAGIC:
         if data.startswith(magic):
             if magic == b"%PDF-":
                 version = data[5:8].decode("ascii", "replace")
@@ -520,7 +519,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "
             "v": "\v", "e": "\x1b", '"': '"', "'": "'"}
 
 
-def _unescape(s: str, stop_at_c: bool = False) -> tuple[str, bool]:
+def unescape(s: str, stop_at_c: bool = False) -> tuple[str, bool]:
     """Backslash escapes of echo -e / printf; returns (text, stopped by \\c)."""
     out: list[str] = []
     i = 0
@@ -566,7 +565,7 @@ def _echo(ctx: Ctx, argv: list[str]) -> int:
         args = args[1:]
     text = " ".join(args)
     if escapes:
-        text, stopped = _unescape(text, stop_at_c=True)
+        text, stopped = unescape(text, stop_at_c=True)
         newline = newline and not stopped
     ctx.write(text + ("\n" if newline else ""))
     return 0
@@ -587,7 +586,7 @@ def _printf(ctx: Ctx, argv: list[str]) -> int:
         used = 0
         pos = 0
         for m in _FMT.finditer(fmt):
-            out.append(_unescape(fmt[pos:m.start()])[0])
+            out.append(unescape(fmt[pos:m.start()])[0])
             pos = m.end()
             flags, width, prec, conv = m.groups()
             if conv == "%":
@@ -623,12 +622,12 @@ def _printf(ctx: Ctx, argv: list[str]) -> int:
             elif conv == "c":
                 out.append((spec + "s") % arg[:1])
             elif conv == "b":
-                out.append((spec + "s") % _unescape(arg, stop_at_c=True)[0])
+                out.append((spec + "s") % unescape(arg, stop_at_c=True)[0])
             elif conv == "q":
                 out.append(arg)
             else:
                 out.append((spec + "s") % arg)
-        out.append(_unescape(fmt[pos:])[0])
+        out.append(unescape(fmt[pos:])[0])
         if used == 0 or used >= len(args):
             break
         args = args[used:]
@@ -686,7 +685,7 @@ def _count_arg(opts: dict[str, str | bool], argv: list[str]) -> tuple[str, int, 
     try:
         n = int(raw.lstrip("+-"))
     except ValueError:
-        raise _Usage(f"invalid number of lines: '{raw}'") from None
+        raise Usage(f"invalid number of lines: '{raw}'") from None
     return kind, -n if neg else n, plus
 
 
@@ -799,7 +798,7 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
                 words -= 1  # a word cut by the chunk boundary
             found["w"] += words
             in_word = not chunk[-1:].isspace()
-            found["c"] += (len(chunk) - len(_CONTINUATION.findall(chunk)) if opts.get("m")
+            found["c"] += (len(chunk) - len(UTF8_CONTINUATION.findall(chunk)) if opts.get("m")
                            else len(chunk))
         rows.append(([found[k] for k in keys], name if files else None))
     if len(files) > 1:
@@ -820,7 +819,7 @@ def _xargs(ctx: Ctx, argv: list[str]) -> int:
     if opts.get("0"):
         items = [x for x in data.split("\0") if x]
     elif "d" in opts:
-        items = [x for x in data.split(_unescape(str(opts["d"]))[0]) if x]
+        items = [x for x in data.split(unescape(str(opts["d"]))[0]) if x]
     elif "I" in opts or "L" in opts:
         items = [x for x in data.split("\n") if x.strip()]
     else:
@@ -852,7 +851,7 @@ def _xargs_split(data: str) -> list[str]:
 
 
 def _tr_set(s: str) -> list[str]:
-    s, _ = _unescape(s)
+    s, _ = unescape(s)
     classes = {"[:upper:]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                "[:lower:]": "abcdefghijklmnopqrstuvwxyz", "[:digit:]": "0123456789",
                "[:space:]": " \t\n\r\f\v", "[:blank:]": " \t", "[:punct:]":
@@ -881,7 +880,7 @@ def _tr_set(s: str) -> list[str]:
 def _tr(ctx: Ctx, argv: list[str]) -> int:
     opts, sets = getopts(argv, "dscC")
     if not sets:
-        raise _Usage("missing operand")
+        raise Usage("missing operand")
     s1 = _tr_set(sets[0])
     if opts.get("c") or opts.get("C"):
         members = set(s1)
@@ -923,7 +922,7 @@ def _ranges(spec: str) -> Callable[[int], bool]:
             lo = int(a) if a else 1
             hi = (int(b) if b else 1 << 30) if dash else lo
         except ValueError:
-            raise _Usage(f"invalid field value '{part}'") from None
+            raise Usage(f"invalid field value '{part}'") from None
         rngs.append((lo, hi))
     return lambda i: any(lo <= i <= hi for lo, hi in rngs)
 
