@@ -7,10 +7,18 @@
     res.stdout, res.stderr, res.exit_code
 
 State (cwd, variables, exports, functions) persists across ``exec`` calls. Commands are
-builtins (``oanix.shell.builtins``, with a small awk in ``oanix.shell.awk`` and the
-utilities of ``oanix.shell.commands``: curl, jq, tar, bc, ...), Python
-commands given to the shell, or programs in the namespace's ``PATH`` directories, run
-through the ``run_program`` hook (wasm) or, for ``#!`` shell scripts, in a child shell.
+the builtins and utilities of ``oanix.shell.commands`` (one module per kind: state, text,
+files, grep, sed, awk, curl, jq, tar, bc, ...), Python commands given to the shell, or
+programs in the namespace's ``PATH`` directories, run through the ``run_program`` hook
+(wasm) or, for ``#!`` shell scripts, in a child shell.
+
+Layout, each module importing only modules listed before it: ``cancel`` and ``rx``
+(deadlines, regexes with a time limit); ``lexer`` and ``parser`` (the syntax; for a command
+substitution the lexer calls back into the parser);
+``context`` (what a command runs with: ``Ctx``, streams, shell state, control flow);
+``patterns``, ``arith`` (pure); ``table`` (the command tables and ``@command``);
+``cond`` (``test`` and ``[[ ]]``); ``interp`` (execution and word expansion);
+``commands/`` (every command, registered into the table when imported).
 
 The language is POSIX sh plus the bash features task scripts lean on: ``[[ ]]``,
 ``(( ))``, ``for ((;;))``, indexed arrays, ``${x:o:l}``, ``${x//a/b}``, ``${x^^}``,

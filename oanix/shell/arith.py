@@ -1,5 +1,4 @@
-"""Shell arithmetic (``$(( ))``, ``(( ))``, ``let``): 64-bit wrapping integers like bash.
-"""
+"""Shell arithmetic (``$(( ))``, ``(( ))``, ``for ((;;))``): 64-bit wrapping integers like bash."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Evaluation of ``test``/``[`` and ``[[ ]]`` expressions.
-"""
+"""Evaluation of ``test``/``[`` and ``[[ ]]`` expressions."""
 
 from __future__ import annotations
 

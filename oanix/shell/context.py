@@ -1,7 +1,8 @@
 """What a command runs with: its context (``Ctx``), streams (``IO``, ``Input``, ``Output``,
 ``Pipe``), the shell state, the control-flow exceptions, and path helpers.
 
-The bottom floor of the shell: it imports no other shell module but ``cancel``.
+The bottom floor of the shell: of the other shell modules it imports only ``cancel`` and
+``parser`` (the syntax tree a function body is).
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""Pattern translation to Python regexes: shell globs, bracket expressions, POSIX regexes.
-"""
+"""Pattern translation to Python regexes: shell globs, bracket expressions, POSIX regexes."""
 
 from __future__ import annotations
 

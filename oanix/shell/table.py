@@ -111,5 +111,6 @@ def command(name: str, table: dict[str, CommandFn]) -> Callable[[CommandFn], Com
     return deco
 
 
+# Locking: both tables are filled while ``oanix.shell.commands`` is imported, read-only after.
 SPECIAL: dict[str, CommandFn] = {}
 COMMANDS: dict[str, CommandFn] = {}

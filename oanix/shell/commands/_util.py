@@ -55,7 +55,7 @@ def to_bytes(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-def _int(ctx: Ctx, s: str) -> int:
+def int_arg(ctx: Ctx, s: str) -> int:
     try:
         return int(s)
     except ValueError:
@@ -63,12 +63,12 @@ def _int(ctx: Ctx, s: str) -> int:
 
 
 
-def _lines(data: bytes) -> list[bytes]:
+def split_lines(data: bytes) -> list[bytes]:
     """``data`` split into lines, each keeping its newline."""
     return data.splitlines(keepends=True)
 
 
-def _inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
+def file_inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
     """(name, content) for each operand (stdin if none); content None after an error."""
     for f in files or ["-"]:
         try:
@@ -78,10 +78,10 @@ def _inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
             yield f, None
 
 
-_CHUNK = 64 << 10
+STREAM_CHUNK = 64 << 10
 
 
-class _FileInput(Input):
+class FileInput(Input):
     """A namespace file read chunk by chunk. Locking: none; one command."""
 
     def __init__(self, f: Any) -> None:
@@ -90,14 +90,14 @@ class _FileInput(Input):
 
     def _more(self) -> bytes:
         check()
-        data: bytes = self.f.read(_CHUNK)
+        data: bytes = self.f.read(STREAM_CHUNK)
         return data
 
     def close(self) -> None:
         self.f.close()
 
 
-def _streams(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, Input | None]]:
+def input_streams(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, Input | None]]:
     """(name, stream) for each operand (stdin if none), read piecewise; the stream is
     None after an error (reported)."""
     for f in files or ["-"]:
@@ -116,16 +116,10 @@ def _streams(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, Input | None]]:
             ctx.fs_error(e, f)
             yield f, None
             continue
-        stream = _FileInput(handle)
+        stream = FileInput(handle)
         try:
             yield f, stream
         finally:
             stream.close()
 
 
-def _text(b: bytes) -> str:
-    return b.decode("utf-8", "surrogateescape")
-
-
-def _bytes(s: str) -> bytes:
-    return s.encode("utf-8", "surrogateescape")

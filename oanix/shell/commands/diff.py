@@ -10,7 +10,7 @@ from ... import paths
 from ...errors import NotFound
 from ..context import Ctx, stat_or_none
 from ..table import COMMANDS, Usage, command, getopts
-from ._util import _text
+from ._util import text
 
 
 @command("diff", COMMANDS)
@@ -71,7 +71,7 @@ def _diff_files(ctx: Ctx, opts: dict[str, str | bool], files: list[str],
     data = []
     for f in files:
         try:
-            data.append(_text(ctx.read_file(f)))
+            data.append(text(ctx.read_file(f)))
         except NotFound:
             if opts.get("N"):
                 data.append("")

@@ -26,7 +26,7 @@ from ..patterns import glob_regex
 from ..table import COMMANDS, Usage, command, getopts
 from ._util import (
     CHUNK,
-    _int,
+    int_arg,
     to_bytes,
 )
 
@@ -840,9 +840,9 @@ def _find(ctx: Ctx, argv: list[str]) -> int:
             raise Usage(f"missing argument to '{a}'")
         v = args.pop(0)
         if a == "-maxdepth":
-            maxdepth = _int(ctx, v)
+            maxdepth = int_arg(ctx, v)
         elif a == "-mindepth":
-            mindepth = _int(ctx, v)
+            mindepth = int_arg(ctx, v)
         elif a in ("-name", "-iname", "-type", "-path", "-wholename"):
             tests.append((("!" if negate else "") + a, v))
         else:

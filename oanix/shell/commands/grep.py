@@ -11,7 +11,7 @@ from .. import rx as timed_rx
 from ..context import Ctx, stat_or_none
 from ..patterns import glob_regex, posix_regex
 from ..table import COMMANDS, Usage, command, getopts
-from ._util import _bytes, _streams, _text
+from ._util import input_streams, text, to_bytes
 from .files import find_walk
 
 
@@ -32,7 +32,7 @@ def _grep_regex(patterns: list[str], opts: dict[str, str | bool]
         parts.append(rx)
     flags = re.IGNORECASE if opts.get("i") else 0
     try:
-        return timed_rx.compile(_bytes("|".join(f"(?:{p})" for p in parts)),
+        return timed_rx.compile(to_bytes("|".join(f"(?:{p})" for p in parts)),
                                 flags | re.MULTILINE)
     except (re.error, timed_rx.error) as e:
         raise Usage(f"invalid regular expression: {e}") from None
@@ -48,7 +48,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     if "e*" in opts:
         patterns = str(opts["e*"]).split("\0")[1:]
     elif "f" in opts:
-        patterns = _text(ctx.read_file(str(opts["f"]))).splitlines()
+        patterns = text(ctx.read_file(str(opts["f"]))).splitlines()
     elif rest:
         patterns = [rest.pop(0)]
     else:
@@ -88,7 +88,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
     before = int(str(opts.get("B", opts.get("C", 0))))
     last_shown = 0  # line number of the last line written (for context and "--")
     any_shown = False
-    for name, stream in (_streams(ctx, targets) if (targets or not files) else iter(())):
+    for name, stream in (input_streams(ctx, targets) if (targets or not files) else iter(())):
         if stream is None:
             errors = True
             continue
@@ -103,7 +103,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
                                       or (not last_shown and any_shown)):
                 ctx.write(b"--\n")
             any_shown = True
-            pre = (_bytes(name) + sep) if show_name and files else b""
+            pre = (to_bytes(name) + sep) if show_name and files else b""
             num = f"{lineno}".encode() + sep if opts.get("n") else b""
             ctx.write(pre + num + line + b"\n")
             last_shown = lineno
@@ -133,7 +133,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
             if opts.get("o") and not opts.get("v"):
                 for m in rx.finditer(line):
                     if m.group():
-                        pre = (_bytes(name) + b":") if show_name and files else b""
+                        pre = (to_bytes(name) + b":") if show_name and files else b""
                         num = f"{lineno}:".encode() if opts.get("n") else b""
                         ctx.write(pre + num + m.group() + b"\n")
             else:
@@ -141,7 +141,7 @@ def _grep(ctx: Ctx, argv: list[str]) -> int:
         if count:
             status = 0
         if opts.get("c"):
-            prefix = (_bytes(name) + b":") if show_name and files else b""
+            prefix = (to_bytes(name) + b":") if show_name and files else b""
             ctx.write(prefix + f"{count}\n".encode())
         if opts.get("l") and count:
             ctx.write(name + "\n")

@@ -8,12 +8,12 @@ import time
 from ..cancel import Cancelled, CancelScope, current, entered
 from ..context import Ctx
 from ..table import COMMANDS, Usage, command, getopts
-from ._util import _bytes
+from ._util import to_bytes
 
 
 @command("yes", COMMANDS)
 def _yes(ctx: Ctx, argv: list[str]) -> int:
-    line = _bytes((" ".join(argv[1:]) if len(argv) > 1 else "y") + "\n")
+    line = to_bytes((" ".join(argv[1:]) if len(argv) > 1 else "y") + "\n")
     block = line * max(1, 8192 // len(line))
     while True:
         ctx.check()

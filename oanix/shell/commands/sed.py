@@ -12,7 +12,7 @@ from ..cancel import check
 from ..context import Ctx, Input, strerror
 from ..patterns import posix_regex
 from ..table import COMMANDS, Usage, command
-from ._util import _bytes, _streams, _text
+from ._util import input_streams, text, to_bytes
 from .text import unescape
 
 
@@ -201,7 +201,7 @@ class _SedLines:
         self.count += 1
         self.ahead = self._read()
         self.trailing = raw.endswith(b"\n")
-        return _text(raw.removesuffix(b"\n"))
+        return text(raw.removesuffix(b"\n"))
 
     @property
     def more(self) -> bool:
@@ -329,7 +329,7 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
             scripts.append(args[i] if i < len(args) else "")
             i += 1
         elif a == "-f":
-            scripts.append(_text(ctx.read_file(args[i])))
+            scripts.append(text(ctx.read_file(args[i])))
             i += 1
         elif a.startswith("-i") or a.startswith("--in-place"):
             inplace = True
@@ -364,7 +364,7 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
                 old = ctx.read_file(f)
                 parts: list[str] = []
                 _sed_run(cmds, _SedLines(iter([Input(old)])), quiet, parts.append)
-                ctx.namespace.write_bytes(ctx.resolve(f), _bytes("".join(parts)))
+                ctx.namespace.write_bytes(ctx.resolve(f), to_bytes("".join(parts)))
             except FsError as e:
                 ctx.error(f"can't read {f}: {strerror(e)}")
                 status = 2
@@ -372,7 +372,7 @@ def _sed(ctx: Ctx, argv: list[str]) -> int:
     failed: list[str] = []
 
     def streams() -> Iterator[Input]:
-        for name, stream in _streams(ctx, files):
+        for name, stream in input_streams(ctx, files):
             if stream is None:
                 failed.append(name)
             else:

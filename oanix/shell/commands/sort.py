@@ -12,7 +12,7 @@ import attrs
 from ..cancel import check
 from ..context import Ctx
 from ..table import COMMANDS, Usage, command, getopts
-from ._util import _bytes, _inputs
+from ._util import file_inputs, to_bytes
 
 
 @attrs.frozen
@@ -83,14 +83,14 @@ def _sort(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "rnufgbhsVcm", "ktoS")
     data = b""
     status = 0
-    for _n, d in _inputs(ctx, files):
+    for _n, d in file_inputs(ctx, files):
         if d is None:
             status = 2
         else:
             data += d if not d or d.endswith(b"\n") else d + b"\n"
     lines = data.split(b"\n")[:-1]
     keys = _sort_keys(opts)
-    sep = _bytes(str(opts["t"])) if "t" in opts else None
+    sep = to_bytes(str(opts["t"])) if "t" in opts else None
     cmp = _sort_cmp(keys, sep, bool(opts.get("r")), bool(opts.get("s") or opts.get("u")))
     lines.sort(key=functools.cmp_to_key(cmp))
     if opts.get("u"):

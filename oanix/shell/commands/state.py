@@ -19,9 +19,8 @@ from ..context import Ctx, ShellExit, State, _LoopJump, _Return, strerror
 from ..interp import Interp
 from ..table import COMMANDS, SPECIAL, Usage, command, getopts
 from ._util import (
-    _bytes,
-    _int,
-    _text,
+    int_arg,
+    text,
     to_bytes,
 )
 
@@ -519,17 +518,17 @@ def _unset(ctx: Ctx, argv: list[str]) -> int:
 
 @command("exit", SPECIAL)
 def _exit(ctx: Ctx, argv: list[str]) -> int:
-    raise ShellExit(_int(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
+    raise ShellExit(int_arg(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
 
 
 @command("return", SPECIAL)
 def _return(ctx: Ctx, argv: list[str]) -> int:
-    raise _Return(_int(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
+    raise _Return(int_arg(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
 
 
 @command("break continue", SPECIAL)
 def _break(ctx: Ctx, argv: list[str]) -> int:
-    raise _LoopJump(_int(ctx, argv[1]) if len(argv) > 1 else 1, argv[0] == "break")
+    raise _LoopJump(int_arg(ctx, argv[1]) if len(argv) > 1 else 1, argv[0] == "break")
 
 
 _OPTION_LETTERS = {"e": "errexit", "x": "xtrace", "u": "nounset", "f": "noglob",
@@ -582,7 +581,7 @@ def _set(ctx: Ctx, argv: list[str]) -> int:
 @command("shift", SPECIAL)
 def _shift(ctx: Ctx, argv: list[str]) -> int:
     st = ctx.shell.st
-    n = _int(ctx, argv[1]) if len(argv) > 1 else 1
+    n = int_arg(ctx, argv[1]) if len(argv) > 1 else 1
     if n > len(st.positional):
         return 1
     st.positional = st.positional[n:]
@@ -592,13 +591,13 @@ def _shift(ctx: Ctx, argv: list[str]) -> int:
 @command("read", SPECIAL)
 def _read(ctx: Ctx, argv: list[str]) -> int:
     opts, names = getopts(argv, "rs", "pdntu", permute=False)
-    delim = _bytes(str(opts["d"]))[:1] or b"\0" if "d" in opts else b"\n"
+    delim = to_bytes(str(opts["d"]))[:1] or b"\0" if "d" in opts else b"\n"
     raw = ctx.stdin_stream.readline(delim)
     if not opts.get("r"):
         while raw.endswith(b"\\" + delim):
             raw = raw[:-2] + ctx.stdin_stream.readline(delim)
     eof = not raw.endswith(delim)
-    line = _text(raw[:-1] if not eof else raw)
+    line = text(raw[:-1] if not eof else raw)
     if not opts.get("r"):
         line = re.sub(r"\\(.)", r"\1", line)
     st = ctx.shell.st
@@ -640,7 +639,7 @@ def _source(ctx: Ctx, argv: list[str]) -> int:
         ctx.error("filename argument required")
         return 2
     try:
-        src = _text(ctx.read_file(argv[1]))
+        src = text(ctx.read_file(argv[1]))
     except FsError as e:
         return ctx.fs_error(e, argv[1])
     st = ctx.shell.st
@@ -701,12 +700,12 @@ def _sh(ctx: Ctx, argv: list[str]) -> int:
     elif args:
         name = args.pop(0)
         try:
-            src = _text(ctx.read_file(name))
+            src = text(ctx.read_file(name))
         except FsError as e:
             ctx.error(f"{name}: {strerror(e)}")
             return 127
     else:
-        src, name = _text(ctx.stdin), argv[0]
+        src, name = text(ctx.stdin), argv[0]
     return ctx.shell.run_child(src, name, args, opts, ctx.io, ctx.env)
 
 

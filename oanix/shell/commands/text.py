@@ -19,12 +19,10 @@ from ..context import Ctx, Input, strerror
 from ..patterns import UTF8_CONTINUATION
 from ..table import COMMANDS, Usage, command, getopts
 from ._util import (
-    _bytes,
-    _inputs,
-    _lines,
-    _streams,
-    _text,
+    file_inputs,
+    input_streams,
     read_input,
+    split_lines,
     text,
     to_bytes,
 )
@@ -650,7 +648,7 @@ def _cat(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "nuAEv")
     status = 0
     n = 0
-    for _name, stream in _streams(ctx, files):
+    for _name, stream in input_streams(ctx, files):
         if stream is None:
             status = 1
             continue
@@ -694,7 +692,7 @@ def _head(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(_legacy_count(argv), "qv", "nc")
     kind, n, _ = _count_arg(opts, argv)
     status = 0
-    for i, (name, stream) in enumerate(_streams(ctx, files)):
+    for i, (name, stream) in enumerate(input_streams(ctx, files)):
         if stream is None:
             status = 1
             continue
@@ -705,7 +703,7 @@ def _head(ctx: Ctx, argv: list[str]) -> int:
             if kind == "c":
                 ctx.write(data[:len(data) + n])
             else:
-                lines = _lines(data)
+                lines = split_lines(data)
                 ctx.write(b"".join(lines[:len(lines) + n]))
         elif kind == "c":
             left = n
@@ -727,7 +725,7 @@ def _tail(ctx: Ctx, argv: list[str]) -> int:
     kind, n, plus = _count_arg(opts, argv)
     n = abs(n)
     status = 0
-    for i, (name, stream) in enumerate(_streams(ctx, files)):
+    for i, (name, stream) in enumerate(input_streams(ctx, files)):
         if stream is None:
             status = 1
             continue
@@ -783,7 +781,7 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
     status = 0
     rows: list[tuple[list[int], str | None]] = []
     size = 0
-    for name, stream in _streams(ctx, files):
+    for name, stream in input_streams(ctx, files):
         if stream is None:
             status = 1
             continue
@@ -815,7 +813,7 @@ def _wc(ctx: Ctx, argv: list[str]) -> int:
 def _xargs(ctx: Ctx, argv: list[str]) -> int:
     opts, cmd = getopts(argv, "0rt", "nIdL", permute=False)
     cmd = cmd or ["echo"]
-    data = _text(ctx.stdin)
+    data = text(ctx.stdin)
     if opts.get("0"):
         items = [x for x in data.split("\0") if x]
     elif "d" in opts:
@@ -931,13 +929,13 @@ def _ranges(spec: str) -> Callable[[int], bool]:
 def _cut(ctx: Ctx, argv: list[str]) -> int:
     opts, files = getopts(argv, "s", "dfcb")
     status = 0
-    for _name, stream in _streams(ctx, files):
+    for _name, stream in input_streams(ctx, files):
         if stream is None:
             status = 1
             continue
         for raw in stream.lines():
             ctx.check()
-            line = _text(raw).removesuffix("\n")
+            line = text(raw).removesuffix("\n")
             if "f" in opts:
                 sel = _ranges(str(opts["f"]))
                 d = str(opts.get("d", "\t"))
@@ -957,13 +955,13 @@ def _cut(ctx: Ctx, argv: list[str]) -> int:
 def _tac(ctx: Ctx, argv: list[str]) -> int:
     _opts, files = getopts(argv, "")
     status = 0
-    for _name, data in _inputs(ctx, files):
+    for _name, data in file_inputs(ctx, files):
         if data is None:
             status = 1
             continue
-        lines = [ln.rstrip(b"\n") for ln in _lines(data)]
+        lines = [ln.rstrip(b"\n") for ln in split_lines(data)]
         if argv[0] == "tac":
             ctx.write(b"".join(ln + b"\n" for ln in reversed(lines)))
         else:
-            ctx.write(b"".join(_bytes(_text(ln)[::-1]) + b"\n" for ln in lines))
+            ctx.write(b"".join(to_bytes(text(ln)[::-1]) + b"\n" for ln in lines))
     return status
