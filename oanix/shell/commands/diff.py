@@ -1,4 +1,4 @@
-"""``diff`` of two files (normal and unified output) or two directories (``-r``)."""
+"""``diff``: unified output (``-u``/``-U``, ``-q``, ``-w``, ``-N``) of two files or two folders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``sort`` (keys ``-k``/``-t``, numeric, reverse, unique, check) and ``uniq``."""
+"""``sort`` (keys ``-k``/``-t``, numeric, fold case, reverse, stable, unique) and ``uniq``."""
 
 from __future__ import annotations
 
