@@ -53,7 +53,7 @@ from .services.proc import ProcFs, ProcRequest, ProcResult
 from .services.task import TaskFs
 from .shell import ExecResult, Shell, cancel
 from .shell.cancel import CancelScope
-from .shell.interp import Ctx
+from .shell.context import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
 from .wasi.run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES

@@ -32,7 +32,7 @@ from .env import Limits, OanixEnv
 from .errors import OanixError
 from .fs.cow import CowFs
 from .fs.mem import MemFs
-from .shell.interp import Ctx
+from .shell.context import Ctx
 from .tasks.formats import TaskSpec, read_compose
 from .tasks.runner import build_image, environment_problems, start_entrypoint
 from .tasks.verifier import VerifierTools

@@ -7,10 +7,18 @@
     res.stdout, res.stderr, res.exit_code
 
 State (cwd, variables, exports, functions) persists across ``exec`` calls. Commands are
-builtins (``oanix.shell.builtins``, with a small awk in ``oanix.shell.awk`` and the
-utilities of ``oanix.shell.commands``: curl, jq, tar, bc, ...), Python
-commands given to the shell, or programs in the namespace's ``PATH`` directories, run
-through the ``run_program`` hook (wasm) or, for ``#!`` shell scripts, in a child shell.
+the builtins and utilities of ``oanix.shell.commands`` (one module per kind: state, text,
+files, grep, sed, awk, curl, jq, tar, bc, ...), Python commands given to the shell, or
+programs in the namespace's ``PATH`` directories, run through the ``run_program`` hook
+(wasm) or, for ``#!`` shell scripts, in a child shell.
+
+Layout, each module importing only modules listed before it: ``cancel`` and ``rx``
+(deadlines, regexes with a time limit); ``lexer`` and ``parser`` (the syntax; for a command
+substitution the lexer calls back into the parser);
+``context`` (what a command runs with: ``Ctx``, streams, shell state, control flow);
+``patterns``, ``arith`` (pure); ``table`` (the command tables and ``@command``);
+``cond`` (``test`` and ``[[ ]]``); ``interp`` (execution and word expansion);
+``commands/`` (every command, registered into the table when imported).
 
 The language is POSIX sh plus the bash features task scripts lean on: ``[[ ]]``,
 ``(( ))``, ``for ((;;))``, indexed arrays, ``${x:o:l}``, ``${x//a/b}``, ``${x^^}``,
@@ -31,8 +39,10 @@ from __future__ import annotations
 import threading
 
 from ..service import FileService
+from . import commands as _commands  # noqa: F401  (fills the command tables)
 from .cancel import CancelScope
-from .interp import OUTPUT_CAP, CommandFn, Ctx, ExecResult, Interp, RunProgram
+from .context import OUTPUT_CAP, CommandFn, Ctx, ExecResult, RunProgram
+from .interp import Interp
 from .lexer import ShellSyntaxError
 from .parser import parse, unparse
 

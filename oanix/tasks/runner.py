@@ -40,7 +40,7 @@ from ..fs.cow import CowFs
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
-from ..shell.interp import Ctx
+from ..shell.context import Ctx
 from ..wasi import WasiRuntime
 from .capture import captured_prints
 from .dockerfile import Copy, RunStep, parse_dockerfile

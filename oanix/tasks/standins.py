@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from ..shell.builtins import COMMANDS, SPECIAL
-from ..shell.interp import Ctx
+from ..shell.context import Ctx
+from ..shell.table import COMMANDS, SPECIAL
 from .sandbox_python import build_site, python_version_note, requirement_name
 
 __all__ = ["Userland", "apt_package_provided"]

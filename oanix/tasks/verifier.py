@@ -26,7 +26,7 @@ from ..errors import OanixError
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
-from ..shell.interp import Ctx
+from ..shell.context import Ctx
 from .sandbox_python import build_site
 from .standins import Userland
 

@@ -13,7 +13,7 @@ import pytest
 from oanix import MemFs, Namespace
 from oanix.env import Limits, OanixEnv
 from oanix.errors import CommandFailed, TimedOut
-from oanix.shell import ExecResult, Shell, interp, rx
+from oanix.shell import ExecResult, Shell, context, interp, rx
 from oanix.shell.cancel import CancelScope
 
 
@@ -244,7 +244,7 @@ def test_catastrophic_regex_without_a_deadline_fails_the_command(
 
 def test_gathering_an_endless_pipe_has_a_limit(sh: Shell,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(interp, "MAX_SLURP", 1 << 20)
+    monkeypatch.setattr(context, "MAX_SLURP", 1 << 20)
     for command in ("sort", "uniq", "tac", "xargs echo", "base64", "md5sum"):
         res = sh.exec(f"yes | {command} > /dev/null; echo status $?", timeout=60)
         assert res.stdout == b"status 2\n" and not res.timed_out, (command, res)

@@ -6,7 +6,7 @@ import pytest
 
 from oanix import MemFs, Namespace
 from oanix.shell import Ctx, ExecResult, Shell
-from oanix.shell.interp import OUTPUT_CAP
+from oanix.shell.context import OUTPUT_CAP
 
 
 def make_ns() -> Namespace:

@@ -15,7 +15,7 @@ from oanix import MemFs, Namespace
 from oanix.env import Limits, OanixEnv
 from oanix.errors import PythonUnavailable
 from oanix.shell import Shell
-from oanix.shell.interp import Pipe, PipeClosed, PipeInput
+from oanix.shell.context import Pipe, PipeClosed, PipeInput
 
 FIXTURES = Path(__file__).resolve().parents[2] / "wasi_fixtures"
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from ...errors import FsError
-from ..builtins import _Usage as Usage
-from ..interp import Ctx
+from ...errors import FsError, IsADirectory
+from ..cancel import check
+from ..context import Ctx, Input
+from ..table import Usage
 
 __all__ = ["CHUNK", "Usage", "chunks", "read_input", "text", "to_bytes"]
 
@@ -51,3 +53,73 @@ def text(b: bytes) -> str:
 
 def to_bytes(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
+
+
+def int_arg(ctx: Ctx, s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise Usage(f"invalid number: '{s}'") from None
+
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """``data`` split into lines, each keeping its newline."""
+    return data.splitlines(keepends=True)
+
+
+def file_inputs(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, bytes | None]]:
+    """(name, content) for each operand (stdin if none); content None after an error."""
+    for f in files or ["-"]:
+        try:
+            yield f, ctx.read_file(f)
+        except FsError as e:
+            ctx.fs_error(e, f)
+            yield f, None
+
+
+STREAM_CHUNK = 64 << 10
+
+
+class FileInput(Input):
+    """A namespace file read chunk by chunk. Locking: none; one command."""
+
+    def __init__(self, f: Any) -> None:
+        super().__init__(b"")
+        self.f = f
+
+    def _more(self) -> bytes:
+        check()
+        data: bytes = self.f.read(STREAM_CHUNK)
+        return data
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def input_streams(ctx: Ctx, files: list[str]) -> Iterator[tuple[str, Input | None]]:
+    """(name, stream) for each operand (stdin if none), read piecewise; the stream is
+    None after an error (reported)."""
+    for f in files or ["-"]:
+        if f in ("-", "/dev/stdin"):
+            yield f, ctx.stdin_stream
+            continue
+        if f == "/dev/null":
+            yield f, Input(b"")
+            continue
+        try:
+            path = ctx.resolve(f)
+            if ctx.namespace.is_dir(path):
+                raise IsADirectory(path)
+            handle = ctx.namespace.open(path, "rb")
+        except FsError as e:
+            ctx.fs_error(e, f)
+            yield f, None
+            continue
+        stream = FileInput(handle)
+        try:
+            yield f, stream
+        finally:
+            stream.close()
+
+

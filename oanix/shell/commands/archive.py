@@ -23,8 +23,9 @@ from typing import IO, Any, BinaryIO
 
 from ... import paths
 from ...errors import FsError
-from ..builtins import COMMANDS, command, getopts
-from ..interp import Ctx, glob_regex, strerror
+from ..context import Ctx, strerror
+from ..patterns import glob_regex
+from ..table import COMMANDS, command, getopts
 from ._util import CHUNK, Usage, chunks
 
 __all__: list[str] = []

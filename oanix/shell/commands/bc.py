@@ -14,8 +14,9 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from ..builtins import COMMANDS, command, getopts, posix_regex
-from ..interp import Ctx
+from ..context import Ctx
+from ..patterns import posix_regex
+from ..table import COMMANDS, command, getopts
 from ._util import text, to_bytes
 
 __all__: list[str] = []

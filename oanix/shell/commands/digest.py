@@ -10,8 +10,8 @@ import hashlib
 import re
 
 from ...errors import FsError
-from ..builtins import COMMANDS, command, getopts
-from ..interp import Ctx, strerror
+from ..context import Ctx, strerror
+from ..table import COMMANDS, command, getopts
 from ._util import Usage, chunks, to_bytes
 
 __all__: list[str] = []

@@ -1,5 +1,6 @@
-"""File utilities: ``stat``, ``du``, ``df``, ``ln``, ``mktemp``, ``realpath``/``readlink``,
-``tee`` and ``cmp``.
+"""File utilities: ``ls``, ``cp``, ``mv``, ``rm``, ``mkdir``, ``rmdir``, ``touch``,
+``find``, ``chmod``/``chown`` (accepted, no effect), ``basename``, ``dirname``, ``stat``,
+``du``, ``df``, ``ln``, ``mktemp``, ``realpath``/``readlink``, ``tee`` and ``cmp``.
 
 The namespace keeps no modes, owners, inodes or links, so these commands report what a
 fresh Linux file would show: files 0644 and directories 0755 owned by root, one link,
@@ -10,17 +11,24 @@ are refused with a message saying the namespace has none.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import string
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ... import paths
-from ...errors import AlreadyExists, FsError, NotFound
-from ...service import Stat
-from ..builtins import COMMANDS, command, getopts
-from ..interp import Ctx, strerror
-from ._util import CHUNK, Usage, to_bytes
+from ...errors import AlreadyExists, FsError, IsADirectory, NotFound
+from ...service import FileService, Stat
+from ..context import Ctx, stat_or_none, strerror
+from ..patterns import glob_regex
+from ..table import COMMANDS, Usage, command, getopts
+from ._util import (
+    CHUNK,
+    int_arg,
+    to_bytes,
+)
 
 __all__: list[str] = []
 
@@ -542,3 +550,361 @@ def _cmp(ctx: Ctx, argv: list[str]) -> int:
         return 1
     ctx.stdout.write(to_bytes(f"{files[0]} {files[1]} differ: byte {n + 1}, line {line}\n"))
     return 1
+
+
+@command("basename", COMMANDS)
+def _basename(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("missing operand")
+        return 1
+    name = argv[1].rstrip("/")
+    name = name[name.rfind("/") + 1:] if name else "/"
+    if len(argv) > 2 and name != argv[2] and name.endswith(argv[2]):
+        name = name[:-len(argv[2])]
+    ctx.write(name + "\n")
+    return 0
+
+
+@command("dirname", COMMANDS)
+def _dirname(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("missing operand")
+        return 1
+    for p in argv[1:]:
+        p = p.rstrip("/") or "/"
+        if "/" not in p:
+            ctx.write(".\n")
+            continue
+        ctx.write((p[:p.rfind("/")].rstrip("/") or "/") + "\n")
+    return 0
+
+
+@command("chmod chown chgrp sync", COMMANDS)
+def _chmod(ctx: Ctx, argv: list[str]) -> int:
+    _opts, rest = getopts(argv, "Rfv")
+    for f in rest[1:] if argv[0] != "sync" else []:
+        if not ctx.namespace.exists(ctx.resolve(f)):
+            ctx.error(f"cannot access '{f}': No such file or directory")
+            return 1
+    return 0
+
+
+def _each(ctx: Ctx, operands: list[str], failure: str,
+          action: Callable[[str], object]) -> int:
+    """Apply ``action`` to each operand's resolved path, as coreutils do: report each
+    failure as ``<failure> '<operand>': <reason>`` and go on; status 1 if any failed."""
+    status = 0
+    for operand in operands:
+        try:
+            action(ctx.resolve(operand))
+        except FsError as e:
+            ctx.error(f"{failure} '{operand}': {strerror(e)}")
+            status = 1
+    return status
+
+
+@command("mkdir", COMMANDS)
+def _mkdir(ctx: Ctx, argv: list[str]) -> int:
+    opts, dirs = getopts(argv, "pv", "m")
+    ns = ctx.namespace
+    make: Callable[[str], object] = (
+        (lambda p: ns.makedirs(p, exist_ok=True)) if opts.get("p") else ns.mkdir)
+    return _each(ctx, dirs, "cannot create directory", make)
+
+
+@command("rmdir", COMMANDS)
+def _rmdir(ctx: Ctx, argv: list[str]) -> int:
+    _opts, dirs = getopts(argv, "p")
+    return _each(ctx, dirs, "failed to remove", ctx.namespace.rmdir)
+
+
+@command("rm", COMMANDS)
+def _rm(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "rRfdiv")
+    ns = ctx.namespace
+
+    def remove(path: str) -> None:
+        try:
+            st = ns.stat(path)
+        except FsError:
+            if opts.get("f"):
+                return
+            raise NotFound(path) from None
+        if not st.is_dir:
+            ns.remove(path)
+        elif opts.get("r") or opts.get("R"):
+            ns.rmtree(path)
+        elif opts.get("d"):
+            ns.rmdir(path)
+        else:
+            raise IsADirectory(path)
+
+    return _each(ctx, files, "cannot remove", remove)
+
+
+@command("touch", COMMANDS)
+def _touch(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "acm", "dtr")
+    ns = ctx.namespace
+
+    def touch(path: str) -> None:
+        if ns.exists(path):
+            ns.open(path, "ab").close()
+        else:
+            ns.write_bytes(path, b"")
+
+    return _each(ctx, files, "cannot touch", touch)
+
+
+def _two_paths(ctx: Ctx, files: list[str], verb: str) -> list[tuple[str, str, str]] | None:
+    """(operand, src path, dst path) pairs of cp/mv, or None after a usage error."""
+    if len(files) < 2:
+        ctx.error("missing file operand" if not files else
+                  f"missing destination file operand after '{files[0]}'")
+        return None
+    *srcs, dst = files
+    dst_path = ctx.resolve(dst)
+    dst_st = stat_or_none(ctx, dst)
+    if len(srcs) > 1 and (dst_st is None or not dst_st.is_dir):
+        ctx.error(f"target '{dst}': Not a directory")
+        return None
+    out = []
+    for s in srcs:
+        src_path = ctx.resolve(s)
+        target = dst_path
+        if dst_st is not None and dst_st.is_dir:
+            target = paths.join(dst_path, paths.basename(src_path))
+        out.append((s, src_path, target))
+    return out
+
+
+@command("cp", COMMANDS)
+def _cp(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "rRafpvnT")
+    pairs = _two_paths(ctx, files, "copy")
+    if pairs is None:
+        return 1
+    status = 0
+    fs = ctx.namespace
+    for s, src, dst in pairs:
+        st = stat_or_none(ctx, s)
+        try:
+            if st is None:
+                ctx.error(f"cannot stat '{s}': No such file or directory")
+                status = 1
+            elif st.is_dir and not (opts.get("r") or opts.get("R") or opts.get("a")):
+                ctx.error(f"-r not specified; omitting directory '{s}'")
+                status = 1
+            elif st.is_dir:
+                if fs.is_dir(dst):
+                    for child in fs.listdir(src):
+                        _copy_into(fs, paths.join(src, child), paths.join(dst, child))
+                else:
+                    fs.copy(src, dst)
+            elif not (opts.get("n") and fs.exists(dst)):
+                if src == dst:
+                    ctx.error(f"'{s}' and '{s}' are the same file")
+                    status = 1
+                    continue
+                fs.write_bytes(dst, fs.read_bytes(src))
+        except FsError as e:
+            ctx.error(f"cannot copy '{s}': {strerror(e)}")
+            status = 1
+    return status
+
+
+def _copy_into(fs: object, src: str, dst: str) -> None:
+    """Copy ``src`` over ``dst``, merging into the directories both have (any depth)."""
+    assert isinstance(fs, FileService)
+    stack = [(src, dst)]
+    while stack:
+        src, dst = stack.pop()
+        if fs.is_dir(src) and fs.is_dir(dst):
+            stack.extend((paths.join(src, child), paths.join(dst, child))
+                         for child in reversed(fs.listdir(src)))
+        elif fs.is_dir(src):
+            fs.copy(src, dst)
+        else:
+            fs.write_bytes(dst, fs.read_bytes(src))
+
+
+@command("mv", COMMANDS)
+def _mv(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "fivnT")
+    pairs = _two_paths(ctx, files, "move")
+    if pairs is None:
+        return 1
+    status = 0
+    for s, src, dst in pairs:
+        try:
+            if src == dst:
+                ctx.error(f"'{s}' and '{s}' are the same file")
+                status = 1
+                continue
+            if ctx.namespace.is_file(dst) and ctx.namespace.is_file(src):
+                ctx.namespace.remove(dst)
+            ctx.namespace.move(src, dst)
+        except FsError as e:
+            ctx.error(f"cannot move '{s}': {strerror(e)}")
+            status = 1
+    return status
+
+
+@command("ls", COMMANDS)
+def _ls(ctx: Ctx, argv: list[str]) -> int:
+    opts, targets = getopts(argv, "laA1RdhFtrS")
+    status = 0
+    files: list[tuple[str, Stat]] = []
+    dirs: list[tuple[str, Stat]] = []
+    for t in targets or ["."]:
+        st = stat_or_none(ctx, t)
+        if st is None:
+            ctx.error(f"cannot access '{t}': No such file or directory")
+            status = 2
+        elif st.is_dir and not opts.get("d"):
+            dirs.append((t, st))
+        else:
+            files.append((t, st))
+    files.sort(key=lambda x: x[0])
+    dirs.sort(key=lambda x: x[0])
+    shown = bool(files) or len(dirs) > 1 or bool(opts.get("R"))
+    _ls_print(ctx, opts, [(n, st) for n, st in files])
+    first = not files
+    queue = list(dirs)
+    while queue:
+        name, _st = queue.pop(0)
+        try:
+            entries = sorted(ctx.namespace.scandir(ctx.resolve(name)), key=lambda s: s.name)
+        except FsError as e:
+            ctx.error(f"cannot open directory '{name}': {strerror(e)}")
+            status = 2
+            continue
+        if not opts.get("a") and not opts.get("A"):
+            entries = [e for e in entries if not e.name.startswith(".")]
+        items = [(e.name, e) for e in entries]
+        if opts.get("a"):
+            items = [(".", Stat(".", 0, True)), ("..", Stat("..", 0, True)), *items]
+        if shown:
+            ctx.write(("" if first else "\n") + f"{name}:\n")
+        first = False
+        if opts.get("l"):
+            ctx.write(f"total {sum((e.size + 1023) // 1024 for e in entries if e.is_file)}\n")
+        _ls_print(ctx, opts, items)
+        if opts.get("R"):
+            sub = [(name.rstrip("/") + "/" + e.name, e) for e in entries if e.is_dir]
+            queue[0:0] = sub
+    return status
+
+
+def _ls_print(ctx: Ctx, opts: dict[str, str | bool], items: list[tuple[str, Stat]]) -> None:
+    for name, st in items:
+        suffix = "/" if opts.get("F") and st.is_dir else ""
+        if opts.get("l"):
+            mode = "drwxr-xr-x" if st.is_dir else ("-r--r--r--" if st.readonly
+                                                   else "-rw-r--r--")
+            when = time.strftime("%b %e %H:%M", time.gmtime(st.mtime))
+            ctx.write(f"{mode} 1 user user {st.size:8} {when} {name}{suffix}\n")
+        else:
+            ctx.write(name + suffix + "\n")
+
+
+@command("find", COMMANDS)
+def _find(ctx: Ctx, argv: list[str]) -> int:
+    args = argv[1:]
+    roots: list[str] = []
+    while args and not args[0].startswith("-") and args[0] not in ("!", "("):
+        roots.append(args.pop(0))
+    tests: list[tuple[str, str]] = []
+    maxdepth, mindepth = 1 << 30, 0
+    exec_cmd: list[str] | None = None
+    negate = False
+    while args:
+        a = args.pop(0)
+        if a in ("!", "-not"):
+            negate = True
+            continue
+        if a in ("-print", "-a", "-and"):
+            continue
+        if a in ("-delete", "-empty"):
+            tests.append((("!" if negate else "") + a, ""))
+            negate = False
+            continue
+        if a == "-exec":
+            exec_cmd = []
+            while args and args[0] not in (";", "+"):
+                exec_cmd.append(args.pop(0))
+            if args:
+                args.pop(0)
+            continue
+        if not args:
+            raise Usage(f"missing argument to '{a}'")
+        v = args.pop(0)
+        if a == "-maxdepth":
+            maxdepth = int_arg(ctx, v)
+        elif a == "-mindepth":
+            mindepth = int_arg(ctx, v)
+        elif a in ("-name", "-iname", "-type", "-path", "-wholename"):
+            tests.append((("!" if negate else "") + a, v))
+        else:
+            raise Usage(f"unknown predicate '{a}'")
+        negate = False
+    status = 0
+    for root in roots or ["."]:
+        st = stat_or_none(ctx, root)
+        if st is None:
+            ctx.error(f"'{root}': No such file or directory")
+            status = 1
+            continue
+        delete = any(t == "-delete" for t, _ in tests)
+        found = list(find_walk(ctx, root, st, 0, maxdepth))
+        for shown, entry, depth in reversed(found) if delete else found:
+            if depth < mindepth or not all(_find_test(t, v, shown, entry) for t, v in tests):
+                continue
+            if delete:
+                try:
+                    ctx.namespace.rmtree(ctx.resolve(shown))
+                except FsError as e:
+                    ctx.error(f"cannot delete '{shown}': {strerror(e)}")
+                    status = 1
+            elif exec_cmd is not None:
+                status = max(status, int(ctx.run([shown if x == "{}" else x
+                                                  for x in exec_cmd]) != 0))
+            else:
+                ctx.write(shown + "\n")
+    return status
+
+
+def find_walk(ctx: Ctx, shown: str, st: Stat, depth: int,
+               maxdepth: int) -> Iterator[tuple[str, Stat, int]]:
+    """``(shown path, stat, depth)`` top-down in name order, with an explicit stack."""
+    stack = [(shown, st, depth)]
+    while stack:
+        shown, st, depth = stack.pop()
+        yield shown, st, depth
+        if st.is_dir and depth < maxdepth:
+            try:
+                entries = sorted(ctx.namespace.scandir(ctx.resolve(shown)),
+                                 key=lambda s: s.name, reverse=True)
+            except FsError:
+                continue
+            stack.extend((shown.rstrip("/") + "/" + e.name, e, depth + 1) for e in entries)
+
+
+def _find_test(test: str, value: str, shown: str, st: Stat) -> bool:
+    neg = test.startswith("!")
+    test = test.lstrip("!")
+    if test == "-empty":
+        ok = st.size == 0
+    elif test == "-delete":
+        ok = True
+    elif test == "-type":
+        ok = st.is_dir if value == "d" else (not st.is_dir if value == "f" else False)
+    elif test in ("-name", "-iname"):
+        name = paths.basename(paths.normalize(shown)) or "/"
+        if shown in (".", ".."):
+            name = shown
+        flags = re.DOTALL | (re.IGNORECASE if test == "-iname" else 0)
+        ok = re.fullmatch(glob_regex([(value, False)]), name, flags) is not None
+    else:
+        ok = re.fullmatch(glob_regex([(value, False)]), shown, re.DOTALL) is not None
+    return ok != neg

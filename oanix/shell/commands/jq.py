@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...errors import FsError
-from ..builtins import COMMANDS, command
-from ..interp import Ctx, strerror
+from ..context import Ctx, strerror
+from ..table import COMMANDS, command
 from ._util import Usage, text, to_bytes
 from .jq_values import _Break, _num
 from .jqlang import JqError, JqSyntaxError, compile_filter, dumps, run, truthy

@@ -14,10 +14,12 @@ builtins in ``_NATIVE``, ``_SPECIAL`` and ``_PRELUDE``.
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import math
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -750,7 +752,6 @@ def _format(name: str | None, v: Any) -> str:
         except ValueError:
             raise JqError(f"{_desc(v)} is not valid base64 data") from None
     if name == "uri":
-        import urllib.parse
         return urllib.parse.quote(_tostring(v), safe="-_.~")
     if name == "html":
         h = _tostring(v)
@@ -923,7 +924,6 @@ def _struct(v: Any, what: str) -> time.struct_time:
 
 
 def _mktime(v: Any) -> int:
-    import calendar
     return calendar.timegm(_struct(v, "mktime"))
 
 
@@ -934,7 +934,6 @@ def _strftime(v: Any, fmt: Any) -> str:
 
 
 def _strptime(v: Any, fmt: Any) -> list[Any]:
-    import calendar
     if not isinstance(v, str) or not isinstance(fmt, str):
         raise JqError("strptime/1 requires string inputs and arguments")
     try:

@@ -26,8 +26,8 @@ import attrs
 
 from ... import paths
 from ...errors import FsError
-from ..builtins import COMMANDS, command
-from ..interp import Ctx, strerror
+from ..context import Ctx, strerror
+from ..table import COMMANDS, command
 from ._util import Usage, text, to_bytes
 
 __all__ = ["HTTP_CAP", "HttpAnswer", "http_request"]

@@ -1,17 +1,28 @@
-"""Commands about the shell's own state: ``which``, ``command -v/-V``, ``type``, ``env``,
+"""Commands about the shell's own state, registered as state builtins (``SPECIAL``):
+``cd``, ``pwd``, ``export``/``readonly``, ``declare``, ``local``, ``unset``, ``exit``,
+``return``, ``break``/``continue``, ``set``, ``shift``, ``read``, ``eval``, ``.``/``source``,
+``exec``, ``trap``, ``sh``/``bash``, ``which``, ``command -v/-V``, ``type``, ``env``,
 ``pushd``/``popd``/``dirs`` and ``getopts``.
 
-These read or change the session (``ctx.shell.st``: variables, cwd, functions), so they
-register as state builtins. Utilities are reported where scripts expect them,
-``/usr/bin/<name>``, and that path runs them (``Interp.standard_command``); programs in
-the namespace's ``PATH`` are reported by their path.
+These read or change the session (``ctx.shell.st``: variables, cwd, functions).
+Utilities are reported where scripts expect them, ``/usr/bin/<name>``, and that path runs
+them (``Interp.standard_command``); programs in the namespace's ``PATH`` are reported by
+their path.
 """
 
 from __future__ import annotations
 
-from ..builtins import COMMANDS, SPECIAL, command, getopts
-from ..interp import Ctx, Interp, State, strerror
-from ._util import Usage, to_bytes
+import re
+
+from ...errors import FsError
+from ..context import Ctx, ShellExit, State, _LoopJump, _Return, strerror
+from ..interp import Interp
+from ..table import COMMANDS, SPECIAL, Usage, command, getopts
+from ._util import (
+    int_arg,
+    text,
+    to_bytes,
+)
 
 __all__ = ["BASH_BUILTINS", "KEYWORDS", "locate"]
 
@@ -403,3 +414,302 @@ def _getopts_end(st: State, var: str, optind: int) -> int:
     st.vars[var] = "?"
     st.vars["OPTIND"] = str(optind)
     return 1
+
+
+@command("cd", SPECIAL)
+def _cd(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    target = argv[1] if len(argv) > 1 else st.vars.get("HOME", "/")
+    if target == "-":
+        target = st.vars.get("OLDPWD", st.cwd)
+        ctx.write(target + "\n")
+    path = ctx.resolve(target)
+    try:
+        if not ctx.namespace.stat(path).is_dir:
+            ctx.error(f"{target}: Not a directory")
+            return 1
+    except FsError as e:
+        ctx.error(f"{target}: {strerror(e)}")
+        return 1
+    st.vars["OLDPWD"] = st.cwd
+    st.cwd = path
+    st.vars["PWD"] = path
+    return 0
+
+
+@command("export readonly", SPECIAL)
+def _export(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    names = [a for a in argv[1:] if not a.startswith("-")]
+    if not names:
+        for k in sorted(st.exported):
+            if k in st.vars:
+                ctx.write(f"export {k}='{st.vars[k]}'\n")
+        return 0
+    for a in names:
+        name, eq, value = a.partition("=")
+        if eq:
+            st.vars[name] = value
+        if argv[0] == "export" or "-x" in argv:
+            st.exported.add(name)
+    return 0
+
+
+@command("declare typeset", SPECIAL)
+def _declare(ctx: Ctx, argv: list[str]) -> int:
+    flags = "".join(a[1:] for a in argv[1:] if a.startswith("-"))
+    names = [a for a in argv[1:] if not a.startswith(("-", "+"))]
+    if ctx.shell.st.locals and "g" not in flags:
+        status = _local(ctx, ["local", *names])
+    else:
+        status = 0
+        for a in names:
+            name, eq, value = a.partition("=")
+            if eq:
+                ctx.shell.st.vars[name] = value
+            else:
+                ctx.shell.st.vars.setdefault(name, "")
+    if "x" in flags:
+        ctx.shell.st.exported.update(a.partition("=")[0] for a in names)
+    if "a" in flags or "A" in flags:  # indexed arrays only
+        for a in names:
+            name = a.partition("=")[0]
+            if not ctx.shell.st.vars.get(name):
+                ctx.shell.st.vars.pop(name, None)
+                ctx.shell.st.arrays.setdefault(name, {})
+    return status
+
+
+@command("local", SPECIAL)
+def _local(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    if not st.locals:
+        ctx.error("can only be used in a function")
+        return 1
+    frame = st.locals[-1]
+    for a in argv[1:]:
+        name, eq, value = a.partition("=")
+        if name not in frame:
+            frame[name] = st.vars.get(name)
+        if eq:
+            st.vars[name] = value
+        else:
+            st.vars.setdefault(name, "")
+    return 0
+
+
+@command("unset", SPECIAL)
+def _unset(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    opts, names = getopts(argv, "vf")
+    for n in names:
+        m = re.fullmatch(r"(\w+)\[(.*)\]", n)
+        if opts.get("f"):
+            st.functions.pop(n, None)
+        elif m is not None:
+            if m.group(1) in st.arrays:
+                st.arrays[m.group(1)].pop(ctx.shell.arith(m.group(2)), None)
+        else:
+            st.vars.pop(n, None)
+            st.arrays.pop(n, None)
+            st.exported.discard(n)
+    return 0
+
+
+@command("exit", SPECIAL)
+def _exit(ctx: Ctx, argv: list[str]) -> int:
+    raise ShellExit(int_arg(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
+
+
+@command("return", SPECIAL)
+def _return(ctx: Ctx, argv: list[str]) -> int:
+    raise _Return(int_arg(ctx, argv[1]) & 255 if len(argv) > 1 else ctx.shell.st.status)
+
+
+@command("break continue", SPECIAL)
+def _break(ctx: Ctx, argv: list[str]) -> int:
+    raise _LoopJump(int_arg(ctx, argv[1]) if len(argv) > 1 else 1, argv[0] == "break")
+
+
+_OPTION_LETTERS = {"e": "errexit", "x": "xtrace", "u": "nounset", "f": "noglob",
+                   "v": "verbose", "C": "noclobber", "a": "allexport", "h": "hashall",
+                   "b": "notify", "m": "monitor", "n": "noexec"}
+
+
+def set_options(opts: set[str], argv: list[str]) -> list[str] | None:
+    """Apply ``-e``/``+e``/``-o name`` options from ``argv``; return the remaining
+    positional arguments (None if no ``--`` or operand was given)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return argv[i + 1:]
+        if a in ("-o", "+o"):
+            if i + 1 < len(argv):
+                (opts.add if a == "-o" else opts.discard)(argv[i + 1])
+            i += 2
+            continue
+        if len(a) > 1 and a[0] in "-+":
+            i += 1
+            for c in a[1:]:
+                if c == "o":  # -euo pipefail
+                    name = argv[i] if i < len(argv) else ""
+                    i += 1
+                else:
+                    name = _OPTION_LETTERS.get(c, "")
+                if not name:
+                    raise Usage(f"-{c}: invalid option")
+                (opts.add if a[0] == "-" else opts.discard)(name)
+            continue
+        return argv[i:]
+    return None
+
+
+@command("set", SPECIAL)
+def _set(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    if len(argv) == 1:
+        for k in sorted(st.vars):
+            ctx.write(f"{k}='{st.vars[k]}'\n")
+        return 0
+    rest = set_options(st.options, argv[1:])
+    if rest is not None:
+        st.positional = rest
+    return 0
+
+
+@command("shift", SPECIAL)
+def _shift(ctx: Ctx, argv: list[str]) -> int:
+    st = ctx.shell.st
+    n = int_arg(ctx, argv[1]) if len(argv) > 1 else 1
+    if n > len(st.positional):
+        return 1
+    st.positional = st.positional[n:]
+    return 0
+
+
+@command("read", SPECIAL)
+def _read(ctx: Ctx, argv: list[str]) -> int:
+    opts, names = getopts(argv, "rs", "pdntu", permute=False)
+    delim = to_bytes(str(opts["d"]))[:1] or b"\0" if "d" in opts else b"\n"
+    raw = ctx.stdin_stream.readline(delim)
+    if not opts.get("r"):
+        while raw.endswith(b"\\" + delim):
+            raw = raw[:-2] + ctx.stdin_stream.readline(delim)
+    eof = not raw.endswith(delim)
+    line = text(raw[:-1] if not eof else raw)
+    if not opts.get("r"):
+        line = re.sub(r"\\(.)", r"\1", line)
+    st = ctx.shell.st
+    ifs = st.vars.get("IFS", " \t\n")
+    if not names:  # REPLY keeps the line as read
+        names = ["REPLY"]
+        values = [line]
+    else:
+        ws = "".join(c for c in ifs if c in " \t\n")
+        line = line.strip(ws) if ws else line
+        values = []
+        for i in range(len(names)):
+            if i == len(names) - 1 or not ifs:
+                values.append(line.rstrip(ws) if ws else line)
+                break
+            m = re.search("[" + re.escape(ifs) + "]", line)
+            if m is None:
+                values.append(line)
+                line = ""
+                continue
+            values.append(line[:m.start()])
+            line = line[m.end():]
+            line = line.lstrip(ws) if ws else line
+            if m.group() in ws and line[:1] and line[0] in ifs and line[0] not in ws:
+                line = line[1:].lstrip(ws)
+    for i, name in enumerate(names):
+        st.vars[name] = values[i] if i < len(values) else ""
+    return 1 if eof and not raw else (1 if eof else 0)
+
+
+@command("eval", SPECIAL)
+def _eval(ctx: Ctx, argv: list[str]) -> int:
+    return ctx.shell.run_nested(" ".join(argv[1:]), ctx.io)
+
+
+@command(". source", SPECIAL)
+def _source(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("filename argument required")
+        return 2
+    try:
+        src = text(ctx.read_file(argv[1]))
+    except FsError as e:
+        return ctx.fs_error(e, argv[1])
+    st = ctx.shell.st
+    saved = st.positional
+    if len(argv) > 2:
+        st.positional = argv[2:]
+    try:
+        return ctx.shell.run_nested(src, ctx.io)
+    finally:
+        if len(argv) > 2:
+            st.positional = saved
+
+
+@command("exec", SPECIAL)
+def _exec(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) == 1:
+        return 0
+    raise ShellExit(ctx.run(argv[1:]))
+
+
+@command("trap", SPECIAL)
+def _trap(ctx: Ctx, argv: list[str]) -> int:
+    """Only the EXIT trap runs: when the script (an ``exec`` call, ``sh file``) ends.
+    Other traps are accepted and ignored, as no signals reach the shell."""
+    args = argv[1:]
+    if len(args) >= 2 and any(a in ("EXIT", "0") for a in args[1:]):
+        ctx.shell.st.exit_trap = None if args[0] in ("-", "") else args[0]
+    return 0
+
+
+@command("wait umask alias unalias hash ulimit shopt", SPECIAL)
+def _noop(ctx: Ctx, argv: list[str]) -> int:
+    return 0
+
+
+@command("sh bash dash", SPECIAL)
+def _sh(ctx: Ctx, argv: list[str]) -> int:
+    """``sh [-eux] [-o opt] (-c cmd [name [args]] | file [args] | < script)``."""
+    opts: set[str] = set()
+    args = argv[1:]
+    command_mode = False
+    while args and args[0][:1] in ("-", "+") and args[0] not in ("-", "--"):
+        a = args.pop(0)
+        flags = a[1:]
+        command_mode = command_mode or "c" in flags
+        shell_flags = "".join(f for f in flags if f in _OPTION_LETTERS)
+        if shell_flags:
+            set_options(opts, [a[0] + shell_flags])
+        if "o" in flags and args:
+            set_options(opts, [a[0] + "o", args.pop(0)])
+    if args and args[0] in ("-", "--"):
+        args.pop(0)
+    if command_mode:
+        if not args:
+            raise Usage("-c: option requires an argument")
+        src, args = args[0], args[1:]
+        name = args.pop(0) if args else argv[0]
+    elif args:
+        name = args.pop(0)
+        try:
+            src = text(ctx.read_file(name))
+        except FsError as e:
+            ctx.error(f"{name}: {strerror(e)}")
+            return 127
+    else:
+        src, name = text(ctx.stdin), argv[0]
+    return ctx.shell.run_child(src, name, args, opts, ctx.io, ctx.env)
+
+
+@command("pwd", COMMANDS)
+def _pwd(ctx: Ctx, argv: list[str]) -> int:
+    ctx.write(ctx.cwd + "\n")
+    return 0

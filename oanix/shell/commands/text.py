@@ -1,18 +1,31 @@
-"""Text utilities: ``paste``, ``seq`` (``-f``/``-s``/``-w``), ``date`` (``-d``, ``-u``,
-``-r``, ``-I``, ``-R``, ``+FORMAT``) and ``file`` (the common types)."""
+"""Text utilities: ``echo``, ``printf``, ``cat``, ``head``, ``tail``, ``wc``, ``xargs``,
+``tr``, ``cut``, ``tac``/``rev``, ``paste``, ``seq`` (``-f``/``-s``/``-w``), ``date``
+(``-d``, ``-u``, ``-r``, ``-I``, ``-R``, ``+FORMAT``) and ``file`` (the common types).
+"""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import itertools
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...errors import FsError
-from ..builtins import COMMANDS, command, getopts
-from ..interp import Ctx, strerror
-from ._util import Usage, read_input, text, to_bytes
+from ..context import Ctx, Input, strerror
+from ..patterns import UTF8_CONTINUATION
+from ..table import COMMANDS, Usage, command, getopts
+from ._util import (
+    file_inputs,
+    input_streams,
+    read_input,
+    split_lines,
+    text,
+    to_bytes,
+)
 
 __all__: list[str] = []
 
@@ -380,7 +393,7 @@ def _date(ctx: Ctx, argv: list[str]) -> int:
 
 # -- file -----------------------------------------------------------------------------------
 
-_MAGIC: list[tuple[bytes, str, str]] = [
+GLOB_MAGIC: list[tuple[bytes, str, str]] = [
     (b"\x1f\x8b", "gzip compressed data", "application/gzip"),
     (b"PK\x03\x04", "Zip archive data", "application/zip"),
     (b"PK\x05\x06", "Zip archive data (empty)", "application/zip"),
@@ -408,7 +421,7 @@ def describe_file(data: bytes) -> tuple[str, str]:
     """(description, MIME type) of content ``data``, as ``file`` names common types."""
     if not data:
         return "empty", "inode/x-empty"
-    for magic, desc, mime in _MAGIC:
+    for magic, desc, mime in GLOB_MAGIC:
         if data.startswith(magic):
             if magic == b"%PDF-":
                 version = data[5:8].decode("ascii", "replace")
@@ -498,3 +511,457 @@ def _file(ctx: Ctx, argv: list[str]) -> int:
         out.append(desc if opts.get("b") else (name + ":").ljust(width) + " " + desc)
     ctx.stdout.write(to_bytes("".join(line + "\n" for line in out)))
     return 0
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "r": "\r",
+            "v": "\v", "e": "\x1b", '"': '"', "'": "'"}
+
+
+def unescape(s: str, stop_at_c: bool = False) -> tuple[str, bool]:
+    """Backslash escapes of echo -e / printf; returns (text, stopped by \\c)."""
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c != "\\" or i + 1 >= len(s):
+            out.append(c)
+            i += 1
+            continue
+        n = s[i + 1]
+        if n in _ESCAPES:
+            out.append(_ESCAPES[n])
+            i += 2
+        elif n == "c" and stop_at_c:
+            return "".join(out), True
+        elif n in "01234567":
+            j = i + 1 + (n == "0")
+            digits = re.match(r"[0-7]{1,3}", s[j:])
+            if digits:
+                out.append(chr(int(digits.group(), 8)))
+                i = j + len(digits.group())
+            else:
+                out.append("\0")
+                i = j
+        elif n == "x" and re.match(r"[0-9a-fA-F]", s[i + 2:i + 3]):
+            digits = re.match(r"[0-9a-fA-F]{1,2}", s[i + 2:])
+            assert digits
+            out.append(chr(int(digits.group(), 16)))
+            i += 2 + len(digits.group())
+        else:
+            out.append("\\" + n)
+            i += 2
+    return "".join(out), False
+
+
+@command("echo", COMMANDS)
+def _echo(ctx: Ctx, argv: list[str]) -> int:
+    args = argv[1:]
+    newline, escapes = True, False
+    while args and re.fullmatch(r"-[neE]+", args[0]):
+        newline = newline and "n" not in args[0]
+        escapes = "e" in args[0] or (escapes and "E" not in args[0])
+        args = args[1:]
+    text = " ".join(args)
+    if escapes:
+        text, stopped = unescape(text, stop_at_c=True)
+        newline = newline and not stopped
+    ctx.write(text + ("\n" if newline else ""))
+    return 0
+
+
+_FMT = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?([a-zA-Z%])")
+
+
+@command("printf", COMMANDS)
+def _printf(ctx: Ctx, argv: list[str]) -> int:
+    if len(argv) < 2:
+        ctx.error("usage: printf format [arguments]")
+        return 2
+    fmt, args = argv[1], argv[2:]
+    status = 0
+    out: list[str] = []
+    while True:
+        used = 0
+        pos = 0
+        for m in _FMT.finditer(fmt):
+            out.append(unescape(fmt[pos:m.start()])[0])
+            pos = m.end()
+            flags, width, prec, conv = m.groups()
+            if conv == "%":
+                out.append("%")
+                continue
+
+            def take(args: list[str] = args) -> str:
+                nonlocal used
+                used += 1
+                return args[used - 1] if used <= len(args) else ""
+            if width == "*":
+                width = take() or "0"
+            if prec == "*":
+                prec = take() or "0"
+            arg = take()
+            spec = "%" + flags + (width or "") + (f".{prec}" if prec is not None else "")
+            if conv in "diouxXc" and conv != "c":
+                try:
+                    n = _c_int(arg)
+                except ValueError:
+                    ctx.error(f"'{arg}': expected a numeric value")
+                    status = 1
+                    n = 0
+                conv2 = "d" if conv in "iu" else conv
+                out.append((spec + conv2) % n)
+            elif conv in "eEfFgG":
+                try:
+                    x = float(arg or 0)
+                except ValueError:
+                    ctx.error(f"'{arg}': expected a numeric value")
+                    status, x = 1, 0.0
+                out.append((spec + conv) % x)
+            elif conv == "c":
+                out.append((spec + "s") % arg[:1])
+            elif conv == "b":
+                out.append((spec + "s") % unescape(arg, stop_at_c=True)[0])
+            elif conv == "q":
+                out.append(arg)
+            else:
+                out.append((spec + "s") % arg)
+        out.append(unescape(fmt[pos:])[0])
+        if used == 0 or used >= len(args):
+            break
+        args = args[used:]
+    ctx.write("".join(out))
+    return status
+
+
+def _c_int(s: str) -> int:
+    s = s.strip()
+    if not s:
+        return 0
+    if s[0] in "'\"" and len(s) > 1:
+        return ord(s[1])
+    return int(s, 0) if re.fullmatch(r"[-+]?0[xX][0-9a-fA-F]+", s) else (
+        int(s, 8) if re.fullmatch(r"[-+]?0[0-7]+", s) else int(s))
+
+
+@command("cat", COMMANDS)
+def _cat(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "nuAEv")
+    status = 0
+    n = 0
+    for _name, stream in input_streams(ctx, files):
+        if stream is None:
+            status = 1
+            continue
+        if opts.get("n"):
+            for line in stream.lines():
+                n += 1
+                ctx.write(f"{n:6}\t".encode() + line)
+        else:
+            for chunk in stream.chunks():
+                ctx.check()
+                ctx.write(chunk)
+    return status
+
+
+def _legacy_count(argv: list[str]) -> list[str]:
+    """``head -5`` is ``head -n 5``."""
+    out = [argv[0]]
+    for i, a in enumerate(argv[1:], 1):
+        if re.fullmatch(r"-\d+", a) and argv[i - 1] not in ("-n", "-c"):
+            out += ["-n", a[1:]]
+        else:
+            out.append(a)
+    return out
+
+
+def _count_arg(opts: dict[str, str | bool], argv: list[str]) -> tuple[str, int, bool]:
+    """head/tail: ('n' or 'c', count, from-start '+N')."""
+    kind = "c" if "c" in opts else "n"
+    raw = str(opts.get(kind, "10"))
+    plus = raw.startswith("+")
+    neg = raw.startswith("-")
+    try:
+        n = int(raw.lstrip("+-"))
+    except ValueError:
+        raise Usage(f"invalid number of lines: '{raw}'") from None
+    return kind, -n if neg else n, plus
+
+
+@command("head", COMMANDS)
+def _head(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(_legacy_count(argv), "qv", "nc")
+    kind, n, _ = _count_arg(opts, argv)
+    status = 0
+    for i, (name, stream) in enumerate(input_streams(ctx, files)):
+        if stream is None:
+            status = 1
+            continue
+        if len(files) > 1:
+            ctx.write(("\n" if i else "") + f"==> {name} <==\n")
+        if n < 0:  # all but the last -n: needs the whole input
+            data = stream.read_all()
+            if kind == "c":
+                ctx.write(data[:len(data) + n])
+            else:
+                lines = split_lines(data)
+                ctx.write(b"".join(lines[:len(lines) + n]))
+        elif kind == "c":
+            left = n
+            while left > 0 and (chunk := stream.read(left)):
+                ctx.write(chunk)
+                left -= len(chunk)
+        else:
+            for _ in range(n):
+                line = stream.readline()
+                if not line:
+                    break
+                ctx.write(line)
+    return status
+
+
+@command("tail", COMMANDS)
+def _tail(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(_legacy_count(argv), "qvfF", "nc")
+    kind, n, plus = _count_arg(opts, argv)
+    n = abs(n)
+    status = 0
+    for i, (name, stream) in enumerate(input_streams(ctx, files)):
+        if stream is None:
+            status = 1
+            continue
+        if len(files) > 1:
+            ctx.write(("\n" if i else "") + f"==> {name} <==\n")
+        if plus:  # from the n-th line (byte) on: skip, then copy
+            if kind == "c":
+                skip = max(n - 1, 0)
+                while skip > 0 and (chunk := stream.read(skip)):
+                    skip -= len(chunk)
+            else:
+                for _ in range(max(n - 1, 0)):
+                    if not stream.readline():
+                        break
+            for chunk in stream.chunks():
+                ctx.write(chunk)
+        else:
+            ctx.write(_last(stream, kind, n))
+    return status
+
+
+def _last(stream: Input, kind: str, n: int) -> bytes:
+    """The last ``n`` lines (``kind`` "n") or bytes ("c") of ``stream``, read through in
+    chunks while keeping only a window of a few times the answer's size."""
+    buf = bytearray()
+    floor = 1 << 20
+    for chunk in stream.chunks():
+        buf += chunk
+        if len(buf) > floor:
+            buf = bytearray(_cut_last(bytes(buf), kind, n))
+            floor = max(1 << 20, 4 * len(buf))
+    return _cut_last(bytes(buf), kind, n)
+
+
+def _cut_last(data: bytes, kind: str, n: int) -> bytes:
+    if kind == "c":
+        return data[len(data) - n:] if n else b""
+    if n == 0:
+        return b""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(n):
+        end = data.rfind(b"\n", 0, end)
+        if end < 0:
+            return data
+    return data[end + 1:]
+
+
+@command("wc", COMMANDS)
+def _wc(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "lwcmL", longs={"lines": "l", "words": "w", "bytes": "c",
+                                                 "chars": "m"})
+    keys = [k for k in "lwc" if opts.get(k) or (k == "c" and opts.get("m"))] or ["l", "w", "c"]
+    status = 0
+    rows: list[tuple[list[int], str | None]] = []
+    size = 0
+    for name, stream in input_streams(ctx, files):
+        if stream is None:
+            status = 1
+            continue
+        found = {"l": 0, "w": 0, "c": 0}
+        in_word = False
+        for chunk in stream.chunks():
+            ctx.check()
+            size += len(chunk)
+            found["l"] += chunk.count(b"\n")
+            words = len(chunk.split())
+            if in_word and words and not chunk[:1].isspace():
+                words -= 1  # a word cut by the chunk boundary
+            found["w"] += words
+            in_word = not chunk[-1:].isspace()
+            found["c"] += (len(chunk) - len(UTF8_CONTINUATION.findall(chunk)) if opts.get("m")
+                           else len(chunk))
+        rows.append(([found[k] for k in keys], name if files else None))
+    if len(files) > 1:
+        rows.append(([sum(r[0][i] for r in rows) for i in range(len(keys))], "total"))
+    # GNU wc: one column unpadded; stdin 7 wide; files as wide as their total size.
+    width = 1 if len(keys) == 1 and len(rows) == 1 else (7 if not files else len(str(size)))
+    for counts, label in rows:
+        line = " ".join(f"{c:{width}}" for c in counts)
+        ctx.write(line + (f" {label}" if label is not None else "") + "\n")
+    return status
+
+
+@command("xargs", COMMANDS)
+def _xargs(ctx: Ctx, argv: list[str]) -> int:
+    opts, cmd = getopts(argv, "0rt", "nIdL", permute=False)
+    cmd = cmd or ["echo"]
+    data = text(ctx.stdin)
+    if opts.get("0"):
+        items = [x for x in data.split("\0") if x]
+    elif "d" in opts:
+        items = [x for x in data.split(unescape(str(opts["d"]))[0]) if x]
+    elif "I" in opts or "L" in opts:
+        items = [x for x in data.split("\n") if x.strip()]
+    else:
+        items = _xargs_split(data)
+    if not items and (opts.get("r") or "I" in opts):
+        return 0
+    status = 0
+    if "I" in opts:
+        rep = str(opts["I"])
+        batches = [[a.replace(rep, item) for a in cmd] for item in items]
+    else:
+        n = int(str(opts.get("n", opts.get("L", 0)))) or max(len(items), 1)
+        batches = [cmd + items[i:i + n] for i in range(0, max(len(items), 1), n)]
+    for b in batches:
+        rc = ctx.run(b, b"")
+        if rc:
+            status = 123 if rc < 126 else rc
+    return status
+
+
+def _xargs_split(data: str) -> list[str]:
+    items: list[str] = []
+    for m in re.finditer(r"""'([^']*)'|"([^"]*)"|((?:\\.|[^\s'"])+)""", data):
+        if m.group(3) is not None:
+            items.append(re.sub(r"\\(.)", r"\1", m.group(3)))
+        else:
+            items.append(m.group(1) if m.group(1) is not None else m.group(2))
+    return items
+
+
+def _tr_set(s: str) -> list[str]:
+    s, _ = unescape(s)
+    classes = {"[:upper:]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+               "[:lower:]": "abcdefghijklmnopqrstuvwxyz", "[:digit:]": "0123456789",
+               "[:space:]": " \t\n\r\f\v", "[:blank:]": " \t", "[:punct:]":
+               "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
+    classes["[:alpha:]"] = classes["[:upper:]"] + classes["[:lower:]"]
+    classes["[:alnum:]"] = classes["[:alpha:]"] + classes["[:digit:]"]
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        for name, chars in classes.items():
+            if s.startswith(name, i):
+                out.extend(chars)
+                i += len(name)
+                break
+        else:
+            if i + 2 < len(s) and s[i + 1] == "-":
+                out.extend(chr(c) for c in range(ord(s[i]), ord(s[i + 2]) + 1))
+                i += 3
+            else:
+                out.append(s[i])
+                i += 1
+    return out
+
+
+@command("tr", COMMANDS)
+def _tr(ctx: Ctx, argv: list[str]) -> int:
+    opts, sets = getopts(argv, "dscC")
+    if not sets:
+        raise Usage("missing operand")
+    s1 = _tr_set(sets[0])
+    if opts.get("c") or opts.get("C"):
+        members = set(s1)
+        s1 = [chr(c) for c in range(256) if chr(c) not in members]
+    table: dict[int, str | None]
+    if opts.get("d"):
+        table = dict.fromkeys(map(ord, s1))
+        squeeze = set(_tr_set(sets[1])) if len(sets) > 1 else set()
+    elif len(sets) > 1:
+        s2 = _tr_set(sets[1])
+        s2 += [s2[-1]] * (len(s1) - len(s2)) if s2 else []
+        table = {ord(a): b for a, b in zip(s1, s2, strict=False)}
+        squeeze = set(s2)
+    else:
+        table = {}
+        squeeze = set(s1)
+    runs = (re.compile("(" + "|".join(re.escape(c) for c in squeeze) + r")\1+")
+            if opts.get("s") and squeeze else None)
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    last = ""  # the last character written: a squeezed run may go on in the next chunk
+    for chunk in itertools.chain(ctx.stdin_stream.chunks(), [b""]):
+        ctx.check()
+        text = decoder.decode(chunk, final=not chunk).translate(table)
+        if runs is not None and text:
+            text = runs.sub(r"\1", text)
+            if last in squeeze:
+                text = text.lstrip(last)
+        if text:
+            last = text[-1]
+            ctx.write(text)
+    return 0
+
+
+def _ranges(spec: str) -> Callable[[int], bool]:
+    rngs: list[tuple[int, int]] = []
+    for part in spec.split(","):
+        a, dash, b = part.partition("-")
+        try:
+            lo = int(a) if a else 1
+            hi = (int(b) if b else 1 << 30) if dash else lo
+        except ValueError:
+            raise Usage(f"invalid field value '{part}'") from None
+        rngs.append((lo, hi))
+    return lambda i: any(lo <= i <= hi for lo, hi in rngs)
+
+
+@command("cut", COMMANDS)
+def _cut(ctx: Ctx, argv: list[str]) -> int:
+    opts, files = getopts(argv, "s", "dfcb")
+    status = 0
+    for _name, stream in input_streams(ctx, files):
+        if stream is None:
+            status = 1
+            continue
+        for raw in stream.lines():
+            ctx.check()
+            line = text(raw).removesuffix("\n")
+            if "f" in opts:
+                sel = _ranges(str(opts["f"]))
+                d = str(opts.get("d", "\t"))
+                if d not in line:
+                    if not opts.get("s"):
+                        ctx.write(line + "\n")
+                    continue
+                fields = line.split(d)
+                ctx.write(d.join(f for i, f in enumerate(fields, 1) if sel(i)) + "\n")
+            else:
+                sel = _ranges(str(opts.get("c", opts.get("b", "1-"))))
+                ctx.write("".join(c for i, c in enumerate(line, 1) if sel(i)) + "\n")
+    return status
+
+
+@command("tac rev", COMMANDS)
+def _tac(ctx: Ctx, argv: list[str]) -> int:
+    _opts, files = getopts(argv, "")
+    status = 0
+    for _name, data in file_inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        lines = [ln.rstrip(b"\n") for ln in split_lines(data)]
+        if argv[0] == "tac":
+            ctx.write(b"".join(ln + b"\n" for ln in reversed(lines)))
+        else:
+            ctx.write(b"".join(to_bytes(text(ln)[::-1]) + b"\n" for ln in lines))
+    return status

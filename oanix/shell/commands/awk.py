@@ -20,12 +20,14 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from ..errors import FsError
-from .cancel import check
-from .interp import Ctx, Input
-from .rx import TimedPattern
-from .rx import compile as timed_compile
-from .rx import error as rx_error
+from ...errors import FsError
+from ..cancel import check
+from ..context import Ctx, Input
+from ..patterns import posix_regex
+from ..rx import TimedPattern
+from ..rx import compile as timed_compile
+from ..rx import error as rx_error
+from ..table import COMMANDS, command
 
 __all__ = ["awk_main"]
 
@@ -569,7 +571,6 @@ class _Awk:
     def regex(self, pat: str) -> TimedPattern[str]:
         rx = self._regex_cache.get(pat)
         if rx is None:
-            from .builtins import posix_regex
 
             try:
                 rx = timed_compile(posix_regex(pat, True))
@@ -1018,3 +1019,6 @@ def awk_main(ctx: Ctx, argv: list[str]) -> int:
         ctx.error(str(e))
         return 2
     return code or status
+
+
+command("awk gawk mawk", COMMANDS)(awk_main)
