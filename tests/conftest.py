@@ -1,4 +1,4 @@
-"""Shared fixtures for the WASI bridge tests.
+"""Shared fixtures: the WASI runtimes the tests share (the wasi, security and other tests).
 
 One module cache directory serves the whole session (and later sessions): compiling
 CPython for WASI takes ~7 s, and every later start loads the artifact from disk. It is
@@ -18,7 +18,7 @@ import pytest
 from oanix.wasi import WasiRuntime
 from oanix.wasi.runtime import wait_for_output_release
 
-FIXTURES = Path(__file__).resolve().parents[2] / "wasi_fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "wasi_fixtures"
 
 
 @pytest.fixture(scope="session")
