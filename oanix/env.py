@@ -56,7 +56,7 @@ from .shell.cancel import CancelScope
 from .shell.context import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
-from .wasi.run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
+from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
 from .wasi.sync import PreparedPreopen
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
@@ -199,7 +199,7 @@ class OanixEnv:
         capability executors on their own thread."""
         self._move(EnvStatus.RUNNING)
         if self._executors:
-            from .executors.manager import ExecutorManager
+            from .cap.manager import ExecutorManager
 
             manager = ExecutorManager(*self._executors)
             manager.start_thread()

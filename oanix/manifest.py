@@ -287,8 +287,15 @@ def _service(spec: ServiceSpec, base: Path) -> Any:
 
 def _capabilities(caps: tuple[CapabilitySpec, ...]) -> tuple[dict[str, Any], list[Any]]:
     """The services and executors of a manifest's ``[capabilities.*]`` tables."""
-    from .cap import CapabilityPolicy, HttpFs, NostrFs, WsFs
-    from .executors import HttpExecutor, NostrRelayConnector, WsConnector
+    from .cap import (
+        CapabilityPolicy,
+        HttpExecutor,
+        HttpFs,
+        NostrFs,
+        NostrRelayConnector,
+        WsConnector,
+        WsFs,
+    )
 
     services: dict[str, Any] = {}
     executors: list[Any] = []
