@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
     from .shell import ExecResult, Shell
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
+    from .wasi.receipt import Receipt
+    from .wasi.replay import ReplayReport, replay
 
 __version__ = "0.1.0"
 
@@ -67,6 +69,7 @@ _LAZY = {
     "ExecResult": ".shell", "Shell": ".shell",
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
     "WasiRuntime": ".wasi", "run_python": ".wasi",
+    "Receipt": ".wasi.receipt", "ReplayReport": ".wasi.replay", "replay": ".wasi.replay",
     "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
     "ExecutorManager": ".cap", "HttpExecutor": ".cap",
     "NostrRelayConnector": ".cap", "WsConnector": ".cap",
@@ -105,7 +108,6 @@ __all__ = [
     "IllegalTransition",
     "InvalidArgument",
     "InvalidPath",
-    "NameTooLong",
     "IsADirectory",
     "Limits",
     "LogEvent",
@@ -113,6 +115,7 @@ __all__ = [
     "MapFs",
     "MemFs",
     "Mount",
+    "NameTooLong",
     "Namespace",
     "NoSpace",
     "NostrFs",
@@ -126,6 +129,8 @@ __all__ = [
     "PermissionDenied",
     "PythonSession",
     "ReadOnly",
+    "Receipt",
+    "ReplayReport",
     "Reward",
     "RunConfig",
     "RunResult",
@@ -142,5 +147,6 @@ __all__ = [
     "WsConnector",
     "WsFs",
     "paths",
+    "replay",
     "run_python",
 ]

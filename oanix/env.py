@@ -54,6 +54,7 @@ from .services.task import TaskFs
 from .shell import ExecResult, Shell, cancel
 from .shell.cancel import CancelScope
 from .shell.context import Ctx
+from .values import dumps_pretty
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
 from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
@@ -63,6 +64,7 @@ __all__ = ["EnvStatus", "Limits", "OanixEnv"]
 
 DEFAULT_TMP_BYTES = 256 << 20
 PROC_AT = "/cap/proc"
+RECEIPTS_AT = "/logs/receipts"
 """Where the process service is mounted: sandboxed Python's ``subprocess`` asks it."""
 MAX_PROCESS_DEPTH = 4
 """How deep processes may start processes (a guest's child is depth 1)."""
@@ -104,13 +106,14 @@ class Limits:
     max_output: int | None = 16 << 20
     max_disk: int | None = DEFAULT_MAX_DISK
     max_disk_files: int | None = DEFAULT_MAX_DISK_FILES
+    receipts: bool = False
 
     def config(self, **fields: Any) -> RunConfig:
         """A RunConfig with these limits and ``fields``."""
         return RunConfig(fuel=self.fuel, memory_limit=self.memory_limit,
                          timeout=self.timeout, max_output=self.max_output,
                          max_disk=self.max_disk, max_disk_files=self.max_disk_files,
-                         **fields)
+                         receipt=self.receipts, **fields)
 
 
 class OanixEnv:
@@ -169,6 +172,10 @@ class OanixEnv:
             ns.mount("/task", task.agent_view())
         ns.mount(self.workspace_at, ws)
         ns.mount("/logs", self.logs)
+        # Receipts of runs (Limits.receipts): written by the environment, read-only to
+        # the agent, so what it did cannot be rewritten by it.
+        self.receipts: FileService = MemFs()
+        ns.mount(RECEIPTS_AT, self.receipts, readonly=True)
         ns.mount("/tmp", self.tmp)
         ns.mount("/bin", MemFs(), create=True)
         ns.mount(PROC_AT, ProcFs(functools.partial(self._run_process, ns, 0)), create=True)
@@ -299,7 +306,15 @@ class OanixEnv:
         config = attrs.evolve(self.limits.config(argv=list(argv), stdin=stdin,
                                                  env={**self.vars, **dict(env or {})},
                                                  cwd=cwd or self.cwd), **limits)
-        return self.runtime.run(_module(self.namespace, module), self.namespace, config)
+        return self._keep(self.runtime.run(_module(self.namespace, module), self.namespace,
+                                           config))
+
+    def _keep(self, result: RunResult) -> RunResult:
+        """Store a run's receipt, if it has one, as ``/logs/receipts/<id>.json``."""
+        if result.receipt is not None:
+            self.receipts.write_bytes(f"/{result.receipt.id}.json",
+                                      dumps_pretty(result.receipt.to_json()))
+        return result
 
     def exec(self, command: str, *, stdin: bytes | str | None = None,
              env: Mapping[str, str] | None = None, cwd: str | None = None,
@@ -340,7 +355,7 @@ class OanixEnv:
         config = attrs.evolve(self.limits.config(argv=argv[1:], argv0=argv[0], env=env,
                                                  cwd=cwd, stdin=stdin),
                               timeout=self._timeout())
-        return _status(self.runtime.run(data, ns, config), argv[0])
+        return _status(self._keep(self.runtime.run(data, ns, config)), argv[0])
 
     def _run_process(self, ns: FileService, depth: int, req: ProcRequest) -> ProcResult:
         """Run a process a guest asked for through ``/cap/proc`` (see ``ProcFs``).
@@ -401,9 +416,11 @@ class OanixEnv:
         limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
                   "max_output": self.limits.max_output, "max_disk": self.limits.max_disk,
                   "max_disk_files": self.limits.max_disk_files,
+                  "receipt": self.limits.receipts,
                   "env": dict(self.vars), "cwd": self.cwd, **config}
         limits["timeout"] = self._timeout(config.get("timeout"))
-        return run_python(namespace=ns, argv=argv, runtime=self.runtime, **limits)
+        return self._keep(run_python(namespace=ns, argv=argv, runtime=self.runtime,
+                                     **limits))
 
     def python_session(self, **config: Any) -> PythonSession:
         """A resident Python interpreter over this namespace (state kept between its

@@ -42,9 +42,11 @@ from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
 from ..shell.context import Ctx
 from ..wasi import WasiRuntime
+from ..wasi.receipt import now_utc
 from .capture import captured_prints
 from .dockerfile import Copy, RunStep, parse_dockerfile
 from .formats import TaskSpec, load_task
+from .receipt import TrialReceipt, trial_receipt
 from .standins import Userland
 from .verifier import VerifierTools
 
@@ -82,6 +84,7 @@ class TrialResult:
     error: str | None = None
     steps: tuple[Mapping[str, Any], ...] = ()
     attempt: int = 1
+    receipt: TrialReceipt | None = None
 
     @property
     def passed(self) -> bool:
@@ -97,6 +100,7 @@ class TrialResult:
                         "deleted": list(self.changes.deleted)}
         d["unsupported"], d["notes"] = list(self.unsupported), list(self.notes)
         d["steps"] = [dict(s) for s in self.steps]
+        d["receipt"] = None if self.receipt is None else self.receipt.to_json()
         d["passed"] = self.passed
         return d
 
@@ -352,8 +356,9 @@ def _run_with_timeout(fn: Callable[[], object], timeout: float, env: OanixEnv
 
 def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
               runtime: WasiRuntime | None = None,
-              agent_timeout: float | None = None) -> TrialResult:
-    """Run one trial of ``task`` with ``agent`` and return its result.
+              agent_timeout: float | None = None, receipt: bool = False) -> TrialResult:
+    """Run one trial of ``task`` with ``agent`` and return its result; with ``receipt``
+    the result carries a ``TrialReceipt`` (see ``oanix.tasks.receipt``).
 
     Raises:
         TaskError: the task directory cannot be loaded.
@@ -364,6 +369,8 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
     own_runtime = runtime is None
     rt = runtime or WasiRuntime()
     t0 = time.monotonic()
+    started = now_utc()
+    workspace: CowFs | None = None
 
     def result(status: TrialStatus, **kw: Any) -> TrialResult:
         base: dict[str, Any] = dict(task=spec.name, agent=agent_name, status=status,
@@ -371,7 +378,12 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
                                     verifier_seconds=0.0, changes=Changes(),
                                     agent_output="", verifier_output="")
         base.update(kw)
-        return TrialResult(total_seconds=time.monotonic() - t0, **base)
+        total = time.monotonic() - t0
+        if receipt:
+            base["receipt"] = trial_receipt(spec.name, spec.path, agent_name, status,
+                                            base["reward"], base["rewards"],
+                                            base["changes"], workspace, started, total)
+        return TrialResult(total_seconds=total, **base)
 
     try:
         problem = _no_solution(spec) if agent_fn is None else None

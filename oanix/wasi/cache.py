@@ -251,6 +251,17 @@ class ModuleCache:
                 self._entry_locks.pop(key, None)
         return module, sha
 
+    def by_digest(self, sha256: str) -> wasmtime.Module | None:
+        """The module of wasm bytes whose sha256 is ``sha256``, from memory or from disk
+        (the cache as a content-addressed store), or None when neither has it."""
+        key = f"{sha256}-{self._config_hash}"
+        with self._lock:
+            module = self._memory.get(key)
+            if module is not None:
+                self._memory.move_to_end(key)
+                return module
+        return self._load(sha256)
+
     def _read(self, source: str | os.PathLike[str], sha: str) -> bytes:
         try:
             with open(source, "rb") as f:

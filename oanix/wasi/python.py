@@ -49,7 +49,8 @@ INSTALL_HINT: Final = "pip install 'oanix[python]'"
 DEFAULT_FUEL: Final = 10_000_000_000
 DEFAULT_MEMORY_LIMIT: Final = 1 << 30
 _LIMIT_KEYS: Final = frozenset({"env", "stdin", "cwd", "preopens", "fuel", "memory_limit",
-                                "timeout", "max_output", "max_disk", "max_disk_files"})
+                                "timeout", "max_output", "max_disk", "max_disk_files",
+                                "receipt"})
 PYTHON_USER_BASE: Final = "/.oanix-python"
 """Where the interpreter's user base (its start-up ``.pth``) is preopened."""
 # What a .pth line in the user site-packages does while ``site`` starts, before the
@@ -169,8 +170,8 @@ def run_python(code: str | None = None, script: str | None = None,
 
     ``argv`` follows the code or script (``sys.argv[1:]``). ``limits`` are ``RunConfig``
     fields: ``env``, ``stdin``, ``cwd``, ``preopens``, ``fuel``, ``memory_limit``,
-    ``timeout``, ``max_output``, ``max_disk``, ``max_disk_files`` (see the module docstring
-    and ``RunConfig`` for the defaults). With ``cwd``
+    ``timeout``, ``max_output``, ``max_disk``, ``max_disk_files``, ``receipt`` (see the
+    module docstring and ``RunConfig`` for the defaults). With ``cwd``
     the interpreter changes to that directory before running anything (through a ``.pth``
     file in a read-only user base preopened at ``/.oanix-python``; ``PYTHONUSERBASE`` is
     set to it).

@@ -14,6 +14,7 @@ import attrs
 from .. import paths
 from ..changes import Changes
 from ..errors import InvalidArgument
+from .receipt import Receipt
 
 __all__ = ["DEFAULT_MAX_DISK", "DEFAULT_MAX_DISK_FILES", "TRAP_STATUS", "NamespacePath",
            "Preopen", "RunConfig", "RunResult", "Trap", "TrapKind"]
@@ -163,6 +164,9 @@ class RunConfig:
       these. Measured every tick while the guest runs: one over its budget stops the run
       with ``Trap(kind="disk")`` (see ``oanix.wasi.quota``). ``None``: no ceiling (the
       quotas still apply). Defaults: 1 GiB, 100,000 entries.
+    * ``receipt``: record the run in a ``Receipt`` (``RunResult.receipt``): the sha256 of
+      the module, the stdin, each input file below the preopens (hashed before the run)
+      and each output; off by default, since hashing the inputs costs a read of each.
     """
 
     argv: tuple[str, ...] = attrs.field(default=(), converter=_argv)
@@ -182,6 +186,7 @@ class RunConfig:
                                        validator=_positive("max_disk"))
     max_disk_files: int | None = attrs.field(default=DEFAULT_MAX_DISK_FILES,
                                              validator=_positive("max_disk_files"))
+    receipt: bool = False
 
 
 @attrs.frozen
@@ -214,7 +219,8 @@ class RunResult:
     trap. ``duration`` is the wall-clock time of the whole run in seconds (namespace sync
     included); ``fuel_consumed`` counts the instructions executed (a lower bound after a
     timeout). ``changes`` lists what the guest changed in the namespace, and the changes
-    the namespace refused.
+    the namespace refused. ``receipt`` is the run's ``Receipt`` when
+    ``RunConfig.receipt`` asked for one.
     """
 
     exit_code: int | None
@@ -226,6 +232,7 @@ class RunResult:
     fuel_consumed: int = 0
     trap: Trap | None = None
     changes: Changes = attrs.field(factory=Changes)
+    receipt: Receipt | None = None
 
     @property
     def status(self) -> int:

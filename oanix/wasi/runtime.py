@@ -37,6 +37,7 @@ from .._rmtree import remove_tree
 from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
+from . import receipt
 from ._stopper import Stopper
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
@@ -352,6 +353,10 @@ class WasiRuntime:
                                   f"{type(module).__name__}")
         compiled, sha = self.cache.get(module, None if isinstance(module, str | os.PathLike)
                                        else label)
+        return self._link(label, sha, compiled)
+
+    def _link(self, label: str, sha: str, compiled: wasmtime.Module) -> CompiledModule:
+        """The linked handle of a compiled module (one per module and name, reused)."""
         key = f"{sha}:{label}"
         with self._lock:
             handle = self._handles.get(key)
@@ -367,6 +372,21 @@ class WasiRuntime:
                 self._handles.clear()
             self._handles[key] = handle
         return handle
+
+    def compile_digest(self, sha256: str, name: str | None = None) -> CompiledModule:
+        """The module whose wasm bytes have sha256 ``sha256``, from the module cache (in
+        memory, or precompiled on disk): how a receipt's module is found again.
+
+        Raises:
+            ModuleError: no module with that digest is in the cache (the message names
+                the digest).
+        """
+        self._check_open()
+        compiled = self.cache.by_digest(sha256)
+        if compiled is None:
+            raise ModuleError(f"no module with sha256 {sha256} in the module cache "
+                              f"({self.cache.directory})")
+        return self._link(name or f"{sha256[:12]}.wasm", sha256, compiled)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -392,12 +412,21 @@ class WasiRuntime:
         env = dict(config.env)
         if config.cwd is not None:
             env["PWD"] = config.cwd
+        wall = receipt.now_utc()
         if namespace is None:
             if config.preopens:
                 raise InvalidArgument("preopens need a namespace")
             stdin = self._stdin(config, None)
             out = self._execute(handle, argv, env, stdin, list(extra), config)
-            return self._result(out, started, Changes())
+            result = self._result(out, started, Changes())
+            if config.receipt:
+                result = attrs.evolve(result, receipt=receipt.record(
+                    handle.name, handle.sha256, argv, env, config, stdin, ((), True), (),
+                    result, wall))
+            return result
+        seen = (receipt.digest_inputs(namespace, receipt.input_roots(namespace,
+                                                                     config.preopens))
+                if config.receipt else ((), True))
         key = id(namespace)
         namespace, bridges, staging = self._bind(namespace)
         with staging.lock:
@@ -419,7 +448,12 @@ class WasiRuntime:
                 changes = staging.collect(staged)
         if refused:
             changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
-        return self._result(out, started, changes)
+        result = self._result(out, started, changes)
+        if config.receipt:
+            result = attrs.evolve(result, receipt=receipt.record(
+                handle.name, handle.sha256, argv, env, config, stdin, seen,
+                receipt.digest_outputs(namespace, changes), result, wall))
+        return result
 
     def running_preopens(self, namespace: FileService) -> Sequence[PreparedPreopen] | None:
         """The directories the run in progress over ``namespace`` was given (None when
