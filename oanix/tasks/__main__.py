@@ -81,6 +81,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                             "batch, or on the cluster at ADDRESS (auto, ray://host:port); "
                             "needs oanix[ray]")
     for p in (run, batch):
+        p.add_argument("--receipts", action="store_true",
+                       help="give each trial a receipt (the task's content address, the "
+                            "agent's outputs by sha256, status, rewards): in the JSON "
+                            "result and, in a batch, receipt.json in each trial's folder")
         p.error = _Parser.error.__get__(p)  # type: ignore[method-assign]
     return ap
 
@@ -99,9 +103,10 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     try:
         if args.command == "run":
             resolve_agent(args.agent)
-            return _run(args.task, args.agent, args.json, prog)
+            return _run(args.task, args.agent, args.json, prog, args.receipts)
         return _batch(args.root, args.agent, args.concurrency, args.output, args.json,
-                      Pick(args.task_name, args.exclude, args.n_attempts), args.ray)
+                      Pick(args.task_name, args.exclude, args.n_attempts), args.ray,
+                      args.receipts)
     except OanixError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -112,9 +117,9 @@ def entry() -> None:
     sys.exit(main())
 
 
-def _run(task: Path, agent: str, as_json: bool, prog: str) -> int:
+def _run(task: Path, agent: str, as_json: bool, prog: str, receipts: bool = False) -> int:
     spec = load_task(task)
-    result = run_trial(spec, agent)
+    result = run_trial(spec, agent, receipt=receipts)
     if as_json:
         sys.stdout.buffer.write(dumps_pretty(result.to_json()))
     else:
@@ -127,7 +132,8 @@ def _run(task: Path, agent: str, as_json: bool, prog: str) -> int:
 
 
 def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
-           as_json: bool, pick: Pick | None = None, ray: str | None = None) -> int:
+           as_json: bool, pick: Pick | None = None, ray: str | None = None,
+           receipts: bool = False) -> int:
     if concurrency < 1:
         raise OanixError(f"--concurrency must be at least 1, not {concurrency}")
     pick = pick or Pick()
@@ -144,7 +150,8 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
         unusable = None
         bar = _ProgressBar(len(runs), sys.stderr.isatty())
         results = run_batch(runs, agent, concurrency=concurrency,
-                            ray=None if ray is None else (ray or True), progress=bar)
+                            ray=None if ray is None else (ray or True),
+                            receipts=receipts, progress=bar)
         bar.finish()
     write_results(out, results, pick.attempts > 1)
     passed = sum(r.passed for r in results)

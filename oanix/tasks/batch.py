@@ -71,13 +71,14 @@ def plan_runs(root: Path, pick: Pick = Pick()) -> list[Run]:
 
 
 def run_batch(runs: Sequence[Run], agent: str = "oracle", *, concurrency: int = 2,
-              ray: str | bool | None = None,
+              ray: str | bool | None = None, receipts: bool = False,
               progress: Progress | None = None) -> list[TrialResult]:
     """Run every trial of ``runs`` (see ``plan_runs``) with ``agent`` (a name the task
     runner resolves: ``oracle``, ``nop`` or ``module:callable``), ``concurrency`` at a
     time, here or on Ray (``ray``: an address such as ``"auto"`` or
     ``"ray://head:10001"``, or ``True`` to start a local Ray). Results come back in the
-    order the trials finished, each carrying its attempt number.
+    order the trials finished, each carrying its attempt number (and with ``receipts``
+    its ``TrialReceipt``).
 
     Raises:
         OanixError: ``concurrency`` below 1; with ``ray``, Ray missing or unreachable.
@@ -86,8 +87,9 @@ def run_batch(runs: Sequence[Run], agent: str = "oracle", *, concurrency: int = 
         raise OanixError(f"--concurrency must be at least 1, not {concurrency}")
     report = progress or (lambda _result: None)
     if ray is not None and ray is not False:
-        return run_on_ray(runs, agent, concurrency, None if ray is True else ray, report)
-    return trio.run(_run_local, runs, agent, concurrency, report)
+        return run_on_ray(runs, agent, concurrency, None if ray is True else ray, report,
+                          receipts)
+    return trio.run(_run_local, runs, agent, concurrency, report, receipts)
 
 
 def load_failure(path: Path, agent: str, attempt: int, error: OanixError) -> TrialResult:
@@ -96,7 +98,7 @@ def load_failure(path: Path, agent: str, attempt: int, error: OanixError) -> Tri
 
 
 async def _run_local(runs: Sequence[Run], agent: str, concurrency: int,
-                     report: Progress) -> list[TrialResult]:
+                     report: Progress, receipts: bool) -> list[TrialResult]:
     results: list[TrialResult] = []
 
     def done(result: TrialResult) -> None:
@@ -104,7 +106,7 @@ async def _run_local(runs: Sequence[Run], agent: str, concurrency: int,
         report(result)
 
     with WasiRuntime() as runtime:
-        trial = functools.partial(run_trial, runtime=runtime)
+        trial = functools.partial(run_trial, runtime=runtime, receipt=receipts)
         async with Scheduler(max_concurrent=concurrency) as sched:
             async def one(path: Path, attempt: int) -> None:
                 try:
@@ -126,7 +128,8 @@ async def _run_local(runs: Sequence[Run], agent: str, concurrency: int,
 
 def write_results(out: Path, results: Sequence[TrialResult], attempts: bool = False) -> None:
     """``results.json`` and a folder per trial under ``out``: agent.log, verifier.log,
-    changes.json, result.json (``<task>__<attempt>`` when tasks run more than once)."""
+    changes.json, result.json, and receipt.json when the trial has one
+    (``<task>__<attempt>`` when tasks run more than once)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_bytes(dumps_pretty([r.to_json() for r in results]))
     seen: set[str] = set()
@@ -144,3 +147,5 @@ def write_results(out: Path, results: Sequence[TrialResult], attempts: bool = Fa
         changes = r.to_json()["changes"]
         (folder / "changes.json").write_bytes(dumps_pretty(changes))
         (folder / "result.json").write_bytes(dumps_pretty(r.to_json()))
+        if r.receipt is not None:
+            (folder / "receipt.json").write_bytes(dumps_pretty(r.receipt.to_json()))

@@ -59,7 +59,8 @@ def pack_task(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def unpack_and_run(packed: bytes, name: str, agent: str, attempt: int) -> TrialResult:
+def unpack_and_run(packed: bytes, name: str, agent: str, attempt: int,
+                   receipt: bool = False) -> TrialResult:
     """What a Ray worker does: unpack the task, run the trial, return its result."""
     with tempfile.TemporaryDirectory(prefix="oanix-ray-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
@@ -68,7 +69,7 @@ def unpack_and_run(packed: bytes, name: str, agent: str, attempt: int) -> TrialR
             spec = load_task(Path(tmp) / name)
         except OanixError as e:
             return attrs.evolve(failed_trial(name, agent, str(e)), attempt=attempt)
-        return attrs.evolve(run_trial(spec, agent), attempt=attempt)
+        return attrs.evolve(run_trial(spec, agent, receipt=receipt), attempt=attempt)
 
 
 @contextlib.contextmanager
@@ -88,8 +89,8 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 
 def run_on_ray(runs: Sequence[tuple[Path, int]], agent: str, concurrency: int,
-               address: str | None, report: Callable[[TrialResult], None]
-               ) -> list[TrialResult]:
+               address: str | None, report: Callable[[TrialResult], None],
+               receipts: bool = False) -> list[TrialResult]:
     """Run ``runs`` as Ray tasks (see the module docstring); ``report`` sees each result
     as it arrives.
 
@@ -98,11 +99,12 @@ def run_on_ray(runs: Sequence[tuple[Path, int]], agent: str, concurrency: int,
     """
     ray = _ray()
     with _stdout_to_stderr():
-        return _run(ray, runs, agent, concurrency, address, report)
+        return _run(ray, runs, agent, concurrency, address, report, receipts)
 
 
 def _run(ray: ModuleType, runs: Sequence[tuple[Path, int]], agent: str, concurrency: int,
-         address: str | None, report: Callable[[TrialResult], None]) -> list[TrialResult]:
+         address: str | None, report: Callable[[TrialResult], None], receipts: bool
+         ) -> list[TrialResult]:
     started_here = not ray.is_initialized()
     if started_here:
         try:
@@ -122,8 +124,8 @@ def _run(ray: ModuleType, runs: Sequence[tuple[Path, int]], agent: str, concurre
         while todo or in_flight:
             while todo and len(in_flight) < concurrency:
                 path, attempt = todo.pop(0)
-                in_flight[remote.remote(pack_task(path), path.name, agent, attempt)] = (
-                    path, attempt)
+                ref = remote.remote(pack_task(path), path.name, agent, attempt, receipts)
+                in_flight[ref] = (path, attempt)
             ready, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in ready:
                 path, attempt = in_flight.pop(ref)

@@ -94,3 +94,22 @@ def test_batch_task_name_exclude_and_attempts(tmp_path: Path) -> None:
     assert none.returncode == 2 and "matches" in none.stderr
     zero = cli("batch", str(root), "--n-attempts", "0")
     assert zero.returncode == 2 and "--n-attempts" in zero.stderr
+
+
+def test_receipts_in_run_and_batch(tmp_path: Path) -> None:
+    root = tmp_path / "tasks"
+    harbor_task(root / "good", "FROM x\nWORKDIR /app\n", "echo hi > /app/o.txt",
+                "grep -q hi /app/o.txt")
+    one = cli("run", str(root / "good"), "--json", "--receipts")
+    assert one.returncode == 0, one.stderr
+    receipt = json.loads(one.stdout)["receipt"]
+    assert receipt["task"]["name"] == "good" and receipt["status"] == "passed"
+    assert [o["path"] for o in receipt["outputs"]] == ["/app/o.txt"]
+    out = tmp_path / "job"
+    batch = cli("batch", str(root), "--output", str(out), "--receipts")
+    assert batch.returncode == 0, batch.stderr
+    stored = json.loads((out / "good" / "receipt.json").read_text())
+    assert stored["task"]["sha256"] == receipt["task"]["sha256"]
+    plain = cli("batch", str(root), "--output", str(tmp_path / "plain"), "--json")
+    assert json.loads(plain.stdout)[0]["receipt"] is None
+    assert not (tmp_path / "plain" / "good" / "receipt.json").exists()

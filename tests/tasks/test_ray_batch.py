@@ -82,7 +82,7 @@ def test_ray_batch_retries_a_killed_worker_and_matches_a_local_batch(tmp_path: P
         killer.start()
         out = tmp_path / "ray-job"
         res = cli("batch", str(root), "--agent", "victim:agent", "--ray", "--concurrency", "2",
-                  "--output", str(out), "--json", env=env)
+                  "--output", str(out), "--json", "--receipts", env=env)
         killer.join(1)
         assert killed, f"no trial started on Ray: {res.stderr[-2000:]}"
         assert res.returncode == 1, res.stderr[-2000:]  # the broken task is an error row
@@ -106,6 +106,9 @@ def test_ray_batch_retries_a_killed_worker_and_matches_a_local_batch(tmp_path: P
     for r in on_ray:
         if r["task"] != "broken":
             assert r["changes"]["added"] == ["/app/o.txt"]
+            receipt = json.loads((out / str(r["task"]) / "receipt.json").read_text())
+            assert receipt == r["receipt"]  # made on the worker, written here
+            assert [o["path"] for o in receipt["outputs"]] == ["/app/o.txt"]
 
 
 def test_without_ray_the_cli_says_how_to_get_it(tmp_path: Path) -> None:
