@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .changes import Changes
     from .env import EnvStatus, Limits, OanixEnv
     from .executors import ExecutorManager, HttpExecutor, NostrRelayConnector, WsConnector
-    from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
+    from .fs import CowFs, FsspecFs, FuncFs, MapFs, SqliteFs, WorkspaceFs
     from .shell import ExecResult, Shell
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
 
@@ -54,7 +54,8 @@ __version__ = "0.1.0"
 # name -> the module that defines it, imported by __getattr__ on first use.
 _LAZY = {
     "Changes": ".changes",
-    "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "WorkspaceFs": ".fs",
+    "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "SqliteFs": ".fs",
+    "WorkspaceFs": ".fs",
     "EnvStatus": ".env", "Limits": ".env", "OanixEnv": ".env",
     "ExecResult": ".shell", "Shell": ".shell",
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
@@ -122,6 +123,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Shell",
+    "SqliteFs",
     "Stat",
     "TaskError",
     "TaskFs",
