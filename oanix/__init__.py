@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from .env import EnvStatus, Limits, OanixEnv
     from .executors import ExecutorManager, HttpExecutor, NostrRelayConnector, WsConnector
     from .fs import CowFs, FsspecFs, FuncFs, MapFs, SqliteFs, WorkspaceFs
+    from .services.kv import KvFs
+    from .services.sql import SqlFs
     from .shell import ExecResult, Shell
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
 
@@ -60,6 +62,7 @@ _LAZY = {
     "ExecResult": ".shell", "Shell": ".shell",
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
     "WasiRuntime": ".wasi", "run_python": ".wasi",
+    "KvFs": ".services.kv", "SqlFs": ".services.sql",
     "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
     "ExecutorManager": ".executors", "HttpExecutor": ".executors",
     "NostrRelayConnector": ".executors", "WsConnector": ".executors",
@@ -100,6 +103,7 @@ __all__ = [
     "InvalidPath",
     "NameTooLong",
     "IsADirectory",
+    "KvFs",
     "Limits",
     "LogEvent",
     "LogsFs",
@@ -123,6 +127,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Shell",
+    "SqlFs",
     "SqliteFs",
     "Stat",
     "TaskError",
