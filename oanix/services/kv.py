@@ -32,8 +32,9 @@ still gets an id and a result: ``{"id": n, "swapped": false, "error": "invalid_r
 (1, 2, ...); an empty write is ignored. The result is per KvFs: give each agent its own
 KvFs (several may share one database file) or call ``cas`` from host code.
 
-In a wasm run the store is staged like any directory: keys written or removed by the
-guest reach the database after the run, and so does a ``.cas`` request.
+In a wasm run the store is staged like any directory: the keys a guest writes or removes
+and its ``.cas`` request reach the database after the run, in path order (``.cas``
+first), so a guest's request cannot depend on its own writes of the same run.
 
 The database (``":memory:"`` for a private one) is readable without oanix:
 ``PRAGMA application_id`` is ``0x6F614B56`` ("oaKV"), ``PRAGMA user_version`` 1, and::
