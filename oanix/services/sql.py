@@ -3,13 +3,13 @@
     query     write-only: each open-write-close is ONE query: SQL text (one statement),
               or a JSON object {"sql": "...", "params": [...] | {"name": ...}}
     result    read-only: the JSON result of this SqlFs's latest query
-    schema    read-only: the database's CREATE statements, one per line
 
 A shell does ``echo 'SELECT name FROM users LIMIT 3' > /cap/sql/query`` then
-``cat /cap/sql/result``. Parameters are JSON scalars, or ``{"base64": "..."}`` for a blob.
-The query runs when the file is closed, before ``close`` returns; in a wasm run the
-service is live, so a guest reads ``result`` right after writing ``query``. The result
-is per SqlFs: give each agent its own (they may name one database).
+``cat /cap/sql/result`` (``SELECT sql FROM sqlite_schema`` shows the tables). Parameters
+are JSON scalars, or ``{"base64": "..."}`` for a blob. The query runs when the file is
+closed, before ``close`` returns; in a wasm run the service is live, so a guest reads
+``result`` right after writing ``query``. The result is per SqlFs: give each agent its
+own (they may name one database).
 
 The result file::
 
@@ -18,14 +18,15 @@ The result file::
     {"id": n, "error": kind, "message": "..."}       the query did not run, or failed
 
 A blob comes back as ``{"base64": "..."}``, an infinite float as ``"Infinity"`` or
-``"-Infinity"``. ``truncated`` is true when rows were left out to stay within
-``max_rows`` rows or ``max_result_bytes`` bytes of JSON. Error kinds: ``invalid_query``
+``"-Infinity"``, text that is not UTF-8 with U+FFFD for the bad bytes. ``truncated`` is
+true when rows were left out to stay within ``max_rows`` rows or ``max_result_bytes``
+bytes of JSON; ``changes`` counts the rows a write changed. Error kinds: ``invalid_query``
 (not one statement, bad JSON or params), ``read_only`` (a write to a read-only database),
 ``not_authorized`` (ATTACH, VACUUM INTO, a PRAGMA that is not a read of the schema,
 load_extension, transaction control), ``timeout`` (it ran past ``timeout`` seconds),
 ``too_large`` (one value over ``max_result_bytes``), ``sql_error`` (what SQLite said: a
-syntax error, no such table), ``error`` (anything else). A Python traceback never
-reaches the file.
+syntax error, no such table, a lock held too long), ``error`` (anything else). A Python
+traceback never reaches the file.
 
 Read-only unless the host passes ``writable=True``, by three locks, each enough alone:
 the file is opened with ``mode=ro`` (SQLite refuses every write), ``PRAGMA query_only``
@@ -35,22 +36,29 @@ but schema introspection, ``load_extension`` (also never enabled), and BEGIN/COM
 SAVEPOINT (each query is one transaction, so no agent holds a lock between queries).
 ``writable=True`` lifts only the first two.
 
-Bounds, so an agent cannot hang or flood the host: a query runs at most ``timeout``
-seconds (a progress handler interrupts it; a write waits at most that long for another
-process's lock), any one string or blob is at most ``max_result_bytes`` (SQLite's length
-limit), the result holds at most ``max_rows`` rows and ``max_result_bytes`` bytes, and a
-query file at most ``max_file_bytes``.
+Bounds, so an agent cannot hang or flood the host: queries run in a separate process
+(``_sql_worker``, started on the first query); a query is stopped at ``timeout`` seconds
+by SQLite's progress handler, and one stuck inside a single SQL function (``instr`` or
+``LIKE`` over megabyte strings) is killed with its process ``KILL_GRACE`` seconds later
+(the next query starts a new one; a write in progress is rolled back by SQLite). A write
+waits at most ``timeout`` for another process's lock. Any one string or blob is at most
+``max_result_bytes`` (SQLite's length limit), a result at most ``max_rows`` rows and
+``max_result_bytes`` bytes of JSON, a query file at most ``max_file_bytes``.
 
-Locking: one lock guards the connection and the result; a query holds it while it runs
-(at most ``timeout`` seconds), so queries of one SqlFs run one at a time.
+Locking: one lock guards the worker process and the result; a query holds it while it
+runs (at most ``timeout + KILL_GRACE`` seconds), so the queries of one SqlFs run one at a
+time.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
+import contextlib
+import json
+import os
+import select
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, BinaryIO, ClassVar, Final
@@ -67,35 +75,17 @@ from ..errors import (
 )
 from ..files import BufferFile, CappedFile
 from ..service import FileService, OpenMode, Stat, check_open
-from ..values import dumps_compact, dumps_pretty, load_json, parse_count, parse_duration
+from ..values import dumps_pretty, load_json, parse_count, parse_duration
+from . import _sql_worker
+from ._sql_worker import INTROSPECTION_PRAGMAS, timeout_error
 
-__all__ = ["INTROSPECTION_PRAGMAS", "SqlFs"]
+__all__ = ["INTROSPECTION_PRAGMAS", "KILL_GRACE", "SqlFs"]
 
-_FILES: Final = ("query", "result", "schema")
+KILL_GRACE: Final = 0.5
+"""Seconds past its timeout after which a query's process is killed."""
 
-INTROSPECTION_PRAGMAS: Final = frozenset({
-    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-    "foreign_key_list", "collation_list", "function_list", "pragma_list", "user_version",
-    "application_id", "schema_version", "page_count", "page_size", "encoding",
-    "foreign_keys"})
-"""The PRAGMAs a query may run: reads of the schema. Those that can set a value
-(``user_version``, ``foreign_keys``, ...) only without an argument."""
-
-_PRAGMAS_WITH_ARG: Final = frozenset({"table_info", "table_xinfo", "index_list",
-                                      "index_info", "index_xinfo", "foreign_key_list",
-                                      "table_list"})
-_DENIED_FUNCTIONS: Final = frozenset({"load_extension", "fts3_tokenizer"})
-_NO_ATTACH: Final = ("ATTACH, DETACH and VACUUM INTO are not allowed: a query sees one "
-                     "database and writes no other file")
-_PROGRESS_STEPS: Final = 1000  # SQLite VM instructions between two looks at the clock
-
-
-class _Refused(Exception):
-    """A query refused before it ran: ``kind`` and a message for the result file."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+_FILES: Final = ("query", "result")
+_WORKER: Final = os.path.abspath(_sql_worker.__file__)
 
 
 class SqlFs(FileService):
@@ -103,7 +93,8 @@ class SqlFs(FileService):
 
     ``writable`` allows writes (and creates a missing file); otherwise the file must
     exist. ``timeout`` is seconds per query (a number or ``"500ms"``), ``max_rows`` and
-    ``max_result_bytes`` bound a result, ``max_file_bytes`` a query file.
+    ``max_result_bytes`` bound a result, ``max_file_bytes`` a query file. Use it as a
+    context manager, or call ``close`` (which ends its query process).
 
     Raises:
         NotFound, PermissionDenied: the database cannot be opened.
@@ -112,51 +103,38 @@ class SqlFs(FileService):
     """
 
     live = True  # the WASI bridge mirrors it while a guest runs
-    is_computed: ClassVar[bool] = True  # result and schema change without a write here
+    is_computed: ClassVar[bool] = True  # the result changes without a write to it
 
     def __init__(self, path: str, *, writable: bool = False, timeout: float | str = 2.0,
                  max_rows: int = 1000, max_result_bytes: int = 1 << 20,
                  max_file_bytes: int = 1 << 20) -> None:
         self.path = path
         self.writable = writable
-        self.timeout = parse_duration(timeout, "timeout")
+        self.timeout = parse_duration(timeout, "timeout", maximum=3600)
         self.max_rows = parse_count(max_rows, "max_rows", minimum=1)
         self.max_result_bytes = parse_count(max_result_bytes, "max_result_bytes",
                                             minimum=64, maximum=1 << 30)
         self.max_file_bytes = parse_count(max_file_bytes, "max_file_bytes", minimum=64,
                                           maximum=1 << 30)
-        self._conn = connect(path, readonly=not writable, create=writable)
-        try:
-            self._setup()
+        conn = connect(path, readonly=not writable, create=writable)
+        try:  # refuse a file that is not a database now, with a typed error
+            conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         except sqlite3.Error as exc:
-            self._conn.close()
             raise translate(exc, path, "opening a database for SqlFs") from None
+        finally:
+            conn.close()
         self._lock = threading.Lock()
         self._closed = False
+        self._proc: subprocess.Popen[bytes] | None = None
         self._queries = 0
         self._result = b""
         self._result_mtime = self._created = time.time()
-        self._deadline = math.inf
-        self._denied = ""
-
-    def _setup(self) -> None:
-        conn = self._conn
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # "not a database"
-        if not self.writable:
-            conn.execute("PRAGMA query_only = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, self.max_result_bytes)
-        conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, self.max_file_bytes)
-        conn.set_authorizer(self._authorize)
-        conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
 
     def close(self) -> None:
-        """Close the database. Idempotent."""
+        """End the query process. Idempotent."""
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
+            self._closed = True
+            self._stop_worker()
 
     def __enter__(self) -> SqlFs:
         return self
@@ -167,33 +145,81 @@ class SqlFs(FileService):
     def __repr__(self) -> str:
         return f"SqlFs({self.path!r}, writable={self.writable})"
 
-    # -- the guards (called by SQLite, under the lock) -------------------------------------
+    # -- the query process (under the lock) ------------------------------------------------
 
-    def _authorize(self, action: int, arg1: str | None, arg2: str | None,
-                   db: str | None, trigger: str | None) -> int:
-        if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
-            return self._deny(_NO_ATTACH)
-        if action == sqlite3.SQLITE_PRAGMA:
-            name = (arg1 or "").lower()
-            if name not in INTROSPECTION_PRAGMAS or (
-                    arg2 is not None and name not in _PRAGMAS_WITH_ARG):
-                return self._deny(f"PRAGMA {arg1}{'' if arg2 is None else ' = ' + arg2} is "
-                                  "not allowed: only reads of the schema "
-                                  f"({', '.join(sorted(INTROSPECTION_PRAGMAS))})")
-        elif action == sqlite3.SQLITE_FUNCTION:
-            if (arg2 or "").lower() in _DENIED_FUNCTIONS:
-                return self._deny(f"the function {arg2}() is not allowed")
-        elif action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT):
-            return self._deny("transaction control is not allowed: each query is one "
-                              "transaction")
-        return sqlite3.SQLITE_OK
+    def _settings(self) -> dict[str, Any]:
+        return {"path": self.path, "writable": self.writable, "timeout": self.timeout,
+                "max_rows": self.max_rows, "max_result_bytes": self.max_result_bytes,
+                "max_sql_bytes": self.max_file_bytes}
 
-    def _deny(self, why: str) -> int:
-        self._denied = why
-        return sqlite3.SQLITE_DENY
+    def _worker(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop_worker()
+            # -I -S: no environment, no site-packages; the worker needs the stdlib only
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", _WORKER], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+            answer = self._ask(self._settings(), 30.0)
+            if "error" in answer:
+                self._stop_worker()
+                raise _WorkerFailed(answer)
+        return self._proc
 
-    def _progress(self) -> int:
-        return 1 if time.monotonic() > self._deadline else 0
+    def _stop_worker(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def _ask(self, message: dict[str, Any], limit: float) -> dict[str, Any]:
+        """Send one JSON line to the worker and read its one-line answer within ``limit``
+        seconds; a worker that overruns is killed (answered as a timeout)."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        try:
+            line = json.dumps(message, allow_nan=False).encode("utf-8") + b"\n"
+        except (TypeError, ValueError) as e:
+            return {"error": "invalid_query", "message": f"params are not JSON data: {e}"}
+        try:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+        except OSError:
+            return self._died()
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + limit
+        chunks: list[bytes] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self._stop_worker()
+                return timeout_error(self.timeout)
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return self._died()
+            chunks.append(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        data = b"".join(chunks)
+        try:
+            answer: dict[str, Any] = load_json(data, "the query process's answer",
+                                               max_bytes=len(data))
+        except InvalidContent as e:
+            self._stop_worker()
+            return {"error": "error", "message": str(e.strerror)}
+        return answer
+
+    def _died(self) -> dict[str, Any]:
+        proc = self._proc
+        code = None if proc is None else proc.poll()
+        self._stop_worker()
+        return {"error": "error", "message": f"the query process ended (exit {code}); the "
+                                             "next query starts a new one"}
 
     # -- queries --------------------------------------------------------------------------
 
@@ -202,99 +228,35 @@ class SqlFs(FileService):
         """Run one query (as a ``query`` file would) and return the result's JSON; it
         also becomes the ``result`` file."""
         with self._lock:
-            self._queries += 1
-            result = {"id": self._queries, **self._run(sql, [] if params is None else params)}
-            self._result = dumps_pretty(result, indent=1)
-            self._result_mtime = time.time()
+            result = self._run(sql, [] if params is None else params)
+            return self._record(result)
+
+    def _record(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Number ``result`` and make it the result file; call with the lock held."""
+        self._queries += 1
+        result = {"id": self._queries, **result}
+        self._result = dumps_pretty(result, indent=1)
+        self._result_mtime = time.time()
         return result
+
+    def _run(self, sql: str, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
+        if self._closed:
+            return {"error": "error", "message": f"the SqlFs of {self.path} is closed"}
+        try:
+            self._worker()
+        except _WorkerFailed as e:
+            return e.answer
+        return self._ask({"sql": sql, "params": params}, self.timeout + KILL_GRACE)
 
     def _submit(self, data: bytes) -> None:
         if not data.strip():
             return
-        try:
-            sql, params = _parse(data)
-        except _Refused as e:
-            with self._lock:
-                self._queries += 1
-                self._result = dumps_pretty({"id": self._queries, "error": e.kind,
-                                             "message": str(e)}, indent=1)
-                self._result_mtime = time.time()
-            return
-        self.execute(sql, params)
-
-    def _run(self, sql: str, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
-        """The result of ``sql`` (without its id); call with the lock held."""
-        if self._closed:
-            return {"error": "error", "message": f"the SqlFs of {self.path} is closed"}
-        self._denied = ""
-        self._deadline = time.monotonic() + self.timeout
-        conn = self._conn
-        try:
-            cur = conn.execute(sql, _params(params))
-            columns = [d[0] for d in cur.description or ()]
-            rows: list[list[Any]] = []
-            size = 0
-            truncated = False
-            while True:
-                row = cur.fetchone()
-                if row is None:
-                    break
-                out = [_json_value(v) for v in row]
-                size += len(dumps_compact(out).encode("utf-8")) + 2
-                if len(rows) >= self.max_rows or size > self.max_result_bytes:
-                    truncated = True
-                    break
-                rows.append(out)
-            changes = max(cur.rowcount, 0)
-            cur.close()
-            return {"columns": columns, "rows": rows, "row_count": len(rows),
-                    "truncated": truncated, "changes": changes}
-        except _Refused as e:
-            return {"error": e.kind, "message": str(e)}
-        except (sqlite3.Error, sqlite3.Warning) as e:
-            return self._sql_error(e)
-        except Exception as e:  # never a traceback in the result file
-            return {"error": "error", "message": f"{type(e).__name__}: {e}"}
-        finally:
-            self._deadline = math.inf
-            if conn.in_transaction and not self._closed:
-                conn.execute("ROLLBACK")
-
-    def _sql_error(self, e: sqlite3.Error | sqlite3.Warning) -> dict[str, Any]:
-        text = str(e)
-        if ("not authorized" in text or "authorization denied" in text) and self._denied:
-            return {"error": "not_authorized", "message": self._denied}
-        if "too many attached databases" in text:
-            return {"error": "not_authorized", "message": _NO_ATTACH}
-        if "interrupted" in text:
-            return {"error": "timeout",
-                    "message": f"the query ran past its {self.timeout:g} s and was stopped"}
-        if "readonly database" in text or "query_only" in text:
-            return {"error": "read_only", "message": f"the database is read-only: {text}"}
-        if "string or blob too big" in text:
-            return {"error": "too_large",
-                    "message": f"a value over {self.max_result_bytes} bytes: {text}"}
-        if "one statement at a time" in text:
-            return {"error": "invalid_query", "message": "a query file holds one SQL "
-                                                         "statement"}
-        if isinstance(e, sqlite3.ProgrammingError | sqlite3.InterfaceError):
-            return {"error": "invalid_query", "message": text}
-        return {"error": "sql_error", "message": text}
-
-    def _schema(self) -> bytes:
+        parsed = _parse(data)
         with self._lock:
-            if self._closed:
-                return b""
-            self._deadline = time.monotonic() + self.timeout
-            try:
-                rows = self._conn.execute(
-                    "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid"
-                ).fetchall()
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path, "schema") from None
-            finally:
-                self._deadline = math.inf
-        return "".join(" ".join(r[0].split()) + ";\n" for r in rows).encode("utf-8")
+            if isinstance(parsed, dict):
+                self._record(parsed)
+            else:
+                self._record(self._run(*parsed))
 
     # -- files ----------------------------------------------------------------------------
 
@@ -312,8 +274,6 @@ class SqlFs(FileService):
         if name == "result":
             with self._lock:
                 return self._result
-        if name == "schema":
-            return self._schema()
         raise NotFound(path)
 
     def _stat(self, path: str) -> Stat:
@@ -323,8 +283,7 @@ class SqlFs(FileService):
         name = paths.basename(path)
         if content is None:
             return Stat(name, 0, False, self._created)
-        mtime = self._result_mtime if name == "result" else time.time()
-        return Stat(name, len(content), False, mtime, readonly=True)
+        return Stat(name, len(content), False, self._result_mtime, readonly=True)
 
     def _listdir(self, path: str) -> list[str]:
         if path != "/":
@@ -372,50 +331,33 @@ class SqlFs(FileService):
         return PermissionDenied(path, f"SqlFs files are fixed: {op} is not supported")
 
 
-def _parse(data: bytes) -> tuple[str, list[Any] | dict[str, Any]]:
-    """The SQL and parameters of a query file; raises _Refused."""
+class _WorkerFailed(Exception):
+    """The query process could not open the database; ``answer`` says why."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(answer.get("message"))
+        self.answer = answer
+
+
+def _parse(data: bytes) -> tuple[str, list[Any] | dict[str, Any]] | dict[str, Any]:
+    """The SQL and parameters of a query file, or the error result saying why not."""
+    def invalid(message: str) -> dict[str, Any]:
+        return {"error": "invalid_query", "message": message}
+
     if data.lstrip()[:1] != b"{":
         try:
             return data.decode("utf-8"), []
         except UnicodeDecodeError as e:
-            raise _Refused("invalid_query", f"the query is not UTF-8: {e}") from None
+            return invalid(f"the query is not UTF-8: {e}")
     try:
         obj = load_json(data, "query")
     except InvalidContent as e:
-        raise _Refused("invalid_query", f"the query is {e.strerror}") from None
+        return invalid(f"the query is {e.strerror}")
     if not isinstance(obj, dict) or set(obj) - {"sql", "params"} or not isinstance(
             obj.get("sql"), str):
-        raise _Refused("invalid_query", 'a JSON query is {"sql": "...", "params": [...] or '
-                                        '{...}} (params optional)')
+        return invalid('a JSON query is {"sql": "...", "params": [...] or {...}} (params '
+                       "optional)")
     params = obj.get("params", [])
     if not isinstance(params, list | dict):
-        raise _Refused("invalid_query", "params must be a JSON array or object")
+        return invalid("params must be a JSON array or object")
     return obj["sql"], params
-
-
-def _params(params: list[Any] | dict[str, Any]) -> list[Any] | dict[str, Any]:
-    """JSON parameters as SQLite values: ``{"base64": ...}`` is a blob."""
-    if isinstance(params, dict):
-        return {str(k): _param(v, f"params[{k!r}]") for k, v in params.items()}
-    return [_param(v, f"params[{i}]") for i, v in enumerate(params)]
-
-
-def _param(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if isinstance(value, dict) and set(value) == {"base64"} and isinstance(value["base64"],
-                                                                           str):
-        try:
-            return base64.b64decode(value["base64"], validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise _Refused("invalid_query", f"{where}: not valid base64: {e}") from None
-    raise _Refused("invalid_query", f"{where}: a parameter is a JSON scalar or "
-                                    f'{{"base64": "..."}}, not {value!r}')
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"base64": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, float) and not math.isfinite(value):
-        return "Infinity" if value > 0 else "-Infinity"  # SQLite stores no NaN
-    return value
