@@ -6,9 +6,10 @@ The workload: create N files of 1 KiB in D directories, read them all, stat them
 list every directory, delete them all. It runs on a Namespace with a MemFs at /, a MemFs
 alone, fsspec's MemoryFileSystem, a plain dict of dicts (the floor: no checks, no
 locking), the OS on a temporary directory, and SqliteFs (a durable tree in one SQLite
-file: one transaction per write) beside the OS, the durable alternative. Then the per-operation cost through a
-namespace with 1 and with 100 mounts. Each figure is the best of ``--repeat`` runs;
-compare the ratios, which come from one run, not absolute times across runs.
+file: one transaction per write) beside the OS, the durable alternative. Then the
+per-operation cost through a namespace with 1 and with 100 mounts. Each figure is the
+best of ``--repeat`` runs; compare the ratios, which come from one run, not absolute
+times across runs.
 """
 
 from __future__ import annotations
