@@ -61,6 +61,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from typing import Any, BinaryIO, ClassVar, Final
 
 from .. import paths
@@ -126,6 +127,7 @@ class SqlFs(FileService):
         self._lock = threading.Lock()
         self._closed = False
         self._proc: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._queries = 0
         self._result = b""
         self._result_mtime = self._created = time.time()
@@ -156,9 +158,15 @@ class SqlFs(FileService):
         if self._proc is None or self._proc.poll() is not None:
             self._stop_worker()
             # -I -S: no environment, no site-packages; the worker needs the stdlib only
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", _WORKER], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-I", "-S", _WORKER], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+            except OSError as e:
+                raise _WorkerFailed({"error": "error", "message": "cannot start the query "
+                                     f"process: {e}"}) from None
+            # an SqlFs dropped without close() (or alive at exit) still ends its process
+            self._finalizer = weakref.finalize(self, _end_process, self._proc)
             answer = self._ask(self._settings(), 30.0)
             if "error" in answer:
                 self._stop_worker()
@@ -166,16 +174,10 @@ class SqlFs(FileService):
         return self._proc
 
     def _stop_worker(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(OSError):
-            proc.kill()
-        proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
+        self._proc = None
+        if self._finalizer is not None:
+            self._finalizer()  # _end_process, once
+            self._finalizer = None
 
     def _ask(self, message: dict[str, Any], limit: float) -> dict[str, Any]:
         """Send one JSON line to the worker and read its one-line answer within ``limit``
@@ -329,6 +331,17 @@ class SqlFs(FileService):
 
     def _refused(self, path: str, op: str) -> PermissionDenied:
         return PermissionDenied(path, f"SqlFs files are fixed: {op} is not supported")
+
+
+def _end_process(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the query process ``proc``, reap it and close its pipes."""
+    with contextlib.suppress(OSError):
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class _WorkerFailed(Exception):
