@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from typing import Final
 from urllib.parse import quote
 
-from .errors import FsError, InvalidContent, NoSpace, NotFound, PermissionDenied, ReadOnly
+from .errors import (
+    FsError,
+    InvalidContent,
+    IsADirectory,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+    ReadOnly,
+)
 
 __all__ = ["BUSY_TIMEOUT", "connect", "open_store", "translate"]
 
@@ -35,6 +43,8 @@ def translate(exc: sqlite3.Error, path: str, what: str = "") -> FsError:
     if "readonly database" in text:
         return ReadOnly(path, f"{where}the database is read-only")
     if "unable to open database file" in text:
+        if os.path.isdir(path):
+            return IsADirectory(path, f"{where}a directory, not a database file")
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent) or not os.path.exists(path):
             return NotFound(path, f"{where}cannot open the database: no such file or "

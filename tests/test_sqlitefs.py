@@ -169,6 +169,9 @@ def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(NotFound) as exc:
         SqliteFs(path)
     assert exc.value.path == path
+    with pytest.raises(oanix.IsADirectory) as dir_exc:
+        SqliteFs(str(tmp_path))
+    assert dir_exc.value.path == str(tmp_path)
 
 
 # -- processes --------------------------------------------------------------------------------
