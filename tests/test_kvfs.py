@@ -177,6 +177,11 @@ def test_value_size_cap() -> None:
         r = cas(kv, key="k", expect=None, value="x" * 11)
         assert r["swapped"] is False and r["error"] == "refused"
         assert kv.get("k") is None
+        with pytest.raises(NoSpace):  # a request is capped too: 2 values in base64 + 4 KiB
+            kv.write_bytes("/.cas", b" " * (3 * 10 + 4097))
+        with pytest.raises(NoSpace), kv.open("/.cas", "wb") as f:
+            f.write(b" " * (3 * 10 + 4097))
+        assert json.loads(kv.read_bytes("/.cas.result"))["id"] == 1  # nothing more ran
 
 
 def test_control_files(kv: KvFs) -> None:

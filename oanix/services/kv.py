@@ -286,6 +286,11 @@ class KvFs(FileService):
 
     # -- the .cas request file ------------------------------------------------------------
 
+    @property
+    def _request_cap(self) -> int:
+        """The largest ``.cas`` request: two values in base64, and room for the rest."""
+        return self.max_value_bytes * 3 + 4096
+
     def _request(self, data: bytes) -> None:
         """Carry out one ``.cas`` request and record its result."""
         if not data.strip():
@@ -398,7 +403,7 @@ class KvFs(FileService):
             check_open(path, mode, Stat(CAS, 0, False))
             if mode.read:
                 raise PermissionDenied(path, f"{CAS} is write-only: read {CAS_RESULT}")
-            return CappedFile(self.max_value_bytes * 2 + 4096, mode, path,  # type: ignore[return-value]
+            return CappedFile(self._request_cap, mode, path,  # type: ignore[return-value]
                               f"a {CAS} request", on_close=self._request)
         if key == CAS_RESULT:
             if mode.write:
@@ -425,6 +430,9 @@ class KvFs(FileService):
             raise IsADirectory(path)
         key = self._key_of(path, writing=True)
         if key == CAS:
+            if len(data) > self._request_cap:
+                raise NoSpace(path, f"a {CAS} request is capped at {self._request_cap} "
+                                    f"bytes: {len(data)} bytes refused; nothing done")
             self._request(data)
         elif key == CAS_RESULT:
             raise PermissionDenied(path, f"{CAS_RESULT} is read-only: write {CAS}")
