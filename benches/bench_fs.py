@@ -5,9 +5,11 @@
 The workload: create N files of 1 KiB in D directories, read them all, stat them all,
 list every directory, delete them all. It runs on a Namespace with a MemFs at /, a MemFs
 alone, fsspec's MemoryFileSystem, a plain dict of dicts (the floor: no checks, no
-locking) and the OS on a temporary directory. Then the per-operation cost through a
-namespace with 1 and with 100 mounts. Each figure is the best of ``--repeat`` runs;
-compare the ratios, which come from one run, not absolute times across runs.
+locking), the OS on a temporary directory, and SqliteFs (a durable tree in one SQLite
+file: one transaction per write) beside the OS, the durable alternative. Then the
+per-operation cost through a namespace with 1 and with 100 mounts. Each figure is the
+best of ``--repeat`` runs; compare the ratios, which come from one run, not absolute
+times across runs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from fsspec.implementations.memory import MemoryFileSystem
 
-from oanix import MemFs, Namespace
+from oanix import MemFs, Namespace, SqliteFs
 
 DATA = b"x" * 1024
 
@@ -119,6 +121,15 @@ def run_os(dirs: list[str], files: list[str]) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def run_sqlitefs(dirs: list[str], files: list[str]) -> None:
+    base = tempfile.mkdtemp(prefix="oanix-bench-")
+    try:
+        with SqliteFs(os.path.join(base, "fs.db")) as fs:
+            run_fileservice(fs, dirs, files)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def best(fn: Callable[[], None], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -170,6 +181,7 @@ def main() -> None:
         ("fsspec MemoryFileSystem", lambda: run_fsspec(dirs, files)),
         ("dict of dicts (floor)", lambda: run_dict(dirs, files)),
         ("OS, temp directory", lambda: run_os(dirs, files)),
+        ("oanix SqliteFs", lambda: run_sqlitefs(dirs, files)),
     ]
     results = {name: best(fn, args.repeat) for name, fn in candidates}
     print(f"workload: {args.files} files of 1 KiB in {args.dirs} dirs: create, read, stat, "
@@ -182,6 +194,8 @@ def main() -> None:
     vs_floor = ours / results["dict of dicts (floor)"]
     print(f"\nNamespace+MemFs vs fsspec memory: {vs_fsspec:.1f}x faster  (target >= 10x)")
     print(f"Namespace+MemFs vs dict floor:    {vs_floor:.1f}x slower  (target <= 10x)")
+    vs_os = results["oanix SqliteFs"] / results["OS, temp directory"]
+    print(f"SqliteFs vs OS temp directory:    {vs_os:.1f}x slower  (durable in one file)")
 
     one, hundred = per_op(namespace_with(1), 20_000, args.repeat), per_op(
         namespace_with(100), 20_000, args.repeat)

@@ -53,7 +53,9 @@ if TYPE_CHECKING:
     )
     from .changes import Changes
     from .env import EnvStatus, Limits, OanixEnv
-    from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
+    from .fs import CowFs, FsspecFs, FuncFs, MapFs, SqliteFs, WorkspaceFs
+    from .services.kv import KvFs
+    from .services.sql import SqlFs
     from .shell import ExecResult, Shell
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
     from .wasi.receipt import Receipt
@@ -64,12 +66,14 @@ __version__ = "0.1.0"
 # name -> the module that defines it, imported by __getattr__ on first use.
 _LAZY = {
     "Changes": ".changes",
-    "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "WorkspaceFs": ".fs",
+    "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "SqliteFs": ".fs",
+    "WorkspaceFs": ".fs",
     "EnvStatus": ".env", "Limits": ".env", "OanixEnv": ".env",
     "ExecResult": ".shell", "Shell": ".shell",
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
     "WasiRuntime": ".wasi", "run_python": ".wasi",
     "Receipt": ".wasi.receipt", "ReplayReport": ".wasi.replay", "replay": ".wasi.replay",
+    "KvFs": ".services.kv", "SqlFs": ".services.sql",
     "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
     "ExecutorManager": ".cap", "HttpExecutor": ".cap",
     "NostrRelayConnector": ".cap", "WsConnector": ".cap",
@@ -109,6 +113,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidPath",
     "IsADirectory",
+    "KvFs",
     "Limits",
     "LogEvent",
     "LogsFs",
@@ -135,6 +140,8 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Shell",
+    "SqlFs",
+    "SqliteFs",
     "Stat",
     "TaskError",
     "TaskFs",

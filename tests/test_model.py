@@ -19,7 +19,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from oanix import FileService, MemFs, Namespace, paths
+from oanix import FileService, MemFs, Namespace, SqliteFs, paths
 
 NAMES = st.sampled_from(["a", "b", "c"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map(lambda p: "/" + "/".join(p))
@@ -159,6 +159,29 @@ class MemFsMachine(FsVersusDirectory):
         return MemFs()
 
 
+class SqliteFsMachine(FsVersusDirectory):
+    """A SqliteFs in a new database; every step also reads the tree back through a
+    second SqliteFs on the same file (what another process would see)."""
+
+    def make_service(self) -> FileService:
+        self.db = os.path.join(self.dir + "-db", "fs.db")
+        os.makedirs(os.path.dirname(self.db))
+        self.sqlite = SqliteFs(self.db)
+        self.other = SqliteFs(self.db)
+        return self.sqlite
+
+    def teardown(self) -> None:
+        self.sqlite.close()
+        self.other.close()
+        shutil.rmtree(os.path.dirname(self.db))
+        super().teardown()
+
+    @invariant()
+    def same_tree(self) -> None:
+        super().same_tree()
+        assert self.other.tree() == self.fs.tree()
+
+
 class NamespaceMachine(FsVersusDirectory):
     """A namespace over a MemFs, itself mounted inside another namespace."""
 
@@ -200,6 +223,8 @@ class UnionMachine(FsVersusDirectory):
 _settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 TestMemFsModel = MemFsMachine.TestCase
 TestMemFsModel.settings = _settings
+TestSqliteFsModel = SqliteFsMachine.TestCase
+TestSqliteFsModel.settings = _settings
 TestNamespaceModel = NamespaceMachine.TestCase
 TestNamespaceModel.settings = _settings
 TestUnionModel = UnionMachine.TestCase

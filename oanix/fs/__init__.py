@@ -1,7 +1,9 @@
-"""Storage services: trees of files held in memory, computed, layered or on the host.
+"""Storage services: trees of files held in memory, computed, layered, on the host or in
+an SQLite database.
 
-``FsspecFs`` is imported on first use: fsspec takes longer to import than the rest of
-oanix together, and most programs (``oanix-run``, a sandboxed run) never need it.
+``FsspecFs`` and ``SqliteFs`` are imported on first use: fsspec takes longer to import than
+the rest of oanix together, and most programs (``oanix-run``, a sandboxed run) need
+neither.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -14,8 +16,9 @@ from .workspace import WorkspaceFs
 
 if TYPE_CHECKING:
     from .fsspec import FsspecFs
+    from .sqlite import SqliteFs
 
-__all__ = ["CowFs", "FsspecFs", "FuncFs", "MapFs", "MemFs", "WorkspaceFs"]
+__all__ = ["CowFs", "FsspecFs", "FuncFs", "MapFs", "MemFs", "SqliteFs", "WorkspaceFs"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from .fsspec import FsspecFs
 
         return FsspecFs
+    if name == "SqliteFs":
+        from .sqlite import SqliteFs
+
+        return SqliteFs
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
