@@ -30,8 +30,6 @@ from ..env import OanixEnv
 from ..errors import FsError, InvalidArgument, OanixError
 from ..fs.workspace import WorkspaceFs
 from ..values import parse_duration
-from .server import OanixMCPServer
-from .transports import serve_http, serve_stdio
 
 __all__ = ["main"]
 
@@ -115,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"{PROG}: error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
+    # The SDK loads only now: a refused argument is answered without it.
+    from .server import OanixMCPServer
+    from .transports import serve_http, serve_stdio
+
     with env:
         server = OanixMCPServer(env)
         try:

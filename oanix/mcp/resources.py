@@ -19,6 +19,7 @@ import attrs
 from .. import paths
 from ..errors import FsError, InvalidArgument
 from ..service import FileService
+from .listing import entries
 
 __all__ = ["MAX_LISTED", "MAX_VISITED", "SCHEME", "ListedFile", "list_files", "path_of",
            "uri_of"]
@@ -60,17 +61,18 @@ def list_files(ns: FileService, *, max_listed: int = MAX_LISTED,
                max_visited: int = MAX_VISITED) -> list[ListedFile]:
     """The files of ``ns``, breadth first, names sorted within a directory, outside
     ``/cap``; at most ``max_listed``, after looking at ``max_visited`` entries at most.
-    A directory that vanishes or cannot be listed midway is passed over."""
+    A directory that cannot be listed, or an entry that cannot be stat'ed, is passed
+    over."""
     found: list[ListedFile] = []
     todo = deque(["/"])
     visited = 0
     while todo and len(found) < max_listed and visited < max_visited:
         directory = todo.popleft()
         try:
-            entries = sorted(ns.scandir(directory), key=lambda st: st.name)
+            found_here, _ = entries(ns, directory)
         except FsError:
             continue
-        for st in entries[:max_visited - visited]:
+        for st in found_here[:max_visited - visited]:
             visited += 1
             path = paths.join(directory, st.name)
             if st.is_dir:

@@ -75,7 +75,7 @@ class OanixMCPServer(MCPServer):
                           ("write", self.tools.write), ("list", self.tools.list_dir),
                           ("stat", self.tools.stat), ("glob", self.tools.glob),
                           ("run_python", self.tools.run_python)):
-            self.add_tool(self._threaded(fn), name=name_)
+            self.add_tool(self._threaded(fn), name=name_, structured_output=True)
 
     async def _in_thread(self, fn: Callable[[], Any]) -> Any:
         return await anyio.to_thread.run_sync(fn, limiter=self._limiter)

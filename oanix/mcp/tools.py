@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import base64 as b64
 import binascii
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from pydantic import Field
+from typing_extensions import TypedDict  # pydantic reads nested ones below 3.12
 
 from .. import paths
 from ..env import OanixEnv
 from ..errors import InvalidArgument
 from ..service import Stat
 from ..shell.context import resolve
+from .listing import entries
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_ENTRIES", "MAX_READ", "EnvTools"]
 
@@ -74,6 +76,7 @@ class StatOutput(TypedDict):
 class ListOutput(TypedDict):
     path: str
     entries: list[StatOutput]
+    unreadable: list[str]
     truncated: bool
 
 
@@ -176,11 +179,13 @@ class EnvTools:
                            size=self.env.namespace.stat(where).size)
 
     def list_dir(self, path: NsPath = ".") -> ListOutput:
-        """The entries of a directory, sorted by name."""
+        """The entries of a directory, sorted by name; unreadable names the entries that
+        could not be stat'ed (a host symlink out of its directory, say)."""
         where = self._path(path)
-        entries = sorted(self.env.namespace.scandir(where), key=lambda st: st.name)
-        kept = entries[:self.max_entries]
-        return ListOutput(path=where, truncated=len(entries) > len(kept),
+        found, unreadable = entries(self.env.namespace, where)
+        kept = found[:self.max_entries]
+        return ListOutput(path=where, truncated=len(found) > len(kept),
+                          unreadable=unreadable[:self.max_entries],
                           entries=[_stat(paths.join(where, st.name), st) for st in kept])
 
     def stat(self, path: NsPath) -> StatOutput:
