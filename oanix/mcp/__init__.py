@@ -3,8 +3,7 @@
 
 - ``tools``: the tools' work over an ``OanixEnv`` (exec, read, write, list, stat, glob,
   run_python), every path through its namespace.
-- ``listing``, ``resources``: directory listings, and the namespace's files as
-  ``oanix:///<path>`` resources.
+- ``resources``: the namespace's files as ``oanix:///<path>`` resources.
 - ``server``: ``OanixMCPServer``, the SDK's ``MCPServer`` with those tools and resources,
   each call in a worker thread.
 - ``transports``: serving it on stdio or streamable HTTP.

@@ -19,7 +19,6 @@ import attrs
 from .. import paths
 from ..errors import FsError, InvalidArgument
 from ..service import FileService
-from .listing import entries
 
 __all__ = ["MAX_LISTED", "MAX_VISITED", "SCHEME", "ListedFile", "list_files", "path_of",
            "uri_of"]
@@ -61,15 +60,14 @@ def list_files(ns: FileService, *, max_listed: int = MAX_LISTED,
                max_visited: int = MAX_VISITED) -> list[ListedFile]:
     """The files of ``ns``, breadth first, names sorted within a directory, outside
     ``/cap``; at most ``max_listed``, after looking at ``max_visited`` entries at most.
-    A directory that cannot be listed, or an entry that cannot be stat'ed, is passed
-    over."""
+    A directory that cannot be listed is passed over."""
     found: list[ListedFile] = []
     todo = deque(["/"])
     visited = 0
     while todo and len(found) < max_listed and visited < max_visited:
         directory = todo.popleft()
         try:
-            found_here, _ = entries(ns, directory)
+            found_here = sorted(ns.scandir(directory), key=lambda st: st.name)
         except FsError:
             continue
         for st in found_here[:max_visited - visited]:

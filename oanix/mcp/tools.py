@@ -23,7 +23,6 @@ from ..env import OanixEnv
 from ..errors import InvalidArgument
 from ..service import Stat
 from ..shell.context import resolve
-from .listing import entries
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_ENTRIES", "MAX_READ", "EnvTools"]
 
@@ -76,7 +75,6 @@ class StatOutput(TypedDict):
 class ListOutput(TypedDict):
     path: str
     entries: list[StatOutput]
-    unreadable: list[str]
     truncated: bool
 
 
@@ -179,13 +177,11 @@ class EnvTools:
                            size=self.env.namespace.stat(where).size)
 
     def list_dir(self, path: NsPath = ".") -> ListOutput:
-        """The entries of a directory, sorted by name; unreadable names the entries that
-        could not be stat'ed (a host symlink out of its directory, say)."""
+        """The entries of a directory, sorted by name."""
         where = self._path(path)
-        found, unreadable = entries(self.env.namespace, where)
+        found = sorted(self.env.namespace.scandir(where), key=lambda st: st.name)
         kept = found[:self.max_entries]
         return ListOutput(path=where, truncated=len(found) > len(kept),
-                          unreadable=unreadable[:self.max_entries],
                           entries=[_stat(paths.join(where, st.name), st) for st in kept])
 
     def stat(self, path: NsPath) -> StatOutput:
