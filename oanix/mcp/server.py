@@ -3,9 +3,10 @@
 
 Each tool call runs in a worker thread (``anyio.to_thread``), so a long command leaves
 the server answering other requests; at most ``max_workers`` calls run at once and the
-others wait for a worker. A call that fails with an oanix error (a path outside the
-namespace, a read-only mount, a bad argument) is a tool error (``isError``) whose text
-names the error's type and its message.
+others wait for a worker. A thread is not interrupted: a call the client gives up on
+runs on until its work ends (a command or a Python run at its timeout). A call that
+fails with an oanix error (a path outside the namespace, a read-only mount, a bad
+argument) is a tool error (``isError``) whose text names the error's type and message.
 """
 
 from __future__ import annotations

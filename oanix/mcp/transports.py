@@ -25,7 +25,8 @@ async def serve_stdio(server: OanixMCPServer) -> None:
 
 async def serve_http(server: OanixMCPServer, host: str, port: int,
                      ready: Callable[[str], None] = lambda url: None) -> None:
-    """Serve streamable HTTP at ``http://host:port/mcp`` until SIGINT or SIGTERM.
+    """Serve streamable HTTP at ``http://host:port/mcp`` until SIGINT or SIGTERM; every
+    client session works in the same environment.
 
     With a loopback ``host`` the SDK refuses requests whose Host or Origin header is
     not loopback (DNS rebinding). There is no authentication: anyone who can connect
