@@ -23,6 +23,10 @@
 - ``--build`` (also in the full run): the environment build time of a task whose
   Dockerfile runs ``apt-get install -y curl python3`` and ``pip install requests``
   (``build_image`` alone, the runner's build).
+- ``--mcp`` (also in the full run): ``exec "echo hi"`` through the MCP SDK's client
+  over stdio against ``python -m oanix.mcp`` (a round trip: JSON-RPC, a worker thread,
+  the shell) against the same ``env.exec`` in process; skipped without the ``oanix[mcp]``
+  extra.
 - Bounds (``--bounds`` runs only these): the time a runaway command line takes to stop
   after its timeout (target < 100 ms), and the peak RSS growth and time of
   ``seq 1 100000000 | tail -1`` (target < 100 MB: pipes stream), measured in a fresh
@@ -40,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -142,6 +146,47 @@ def subprocess_from_the_sandbox(n: int = 9) -> None:
         guest = float(res.stdout)
     print(f"subprocess.run python3 -c pass from the sandbox {guest * 1e3:7.1f} ms; "
           f"the same run from the host {host * 1e3:7.1f} ms; ratio {guest / host:.2f}x")
+
+
+def mcp_round_trip(n: int = 200) -> None:
+    try:
+        import anyio
+        from mcp import ClientSession, StdioServerParameters, stdio_client
+    except ImportError:
+        print("MCP round trip: skipped, no mcp SDK (pip install -e '.[mcp]')")
+        return
+    root = str(Path(__file__).resolve().parent.parent)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "oanix.mcp"],
+                                   env={"PYTHONPATH": root}, cwd=root)
+
+    async def over_stdio() -> tuple[float, float]:
+        async with stdio_client(params) as (r, w), ClientSession(r, w) as session:
+            await session.initialize()
+
+            async def echo() -> None:
+                res = await session.call_tool("exec", {"command": "echo hi"})
+                assert not res.is_error and res.structured_content, res
+
+            async def ping() -> None:
+                await session.send_ping()
+
+            async def best(call: Callable[[], Awaitable[None]]) -> float:
+                fastest = float("inf")
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        await call()
+                    fastest = min(fastest, (time.perf_counter() - t0) / n)
+                return fastest
+
+            return await best(echo), await best(ping)
+
+    remote, floor = anyio.run(over_stdio)
+    with OanixEnv() as env:
+        local = per_call(lambda: env.exec("echo hi"), n)
+    print(f"exec 'echo hi' through MCP over stdio {remote * 1e6:8.1f} us; env.exec in "
+          f"process {local * 1e6:8.1f} us; ratio {remote / local:.2f}x (an MCP ping, the "
+          f"SDK's own round trip: {floor * 1e6:.1f} us)")
 
 
 def harbor_vs_batch() -> None:
@@ -253,6 +298,8 @@ def main() -> None:
                     help="only oanix-tasks batch against harbor run")
     ap.add_argument("--build", action="store_true", help="only the environment build")
     ap.add_argument("--ray", action="store_true", help="only the batch on Ray against local")
+    ap.add_argument("--mcp", action="store_true",
+                    help="only exec through MCP over stdio against env.exec")
     ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_probe:
@@ -266,6 +313,9 @@ def main() -> None:
         return
     if args.ray:
         ray_vs_local()
+        return
+    if args.mcp:
+        mcp_round_trip()
         return
     if args.build or args.harbor:
         if args.build:
@@ -302,6 +352,7 @@ def main() -> None:
     bounds()
     subprocess_from_the_sandbox()
     environment_build()
+    mcp_round_trip()
 
     if not args.quick:
         with WasiRuntime() as rt:

@@ -430,7 +430,7 @@ class Namespace(FileService):
         table = self._table
         if path not in table.children:
             hit = table.covering(path)
-            if hit is not None and len(hit[1]) == 1 and hit[0] != path:
+            if hit is not None and len(hit[1]) == 1:
                 member = hit[1][0]
                 try:
                     entries = member.service._scandir(member.service_path(path))

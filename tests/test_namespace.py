@@ -1,4 +1,5 @@
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from oanix import (
     NotFound,
     PermissionDenied,
     ReadOnly,
+    WorkspaceFs,
 )
 from oanix.testing import FileServiceTests
 
@@ -320,3 +322,20 @@ def test_errors_of_open_files_name_namespace_paths() -> None:
         with pytest.raises(BadFileMode) as bad:
             f.write(b"x")
         assert bad.value.path == "/tmp/f"
+
+
+def test_scandir_of_a_mount_point_is_the_services_own(tmp_path: Path) -> None:
+    """At a mount point as below it: the service's scandir answers, so an entry its stat
+    refuses (a host symlink out of a WorkspaceFs root) is listed, not fatal."""
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "out").symlink_to("/")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "out").symlink_to("/")
+    ns = Namespace()
+    ns.mount("/w", WorkspaceFs(tmp_path))
+    top = {st.name: st for st in ns.scandir("/w")}
+    below = {st.name: st for st in ns.scandir("/w/sub")}
+    assert sorted(top) == ["a.txt", "out", "sub"]
+    assert top["out"] == below["out"] and top["out"].readonly
+    with pytest.raises(PermissionDenied):
+        ns.stat("/w/out")
