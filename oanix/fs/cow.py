@@ -51,7 +51,8 @@ class CowFs(FileService):
     parents, then the source, then the target).
 
     ``changes()`` describes the difference from the base; ``commit()`` applies it to the
-    base; ``reset()`` drops it.
+    base; ``reset()`` drops it; ``fork()`` makes a second overlay that starts from this
+    one's view and then changes apart.
 
     A file opened for reading from the base keeps reading the base after a copy-up (as on
     overlayfs). ``upper`` may be given non-empty (to resume an overlay) but whiteouts are
@@ -381,6 +382,24 @@ class CowFs(FileService):
                 transfer(self.upper, path, self.base, path)
             self.reset()
             return ch
+
+    def fork(self, upper: FileService | None = None) -> CowFs:
+        """A second overlay over the same base that shows what this one shows now.
+
+        The upper's files are copied into ``upper`` (a new MemFs by default) and the
+        whiteouts with them; from then on the two overlays change apart, and neither
+        sees the other's writes. Both stand on the same base, so each one's ``changes()``
+        is complete: what was done before the fork, then what was done on that side.
+        ``commit()`` of either writes into that shared base, where the other then sees
+        it wherever it has not changed the path itself (as two overlayfs mounts would).
+        """
+        with self._lock:
+            child = CowFs(self.base, MemFs() if upper is None else upper)
+            for name in self.upper.listdir("/"):
+                top = paths.join("/", name)
+                transfer(self.upper, top, child.upper, top)
+            child._whiteouts = set(self._whiteouts)
+            return child
 
     def reset(self) -> None:
         """Drop every change: empty the upper and forget the whiteouts."""
