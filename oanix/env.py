@@ -171,9 +171,10 @@ class OanixEnv:
     whose agent view appears at ``/task``. ``capabilities`` mount at ``/cap/<name>``, and
     ``executors`` serve them while the environment runs; ``network``: a CapabilityPolicy,
     mounts an HttpFs at ``/cap/http`` with an HttpExecutor under that policy (the one-call
-    way to give an agent the network). ``mounts`` add any other services. ``env`` and ``cwd`` are what ``exec`` starts
-    with (``cwd`` defaults to ``workspace_at``). ``runtime``: a shared WasiRuntime (by
-    default the environment makes its own and closes it).
+    way to give an agent the network). ``mounts`` add any other services. ``env`` and
+    ``cwd`` are what ``exec`` starts with (``cwd`` defaults to ``workspace_at``).
+    ``runtime``: a shared WasiRuntime (by default the environment makes its own and closes
+    it). ``fork()`` branches the environment (see there for what a branch shares).
 
     Locking: the status and the table of process views change under one lock; ``exec``
     and ``run_wasi`` may be called from several threads (each ``exec`` is its own shell

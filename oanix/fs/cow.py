@@ -10,7 +10,7 @@ from typing import BinaryIO, Final
 import attrs
 
 from .. import paths
-from ..changes import Changes
+from ..changes import Changes, unified_diff
 from ..errors import (
     AlreadyExists,
     InvalidPath,
@@ -351,12 +351,22 @@ class CowFs(FileService):
                     gone.add(path)
                 elif not is_dir and not self._same_content(path, bst.size):
                     modified.add(path)
+            deleted_dirs: set[str] = set()
             for root in gone:
                 for path, is_dir in self._base_tree(root).items():
                     if upper.get(path) != is_dir:
                         deleted.add(path)
+                        if is_dir:
+                            deleted_dirs.add(path)
             return Changes(tuple(sorted(added)), tuple(sorted(modified)),
-                           tuple(sorted(deleted)))
+                           tuple(sorted(deleted)),
+                           added_dirs=tuple(sorted(p for p in added if upper[p])),
+                           deleted_dirs=tuple(sorted(deleted_dirs)))
+
+    def diff(self, context: int = 3) -> str:
+        """``changes()`` as a unified diff from the base (see ``unified_diff``)."""
+        with self._lock:
+            return unified_diff(self.base, self, self.changes(), context=context)
 
     def commit(self) -> Changes:
         """Write the changes into the base, then ``reset``; returns what was applied.
