@@ -611,6 +611,8 @@ class OanixEnv:
             relays = ["wss://relay.example.org"]
 
         Relative host paths are taken from the manifest's directory (or ``base_dir``).
+        ``overrides`` are ``OanixEnv`` arguments that win over the manifest's
+        (``runtime=``, ``task=``, ``id=``...). ``examples/env.toml`` shows every key.
 
         Raises:
             InvalidArgument: an unknown key or a bad value, naming it.
@@ -621,7 +623,7 @@ class OanixEnv:
         else:
             parsed = Manifest.load(Path(manifest))
             base = Path(base_dir or Path(manifest).parent)
-        return cls(**parsed.env_kwargs(base), **overrides)
+        return cls(**{**parsed.env_kwargs(base), **overrides})
 
 
 def _network(policy: CapabilityPolicy, capabilities: Mapping[str, FileService]
