@@ -65,8 +65,9 @@ class CowFs(FileService):
     64 handed out.
 
     Locking: one re-entrant lock guards the overlay state (the upper tree and the
-    whiteouts); every primitive, ``changes``, ``commit`` and ``reset`` hold it for their
-    whole duration, so each is atomic with respect to the others. Open file objects are
+    whiteouts); every primitive, ``changes``, ``diff``, ``commit``, ``reset`` and
+    ``fork`` hold it for their whole duration, so each is atomic with respect to the
+    others. Open file objects are
     the upper's (or, read-only, the base's) and follow their locking. Other users of the
     base or the upper bypass the lock.
     """
