@@ -35,9 +35,9 @@ import httpx
 import trio
 
 from oanix import Namespace
+from oanix.cap import HttpExecutor
 from oanix.cap.http import HttpFs
 from oanix.cap.policy import CapabilityPolicy
-from oanix.executors.http import HttpExecutor
 
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
 

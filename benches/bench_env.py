@@ -17,6 +17,9 @@
   oanix.harbor:OanixEnvironment`` (wall time of each, ratio), both at concurrency 2,
   oracle agent; skipped, saying why, without a harbor venv (``$OANIX_HARBOR_VENV``,
   default ``/tmp/harbor-venv``).
+- ``--ray`` (also in the full run): the example tasks as one batch at concurrency 2 through
+  ``oanix-tasks batch``, locally and with ``--ray`` (a local Ray started by the batch);
+  wall time of each and the ratio.
 - ``--build`` (also in the full run): the environment build time of a task whose
   Dockerfile runs ``apt-get install -y curl python3`` and ``pip install requests``
   (``build_image`` alone, the runner's build).
@@ -177,6 +180,34 @@ def harbor_vs_batch() -> None:
           f"ratio {theirs_s / ours_s:.2f}x")
 
 
+def ray_vs_local() -> None:
+    """The example tasks as one batch at concurrency 2, locally and on a local Ray started
+    by the batch (``oanix-tasks batch --ray``), each through the CLI in a fresh process."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        print("batch on Ray vs local: skipped, Ray is not installed (oanix[ray])")
+        return
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent.parent)}
+    times: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in (("local", []), ("ray", ["--ray"])):
+            t0 = time.perf_counter()
+            res = subprocess.run([sys.executable, "-m", "oanix.tasks", "batch", str(EXAMPLES),
+                                  "--concurrency", "2", "--output", f"{tmp}/{name}", "--json",
+                                  *extra], capture_output=True, env=env, timeout=1800)
+            times[name] = time.perf_counter() - t0
+            if res.returncode != 0:
+                print(f"batch on Ray vs local: the {name} batch failed: "
+                      f"{res.stderr.decode()[-300:]}")
+                return
+    count = len(find_tasks(EXAMPLES))
+    print(f"batch of {count} example tasks (oracle, concurrency 2): local "
+          f"{times['local']:.1f} s, on a local Ray {times['ray']:.1f} s, ratio "
+          f"{times['ray'] / times['local']:.2f}x (Ray's start and stop, the tasks shipped "
+          "to fresh worker processes that build their own runtime and module cache)")
+
+
 BUILD_DOCKERFILE = """\
 FROM python:3.12-slim
 WORKDIR /app
@@ -221,6 +252,7 @@ def main() -> None:
     ap.add_argument("--harbor", action="store_true",
                     help="only oanix-tasks batch against harbor run")
     ap.add_argument("--build", action="store_true", help="only the environment build")
+    ap.add_argument("--ray", action="store_true", help="only the batch on Ray against local")
     ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_probe:
@@ -231,6 +263,9 @@ def main() -> None:
         return
     if args.subprocess:
         subprocess_from_the_sandbox()
+        return
+    if args.ray:
+        ray_vs_local()
         return
     if args.build or args.harbor:
         if args.build:
@@ -276,6 +311,7 @@ def main() -> None:
         print(f"batch of {count} example tasks (oracle): concurrency 1 {one:.1f} s, "
               f"concurrency 2 {two:.1f} s, speed-up {one / two:.2f}x")
         harbor_vs_batch()
+        ray_vs_local()
 
 
 if __name__ == "__main__":

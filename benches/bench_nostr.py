@@ -29,8 +29,8 @@ import coincurve
 import trio
 from websockets.trio.client import connect
 
+from oanix.cap import NostrRelayConnector
 from oanix.cap.nostr import Event, NostrFs, sign_event, verify_event
-from oanix.executors.nostr import NostrRelayConnector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "cap"))
 from nostr_relay_fixture import (  # type: ignore[import-not-found, unused-ignore]

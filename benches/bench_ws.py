@@ -27,10 +27,9 @@ from websockets.trio.client import connect
 from websockets.trio.server import ServerConnection, serve
 
 from oanix import Namespace
+from oanix.cap import ExecutorManager, WsConnector
 from oanix.cap.policy import CapabilityPolicy
 from oanix.cap.ws import WsFs
-from oanix.executors.manager import ExecutorManager
-from oanix.executors.ws import WsConnector
 
 
 class EchoServer:

@@ -41,10 +41,18 @@ from .services.logs import LogEvent, LogsFs
 from .services.task import Reward, TaskFs, TaskInfo, TaskStatus
 
 if TYPE_CHECKING:
-    from .cap import CapabilityPolicy, HttpFs, NostrFs, WsFs
+    from .cap import (
+        CapabilityPolicy,
+        ExecutorManager,
+        HttpExecutor,
+        HttpFs,
+        NostrFs,
+        NostrRelayConnector,
+        WsConnector,
+        WsFs,
+    )
     from .changes import Changes
     from .env import EnvStatus, Limits, OanixEnv
-    from .executors import ExecutorManager, HttpExecutor, NostrRelayConnector, WsConnector
     from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
     from .shell import ExecResult, Shell
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
@@ -60,8 +68,8 @@ _LAZY = {
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
     "WasiRuntime": ".wasi", "run_python": ".wasi",
     "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
-    "ExecutorManager": ".executors", "HttpExecutor": ".executors",
-    "NostrRelayConnector": ".executors", "WsConnector": ".executors",
+    "ExecutorManager": ".cap", "HttpExecutor": ".cap",
+    "NostrRelayConnector": ".cap", "WsConnector": ".cap",
 }
 
 

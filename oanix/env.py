@@ -57,7 +57,7 @@ from .shell.cancel import CancelScope
 from .shell.context import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
-from .wasi.run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
+from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
 from .wasi.sync import PreparedPreopen
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class _Executors:
         """Start the executors on their own thread, once (nothing if there are none)."""
         if not self._executors:
             return
-        from .executors.manager import ExecutorManager
+        from .cap.manager import ExecutorManager
 
         with self._lock:
             if self._manager is not None or self._stopped:
@@ -633,8 +633,7 @@ def _network(policy: CapabilityPolicy, capabilities: Mapping[str, FileService]
     Raises:
         InvalidArgument: ``capabilities`` has an ``http`` too.
     """
-    from .cap import HttpFs
-    from .executors import HttpExecutor
+    from .cap import HttpExecutor, HttpFs
 
     if "http" in capabilities:
         raise InvalidArgument("network= mounts /cap/http, and capabilities has 'http' too")

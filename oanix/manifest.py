@@ -291,8 +291,7 @@ def _capabilities(caps: tuple[CapabilitySpec, ...]
                   ) -> tuple[dict[str, Any], list[Any], Any]:
     """The services and executors of a manifest's ``[capabilities.*]`` tables, and the
     policy of ``[capabilities.http]`` (``OanixEnv``'s ``network``), or None."""
-    from .cap import CapabilityPolicy, NostrFs, WsFs
-    from .executors import NostrRelayConnector, WsConnector
+    from .cap import CapabilityPolicy, NostrFs, NostrRelayConnector, WsConnector, WsFs
 
     services: dict[str, Any] = {}
     executors: list[Any] = []

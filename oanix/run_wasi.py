@@ -39,7 +39,7 @@ from .fs.workspace import WorkspaceFs
 from .namespace import Namespace
 from .values import check_unicode, parse_count, parse_duration, parse_size
 from .wasi import Preopen, RunConfig, RunResult, WasiRuntime
-from .wasi.run import TRAP_STATUS
+from .wasi.records import TRAP_STATUS
 
 __all__ = ["EXIT_FUEL", "EXIT_MEMORY", "EXIT_TIMEOUT", "EXIT_TRAP", "EXIT_UNRUNNABLE", "main"]
 

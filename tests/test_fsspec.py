@@ -33,8 +33,8 @@ from oanix import (
     ReadOnly,
     Unsupported,
 )
+from oanix.as_fsspec import OanixFileSystem
 from oanix.fs.fsspec import FsspecFs
-from oanix.fsspec import OanixFileSystem
 from oanix.testing import FileServiceTests, ReadOnlyServiceTests
 
 
@@ -280,10 +280,10 @@ def test_entry_point_resolves_without_importing_the_module() -> None:
         "import fsspec, oanix\n"
         "from fsspec.registry import known_implementations, registry\n"
         "assert 'oanix' not in registry  # nothing registered by hand\n"
-        "assert known_implementations['oanix']['class'] == 'oanix.fsspec.OanixFileSystem'\n"
+        "assert known_implementations['oanix']['class'] == 'oanix.as_fsspec.OanixFileSystem'\n"
         "ns = oanix.Namespace(); ns.mount('/tmp', oanix.MemFs())\n"
         "fs = fsspec.filesystem('oanix', namespace=ns)\n"
-        "assert type(fs).__module__ == 'oanix.fsspec', type(fs)\n"
+        "assert type(fs).__module__ == 'oanix.as_fsspec', type(fs)\n"
         "with fsspec.open('oanix:///tmp/a.txt', 'wb', namespace=ns) as f:\n"
         "    f.write(b'hi')\n"
         "with fsspec.open('oanix:///tmp/a.txt', 'rb', namespace=ns) as f:\n"

@@ -3,6 +3,7 @@
     oanix-tasks run TASK_DIR [--agent oracle|nop|module:callable] [--json]
     oanix-tasks batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
                           [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
+                          [--ray [ADDRESS]]
 
 (``python -m oanix.tasks`` is the same.) ``run`` prints the reward and exits 0 only when
 the trial passed (reward 1.0, or every named reward 1); 1 when it did not; 2 when the
@@ -14,6 +15,8 @@ folder per trial (the agent's log, the verifier's output, the workspace diff) un
 ``--task-name`` keeps only the tasks whose directory name matches one of its globs,
 ``--exclude`` drops those matching one of its; ``--n-attempts N`` runs each task N times,
 every row carrying its attempt number (the folders are ``<task>__<attempt>`` then).
+``--ray`` runs each trial as a Ray task (``oanix.tasks.on_ray``), on a local Ray or on the
+cluster at ADDRESS; the results and the output folder are the same as a local batch's.
 It exits 0 when every trial passed. With ``--json`` the standard output is the JSON
 document alone: what an agent prints goes to its trial's log. An agent that cannot be
 loaded (a missing module or attribute, a module raising on import) is one line on stderr
@@ -23,9 +26,6 @@ and exit 2; ``batch`` still writes its results, every trial an error row.
 from __future__ import annotations
 
 import argparse
-import fnmatch
-import functools
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -33,13 +33,11 @@ from pathlib import Path
 from typing import NoReturn
 
 import attrs
-import trio
 
 from ..errors import OanixError
-from ..sched import JobSpec, Scheduler
 from ..values import dumps_pretty
-from ..wasi import WasiRuntime
-from .formats import find_tasks, load_task
+from .batch import Pick, plan_runs, run_batch, write_results
+from .formats import load_task
 from .runner import TrialResult, failed_trial, resolve_agent, run_trial
 
 PROG = "oanix-tasks"
@@ -78,6 +76,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                        help="skip the tasks whose directory name matches (repeatable)")
     batch.add_argument("--n-attempts", type=int, default=1, metavar="N",
                        help="run each task N times (default: 1)")
+    batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run each trial as a Ray task: on a local Ray started for the "
+                            "batch, or on the cluster at ADDRESS (auto, ray://host:port); "
+                            "needs oanix[ray]")
     for p in (run, batch):
         p.error = _Parser.error.__get__(p)  # type: ignore[method-assign]
     return ap
@@ -92,13 +94,6 @@ def _line(r: TrialResult, attempts: bool = False) -> str:
     return f"{r.task:32}{attempt} {r.status:24} {reward:>6} {r.total_seconds:7.1f}s{note}"
 
 
-def _select(dirs: list[Path], names: Sequence[str], excludes: Sequence[str]) -> list[Path]:
-    """The task directories a batch's ``--task-name`` / ``--exclude`` globs keep."""
-    return [d for d in dirs
-            if (not names or any(fnmatch.fnmatchcase(d.name, g) for g in names))
-            and not any(fnmatch.fnmatchcase(d.name, g) for g in excludes)]
-
-
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
     try:
@@ -106,7 +101,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             resolve_agent(args.agent)
             return _run(args.task, args.agent, args.json, prog)
         return _batch(args.root, args.agent, args.concurrency, args.output, args.json,
-                      _Pick(args.task_name, args.exclude, args.n_attempts))
+                      Pick(args.task_name, args.exclude, args.n_attempts), args.ray)
     except OanixError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,28 +126,12 @@ def _run(task: Path, agent: str, as_json: bool, prog: str) -> int:
     return 0 if result.passed else EXIT_FAILED
 
 
-@attrs.frozen
-class _Pick:
-    """Which tasks of a batch run, and how many times each."""
-
-    names: Sequence[str] = ()
-    excludes: Sequence[str] = ()
-    attempts: int = 1
-
-
 def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
-           as_json: bool, pick: _Pick = _Pick()) -> int:
+           as_json: bool, pick: Pick | None = None, ray: str | None = None) -> int:
     if concurrency < 1:
         raise OanixError(f"--concurrency must be at least 1, not {concurrency}")
-    if pick.attempts < 1:
-        raise OanixError(f"--n-attempts must be at least 1, not {pick.attempts}")
-    found = find_tasks(root)
-    if not found:
-        raise OanixError(f"no task (task.toml or task.yaml) below {root}")
-    dirs = _select(found, pick.names, pick.excludes)
-    if not dirs:
-        raise OanixError(f"no task below {root} matches --task-name/--exclude")
-    runs = [(d, n) for d in dirs for n in range(1, pick.attempts + 1)]
+    pick = pick or Pick()
+    runs = plan_runs(root, pick)
     out = output or Path("jobs") / time.strftime("%Y-%m-%d__%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -163,8 +142,11 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
                    for d, n in runs]
     else:
         unusable = None
-        results = trio.run(_run_all, runs, agent, concurrency, sys.stderr.isatty())
-    _write(out, results, pick.attempts > 1)
+        bar = _ProgressBar(len(runs), sys.stderr.isatty())
+        results = run_batch(runs, agent, concurrency=concurrency,
+                            ray=None if ray is None else (ray or True), progress=bar)
+        bar.finish()
+    write_results(out, results, pick.attempts > 1)
     passed = sum(r.passed for r in results)
     if as_json:
         sys.stdout.buffer.write(dumps_pretty([r.to_json() for r in results]))
@@ -181,67 +163,30 @@ def _batch(root: Path, agent: str, concurrency: int, output: Path | None,
     return 0 if passed == len(results) else EXIT_FAILED
 
 
-def _write(out: Path, results: list[TrialResult], attempts: bool = False) -> None:
-    """``results.json`` and a folder per trial: agent.log, verifier.log, changes.json
-    (``<task>__<attempt>`` when tasks run more than once)."""
-    (out / "results.json").write_bytes(dumps_pretty([r.to_json() for r in results]))
-    seen: set[str] = set()
-    for r in results:
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", r.task) or "task"
-        if attempts:
-            name += f"__{r.attempt}"
-        while name in seen:
-            name += "_"
-        seen.add(name)
-        folder = out / name
-        folder.mkdir(exist_ok=True)
-        (folder / "agent.log").write_text(r.agent_output)
-        (folder / "verifier.log").write_text(r.verifier_output)
-        changes = r.to_json()["changes"]
-        (folder / "changes.json").write_bytes(dumps_pretty(changes))
-        (folder / "result.json").write_bytes(dumps_pretty(r.to_json()))
+class _ProgressBar:
+    """The progress line a batch draws on a terminal (trials in the order they finish)."""
 
+    def __init__(self, total: int, draw: bool) -> None:
+        self.total, self.draw, self.done = total, draw, 0
+        self.started = time.monotonic()
+        self._show()
 
-async def _run_all(runs: list[tuple[Path, int]], agent: str, concurrency: int,
-                   draw: bool) -> list[TrialResult]:
-    results: list[TrialResult] = []
-    started = time.monotonic()
-    total = len(runs)
+    def __call__(self, result: TrialResult) -> None:
+        self.done += 1
+        self._show(result.task)
 
-    def progress(last: str = "") -> None:
-        if not draw:
+    def _show(self, last: str = "") -> None:
+        if not self.draw:
             return
         width = 30
-        filled = width * len(results) // total
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {len(results)}/{total}"
-                         f" {time.monotonic() - started:5.1f}s {last[:40]:40}")
+        filled = width * self.done // self.total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+                         f" {time.monotonic() - self.started:5.1f}s {last[:40]:40}")
         sys.stderr.flush()
 
-    with WasiRuntime() as runtime:
-        trial = functools.partial(run_trial, runtime=runtime)
-        async with Scheduler(max_concurrent=concurrency) as sched:
-            async def one(path: Path, attempt: int) -> None:
-                try:
-                    spec = load_task(path)
-                except OanixError as e:
-                    results.append(attrs.evolve(failed_trial(path.name, agent, str(e)),
-                                                attempt=attempt))
-                    progress(path.name)
-                    return
-                h = sched.submit(JobSpec.python(trial, spec, agent, name=spec.name))
-                r = await h.wait()
-                res = (r.value if isinstance(r.value, TrialResult)
-                       else failed_trial(path.name, agent, r.error or "did not finish"))
-                results.append(attrs.evolve(res, attempt=attempt))
-                progress(spec.name)
-
-            progress()
-            async with trio.open_nursery() as nursery:
-                for path, attempt in runs:
-                    nursery.start_soon(one, path, attempt)
-    if draw:
-        sys.stderr.write("\n")
-    return results
+    def finish(self) -> None:
+        if self.draw:
+            sys.stderr.write("\n")
 
 
 def _module_entry() -> int:

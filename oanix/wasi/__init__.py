@@ -8,7 +8,7 @@ CPython for WASI the same way; ``PythonSession`` keeps one interpreter between c
 
 from .cache import CacheStatistics, ModuleCache
 from .python import python_wasm_path, run_python
-from .run import NamespacePath, Preopen, RunConfig, RunResult, Trap
+from .records import NamespacePath, Preopen, RunConfig, RunResult, Trap
 from .runtime import CompiledModule, WasiRuntime
 from .session import PythonSession
 

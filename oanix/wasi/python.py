@@ -36,7 +36,7 @@ from .._rmtree import remove_tree
 from ..errors import InvalidArgument, ModuleError, PythonUnavailable
 from ..service import FileService
 from .cache import file_sha256
-from .run import Preopen, RunConfig, RunResult, Trap
+from .records import Preopen, RunConfig, RunResult, Trap
 from .runtime import WasiRuntime
 from .sync import PreparedPreopen, staging_root
 

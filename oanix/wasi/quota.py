@@ -42,7 +42,7 @@ from typing import Final
 import attrs
 
 from ..service import FileService
-from .run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Trap
+from .records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Trap
 
 __all__ = ["DEFAULT_MAX_DISK", "DEFAULT_MAX_DISK_FILES", "DiskArea", "DiskMeter",
            "service_quota", "sum_quotas"]

@@ -43,7 +43,7 @@ from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .quota import DiskMeter
-from .run import NamespacePath, RunConfig, RunResult, Trap
+from .records import NamespacePath, RunConfig, RunResult, Trap
 from .sync import (
     DEFAULT_SCAN_LIMIT,
     NamespaceStaging,

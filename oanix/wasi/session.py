@@ -79,7 +79,7 @@ from .deadline import HELPER_NAME, Deadline, bind_poll
 from .live import LiveBridge, LiveViews
 from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
 from .quota import DiskMeter
-from .run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
+from .records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
 from .runtime import (
     UNLIMITED_FUEL,
     CompiledModule,

@@ -134,8 +134,8 @@ from ..namespace import Mount, Namespace
 from ..service import FileService, Stat
 from ._inotify import DirWatch
 from .quota import DiskArea, DiskMeter, Quota, sum_quotas
+from .records import Preopen
 from .rootview import RootLayout, plan_root, top_level
-from .run import Preopen
 
 __all__ = ["NamespaceLock", "NamespaceStaging", "PreparedPreopen", "Staged", "namespace_lock",
            "staging_root"]

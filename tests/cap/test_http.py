@@ -17,11 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oanix import Namespace, errors
+from oanix.cap import ExecutorManager, HttpExecutor, RetryPolicy
 from oanix.cap.http import HttpFs
 from oanix.cap.policy import CapabilityPolicy
-from oanix.executors.http import HttpExecutor
-from oanix.executors.manager import ExecutorManager
-from oanix.executors.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
 WAIT = 20.0  # generous: only bounds a hang, never asserted

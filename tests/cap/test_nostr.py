@@ -27,6 +27,7 @@ from websockets.trio.client import connect
 from websockets.trio.server import ServerConnection, serve
 
 from oanix import Namespace, errors
+from oanix.cap import NostrRelayConnector, RetryPolicy
 from oanix.cap.nostr import (
     JOBS_SUBSCRIPTION,
     Event,
@@ -41,8 +42,6 @@ from oanix.cap.nostr import (
 )
 from oanix.cap.policy import CapabilityPolicy
 from oanix.errors import InvalidContent
-from oanix.executors.nostr import NostrRelayConnector
-from oanix.executors.retry import RetryPolicy
 
 __all__ = ["nostr_relay"]  # the fixture, imported explicitly (no conftest)
 

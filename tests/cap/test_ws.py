@@ -28,12 +28,10 @@ from websockets.http11 import Request, Response
 from websockets.trio.server import ServerConnection, serve
 
 from oanix import Namespace, errors
+from oanix.cap import ExecutorManager, RetryPolicy, WsConnector
 from oanix.cap.policy import CapabilityPolicy
 from oanix.cap.ws import WsFs
 from oanix.errors import InvalidContent
-from oanix.executors.manager import ExecutorManager
-from oanix.executors.retry import RetryPolicy
-from oanix.executors.ws import WsConnector
 
 WAIT = 20.0  # generous: only bounds a hang, never asserted
 LOCAL = CapabilityPolicy(schemes={"ws"}, hosts={"127.0.0.1"})

@@ -28,9 +28,9 @@ import pytest
 
 from oanix import InvalidArgument, MemFs, Namespace, NameTooLong
 from oanix._rmtree import remove_tree
+from oanix.as_fsspec import OanixFileSystem
 from oanix.env import OanixEnv
 from oanix.fs import CowFs, WorkspaceFs
-from oanix.fsspec import OanixFileSystem
 from oanix.service import FileService
 from oanix.wasi import WasiRuntime
 

@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from oanix import MemFs, Namespace, errors
-from oanix.cap import CapabilityPolicy, HttpFs, NostrFs, WsFs
+from oanix.cap import CapabilityPolicy, ExecutorManager, HttpExecutor, HttpFs, NostrFs, WsFs
 from oanix.env import OanixEnv
-from oanix.executors import ExecutorManager, HttpExecutor
 from oanix.services.logs import LogsFs
 from oanix.services.task import TaskFs, TaskInfo
 from oanix.wasi import RunConfig, WasiRuntime

@@ -20,7 +20,8 @@ import pytest
 from oanix import InvalidArgument, MemFs, Namespace, NoSpace
 from oanix.cap.http import HttpFs
 from oanix.cap.nostr import NostrFs
-from oanix.cap.ws import MAX_CONTROL_LINE, InvalidContent, WsFs
+from oanix.cap.ws.service import MAX_CONTROL_LINE, WsFs
+from oanix.errors import InvalidContent
 from oanix.services.logs import DEFAULT_MAX_LOG_BYTES, LogsFs
 from oanix.wasi import PythonSession, RunConfig, WasiRuntime
 from oanix.wasi.python import run_python

@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 
 from oanix import MemFs, Namespace
+from oanix.cap import ExecutorManager, HttpExecutor, RetryPolicy
 from oanix.cap.http import HttpFs
 from oanix.cap.policy import CapabilityPolicy
-from oanix.executors.http import HttpExecutor
-from oanix.executors.manager import ExecutorManager
-from oanix.executors.retry import RetryPolicy
 from oanix.shell import Shell
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from oanix import MemFs, Namespace
-from oanix.cap import CapabilityPolicy, HttpFs
-from oanix.executors import ExecutorManager, HttpExecutor
+from oanix.cap import CapabilityPolicy, ExecutorManager, HttpExecutor, HttpFs
 from oanix.wasi import RunConfig, WasiRuntime
 
 FIXTURES = Path(__file__).resolve().parents[2] / "wasi_fixtures"

@@ -49,11 +49,11 @@ import httpcore
 import httpx
 import trio
 
-from ..cap.http import ErrorKind, HttpFs, HttpRequest
-from ..cap.policy import CapabilityPolicy, url_origin
-from ..errors import FsError, InvalidArgument, PermissionDenied
-from .lifecycle import RunOnce, dispatch
-from .retry import RetryPolicy
+from ...errors import FsError, InvalidArgument, PermissionDenied
+from ..lifecycle import RunOnce, dispatch
+from ..policy import CapabilityPolicy, url_origin
+from ..retry import RetryPolicy
+from .service import ErrorKind, HttpFs, HttpRequest
 
 __all__ = ["GuardedTransport", "HttpExecutor"]
 

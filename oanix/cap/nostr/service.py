@@ -1,7 +1,7 @@
 """NostrFs: Nostr (NIP-01) and NIP-90 job requests as files.
 
 The service holds a secret key, signs what an agent writes, and queues it; a connector
-(``oanix.executors.nostr.NostrRelayConnector``) talks to the relays. Mounted at
+(``oanix.cap.nostr.connector.NostrRelayConnector``) talks to the relays. Mounted at
 ``/cap/nostr``::
 
     identity/pubkey                 read-only: the x-only public key, 64 lowercase hex, newline
@@ -98,22 +98,18 @@ it. Change listeners and the connector's ``wakeup`` are called outside the lock.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, Final, Literal, NoReturn
 
 import attrs
-import coincurve
 import trio
 
-from .. import paths
-from ..errors import (
+from ... import paths
+from ...errors import (
     FsError,
     InvalidArgument,
     InvalidContent,
@@ -122,27 +118,16 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile, CappedFile
-from ..service import FileService, OpenMode, Stat, check_open
-from ..values import check_unicode, dumps_compact, dumps_pretty, load_json
-from .wakeup import Wakeup
+from ...files import BufferFile, CappedFile
+from ...service import FileService, OpenMode, Stat, check_open
+from ...values import dumps_compact, dumps_pretty, load_json
+from ..wakeup import Wakeup
+from .bech32 import npub_encode
+from .event import HEX64, Event, check_int, check_tags, private_key, sign_event, verify_event
+from .filters import filter_matches, validate_filters
 
-__all__ = [
-    "DEFAULT_MAX_NOSTR_FILE",
-    "JOBS_SUBSCRIPTION",
-    "JOB_FEEDBACK_KIND",
-    "Event",
-    "NostrFs",
-    "OutboxState",
-    "bech32_encode",
-    "bip340_sign",
-    "event_id",
-    "filter_matches",
-    "npub_encode",
-    "sign_event",
-    "validate_filters",
-    "verify_event",
-]
+__all__ = ["DEFAULT_MAX_NOSTR_FILE", "JOBS_SUBSCRIPTION", "JOB_FEEDBACK_KIND", "NostrFs",
+           "OutboxState"]
 
 DEFAULT_MAX_NOSTR_FILE: Final = 1 << 20
 """``NostrFs.max_file_bytes``'s default: 1 MiB."""
@@ -153,244 +138,13 @@ JOB_STATUSES: Final = frozenset({"payment-required", "processing", "error", "suc
                                  "partial"})
 INPUT_TYPES: Final = frozenset({"url", "event", "job", "text"})
 OutboxState = Literal["pending", "in_flight", "completed", "failed"]
-_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
-_HEX128: Final = re.compile(r"^[0-9a-f]{128}$")
 _SUB_NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
-_TAG_KEY: Final = re.compile(r"^#[A-Za-z]$")
 _ROOT: Final = ("identity", "inbox", "jobs", "last", "outbox", "request", "status",
                 "submit", "subscriptions")
 _DIRS: Final = frozenset({"identity", "inbox", "jobs", "outbox", "subscriptions"})
 _WRITE_ONLY: Final = frozenset({"/submit", "/request"})
 _JOB_FILES: Final = ("feedback", "request.json", "results", "status")
 _MAX_NOTICES: Final = 5
-
-
-# -- NIP-01 ---------------------------------------------------------------------------------
-
-def _serialize(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]],
-               content: str) -> bytes:
-    return json.dumps([0, pubkey, created_at, kind, tags, content], separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
-
-
-def event_id(pubkey: str, created_at: int, kind: int, tags: Sequence[Sequence[str]],
-             content: str) -> str:
-    """The NIP-01 id: lowercase hex sha256 of ``[0,pubkey,created_at,kind,tags,content]``
-    serialized as compact JSON with non-ASCII characters kept."""
-    return hashlib.sha256(_serialize(pubkey, created_at, kind, tags, content)).hexdigest()
-
-
-@attrs.frozen
-class Event:
-    """A signed Nostr event (NIP-01). ``to_json`` gives the wire object in NIP-01 order."""
-
-    id: str
-    pubkey: str
-    created_at: int
-    kind: int
-    tags: tuple[tuple[str, ...], ...]
-    content: str
-    sig: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The event as a JSON object: id, pubkey, created_at, kind, tags, content, sig."""
-        return {"id": self.id, "pubkey": self.pubkey, "created_at": self.created_at,
-                "kind": self.kind, "tags": [list(t) for t in self.tags],
-                "content": self.content, "sig": self.sig}
-
-    @classmethod
-    def from_json(cls, obj: object) -> Event:
-        """Check the shape of a wire event (not its id or signature; see ``verify_event``).
-
-        Raises:
-            InvalidArgument: a field is missing or has the wrong type or format.
-        """
-        if not isinstance(obj, dict):
-            raise InvalidArgument(f"an event must be a JSON object, not {type(obj).__name__}")
-        try:
-            eid, pubkey, sig = obj["id"], obj["pubkey"], obj["sig"]
-            created_at, kind, tags, content = (obj["created_at"], obj["kind"], obj["tags"],
-                                               obj["content"])
-        except KeyError as e:
-            raise InvalidArgument(f"event has no {e.args[0]!r}") from None
-        if not (isinstance(eid, str) and _HEX64.match(eid)):
-            raise InvalidArgument("event id must be 64 lowercase hex characters")
-        if not (isinstance(pubkey, str) and _HEX64.match(pubkey)):
-            raise InvalidArgument("event pubkey must be 64 lowercase hex characters")
-        if not (isinstance(sig, str) and _HEX128.match(sig)):
-            raise InvalidArgument("event sig must be 128 lowercase hex characters")
-        _check_int("created_at", created_at, 0, 2**63 - 1)
-        _check_int("kind", kind, 0, 65535)
-        if not isinstance(content, str):
-            raise InvalidArgument("event content must be a string")
-        check_unicode(content, "event content")
-        return cls(eid, pubkey, created_at, kind, _check_tags(tags), content, sig)
-
-    def tag_values(self, name: str) -> list[tuple[str, ...]]:
-        """The tags whose first element is ``name``, without it."""
-        return [t[1:] for t in self.tags if t and t[0] == name]
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidArgument(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
-    return value
-
-
-def _check_tags(tags: object) -> tuple[tuple[str, ...], ...]:
-    if not isinstance(tags, list):
-        raise InvalidArgument("tags must be a list of lists of strings")
-    out: list[tuple[str, ...]] = []
-    for tag in tags:
-        if not isinstance(tag, list) or not tag or not all(isinstance(s, str) for s in tag):
-            raise InvalidArgument(f"every tag must be a non-empty list of strings, not {tag!r}")
-        for text in tag:
-            check_unicode(text, "tag")
-        out.append(tuple(tag))
-    return tuple(out)
-
-
-def _private_key(secret_key: bytes | str | None) -> coincurve.PrivateKey:
-    if secret_key is None:
-        return coincurve.PrivateKey(secrets.token_bytes(32))
-    try:
-        raw = bytes.fromhex(secret_key) if isinstance(secret_key, str) else bytes(secret_key)
-        if len(raw) != 32:
-            raise ValueError(f"{len(raw)} bytes, need 32")
-        return coincurve.PrivateKey(raw)
-    except ValueError as e:
-        # never echo the key itself
-        raise InvalidArgument(f"invalid secret key: {e}") from None
-
-
-def sign_event(key: coincurve.PrivateKey, kind: int, content: str,
-               tags: Sequence[Sequence[str]] = (), created_at: int | None = None) -> Event:
-    """Build and sign an event with ``key``: BIP-340, deterministic (NULL aux randomness).
-
-    Raises:
-        InvalidArgument: a bad kind, created_at or tags.
-    """
-    _check_int("kind", kind, 0, 65535)
-    created = int(time.time()) if created_at is None else created_at
-    _check_int("created_at", created, 0, 2**63 - 1)
-    check_unicode(content, "content")
-    checked = _check_tags([list(t) for t in tags])
-    pubkey = key.public_key_xonly.format().hex()
-    eid = event_id(pubkey, created, kind, checked, content)
-    return Event(eid, pubkey, created, kind, checked, content,
-                 bip340_sign(key, bytes.fromhex(eid)))
-
-
-def bip340_sign(key: coincurve.PrivateKey, digest: bytes) -> str:
-    """The BIP-340 signature (128 hex) of a 32-byte ``digest``, deterministic: no auxiliary
-    randomness (libsecp256k1's NULL aux, the same as 32 zero bytes; BIP-340 vector 0)."""
-    return key.sign_schnorr(digest, None).hex()  # type: ignore[arg-type]  # stub: bytes
-
-
-def verify_event(ev: Event) -> Literal["ok", "bad_id", "bad_signature"]:
-    """Whether ``ev``'s id is the hash of its content and its signature verifies."""
-    if event_id(ev.pubkey, ev.created_at, ev.kind, ev.tags, ev.content) != ev.id:
-        return "bad_id"
-    try:
-        ok = coincurve.PublicKeyXOnly(bytes.fromhex(ev.pubkey)).verify(
-            bytes.fromhex(ev.sig), bytes.fromhex(ev.id))
-    except (ValueError, TypeError):
-        ok = False
-    return "ok" if ok else "bad_signature"
-
-
-# -- bech32 (BIP-173, not bech32m) ------------------------------------------------------------
-
-_CHARSET: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-
-
-def _polymod(values: Iterable[int]) -> int:
-    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= gen[i] if (top >> i) & 1 else 0
-    return chk
-
-
-def bech32_encode(hrp: str, data: bytes) -> str:
-    """Bech32-encode ``data`` (8-bit bytes) under ``hrp``, as NIP-19 does."""
-    acc, bits, words = 0, 0, []
-    for byte in data:
-        acc = (acc << 8) | byte
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            words.append((acc >> bits) & 31)
-    if bits:
-        words.append((acc << (5 - bits)) & 31)
-    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-    poly = _polymod([*expanded, *words, 0, 0, 0, 0, 0, 0]) ^ 1
-    checksum = [(poly >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_CHARSET[w] for w in words + checksum)
-
-
-def npub_encode(pubkey_hex: str) -> str:
-    """The NIP-19 ``npub1...`` form of a hex x-only public key."""
-    return bech32_encode("npub", bytes.fromhex(pubkey_hex))
-
-
-# -- filters ----------------------------------------------------------------------------------
-
-def validate_filters(obj: object) -> list[dict[str, Any]]:
-    """Check a NIP-01 filter list (a single filter object is taken as a list of one).
-
-    Raises:
-        InvalidArgument: naming the filter and key that is wrong.
-    """
-    filters = [obj] if isinstance(obj, dict) else obj
-    if not isinstance(filters, list) or not filters:
-        raise InvalidArgument("a subscription is a non-empty JSON list of filter objects")
-    for n, f in enumerate(filters):
-        if not isinstance(f, dict):
-            raise InvalidArgument(f"filter {n} must be a JSON object")
-        for key, value in f.items():
-            where = f"filter {n} key {key!r}"
-            if key in ("ids", "authors"):
-                if not isinstance(value, list) or not all(
-                        isinstance(v, str) and _HEX64.match(v) for v in value):
-                    raise InvalidArgument(f"{where} must be a list of 64-char lowercase hex")
-            elif key == "kinds":
-                if not isinstance(value, list):
-                    raise InvalidArgument(f"{where} must be a list of integers")
-                for v in value:
-                    _check_int(where, v, 0, 65535)
-            elif key in ("since", "until", "limit"):
-                _check_int(where, value, 0, 2**63 - 1)
-            elif _TAG_KEY.match(key):
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise InvalidArgument(f"{where} must be a list of strings")
-            else:
-                raise InvalidArgument(f"{where} is unknown; use ids authors kinds #<letter> "
-                                      "since until limit")
-    return filters
-
-
-def filter_matches(f: Mapping[str, Any], ev: Event) -> bool:
-    """Whether ``ev`` matches NIP-01 filter ``f`` (``limit`` is ignored)."""
-    if "ids" in f and ev.id not in f["ids"]:
-        return False
-    if "authors" in f and ev.pubkey not in f["authors"]:
-        return False
-    if "kinds" in f and ev.kind not in f["kinds"]:
-        return False
-    if "since" in f and ev.created_at < f["since"]:
-        return False
-    if "until" in f and ev.created_at > f["until"]:
-        return False
-    for key, values in f.items():
-        if key.startswith("#"):
-            found = {t[1] for t in ev.tags if len(t) >= 2 and t[0] == key[1:]}
-            if not found.intersection(values):
-                return False
-    return True
 
 
 # -- parsing what agents write ------------------------------------------------------------------
@@ -414,7 +168,7 @@ def _template(obj: object, allowed: frozenset[str]) -> dict[str, Any]:
     if not isinstance(obj.get("content", ""), str):
         raise InvalidArgument("content must be a string")
     if "created_at" in obj:
-        _check_int("created_at", obj["created_at"], 0, 2**63 - 1)
+        check_int("created_at", obj["created_at"], 0, 2**63 - 1)
     return obj
 
 
@@ -449,7 +203,7 @@ def _job_tags(obj: Mapping[str, Any]) -> list[list[str]]:
             raise InvalidArgument(f"param {k!r} must be a string or a number, not {v!r}")
         tags.append(["param", k, v if isinstance(v, str) else dumps_compact(v)])
     if "bid" in obj:
-        tags.append(["bid", str(_check_int("bid", obj["bid"], 0, 2**63 - 1))])
+        tags.append(["bid", str(check_int("bid", obj["bid"], 0, 2**63 - 1))])
     relays = obj.get("relays", [])
     if not isinstance(relays, list) or not all(
             isinstance(r, str) and r.startswith(("ws://", "wss://")) for r in relays):
@@ -458,7 +212,7 @@ def _job_tags(obj: Mapping[str, Any]) -> list[list[str]]:
         tags.append(["relays", *relays])
     providers = obj.get("providers", [])
     if not isinstance(providers, list) or not all(
-            isinstance(p, str) and _HEX64.match(p) for p in providers):
+            isinstance(p, str) and HEX64.match(p) for p in providers):
         raise InvalidArgument("providers must be a list of 64-char lowercase hex pubkeys")
     tags.extend(["p", p] for p in providers)
     return tags
@@ -540,7 +294,7 @@ class NostrFs(FileService):
         for url in relays:
             if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
                 raise InvalidArgument(f"relay {url!r} is not a ws:// or wss:// URL")
-        self.__key = _private_key(secret_key)
+        self.__key = private_key(secret_key)
         self.pubkey: Final[str] = self.__key.public_key_xonly.format().hex()
         self.npub: Final[str] = npub_encode(self.pubkey)
         self.wakeup = Wakeup()
@@ -587,17 +341,17 @@ class NostrFs(FileService):
             InvalidArgument: the request is not valid.
         """
         obj = _template(request, _REQUEST_KEYS)
-        _check_int("kind", obj["kind"], 5000, 5999)
-        extra = _check_tags(obj.get("tags", []))
+        check_int("kind", obj["kind"], 5000, 5999)
+        extra = check_tags(obj.get("tags", []))
         tags = [*_job_tags(obj), *(list(t) for t in extra)]
         return self._sign_and_queue(obj["kind"], obj.get("content", ""), tags,
                                     obj.get("created_at"), job=True)
 
     def _sign_and_queue(self, kind: object, content: str, tags: object,
                         created_at: int | None, job: bool = False) -> Event:
-        _check_int("kind", kind, 0, 65535)
+        check_int("kind", kind, 0, 65535)
         assert isinstance(kind, int)
-        ev = sign_event(self.__key, kind, content, _check_tags(tags), created_at)
+        ev = sign_event(self.__key, kind, content, check_tags(tags), created_at)
         wire = dumps_compact(["EVENT", ev.to_json()])
         with self._lock:
             if ev.id not in self._outbox:

@@ -59,11 +59,11 @@ from websockets.frames import Close
 from websockets.trio.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
-from ..cap.policy import CapabilityPolicy
-from ..cap.ws import WsErrorKind, WsFs, WsLink, WsOutgoing
-from ..errors import InvalidArgument, PermissionDenied
-from .lifecycle import RunOnce, dispatch
-from .retry import RetryPolicy
+from ...errors import InvalidArgument, PermissionDenied
+from ..lifecycle import RunOnce, dispatch
+from ..policy import CapabilityPolicy
+from ..retry import RetryPolicy
+from .service import WsErrorKind, WsFs, WsLink, WsOutgoing
 
 __all__ = ["WsConnector", "public_ws_policy"]
 

@@ -44,12 +44,12 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocke
 from websockets.trio.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
-from ..cap.nostr import NostrFs
-from ..cap.policy import CapabilityPolicy
-from ..errors import InvalidArgument, InvalidContent, PermissionDenied
-from ..values import dumps_compact, load_json
-from .lifecycle import RunOnce
-from .retry import RetryPolicy
+from ...errors import InvalidArgument, InvalidContent, PermissionDenied
+from ...values import dumps_compact, load_json
+from ..lifecycle import RunOnce
+from ..policy import CapabilityPolicy
+from ..retry import RetryPolicy
+from .service import NostrFs
 
 __all__ = ["Delay", "NostrRelayConnector"]
 

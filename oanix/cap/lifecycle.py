@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import trio
 
-from ..cap.wakeup import Wakeup
+from .wakeup import Wakeup
 
 __all__ = ["RunOnce", "dispatch"]
 

@@ -1,7 +1,7 @@
 """WsFs: WebSocket connections as files (Plan 9 ``/net`` in spirit): the file is the API.
 
 An agent writes commands and messages to files; an executor
-(``oanix.executors.ws.WsConnector``) holds the sockets. Mounted at ``/cap/ws``::
+(``oanix.cap.ws.connector.WsConnector``) holds the sockets. Mounted at ``/cap/ws``::
 
     control               read-write: one JSON command per line (below); reading it gives
                           the id of the connection this open file opened, and a newline
@@ -95,8 +95,8 @@ import attrs
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from .. import paths
-from ..errors import (
+from ... import paths
+from ...errors import (
     FsError,
     InvalidArgument,
     InvalidContent,
@@ -106,10 +106,10 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile, CappedFile, ModeFile
-from ..service import FileService, OpenMode, Stat, check_open
-from ..values import dumps_compact, dumps_pretty, load_json
-from .wakeup import Wakeup
+from ...files import BufferFile, CappedFile, ModeFile
+from ...service import FileService, OpenMode, Stat, check_open
+from ...values import dumps_compact, dumps_pretty, load_json
+from ..wakeup import Wakeup
 
 __all__ = ["FINAL_STATES", "MAX_CONTROL_LINE", "InvalidContent", "WsErrorKind", "WsFs",
            "WsLink", "WsOutgoing", "WsState"]

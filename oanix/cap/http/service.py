@@ -1,6 +1,6 @@
 """HttpFs: HTTP as files (Plan 9 webfs(4) in spirit): the file is the API.
 
-An agent writes a request file; an executor (``oanix.executors.http.HttpExecutor``) performs
+An agent writes a request file; an executor (``oanix.cap.http.executor.HttpExecutor``) performs
 it; the answer appears as a file. Mounted at ``/cap/http``::
 
     request               write-only: each open-write-close is ONE request (JSON, below)
@@ -72,8 +72,8 @@ from typing import Any, BinaryIO, ClassVar, Final, Literal
 import attrs
 import trio
 
-from .. import paths
-from ..errors import (
+from ... import paths
+from ...errors import (
     FsError,
     InvalidArgument,
     InvalidContent,
@@ -83,11 +83,11 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile, CappedFile
-from ..service import FileService, OpenMode, Stat, check_open
-from ..values import dumps_pretty, load_json
-from .policy import url_origin, valid_header
-from .wakeup import Wakeup
+from ...files import BufferFile, CappedFile
+from ...service import FileService, OpenMode, Stat, check_open
+from ...values import dumps_pretty, load_json
+from ..policy import url_origin, valid_header
+from ..wakeup import Wakeup
 
 __all__ = ["DEFAULT_MAX_REQUEST_FILE", "METHODS", "ErrorKind", "HttpFs", "HttpRequest"]
 
