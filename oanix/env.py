@@ -28,9 +28,9 @@ import shlex
 import threading
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,6 +38,7 @@ from . import paths
 from .errors import (
     CommandFailed,
     IllegalTransition,
+    InvalidArgument,
     OanixError,
     PythonUnavailable,
     TimedOut,
@@ -59,6 +60,9 @@ from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
 from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
 from .wasi.sync import PreparedPreopen
+
+if TYPE_CHECKING:
+    from .cap import CapabilityPolicy
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
 
@@ -116,15 +120,64 @@ class Limits:
                          receipt=self.receipts, **fields)
 
 
+class _Executors:
+    """The capability executors of a family of environments (one and its forks, which
+    share its capability services): started by the first member to start, stopped when
+    the last member closes, so a fork's requests are still served after its parent
+    closed.
+
+    Locking: one lock guards the member count and the manager; the manager is started
+    and stopped outside it.
+    """
+
+    def __init__(self, executors: Sequence[Any]) -> None:
+        self._executors = list(executors)
+        self._members = 1
+        self._manager: Any = None
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def join(self) -> None:
+        """One more member (a fork) shares these executors."""
+        with self._lock:
+            self._members += 1
+
+    def start(self) -> None:
+        """Start the executors on their own thread, once (nothing if there are none)."""
+        if not self._executors:
+            return
+        from .cap.manager import ExecutorManager
+
+        with self._lock:
+            if self._manager is not None or self._stopped:
+                return
+            manager = self._manager = ExecutorManager(*self._executors)
+        manager.start_thread()
+
+    def leave(self) -> None:
+        """A member closed; the last one stops the executors."""
+        with self._lock:
+            self._members -= 1
+            if self._members > 0:
+                return
+            self._stopped = True
+            manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.stop()
+
+
 class OanixEnv:
     """One agent's environment.
 
     ``workspace``: the service at ``workspace_at`` (a new MemFs by default); ``cow=True``
     puts a CowFs over it so ``changes()`` tells what the agent did. ``task``: a TaskFs
-    whose agent view appears at ``/task``. ``capabilities`` mount at ``/cap/<name>``;
-    ``mounts`` add any other services. ``env`` and ``cwd`` are what ``exec`` starts
-    with (``cwd`` defaults to ``workspace_at``). ``runtime``: a shared WasiRuntime (by
-    default the environment makes its own and closes it).
+    whose agent view appears at ``/task``. ``capabilities`` mount at ``/cap/<name>``, and
+    ``executors`` serve them while the environment runs; ``network``: a CapabilityPolicy,
+    mounts an HttpFs at ``/cap/http`` with an HttpExecutor under that policy (the one-call
+    way to give an agent the network). ``mounts`` add any other services. ``env`` and
+    ``cwd`` are what ``exec`` starts with (``cwd`` defaults to ``workspace_at``).
+    ``runtime``: a shared WasiRuntime (by default the environment makes its own and closes
+    it). ``fork()`` branches the environment (see there for what a branch shares).
 
     Locking: the status and the table of process views change under one lock; ``exec``
     and ``run_wasi`` may be called from several threads (each ``exec`` is its own shell
@@ -140,7 +193,8 @@ class OanixEnv:
                  env: Mapping[str, str] | None = None, cwd: str | None = None,
                  limits: Limits | None = None, runtime: WasiRuntime | None = None,
                  commands: Mapping[str, Any] | None = None,
-                 executors: Sequence[Any] = (), id: str | None = None) -> None:
+                 executors: Sequence[Any] = (), network: CapabilityPolicy | None = None,
+                 id: str | None = None) -> None:
         self.id = id or uuid.uuid4().hex[:12]
         self.limits = limits or Limits()
         self.workspace_at = paths.normalize(workspace_at)
@@ -149,8 +203,11 @@ class OanixEnv:
                                      **dict(env or {})}
         self.task = task
         self.extra_commands = dict(commands or {})
-        self._executors = list(executors)
-        self._manager: Any = None
+        caps = dict(capabilities or {})
+        if network is not None:
+            caps["http"], http_executor = _network(network, caps)
+            executors = [*executors, http_executor]
+        self._executors = _Executors(executors)
         self._sessions: weakref.WeakSet[PythonSession] = weakref.WeakSet()
         # The namespaces processes see, by the directories of the run that started them.
         self._views: dict[tuple[tuple[PreparedPreopen, ...], int], Namespace] = {}
@@ -166,6 +223,7 @@ class OanixEnv:
         if cow and not isinstance(ws, CowFs):
             ws = CowFs(ws)
         self.workspace = ws
+        self._tmp_bytes = tmp_bytes
         self.tmp: FileService = MemFs(max_bytes=tmp_bytes)
         ns = Namespace()
         if task is not None:
@@ -178,8 +236,8 @@ class OanixEnv:
         ns.mount(RECEIPTS_AT, self.receipts, readonly=True)
         ns.mount("/tmp", self.tmp)
         ns.mount("/bin", MemFs(), create=True)
-        ns.mount(PROC_AT, ProcFs(functools.partial(self._run_process, ns, 0)), create=True)
-        for name, svc in (capabilities or {}).items():
+        self._mount_proc(ns)
+        for name, svc in caps.items():
             ns.mount(paths.join("/cap", name), svc)
         for at, svc in (mounts or {}).items():
             ns.mount(at, svc)
@@ -205,12 +263,7 @@ class OanixEnv:
         """created -> running (``exec`` and ``run_wasi`` do it on first use); starts the
         capability executors on their own thread."""
         self._move(EnvStatus.RUNNING)
-        if self._executors:
-            from .cap.manager import ExecutorManager
-
-            manager = ExecutorManager(*self._executors)
-            manager.start_thread()
-            self._manager = manager
+        self._executors.start()
 
     def complete(self) -> None:
         """running -> completed."""
@@ -227,12 +280,10 @@ class OanixEnv:
             if self._status is EnvStatus.CLOSED:
                 return
             self._status = EnvStatus.CLOSED
-            manager, self._manager = self._manager, None
             sessions, self._sessions = list(self._sessions), weakref.WeakSet()
         for session in sessions:
             session.close()
-        if manager is not None:
-            manager.stop()
+        self._executors.leave()
         if self._runtime is not None and self._own_runtime:
             self._runtime.close()
 
@@ -484,38 +535,65 @@ class OanixEnv:
     # -- branching ----------------------------------------------------------------------------
 
     def fork(self) -> OanixEnv:
-        """A branch of this environment: from now on this environment and the branch each
-        write to their own copy-on-write layer over what the workspace and /tmp hold now,
-        so neither sees the other's changes. Logs are new for the branch; the task and the
-        capabilities are shared.
+        """A branch of this environment, which may outlive it (each closes on its own).
+
+        Copy-on-write: the two start from what the workspace and ``/tmp`` show now, then
+        change apart, neither seeing the other's writes. A workspace that is a CowFs stays
+        this environment's (``self.workspace`` is the same object and its ``changes()``
+        stays complete) and the branch gets ``CowFs.fork()`` of it: an overlay over the
+        same base, so its ``changes()`` too count from the start both share. Any other
+        workspace (and ``/tmp`` at the first fork) becomes the base of two new CowFs, this
+        environment's and the branch's, and is not written again.
+
+        The branch owns: its id and status (created), its logs (a new LogsFs), its
+        layers, its Python sessions, its process service (``/cap/proc`` runs in the
+        branch), and a WASI runtime of its own (made on first use) unless this
+        environment was given one. It shares: a runtime given to this environment (the
+        caller closes it), the task, the capabilities and their executors (which run until
+        the last environment of the family closes), ``/bin`` and the other mounts, the
+        limits, variables and commands. Its deadline lies within this one's as it is now:
+        ``cancel()`` here cancels the branch too.
+
+        Raises:
+            IllegalTransition: this environment is closed.
         """
-        frozen_ws, frozen_tmp = self.workspace, self.tmp
-        mine_ws, mine_tmp = CowFs(frozen_ws), CowFs(frozen_tmp)
-        self.namespace.mount(self.workspace_at, mine_ws)
-        self.namespace.mount("/tmp", mine_tmp)
-        self.workspace = mine_ws
-        branch = OanixEnv.__new__(OanixEnv)
-        branch.__dict__.update(self.__dict__)
-        branch.id = uuid.uuid4().hex[:12]
-        branch._lock = threading.Lock()
-        branch._status = EnvStatus.CREATED
-        branch._own_runtime = self._runtime is None  # else shared: the parent closes it
-        branch._runtime = self._runtime
-        branch.extra_commands = dict(self.extra_commands)
-        branch._executors = []
-        branch._manager = None
-        branch.error = None
+        with self._lock:
+            if self._status is EnvStatus.CLOSED:
+                raise IllegalTransition(f"environment {self.id}", "closed", "forked",
+                                        "an open environment")
+        self.workspace, ws = self._branch(self.workspace_at, self.workspace, MemFs)
+        self.tmp, tmp = self._branch("/tmp", self.tmp,
+                                     functools.partial(MemFs, max_bytes=self._tmp_bytes))
+        branch = OanixEnv(workspace=ws, workspace_at=self.workspace_at, env=self.vars,
+                          cwd=self.cwd, limits=self.limits, tmp_bytes=self._tmp_bytes,
+                          runtime=None if self._own_runtime else self._runtime,
+                          commands=self.extra_commands)
+        self._executors.join()
+        branch._executors = self._executors
         branch._scope = CancelScope(self._scope, reason=f"environment {branch.id}: cancelled")
-        branch.vars = dict(self.vars)
-        branch.logs = LogsFs()
-        branch.workspace = CowFs(frozen_ws)
-        branch.namespace = self.namespace.fork()
-        branch.namespace.mount(self.workspace_at, branch.workspace)
-        branch.tmp = CowFs(frozen_tmp)
-        branch.namespace.mount("/tmp", branch.tmp)
-        branch.namespace.mount("/logs", branch.logs)
-        self.tmp = mine_tmp
+        branch.task = self.task
+        branch.tmp = tmp
+        ns = self.namespace.fork()
+        ns.mount(self.workspace_at, ws)
+        ns.mount("/tmp", tmp)
+        ns.mount("/logs", branch.logs)
+        branch._mount_proc(ns)
+        branch.namespace = ns
         return branch
+
+    def _branch(self, at: str, svc: FileService, upper: Callable[[], FileService]
+                ) -> tuple[FileService, CowFs]:
+        """This environment's layer at ``at`` after a fork, and the branch's (see
+        ``fork``); ``upper`` makes the upper of a new layer."""
+        if isinstance(svc, CowFs):
+            return svc, svc.fork(upper())
+        mine = CowFs(svc, upper())
+        self.namespace.mount(at, mine)
+        return mine, CowFs(svc, upper())
+
+    def _mount_proc(self, ns: Namespace) -> None:
+        """Mount this environment's process service in ``ns``, running over ``ns``."""
+        ns.mount(PROC_AT, ProcFs(functools.partial(self._run_process, ns, 0)), create=True)
 
     # -- declarative construction -------------------------------------------------------------
 
@@ -550,6 +628,8 @@ class OanixEnv:
             relays = ["wss://relay.example.org"]
 
         Relative host paths are taken from the manifest's directory (or ``base_dir``).
+        ``overrides`` are ``OanixEnv`` arguments that win over the manifest's
+        (``runtime=``, ``task=``, ``id=``...). ``examples/env.toml`` shows every key.
 
         Raises:
             InvalidArgument: an unknown key or a bad value, naming it.
@@ -560,7 +640,22 @@ class OanixEnv:
         else:
             parsed = Manifest.load(Path(manifest))
             base = Path(base_dir or Path(manifest).parent)
-        return cls(**parsed.env_kwargs(base), **overrides)
+        return cls(**{**parsed.env_kwargs(base), **overrides})
+
+
+def _network(policy: CapabilityPolicy, capabilities: Mapping[str, FileService]
+             ) -> tuple[FileService, Any]:
+    """The HttpFs for ``/cap/http`` and the HttpExecutor that serves it under ``policy``.
+
+    Raises:
+        InvalidArgument: ``capabilities`` has an ``http`` too.
+    """
+    from .cap import HttpExecutor, HttpFs
+
+    if "http" in capabilities:
+        raise InvalidArgument("network= mounts /cap/http, and capabilities has 'http' too")
+    http = HttpFs()
+    return http, HttpExecutor(http, policy)
 
 
 def _too_deep(req: ProcRequest) -> ProcResult:

@@ -268,7 +268,9 @@ class Manifest:
         if mounts:
             kw["mounts"] = mounts
         if self.capabilities:
-            kw["capabilities"], kw["executors"] = _capabilities(self.capabilities)
+            kw["capabilities"], kw["executors"], network = _capabilities(self.capabilities)
+            if network is not None:
+                kw["network"] = network
         return kw
 
 
@@ -285,26 +287,19 @@ def _service(spec: ServiceSpec, base: Path) -> Any:
     return MemFs(max_bytes=spec.max_bytes)
 
 
-def _capabilities(caps: tuple[CapabilitySpec, ...]) -> tuple[dict[str, Any], list[Any]]:
-    """The services and executors of a manifest's ``[capabilities.*]`` tables."""
-    from .cap import (
-        CapabilityPolicy,
-        HttpExecutor,
-        HttpFs,
-        NostrFs,
-        NostrRelayConnector,
-        WsConnector,
-        WsFs,
-    )
+def _capabilities(caps: tuple[CapabilitySpec, ...]
+                  ) -> tuple[dict[str, Any], list[Any], Any]:
+    """The services and executors of a manifest's ``[capabilities.*]`` tables, and the
+    policy of ``[capabilities.http]`` (``OanixEnv``'s ``network``), or None."""
+    from .cap import CapabilityPolicy, NostrFs, NostrRelayConnector, WsConnector, WsFs
 
     services: dict[str, Any] = {}
     executors: list[Any] = []
+    network = None
     for cap in caps:
         policy_args = dict(cap.policy)
         if cap.name == "http":
-            http = HttpFs()
-            services[cap.name] = http
-            executors.append(HttpExecutor(http, CapabilityPolicy(**policy_args)))
+            network = CapabilityPolicy(**policy_args)
         elif cap.name == "ws":
             ws = WsFs()
             services[cap.name] = ws
@@ -316,4 +311,4 @@ def _capabilities(caps: tuple[CapabilitySpec, ...]) -> tuple[dict[str, Any], lis
             services[cap.name] = nostr
             if nostr.relays:  # without relays events are signed and stay in the outbox
                 executors.append(NostrRelayConnector(nostr, policy=policy))
-    return services, executors
+    return services, executors, network

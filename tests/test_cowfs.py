@@ -61,7 +61,9 @@ def expected_changes(base: Snapshot, visible: Snapshot) -> Changes:
     deleted = {p for p in base if kind(base, p) != kind(visible, p)}
     modified = {p for p in visible
                 if kind(base, p) == kind(visible, p) == "file" and base[p] != visible[p]}
-    return Changes(tuple(sorted(added)), tuple(sorted(modified)), tuple(sorted(deleted)))
+    return Changes(tuple(sorted(added)), tuple(sorted(modified)), tuple(sorted(deleted)),
+                   added_dirs=tuple(sorted(p for p in added if visible[p] is None)),
+                   deleted_dirs=tuple(sorted(p for p in deleted if base[p] is None)))
 
 
 def apply_changes(ch: Changes, base: Snapshot, overlay: FileService) -> Snapshot:
@@ -558,8 +560,13 @@ class CowAgainstRealDirectory(RuleBasedStateMachine):
         assert visible == real
         assert snapshot(self.base) == self.base_snap  # only commit changes the base
         changes = self.fs.changes()
-        assert changes == expected_changes(self.base_snap, visible)
+        expected = expected_changes(self.base_snap, visible)
+        assert changes == expected
+        assert (changes.added_dirs, changes.deleted_dirs) == (expected.added_dirs,
+                                                              expected.deleted_dirs)
         assert apply_changes(changes, self.base_snap, self.fs) == visible
+        forked = self.fs.fork()  # a fork shows the same tree, with the same changes
+        assert snapshot(forked) == visible and forked.changes() == changes
 
 
 TestCowAgainstRealDirectory = CowAgainstRealDirectory.TestCase
@@ -631,3 +638,40 @@ def test_mapfs_journal_is_empty() -> None:
     assert fs.generation == 0
     assert fs.changed_since(0) == []
     assert fs.changed_since(1) is None
+
+
+# -- forks ------------------------------------------------------------------------------------
+
+
+def test_fork_starts_from_the_overlay_then_changes_apart() -> None:
+    base = memfs_from(BASE)
+    fs = CowFs(base)
+    fs.write_bytes("/docs/a.txt", b"mine")
+    fs.rmtree("/docs/sub")
+    fs.mkdir("/docs/sub")  # opaque: the base's entries below stay hidden in the fork too
+    child = fs.fork()
+    assert snapshot(child) == snapshot(fs) and child.base is base
+    assert child.whiteouts == fs.whiteouts and child.upper is not fs.upper
+    fs.write_bytes("/p", b"parent")
+    child.remove("/docs/a.txt")
+    assert not child.exists("/p") and fs.read_bytes("/docs/a.txt") == b"mine"
+    assert fs.changes().added == ("/p",) and "/docs/a.txt" in child.changes().deleted
+    assert snapshot(base) == BASE
+    upper = MemFs(max_bytes=10)
+    with pytest.raises(OSError):  # the fork's upper is the one given, with its quota
+        fs.fork(upper).write_bytes("/big", b"x" * 100)
+
+
+def test_changes_tell_files_and_directories_apart() -> None:
+    fs = CowFs(memfs_from(BASE))
+    fs.rmtree("/docs/sub")
+    fs.makedirs("/new/inner")
+    fs.write_bytes("/new/f", b"f")
+    fs.remove("/top")
+    fs.mkdir("/top")  # a file replaced by a directory: deleted (a file), added (a dir)
+    ch = fs.changes()
+    assert ch.added == ("/new", "/new/f", "/new/inner", "/top")
+    assert ch.added_dirs == ("/new", "/new/inner", "/top")
+    assert ch.deleted == ("/docs/sub", "/docs/sub/deep", "/top")
+    assert ch.deleted_dirs == ("/docs/sub",)
+    assert ch == Changes(ch.added, ch.modified, ch.deleted)  # kinds are not compared

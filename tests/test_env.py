@@ -279,3 +279,43 @@ cat /cap/http/errors/2.json""")
         srv.server_close()
     with pytest.raises(InvalidArgument, match="unknown capability"):
         OanixEnv.from_manifest({"capabilities": {"ftp": {}}})
+
+
+def test_network_wires_http_with_its_policy_and_hides_the_secrets() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from oanix.cap import CapabilityPolicy
+
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/x"
+    policy = CapabilityPolicy(schemes={"http"}, hosts={"127.0.0.1"},
+                              secrets={"127.0.0.1": {"Authorization": "Bearer s3cret"}})
+    try:
+        with OanixEnv(network=policy) as env:
+            r = env.exec(f"curl -s -H 'Authorization: mine' {url}")
+            assert (r.exit_code, r.stdout) == (0, b"ok"), r.stderr
+            assert seen == ["Bearer s3cret"]  # the policy's header replaced the agent's
+            r = env.exec("curl http://10.1.2.3/")
+            assert r.exit_code == 7 and b"not in the allowlist" in r.stderr
+            found = env.exec("grep -rs s3cret /cap /logs /tmp /workspace")
+            assert found.stdout == b""  # nowhere the agent can read
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    with pytest.raises(InvalidArgument, match="http"):
+        OanixEnv(network=policy, capabilities={"http": MemFs()})

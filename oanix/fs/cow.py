@@ -10,7 +10,7 @@ from typing import BinaryIO, Final
 import attrs
 
 from .. import paths
-from ..changes import Changes
+from ..changes import Changes, unified_diff
 from ..errors import (
     AlreadyExists,
     InvalidPath,
@@ -51,7 +51,8 @@ class CowFs(FileService):
     parents, then the source, then the target).
 
     ``changes()`` describes the difference from the base; ``commit()`` applies it to the
-    base; ``reset()`` drops it.
+    base; ``reset()`` drops it; ``fork()`` makes a second overlay that starts from this
+    one's view and then changes apart.
 
     A file opened for reading from the base keeps reading the base after a copy-up (as on
     overlayfs). ``upper`` may be given non-empty (to resume an overlay) but whiteouts are
@@ -64,8 +65,9 @@ class CowFs(FileService):
     64 handed out.
 
     Locking: one re-entrant lock guards the overlay state (the upper tree and the
-    whiteouts); every primitive, ``changes``, ``commit`` and ``reset`` hold it for their
-    whole duration, so each is atomic with respect to the others. Open file objects are
+    whiteouts); every primitive, ``changes``, ``diff``, ``commit``, ``reset`` and
+    ``fork`` hold it for their whole duration, so each is atomic with respect to the
+    others. Open file objects are
     the upper's (or, read-only, the base's) and follow their locking. Other users of the
     base or the upper bypass the lock.
     """
@@ -350,12 +352,22 @@ class CowFs(FileService):
                     gone.add(path)
                 elif not is_dir and not self._same_content(path, bst.size):
                     modified.add(path)
+            deleted_dirs: set[str] = set()
             for root in gone:
                 for path, is_dir in self._base_tree(root).items():
                     if upper.get(path) != is_dir:
                         deleted.add(path)
+                        if is_dir:
+                            deleted_dirs.add(path)
             return Changes(tuple(sorted(added)), tuple(sorted(modified)),
-                           tuple(sorted(deleted)))
+                           tuple(sorted(deleted)),
+                           added_dirs=tuple(sorted(p for p in added if upper[p])),
+                           deleted_dirs=tuple(sorted(deleted_dirs)))
+
+    def diff(self, context: int = 3) -> str:
+        """``changes()`` as a unified diff from the base (see ``unified_diff``)."""
+        with self._lock:
+            return unified_diff(self.base, self, self.changes(), context=context)
 
     def commit(self) -> Changes:
         """Write the changes into the base, then ``reset``; returns what was applied.
@@ -381,6 +393,24 @@ class CowFs(FileService):
                 transfer(self.upper, path, self.base, path)
             self.reset()
             return ch
+
+    def fork(self, upper: FileService | None = None) -> CowFs:
+        """A second overlay over the same base that shows what this one shows now.
+
+        The upper's files are copied into ``upper`` (a new MemFs by default) and the
+        whiteouts with them; from then on the two overlays change apart, and neither
+        sees the other's writes. Both stand on the same base, so each one's ``changes()``
+        is complete: what was done before the fork, then what was done on that side.
+        ``commit()`` of either writes into that shared base, where the other then sees
+        it wherever it has not changed the path itself (as two overlayfs mounts would).
+        """
+        with self._lock:
+            child = CowFs(self.base, MemFs() if upper is None else upper)
+            for name in self.upper.listdir("/"):
+                top = paths.join("/", name)
+                transfer(self.upper, top, child.upper, top)
+            child._whiteouts = set(self._whiteouts)
+            return child
 
     def reset(self) -> None:
         """Drop every change: empty the upper and forget the whiteouts."""
