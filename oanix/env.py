@@ -28,7 +28,7 @@ import shlex
 import threading
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -499,6 +499,60 @@ class OanixEnv:
         branch.namespace.mount("/logs", branch.logs)
         self.tmp = mine_tmp
         return branch
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def snapshot(self, path: str | Path, *, inline_workspace: bool = False) -> None:
+        """Write this environment to one portable file at ``path`` (atomically): the mount
+        table and the state of every stateful service (format: ``oanix.snapshot.format``).
+
+        A ``WorkspaceFs`` is recorded by host path and content hash, its files too with
+        ``inline_workspace``. Capability policies and secrets are never written.
+
+        Raises:
+            Unsnapshottable: a mounted service keeps no portable state (a FuncFs, an
+                FsspecFs, an unknown service), naming its mount point.
+            SnapshotError: the file cannot be written.
+        """
+        from .snapshot.env import snapshot_env
+
+        snapshot_env(self, path, inline_workspace=inline_workspace)
+
+    @classmethod
+    def restore(cls, path: str | Path, *,
+                workspaces: Mapping[str, str | Path] | None = None,
+                workspace_roots: Sequence[str | Path] | None = None,
+                accept_changed: bool = False,
+                executors: Callable[[Mapping[str, FileService]], Sequence[Any]] | None = None,
+                runtime: WasiRuntime | None = None,
+                commands: Mapping[str, Any] | None = None) -> OanixEnv:
+        """The environment a ``snapshot`` wrote, in status ``created``: the same files,
+        bytes, mount table, task status, result and logs, and capability requests
+        (pending ones are performed by the new executors).
+
+        ``executors(caps)`` gets the services mounted at ``/cap/<name>`` by name and returns
+        the executors to run (with their policies: none are in the file). A ``WorkspaceFs``
+        is mounted again only if its directory's content hash is the recorded one;
+        ``workspaces`` maps a recorded host path to another directory, ``workspace_roots``
+        limits the directories a snapshot may name, ``accept_changed`` mounts a changed
+        directory anyway; a changed one whose files were inlined comes back in memory.
+
+        Raises:
+            CorruptSnapshot: not a snapshot, truncated, damaged or malformed.
+            SnapshotVersionError: written by a newer format.
+            WorkspaceChanged, WorkspaceRefused: see above.
+            SnapshotError: the file cannot be read.
+            Nothing is left half-built and nothing is written when it raises.
+        """
+        from .snapshot.env import restore_env
+
+        env = restore_env(cls, path, workspaces=workspaces, workspace_roots=workspace_roots,
+                          accept_changed=accept_changed, runtime=runtime, commands=commands)
+        if executors is not None:
+            caps = {m.path[len("/cap/"):]: m.service for m in env.namespace.mounts()
+                    if m.path.startswith("/cap/") and m.path != PROC_AT}
+            env._executors = list(executors(caps))
+        return env
 
     # -- declarative construction -------------------------------------------------------------
 
