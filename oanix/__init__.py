@@ -16,7 +16,9 @@ from . import paths
 from .errors import (
     AlreadyExists,
     BadFileMode,
+    CorruptSnapshot,
     CrossMount,
+    Draining,
     FsError,
     IllegalTransition,
     InvalidArgument,
@@ -30,9 +32,14 @@ from .errors import (
     OanixError,
     PermissionDenied,
     ReadOnly,
+    SnapshotError,
+    SnapshotVersionError,
     TaskError,
+    Unsnapshottable,
     Unsupported,
     WasiError,
+    WorkspaceChanged,
+    WorkspaceRefused,
 )
 from .fs.mem import MemFs
 from .namespace import Mount, Namespace
@@ -55,6 +62,7 @@ if TYPE_CHECKING:
     from .env import EnvStatus, Limits, OanixEnv
     from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
     from .shell import ExecResult, Shell
+    from .snapshot.migrate import migrate, resume
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
 
 __version__ = "0.1.0"
@@ -70,6 +78,7 @@ _LAZY = {
     "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
     "ExecutorManager": ".cap", "HttpExecutor": ".cap",
     "NostrRelayConnector": ".cap", "WsConnector": ".cap",
+    "migrate": ".snapshot.migrate", "resume": ".snapshot.migrate",
 }
 
 
@@ -91,8 +100,10 @@ __all__ = [
     "BadFileMode",
     "CapabilityPolicy",
     "Changes",
+    "CorruptSnapshot",
     "CowFs",
     "CrossMount",
+    "Draining",
     "EnvStatus",
     "ExecResult",
     "ExecutorManager",
@@ -130,17 +141,24 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Shell",
+    "SnapshotError",
+    "SnapshotVersionError",
     "Stat",
     "TaskError",
     "TaskFs",
     "TaskInfo",
     "TaskStatus",
+    "Unsnapshottable",
     "Unsupported",
     "WasiError",
     "WasiRuntime",
+    "WorkspaceChanged",
     "WorkspaceFs",
+    "WorkspaceRefused",
     "WsConnector",
     "WsFs",
+    "migrate",
     "paths",
+    "resume",
     "run_python",
 ]

@@ -86,6 +86,7 @@ class SnapshotWriter:
         self._ids: dict[int, int] = {}
         self._keep: list[object] = []  # keeps ids stable while writing
         self._adopted: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._within: list[str] = []  # the mount points being written, innermost last
         self.data = SnapshotData(root="")
 
     def adopt(self, obj: object, kind: str, state: dict[str, Any] | None = None) -> None:
@@ -108,6 +109,9 @@ class SnapshotWriter:
         oid = self._ids.get(id(obj))
         if oid is not None:
             return oid
+        # the mount point an object belongs to, and what it is inside (a CowFs's base)
+        mount = self._within[-1] if self._within else where
+        inside = f" ({where})" if self._within and where != mount else ""
         oid = len(self._ids) + 1
         self._ids[id(obj)] = oid
         self._keep.append(obj)
@@ -116,26 +120,33 @@ class SnapshotWriter:
             kind, state = adopted
         elif type(obj) is Namespace:
             kind, state = NAMESPACE, {}
-            self._mounts(oid, obj, where)
+            self._mounts(oid, obj, mount)
         else:
             found = kind_of(obj)
             if found is None:
-                raise Unsnapshottable(where, f"a {type(obj).__name__} cannot be "
+                raise Unsnapshottable(mount, f"a {type(obj).__name__}{inside} cannot be "
                                       f"snapshotted: its state is not portable")
             kind = found
+            self._within.append(mount)
             try:
                 state = obj.snapshot_state(self)  # type: ignore[attr-defined]
             except Unsnapshottable:
                 raise
             except OanixError as e:
-                raise Unsnapshottable(where, f"{type(obj).__name__}: {e}") from None
-        self.data.objects.append(ObjectRow(oid, kind, _dumps(state, where)))
+                raise Unsnapshottable(mount, f"{type(obj).__name__}{inside}: {e}") from None
+            finally:
+                self._within.pop()
+        self.data.objects.append(ObjectRow(oid, kind, _dumps(state, mount)))
         return oid
 
-    def _mounts(self, oid: int, ns: Any, where: str) -> None:
+    def _mounts(self, oid: int, ns: Namespace, where: str) -> None:
         for seq, m in enumerate(ns.mounts()):
             at = m.path if where == "/" else paths.join(where, m.path.lstrip("/"))
-            target = self.ref(m.service, at)
+            self._within.append(at)
+            try:
+                target = self.ref(m.service, at)
+            finally:
+                self._within.pop()
             self.data.mounts.append(MountRow(oid, seq, m.path, target, m.root, m.create,
                                              m.readonly))
 

@@ -668,10 +668,12 @@ class HttpFs(FileService):
                 obj["kind"], r.blob(obj.get("content"), at), r.field(obj, "mtime", float, at))
         for i, obj in enumerate(r.field(state, "in_flight", list, where)):
             req = request(obj, f"{where} in_flight {i}")
-            fs._finish(req.id, "errors", {
-                "id": req.id, "method": req.method, "url": req.url, "error": "shutdown",
-                "message": "in flight when the environment was snapshotted: it may have "
-                           "been performed, and is not performed again", "attempts": 0})
+            with fs._cond:
+                fs._finish(req.id, "errors", {
+                    "id": req.id, "method": req.method, "url": req.url, "error": "shutdown",
+                    "message": "in flight when the environment was snapshotted: it may "
+                               "have been performed, and is not performed again",
+                    "attempts": 0})
         if fs._pending:
             fs.wakeup.set()
         return fs
