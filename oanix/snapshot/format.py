@@ -66,7 +66,7 @@ import sqlite3
 import struct
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -252,9 +252,9 @@ def _check_header(name: str, image: bytes) -> None:
                               f"header says {pages} pages of {page_size}")
 
 
-def _rows(con: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:
+def _rows(con: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
     cols = ", ".join(_TABLES[table])
-    yield from con.execute(f"SELECT {cols} FROM {table}")  # noqa: S608 - fixed names
+    return con.execute(f"SELECT {cols} FROM {table}").fetchall()  # noqa: S608 - fixed
 
 
 def _read_rows(name: str, con: sqlite3.Connection) -> SnapshotData:
