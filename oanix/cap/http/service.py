@@ -272,9 +272,7 @@ class HttpFs(FileService):
         self._accept(*fields)
 
     def _new_id(self) -> str:
-        if self._draining:
-            raise Draining("/request", "the HTTP capability is draining (its environment "
-                                       "is moving): no new requests")
+        self._refuse_if_draining("/request")
         rid = str(self._next)
         self._next += 1
         self._last = rid
@@ -508,6 +506,7 @@ class HttpFs(FileService):
         return [f"{rid}.json" for rid in sorted(ids, key=_id_key)]
 
     def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+        self._refuse_if_draining(path, mode)
         try:
             content = self._content(path)
         except NotFound:
@@ -567,6 +566,12 @@ class HttpFs(FileService):
         stop-and-copy move: what is still pending moves with the snapshot."""
         with self._cond:
             self._draining = True
+
+    def _refuse_if_draining(self, path: str, mode: OpenMode | None = None) -> None:
+        """Raise Draining for a new request (``mode``: an open of ``path``) while draining."""
+        if self._draining and path == "/request" and (mode is None or mode.write):
+            raise Draining(path, "the HTTP capability is draining (its environment is "
+                                 "moving): no new requests")
 
     def undrain(self) -> None:
         """Accept and hand out requests again (a move given up)."""
