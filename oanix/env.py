@@ -24,6 +24,7 @@ import contextlib
 import enum
 import functools
 import json
+import os
 import shlex
 import threading
 import uuid
@@ -502,7 +503,7 @@ class OanixEnv:
 
     # -- snapshots ----------------------------------------------------------------------------
 
-    def snapshot(self, path: str | Path, *, inline_workspace: bool = False) -> None:
+    def snapshot(self, path: str | os.PathLike[str], *, inline_workspace: bool = False) -> None:
         """Write this environment to one portable file at ``path`` (atomically): the mount
         table and the state of every stateful service (format: ``oanix.snapshot.format``).
 
@@ -519,7 +520,7 @@ class OanixEnv:
         snapshot_env(self, path, inline_workspace=inline_workspace)
 
     @classmethod
-    def restore(cls, path: str | Path, *,
+    def restore(cls, path: str | os.PathLike[str], *,
                 workspaces: Mapping[str, str | Path] | None = None,
                 workspace_roots: Sequence[str | Path] | None = None,
                 accept_changed: bool = False,

@@ -81,8 +81,9 @@ from ..snapshot.tree import content_hash, encode_entries, service_entries
 from .mem import MemFs
 
 if TYPE_CHECKING:
-    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
     from _typeshed import ReadableBuffer, WriteableBuffer
+
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["WorkspaceFs"]
 

@@ -10,7 +10,7 @@ running environment to another process: drain, snapshot, resume there
 from __future__ import annotations
 
 from .format import FORMAT, FORMAT_VERSION, MAX_SNAPSHOT_BYTES, read_snapshot
-from .protocol import SnapshotReader, SnapshotWriter, Snapshottable
+from .protocol import SnapshotReader, Snapshottable, SnapshotWriter
 from .registry import KINDS
 from .tree import Entry, content_hash
 

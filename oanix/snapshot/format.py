@@ -254,7 +254,7 @@ def _check_header(name: str, image: bytes) -> None:
 
 def _rows(con: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
     cols = ", ".join(_TABLES[table])
-    return con.execute(f"SELECT {cols} FROM {table}").fetchall()  # noqa: S608 - fixed
+    return con.execute(f"SELECT {cols} FROM {table}").fetchall()
 
 
 def _read_rows(name: str, con: sqlite3.Connection) -> SnapshotData:

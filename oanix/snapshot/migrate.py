@@ -65,7 +65,8 @@ def _services(ns: Namespace) -> Iterator[FileService]:
 def drain(env: OanixEnv, timeout: float = 30.0) -> list[Drainable]:
     """Drain ``env``'s capabilities and wait up to ``timeout`` seconds for their requests
     in flight; return the drained services (``undrain`` them to give up)."""
-    drained = [s for s in _services(env.namespace) if isinstance(s, Drainable)]
+    drained: list[Drainable] = [s for s in _services(env.namespace)
+                                if isinstance(s, Drainable)]
     for svc in drained:
         svc.drain()
     deadline = time.monotonic() + timeout

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 from .. import paths
 from ..errors import CorruptSnapshot, InvalidPath, OanixError, Unsnapshottable
 from ..namespace import Mount, Namespace
+from ..service import FileService
 from .format import MountRow, ObjectRow, SnapshotData, blob_key
 from .registry import KINDS, NAMESPACE
 
@@ -250,7 +251,7 @@ class SnapshotReader:
             at = f"mount {m.path!r}"
             path = self.path(m.path, at)
             root = self.path(m.root, f"{at} root")
-            service = self.obj(m.object, at)
+            service = self.obj(m.object, at, FileService)
             out.append(Mount(path, service, root, m.create, m.readonly))
         return out
 

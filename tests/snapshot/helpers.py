@@ -26,7 +26,7 @@ SKIP = ("/cap/proc",)  # computed per open: a listing of the process service its
 def files(ns: FileService, top: str = "/") -> dict[str, bytes | None]:
     """Every path below ``top`` -> its bytes (None for a directory)."""
     out: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in ns.walk(top):
+    for dirpath, _dirnames, filenames in ns.walk(top):
         if dirpath.startswith(SKIP):
             continue
         out[dirpath] = None

@@ -150,7 +150,7 @@ def test_a_failed_workspace_check_leaves_no_descriptor(tmp_path: Path) -> None:
 
 def test_snapshot_replaces_atomically(snap: tuple[Path, dict[str, bytes | None]]) -> None:
     """Writing over an existing snapshot leaves the old one or the new one, whole."""
-    path, files = snap
+    path, _ = snap
     with OanixEnv() as env:
         env.namespace.write_text("/workspace/new", "new")
         env.snapshot(path)

@@ -183,7 +183,7 @@ def test_a_failed_migration_leaves_the_environment_running(tmp_path: Path) -> No
     http = HttpFs()
     with OanixEnv(capabilities={"http": http},
                   mounts={"/gen": FuncFs().read_only("/x", lambda: "x")}) as env:
-        with pytest.raises(Unsnapshottable, match="^/gen"):
+        with pytest.raises(Unsnapshottable, match=r"^/gen"):
             migrate(env, tmp_path / "m.oanix")
         env.namespace.write_text("/cap/http/request", '{"url": "http://h.test/a"}')
         assert env.exec("echo still here").stdout == b"still here\n"

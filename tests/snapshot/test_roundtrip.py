@@ -215,7 +215,7 @@ def test_workspace_by_hash_inline_and_changed(tmp_path: Path) -> None:
 def test_an_unsnapshottable_mount_is_named_never_skipped(tmp_path: Path) -> None:
     func = FuncFs().read_only("/now", lambda: "x")
     with OanixEnv(mounts={"/gen": func}) as env:
-        with pytest.raises(Unsnapshottable, match="^/gen: a FuncFs") as info:
+        with pytest.raises(Unsnapshottable, match=r"^/gen: a FuncFs") as info:
             env.snapshot(tmp_path / "x.oanix")
         assert info.value.mount == "/gen"
     assert not (tmp_path / "x.oanix").exists()
@@ -239,6 +239,6 @@ def test_a_subclass_is_not_taken_for_its_base(tmp_path: Path) -> None:
     class Special(MemFs):
         pass
 
-    with OanixEnv(mounts={"/s": Special()}) as env:
-        with pytest.raises(Unsnapshottable, match="^/s: a Special"):
-            env.snapshot(tmp_path / "x.oanix")
+    with OanixEnv(mounts={"/s": Special()}) as env, pytest.raises(
+            Unsnapshottable, match=r"^/s: a Special"):
+        env.snapshot(tmp_path / "x.oanix")
