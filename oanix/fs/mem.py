@@ -374,18 +374,20 @@ class MemFs(FileService):
             if v is not None and (type(v) is not int or v < 0):
                 raise r.fail(where, f"field {k!r} is {v!r}")
         fs = cls(**limits)
-        nodes: list[tuple[_File | _Dir, float]] = []
-        try:
-            for e in decode_entries(state.get("entries"), r, where):
-                if e.data is None:
-                    fs._mkdir(e.path)
-                else:
-                    fs._write_bytes(e.path, e.data)
-                nodes.append((fs._lookup(e.path), e.mtime))
-        except NoSpace as exc:
-            raise r.fail(where, f"the tree is over its own quota: {exc.strerror}") from None
-        for node, mtime in nodes:
-            node.mtime = mtime
+        dirs: dict[str, _Dir] = {"": fs._root}
+        for e in decode_entries(state.get("entries"), r, where):  # parents come first
+            parent, _, name = e.path.rpartition("/")
+            if e.data is None:
+                dirs[e.path] = dirs[parent].children[name] = _Dir(e.mtime)
+            else:
+                node = dirs[parent].children[name] = _File(bytearray(e.data), e.mtime)
+                node.accounted = len(e.data)
+                fs._bytes += len(e.data)
+            fs._files += 1
+        for k, used in (("max_bytes", fs._bytes), ("max_files", fs._files)):
+            if limits[k] is not None and used > limits[k]:  # type: ignore[operator]
+                raise r.fail(where, f"the tree is over its own quota: {used} > {k} "
+                                    f"{limits[k]}")
         fs._root.mtime = r.field(state, "mtime", float, where)
         return fs
 
