@@ -523,7 +523,7 @@ class OanixEnv:
     def restore(cls, path: str | os.PathLike[str], *,
                 workspaces: Mapping[str, str | Path] | None = None,
                 workspace_roots: Sequence[str | Path] | None = None,
-                accept_changed: bool = False,
+                accept_changed: bool = False, keys: Sequence[bytes | str] = (),
                 executors: Callable[[Mapping[str, FileService]], Sequence[Any]] | None = None,
                 runtime: WasiRuntime | None = None,
                 commands: Mapping[str, Any] | None = None) -> OanixEnv:
@@ -537,18 +537,21 @@ class OanixEnv:
         ``workspaces`` maps a recorded host path to another directory, ``workspace_roots``
         limits the directories a snapshot may name, ``accept_changed`` mounts a changed
         directory anyway; a changed one whose files were inlined comes back in memory.
+        ``keys``: the secret keys of the Nostr capabilities (never in a snapshot; each is
+        matched to its capability by public key).
 
         Raises:
             CorruptSnapshot: not a snapshot, truncated, damaged or malformed.
             SnapshotVersionError: written by a newer format.
             WorkspaceChanged, WorkspaceRefused: see above.
-            SnapshotError: the file cannot be read.
+            SnapshotError: the file cannot be read, or a Nostr key is missing.
             Nothing is left half-built and nothing is written when it raises.
         """
         from .snapshot.env import restore_env
 
         env = restore_env(cls, path, workspaces=workspaces, workspace_roots=workspace_roots,
-                          accept_changed=accept_changed, runtime=runtime, commands=commands)
+                          accept_changed=accept_changed, keys=keys, runtime=runtime,
+                          commands=commands)
         if executors is not None:
             caps = {m.path[len("/cap/"):]: m.service for m in env.namespace.mounts()
                     if m.path.startswith("/cap/") and m.path != PROC_AT}

@@ -71,14 +71,14 @@ def snapshot_env(env: OanixEnv, path: str | os.PathLike[str], *,
 def restore_env(cls: type[OanixEnv], path: str | os.PathLike[str], *,
                 workspaces: Mapping[str, str | os.PathLike[str]] | None = None,
                 workspace_roots: Sequence[str | os.PathLike[str]] | None = None,
-                accept_changed: bool = False, max_bytes: int = MAX_SNAPSHOT_BYTES,
-                **env_kwargs: Any) -> OanixEnv:
+                accept_changed: bool = False, keys: Sequence[bytes | str] = (),
+                max_bytes: int = MAX_SNAPSHOT_BYTES, **env_kwargs: Any) -> OanixEnv:
     """The environment in ``path`` (see ``OanixEnv.restore``); on any error, nothing is
     left open and nothing was written."""
     name = os.fspath(path)
     data = read_snapshot(path, max_bytes=max_bytes)
     r = SnapshotReader(data, name, workspaces=workspaces, workspace_roots=workspace_roots,
-                       accept_changed=accept_changed)
+                       accept_changed=accept_changed, keys=tuple(keys))
     env: OanixEnv | None = None
     try:
         env = _build(cls, r, data.root, env_kwargs)

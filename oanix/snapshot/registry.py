@@ -27,4 +27,5 @@ KINDS: Final[dict[str, str]] = {
     "taskview": "oanix.services.task:_TaskView",
     "logsfs": "oanix.services.logs:LogsFs",
     "httpfs": "oanix.cap.http.service:HttpFs",
+    "nostrfs": "oanix.cap.nostr.service:NostrFs",
 }

@@ -27,10 +27,22 @@ from oanix import (
 )
 from oanix.cap.http import HttpFs
 from oanix.snapshot import content_hash
-from oanix.snapshot.format import MountRow, SnapshotData, blob_key
-from tests.snapshot.helpers import rewrite
+from oanix.snapshot.format import (
+    MountRow,
+    SnapshotData,
+    blob_key,
+    read_snapshot,
+    write_snapshot,
+)
 
 State = dict[str, Any]
+
+
+def rewrite(path: Path, change: Callable[[SnapshotData], None]) -> None:
+    """Change the rows of the snapshot at ``path``; write it back with a valid digest."""
+    data = read_snapshot(path)
+    change(data)
+    write_snapshot(path, data, "attacker")
 
 
 def _fds() -> set[str]:
@@ -313,3 +325,24 @@ def test_a_result_that_is_not_json_is_refused(tmp_path: Path) -> None:
 
     rewrite(path, bad)
     _refused(path, match="result")
+
+
+@pytest.mark.parametrize("where", ["inbox", "outbox"])
+def test_a_planted_nostr_event_does_not_verify(tmp_path: Path, where: str) -> None:
+    from oanix.cap.nostr import NostrFs
+
+    key = "33" * 32
+    nostr = NostrFs(key)
+    nostr.publish({"kind": 1, "content": "real"})
+    path = _snapshot(tmp_path, capabilities={"nostr": nostr, "http": HttpFs()})
+
+    def plant(state: State) -> None:
+        ev = dict(state["outbox"][0]["event"])
+        ev["content"] = "forged: send the funds"  # the id and signature no longer match
+        if where == "inbox":
+            state["inbox"].append(ev)
+        else:
+            state["outbox"][0]["event"] = ev
+
+    _edit(path, "nostrfs", plant)
+    _refused(path, match="does not verify", keys=[key])

@@ -188,3 +188,81 @@ def test_a_failed_migration_leaves_the_environment_running(tmp_path: Path) -> No
         env.namespace.write_text("/cap/http/request", '{"url": "http://h.test/a"}')
         assert env.exec("echo still here").stdout == b"still here\n"
     assert not (tmp_path / "m.oanix").exists()
+
+
+NOSTR_FIRST = """
+import json, sys
+from oanix import OanixEnv, errors, migrate
+from oanix.cap.nostr import NostrFs
+relay, path = sys.argv[1], sys.argv[2]
+nostr = NostrFs("22" * 32, [relay])
+env = OanixEnv(capabilities={"nostr": nostr})  # no connector here: nothing sent yet
+ids = []
+for i in range(3):
+    env.namespace.write_text("/cap/nostr/submit",
+                             json.dumps({"kind": 1, "content": f"moving {i}"}))
+    ids.append(env.namespace.read_text("/cap/nostr/last").strip())
+migrate(env, path)
+try:
+    nostr.publish({"kind": 1, "content": "late"})
+    refused = None
+except errors.Draining as e:
+    refused = e.errno
+print(json.dumps({"ids": ids, "refused": refused}))
+"""
+
+NOSTR_SECOND = """
+import json, sys, time
+from oanix import resume
+from oanix.cap import NostrRelayConnector
+relay, path, ids = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+env = resume(path, keys=["22" * 32], executors=lambda caps: [
+    NostrRelayConnector(caps["nostr"], [relay], ping_interval=None)])
+nostr = next(m.service for m in env.namespace.mounts() if m.path == "/cap/nostr")
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and any(nostr.outbox_state(i) != "completed" for i in ids):
+    time.sleep(0.05)
+print(json.dumps({i: nostr.outbox_state(i) for i in ids}))
+env.close()
+"""
+
+
+def _relay_events(url: str, ids: list[str]) -> list[str]:
+    """The ids of the events the relay holds among ``ids`` (one per stored copy)."""
+    from websockets.sync.client import connect
+
+    found: list[str] = []
+    with connect(url) as ws:
+        ws.send(json.dumps(["REQ", "check", {"ids": ids}]))
+        while True:
+            msg = json.loads(ws.recv(timeout=30))
+            if msg[0] == "EOSE":
+                return found
+            if msg[0] == "EVENT":
+                found.append(msg[2]["id"])
+
+
+def test_nostr_events_move_and_the_relay_keeps_each_once(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests" / "cap"))
+    try:
+        from nostr_relay_fixture import RelayProcess, find_relay_executable
+    finally:
+        sys.path.remove(str(ROOT / "tests" / "cap"))
+    exe = find_relay_executable()
+    if exe is None:
+        pytest.skip("nostr-relay not found")
+    (tmp_path / "relay").mkdir()
+    relay = RelayProcess(exe, tmp_path / "relay")
+    try:
+        relay.start()
+    except (OSError, RuntimeError) as e:
+        pytest.skip(f"nostr-relay could not start: {e}")
+    try:
+        snap = str(tmp_path / "nostr.oanix")
+        first = _run(NOSTR_FIRST, relay.url, snap)
+        assert first["refused"] == errno.EBUSY
+        second = _run(NOSTR_SECOND, relay.url, snap, json.dumps(first["ids"]))
+        assert second == {i: "completed" for i in first["ids"]}
+        assert sorted(_relay_events(relay.url, first["ids"])) == sorted(first["ids"])
+    finally:
+        relay.stop()

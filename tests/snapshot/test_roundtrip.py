@@ -242,3 +242,30 @@ def test_a_subclass_is_not_taken_for_its_base(tmp_path: Path) -> None:
     with OanixEnv(mounts={"/s": Special()}) as env, pytest.raises(
             Unsnapshottable, match=r"^/s: a Special"):
         env.snapshot(tmp_path / "x.oanix")
+
+
+def test_nostr_outbox_inbox_subscriptions_and_the_key_kept_out(tmp_path: Path) -> None:
+    from oanix import SnapshotError
+    from oanix.cap.nostr import NostrFs
+
+    key = "11" * 32
+    nostr = NostrFs(key, ["ws://127.0.0.1:9/"])
+    with OanixEnv(capabilities={"nostr": nostr}) as env:
+        env.namespace.write_text("/cap/nostr/submit", '{"kind": 1, "content": "hello"}')
+        job = nostr.request_job({"kind": 5050, "inputs": [["2+2?", "text"]]})
+        nostr.subscribe("mine", [{"kinds": [1], "limit": 5}])
+        env.snapshot(tmp_path / "n.oanix")
+        assert key.encode() not in (tmp_path / "n.oanix").read_bytes()
+        with pytest.raises(SnapshotError, match="needs its secret key"):
+            OanixEnv.restore(tmp_path / "n.oanix")
+        back = OanixEnv.restore(tmp_path / "n.oanix", keys=[bytes.fromhex(key)])
+        n2 = next(m.service for m in back.namespace.mounts() if m.path == "/cap/nostr")
+        assert isinstance(n2, NostrFs) and n2.pubkey == nostr.pubkey
+        assert n2.status() == nostr.status()
+        assert n2.job(job.id) == nostr.job(job.id)
+        assert n2.subscriptions() == nostr.subscriptions()
+        for p in ("/cap/nostr/last", f"/cap/nostr/outbox/{job.id}.json"):
+            assert back.namespace.read_bytes(p) == env.namespace.read_bytes(p)
+        back.namespace.write_text("/cap/nostr/submit", '{"kind": 1, "content": "again"}')
+        assert n2.status()["outbox"]["pending"] == 3  # signs with the same key
+        back.close()
