@@ -21,16 +21,18 @@ is the format version. Four tables::
         version     "1": a reader refuses a greater version (SnapshotVersionError)
         created_at  seconds since the epoch, as decimal text
         oanix       the oanix version that wrote it
-        root        JSON object: the environment (see oanix.snapshot.env)
+        root        JSON object: the environment: {"id", "workspace_at": path, "cwd":
+                    path, "vars": {name: value}, "limits": {"fuel", "memory_limit",
+                    "timeout", "max_output", "max_disk", "max_disk_files"} (null: none),
+                    "namespace": id, "workspace": id, "tmp": id, "logs": id,
+                    "task": id | null, "proc": id}
         digest      hex SHA-256 of the canonical content (below)
 
     objects(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL)
         One row per stateful object (a service, a task, a namespace). ``kind`` names
-        its type ("memfs", "mapfs", "cowfs", "workspacefs", "namespace", "taskfs",
-        "taskview", "logsfs", "httpfs", "procfs"; see oanix.snapshot.registry) and
-        ``state`` is a JSON object whose fields each type documents in its
-        ``snapshot_state``. In a state, ``{"$blob": "<sha256>"}`` stands for the bytes
-        of that blob, and a field documented as a reference holds another object's id.
+        its type (below) and ``state`` is a JSON object. In a state,
+        ``{"$blob": "<sha256>"}`` stands for the bytes of that blob, and a field marked
+        "id" holds another object's id.
 
     mounts(namespace INTEGER, seq INTEGER, path TEXT, object INTEGER, root TEXT,
            create_ INTEGER, readonly INTEGER, PRIMARY KEY (namespace, seq))
@@ -42,6 +44,48 @@ is the format version. Four tables::
     blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL)
         File contents, by the lowercase hex SHA-256 of ``data`` (equal contents are
         stored once); ``size`` is ``length(data)``.
+
+Object states, by kind (version 1). A tree's ``entries`` is a list, parents before
+children, of ``[path, "d", mtime]`` (a directory) or ``[path, "f", mtime, blob]`` (a file);
+the root is implied::
+
+    namespace    {}: its mount table is the mounts rows whose namespace is its id
+    procfs       {}: the environment's process service; a restoring environment puts
+                 its own in its place
+    memfs        {"max_bytes": int | null, "max_files": int | null, "mtime": the root's,
+                  "entries": tree}
+    mapfs        {"mtime", "entries": tree}  (read-only; every entry has this mtime)
+    cowfs        {"base": id, "upper": id, "whiteouts": [path, ...]}
+    workspacefs  {"root": absolute host path, "readonly": bool, "sha256": content hash,
+                  "entries": tree (only when inlined)}; the content hash is the SHA-256
+                 over a walk from the root, each directory's entries in the order of
+                 their names' UTF-8 bytes then its subdirectories in that order, of
+                 "d <path>\n" per directory, "f <path> <hex sha256 of content>\n" per
+                 file, "x <path>\n" per entry that cannot be read (symlink, special)
+    taskfs       {"spec": spec.json's object, "meta": meta.json's object ({"created_at",
+                  "version", "metadata"}), "status": status's object ({"state",
+                  "created_at", "started_at", "finished_at", "error"}), "status_mtime",
+                  "result": blob of result.json | null, "result_mtime",
+                  "verifier": id of a memfs (the /verifier area)}
+    taskview     {"task": id of a taskfs, "role": "agent" | "verifier"}
+    logsfs       {"max_bytes": int | null, "created_at", "files": {"/stdout.log" |
+                  "/stderr.log" | "/events.jsonl": [mtime, blob]}}  (events.jsonl is
+                 JSON Lines of {"ts", "level", "message", "data"?})
+    httpfs       {"default_timeout", "max_timeout", "max_file_bytes", "next": the next
+                  request id, "last": str | null, "created_at", "completed", "failed",
+                  "pending": [request], "in_flight": [request], "finished": [{"id",
+                  "kind": "responses" | "errors", "mtime", "content": blob of the file}]}
+                 request: {"id", "method", "url", "headers": [[name, value]], "body":
+                  blob, "timeout", "created_at"}; pending requests are performed after a
+                 restore, in-flight ones are recorded as failed ("shutdown": they may
+                 have been performed) and never performed again
+    nostrfs      {"pubkey": hex, "relays": [url], "max_file_bytes", "outbox": [{"event",
+                  "queued_at", "answers": [[relay url, accepted, message]]}], "inbox":
+                  [event], "removed_inbox": [event id], "subscriptions": {name: [filter]},
+                  "jobs": [{"request": event, "results": [event], "feedback": [event]}],
+                  "dropped": {"bad_id", "bad_signature", "malformed", "unsolicited"},
+                  "duplicates", "last", "last_error", "created_at"}; events are NIP-01
+                 JSON objects; the secret key is never in the file
 
 JSON is UTF-8, without NaN or infinities. Paths are absolute, normalised POSIX paths
 (``oanix.paths.normalize`` leaves them unchanged: no ``.``, ``..``, empty component or

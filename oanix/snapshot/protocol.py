@@ -23,7 +23,7 @@ import importlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from .. import paths
 from ..errors import CorruptSnapshot, InvalidPath, OanixError, Unsnapshottable
@@ -46,7 +46,7 @@ class Snapshottable(Protocol):
     def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]: ...
 
     @classmethod
-    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self: ...
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> object: ...
 
 
 def kind_of(obj: object) -> str | None:
@@ -254,10 +254,6 @@ class SnapshotReader:
             service = self.obj(m.object, at, FileService)
             out.append(Mount(path, service, root, m.create, m.readonly))
         return out
-
-    def mounted(self) -> set[int]:
-        """The ids of the namespaces that have mounts."""
-        return set(self._mounts)
 
     # -- checked fields --------------------------------------------------------------------
 
