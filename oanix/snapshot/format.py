@@ -86,6 +86,14 @@ the root is implied::
                   "dropped": {"bad_id", "bad_signature", "malformed", "unsolicited"},
                   "duplicates", "last", "last_error", "created_at"}; events are NIP-01
                  JSON objects; the secret key is never in the file
+    wsfs         {"max_connections", "max_queue", "max_message_bytes", "max_log", "next":
+                  the next connection id, "last", "created_at", "conns": [{"id", "url",
+                  "state": "closed" | "failed", "reconnect", "error", "message",
+                  "close_code", "close_reason", "closed_by", "sent", "sent_bytes",
+                  "received", "received_bytes", "unsent", "reconnects", "log_dropped",
+                  "created_at", "opened_at", "closed_at", "log": blob (JSON Lines),
+                  "inbox": [["text" | "binary", blob]] (not read yet)}]}; only finished
+                 connections: a live socket cannot move, so a snapshot refuses it
 
 JSON is UTF-8, without NaN or infinities. Paths are absolute, normalised POSIX paths
 (``oanix.paths.normalize`` leaves them unchanged: no ``.``, ``..``, empty component or

@@ -28,4 +28,5 @@ KINDS: Final[dict[str, str]] = {
     "logsfs": "oanix.services.logs:LogsFs",
     "httpfs": "oanix.cap.http.service:HttpFs",
     "nostrfs": "oanix.cap.nostr.service:NostrFs",
+    "wsfs": "oanix.cap.ws.service:WsFs",
 }

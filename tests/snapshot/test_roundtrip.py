@@ -269,3 +269,39 @@ def test_nostr_outbox_inbox_subscriptions_and_the_key_kept_out(tmp_path: Path) -
         back.namespace.write_text("/cap/nostr/submit", '{"kind": 1, "content": "again"}')
         assert n2.status()["outbox"]["pending"] == 3  # signs with the same key
         back.close()
+
+
+def test_websocket_finished_connections_move_live_ones_are_refused(tmp_path: Path) -> None:
+    from oanix.cap.ws import WsFs
+
+    ws = WsFs()
+    with OanixEnv(capabilities={"ws": ws}) as env:
+        cid = ws.connect("ws://127.0.0.1:9/")
+        with pytest.raises(Unsnapshottable, match=r"^/cap/ws: WsFs: .*are live"):
+            env.snapshot(tmp_path / "w.oanix")
+        ws.close(cid)
+        assert ws.status(cid)["state"] in ("closed", "failed")
+        # one that talked (through the executor's API, as a connector does), then closed
+        talked = ws.connect("ws://127.0.0.1:9/chat")
+        link = ws.take_connecting()
+        assert link is not None
+        link.set_open()
+        link.received("first")
+        link.received(b"\x00second")
+        ws.send(talked, "queued, never sent")
+        link.finish("closed", closed_by="server", code=1000, reason="bye")
+        env.snapshot(tmp_path / "w.oanix")
+        back = OanixEnv.restore(tmp_path / "w.oanix")
+        w2 = next(m.service for m in back.namespace.mounts() if m.path == "/cap/ws")
+        assert isinstance(w2, WsFs)
+        assert w2.status(cid) == ws.status(cid)
+        assert w2.status(talked) == ws.status(talked)
+        assert back.namespace.read_bytes(f"/cap/ws/conns/{talked}/in") == b"first"
+        assert w2.receive(talked) == b"\x00second"
+        assert w2.receive(talked) is None
+        assert ws.receive(talked) == "first"  # the original still holds its own copy
+        for p in ("/cap/ws/status", f"/cap/ws/conns/{cid}/log", f"/cap/ws/conns/{cid}/url",
+                  f"/cap/ws/conns/{talked}/log"):
+            assert back.namespace.read_bytes(p) == env.namespace.read_bytes(p)
+        assert w2.connect("ws://127.0.0.1:9/") == str(int(talked) + 1)  # ids go on
+        back.close()
