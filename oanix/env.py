@@ -508,7 +508,9 @@ class OanixEnv:
         table and the state of every stateful service (format: ``oanix.snapshot.format``).
 
         A ``WorkspaceFs`` is recorded by host path and content hash, its files too with
-        ``inline_workspace``. Capability policies and secrets are never written.
+        ``inline_workspace``. Capability policies and secrets are never written. Each
+        service is read under its own lock: for one instant across all of them, take the
+        snapshot while no command runs (``oanix.migrate`` drains the capabilities first).
 
         Raises:
             Unsnapshottable: a mounted service keeps no portable state (a FuncFs, an
@@ -555,7 +557,11 @@ class OanixEnv:
         if executors is not None:
             caps = {m.path[len("/cap/"):]: m.service for m in env.namespace.mounts()
                     if m.path.startswith("/cap/") and m.path != PROC_AT}
-            env._executors = list(executors(caps))
+            try:
+                env._executors = list(executors(caps))
+            except BaseException:
+                env.close()
+                raise
         return env
 
     # -- declarative construction -------------------------------------------------------------
