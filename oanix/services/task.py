@@ -455,8 +455,12 @@ class TaskFs:
                        version=r.field(meta, "version", int, where + " meta"))
             status = r.field(state, "status", dict, where)
             if set(status) != {a.name for a in attrs.fields(TaskStatus)} or (
-                    status["state"] not in (*_TRANSITIONS, "pending")):
+                    status["state"] not in (*_TRANSITIONS, "pending")) or not all(
+                    status[k] is None or r.field(status, k, float, where) is not None
+                    for k in ("started_at", "finished_at")) or (
+                    status["error"] is not None and not isinstance(status["error"], str)):
                 raise r.fail(where, f"status {status!r:.80} is not a task status")
+            status = {**status, "created_at": r.field(status, "created_at", float, where)}
             task._status = TaskStatus(**status)
         except InvalidArgument as e:
             raise r.fail(where, str(e)) from None

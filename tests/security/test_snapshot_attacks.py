@@ -346,3 +346,17 @@ def test_a_planted_nostr_event_does_not_verify(tmp_path: Path, where: str) -> No
 
     _edit(path, "nostrfs", plant)
     _refused(path, match="does not verify", keys=[key])
+
+
+def test_a_request_timeout_past_the_capabilitys_bound(tmp_path: Path) -> None:
+    path = _snapshot(tmp_path)
+    _edit(path, "httpfs", lambda s: s["pending"][0].update(timeout=1e9))
+    _refused(path, match="timeout")
+
+
+@pytest.mark.parametrize("field,value", [("created_at", "yesterday"), ("started_at", "x"),
+                                         ("error", 7)])
+def test_a_task_status_with_wrong_types(tmp_path: Path, field: str, value: object) -> None:
+    path = _snapshot(tmp_path)
+    _edit(path, "taskfs", lambda s: s["status"].update({field: value}))
+    _refused(path)

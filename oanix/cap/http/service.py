@@ -656,7 +656,7 @@ class HttpFs(FileService):
                      "url": r.field(obj, "url", str, at), "headers": dict(headers),
                      "body_base64": base64.b64encode(r.blob(obj.get("body"), at)).decode(),
                      "timeout": r.field(obj, "timeout", float, at)},
-                    fs.default_timeout, max(fs.max_timeout, r.field(obj, "timeout", float, at)))
+                    fs.default_timeout, fs.max_timeout)
             except _Invalid as e:
                 raise r.fail(at, str(e)) from None
             return HttpRequest(rid_of(obj, at), method, url, pairs, body, timeout,
