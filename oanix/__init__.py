@@ -16,7 +16,9 @@ from . import paths
 from .errors import (
     AlreadyExists,
     BadFileMode,
+    CorruptSnapshot,
     CrossMount,
+    Draining,
     FsError,
     IllegalTransition,
     InvalidArgument,
@@ -30,9 +32,14 @@ from .errors import (
     OanixError,
     PermissionDenied,
     ReadOnly,
+    SnapshotError,
+    SnapshotVersionError,
     TaskError,
+    Unsnapshottable,
     Unsupported,
     WasiError,
+    WorkspaceChanged,
+    WorkspaceRefused,
 )
 from .fs.mem import MemFs
 from .namespace import Mount, Namespace
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
     from .services.kv import KvFs
     from .services.sql import SqlFs
     from .shell import ExecResult, Shell
+    from .snapshot.migrate import migrate, resume
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
     from .wasi.receipt import Receipt
     from .wasi.replay import ReplayReport, replay
@@ -77,6 +85,7 @@ _LAZY = {
     "CapabilityPolicy": ".cap", "HttpFs": ".cap", "NostrFs": ".cap", "WsFs": ".cap",
     "ExecutorManager": ".cap", "HttpExecutor": ".cap",
     "NostrRelayConnector": ".cap", "WsConnector": ".cap",
+    "migrate": ".snapshot.migrate", "resume": ".snapshot.migrate",
 }
 
 
@@ -98,8 +107,10 @@ __all__ = [
     "BadFileMode",
     "CapabilityPolicy",
     "Changes",
+    "CorruptSnapshot",
     "CowFs",
     "CrossMount",
+    "Draining",
     "EnvStatus",
     "ExecResult",
     "ExecutorManager",
@@ -140,6 +151,8 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Shell",
+    "SnapshotError",
+    "SnapshotVersionError",
     "SqlFs",
     "SqliteFs",
     "Stat",
@@ -147,13 +160,18 @@ __all__ = [
     "TaskFs",
     "TaskInfo",
     "TaskStatus",
+    "Unsnapshottable",
     "Unsupported",
     "WasiError",
     "WasiRuntime",
+    "WorkspaceChanged",
     "WorkspaceFs",
+    "WorkspaceRefused",
     "WsConnector",
     "WsFs",
+    "migrate",
     "paths",
     "replay",
+    "resume",
     "run_python",
 ]

@@ -24,6 +24,7 @@ import contextlib
 import enum
 import functools
 import json
+import os
 import shlex
 import threading
 import uuid
@@ -594,6 +595,69 @@ class OanixEnv:
     def _mount_proc(self, ns: Namespace) -> None:
         """Mount this environment's process service in ``ns``, running over ``ns``."""
         ns.mount(PROC_AT, ProcFs(functools.partial(self._run_process, ns, 0)), create=True)
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def snapshot(self, path: str | os.PathLike[str], *, inline_workspace: bool = False) -> None:
+        """Write this environment to one portable file at ``path`` (atomically): the mount
+        table and the state of every stateful service (format: ``oanix.snapshot.format``).
+
+        A ``WorkspaceFs`` is recorded by host path and content hash, its files too with
+        ``inline_workspace``. Capability policies and secrets are never written. Each
+        service is read under its own lock: for one instant across all of them, take the
+        snapshot while no command runs (``oanix.migrate`` drains the capabilities first).
+
+        Raises:
+            Unsnapshottable: a mounted service keeps no portable state (a FuncFs, an
+                FsspecFs, an unknown service), naming its mount point.
+            SnapshotError: the file cannot be written.
+        """
+        from .snapshot.env import snapshot_env
+
+        snapshot_env(self, path, inline_workspace=inline_workspace)
+
+    @classmethod
+    def restore(cls, path: str | os.PathLike[str], *,
+                workspaces: Mapping[str, str | Path] | None = None,
+                workspace_roots: Sequence[str | Path] | None = None,
+                accept_changed: bool = False, keys: Sequence[bytes | str] = (),
+                executors: Callable[[Mapping[str, FileService]], Sequence[Any]] | None = None,
+                runtime: WasiRuntime | None = None,
+                commands: Mapping[str, Any] | None = None) -> OanixEnv:
+        """The environment a ``snapshot`` wrote, in status ``created``: the same files,
+        bytes, mount table, task status, result and logs, and capability requests
+        (pending ones are performed by the new executors).
+
+        ``executors(caps)`` gets the services mounted at ``/cap/<name>`` by name and returns
+        the executors to run (with their policies: none are in the file). A ``WorkspaceFs``
+        is mounted again only if its directory's content hash is the recorded one;
+        ``workspaces`` maps a recorded host path to another directory, ``workspace_roots``
+        limits the directories a snapshot may name, ``accept_changed`` mounts a changed
+        directory anyway; a changed one whose files were inlined comes back in memory.
+        ``keys``: the secret keys of the Nostr capabilities (never in a snapshot; each is
+        matched to its capability by public key).
+
+        Raises:
+            CorruptSnapshot: not a snapshot, truncated, damaged or malformed.
+            SnapshotVersionError: written by a newer format.
+            WorkspaceChanged, WorkspaceRefused: see above.
+            SnapshotError: the file cannot be read, or a Nostr key is missing.
+            Nothing is left half-built and nothing is written when it raises.
+        """
+        from .snapshot.env import restore_env
+
+        env = restore_env(cls, path, workspaces=workspaces, workspace_roots=workspace_roots,
+                          accept_changed=accept_changed, keys=keys, runtime=runtime,
+                          commands=commands)
+        if executors is not None:
+            caps = {m.path[len("/cap/"):]: m.service for m in env.namespace.mounts()
+                    if m.path.startswith("/cap/") and m.path != PROC_AT}
+            try:
+                env._executors = _Executors(executors(caps))
+            except BaseException:
+                env.close()
+                raise
+        return env
 
     # -- declarative construction -------------------------------------------------------------
 

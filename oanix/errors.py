@@ -17,7 +17,8 @@
     │   ├── InvalidContent(ValueError)           EINVAL: a request or record file refused
     │   ├── NoSpace                              ENOSPC
     │   ├── Unsupported                          EOPNOTSUPP
-    │   └── BadFileMode(io.UnsupportedOperation) EBADF
+    │   ├── BadFileMode(io.UnsupportedOperation) EBADF
+    │   └── Draining                             EBUSY: a capability refuses new work
     ├── InvalidArgument(ValueError)      a bad argument that is not a path (a mode, a size)
     │   └── IllegalTransition                a lifecycle change its current state forbids
     ├── WasiError                        the WASI bridge could not run a program
@@ -25,6 +26,12 @@
     │   └── PythonUnavailable                the oanix[python] extra is not installed
     ├── TaskError                        a task directory is malformed (names file and field)
     ├── CommandFailed                    ``env.exec(..., check=True)`` exited non-zero
+    ├── SnapshotError                    an environment snapshot cannot be written or read
+    │   ├── Unsnapshottable                  a mounted service keeps no portable state
+    │   ├── CorruptSnapshot                  truncated, damaged or malformed file
+    │   ├── SnapshotVersionError             written by a newer format version
+    │   ├── WorkspaceChanged                 a host directory's content is not the recorded
+    │   └── WorkspaceRefused                 a host directory outside the allowed roots
     └── TimedOut(TimeoutError)           an environment's time is up or it was cancelled
 
 Each file error also subclasses the matching builtin, so ``except FileNotFoundError``
@@ -42,7 +49,9 @@ __all__ = [
     "AlreadyExists",
     "BadFileMode",
     "CommandFailed",
+    "CorruptSnapshot",
     "CrossMount",
+    "Draining",
     "FsError",
     "IllegalTransition",
     "InvalidArgument",
@@ -59,10 +68,15 @@ __all__ = [
     "ModuleError",
     "PythonUnavailable",
     "ReadOnly",
+    "SnapshotError",
+    "SnapshotVersionError",
     "TaskError",
     "TimedOut",
+    "Unsnapshottable",
     "Unsupported",
     "WasiError",
+    "WorkspaceChanged",
+    "WorkspaceRefused",
 ]
 
 
@@ -253,3 +267,43 @@ class CommandFailed(OanixError):
 class TimedOut(OanixError, TimeoutError):
     """An environment's time is up, or it was cancelled (``OanixEnv.cancel``): its work
     was stopped and every further call on it raises this."""
+
+
+class Draining(FsError):
+    """A capability is draining (its environment is being stopped and copied elsewhere):
+    it accepts no new request; the ones it accepted before finish here or move along."""
+
+    errno_code = _errno.EBUSY
+    default_message = "draining: no new requests are accepted"
+
+
+class SnapshotError(OanixError):
+    """An environment snapshot cannot be written or read; the message names the mount
+    point, object or field, and the file."""
+
+
+class Unsnapshottable(SnapshotError):
+    """A mounted service keeps state no snapshot can carry (a FuncFs's callables, an
+    fsspec filesystem, an unknown service); ``mount`` names where it is mounted."""
+
+    def __init__(self, mount: str, message: str) -> None:
+        super().__init__(f"{mount}: {message}")
+        self.mount = mount
+
+
+class CorruptSnapshot(SnapshotError):
+    """The file is not a snapshot, or is truncated, damaged or malformed; nothing was
+    restored."""
+
+
+class SnapshotVersionError(SnapshotError):
+    """The file was written by a newer snapshot format than this oanix reads."""
+
+
+class WorkspaceChanged(SnapshotError):
+    """A host directory's content is not what the snapshot recorded (or it is gone), and
+    the snapshot holds no copy of it; ``accept_changed=True`` mounts it anyway."""
+
+
+class WorkspaceRefused(SnapshotError):
+    """A host directory named by a snapshot lies outside the roots the restore allows."""

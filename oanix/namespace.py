@@ -251,6 +251,32 @@ class Namespace(FileService):
         table = self._table
         return [m for point in sorted(table.mounts) for m in table.mounts[point]]
 
+    def restore_mounts(self, mounts: list[Mount]) -> None:
+        """Replace the whole mount table by ``mounts``, as ``mounts()`` lists them (mount
+        points in path order, the members of each union consecutive and in lookup order):
+        how a snapshot's table comes back (``oanix.snapshot``).
+
+        Raises:
+            InvalidArgument: a path that is not normalised, the members of one mount point
+                not consecutive, or a namespace that would contain this one.
+        """
+        table: dict[str, tuple[Mount, ...]] = {}
+        last = None
+        for m in mounts:
+            if not isinstance(m, Mount) or paths.normalize(m.path) != m.path:
+                raise InvalidArgument(f"restore_mounts: {m!r} is not a normalised Mount")
+            if m.path in table and m.path != last:
+                raise InvalidArgument(f"restore_mounts: the members at {m.path!r} are "
+                                      f"not consecutive")
+            table[m.path] = (*table.get(m.path, ()), m)
+            last = m.path
+        with _NESTING_LOCK, self._lock:
+            for m in mounts:
+                if isinstance(m.service, Namespace) and _reaches(m.service, self):
+                    raise InvalidArgument(f"mount at {m.path!r}: the namespace would "
+                                          f"contain itself")
+            self._table = MountTable.build(table)
+
     def _attach(self, path: str, new: list[Mount], mode: str) -> None:
         if mode not in _MODES:
             raise InvalidArgument(f"mount mode {mode!r} at {path!r}: use one of {_MODES}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from typing import BinaryIO, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Self
 
 import attrs
 
@@ -22,6 +23,9 @@ from ..errors import (
 )
 from ..service import FileService, OpenMode, Stat, check_open, transfer
 from .mem import JOURNAL_SIZE, MemFs
+
+if TYPE_CHECKING:
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["CowFs"]
 
@@ -420,3 +424,24 @@ class CowFs(FileService):
             if self._whiteouts:
                 self._note(tuple(self._whiteouts))
             self._whiteouts.clear()
+
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "cowfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"base": object id, "upper": object id, "whiteouts": [path, ...]}``: the
+        base by reference (its own state is its own object), under the overlay lock."""
+        with self._lock:
+            return {"base": w.ref(self.base, "cowfs base"),
+                    "upper": w.ref(self.upper, "cowfs upper"),
+                    "whiteouts": sorted(self._whiteouts)}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The overlay of ``state``. Raises CorruptSnapshot: a bad field or reference."""
+        fs = cls(r.obj(state.get("base"), "cowfs base", FileService),
+                 r.obj(state.get("upper"), "cowfs upper", FileService))
+        whiteouts = r.strings(state.get("whiteouts"), "cowfs whiteouts")
+        fs._whiteouts = {r.path(p, "cowfs whiteouts") for p in whiteouts}
+        return fs

@@ -8,12 +8,16 @@ access per component and a listing touches only the directory's own entries).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import BinaryIO, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Generic, Self, TypeVar
 
 from .. import paths
 from ..errors import InvalidArgument, InvalidPath, IsADirectory, NotADirectory, NotFound, ReadOnly
 from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat
+from ..snapshot.tree import decode_entries, encode_entries, service_entries
+
+if TYPE_CHECKING:
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["MapFs", "MapFsBuilder", "PathTree"]
 
@@ -185,6 +189,24 @@ class MapFs(FileService):
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         raise ReadOnly(path)
+
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "mapfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"mtime", "entries"}`` (see ``oanix.snapshot.tree``; every entry's mtime is
+        the MapFs's)."""
+        return {"mtime": self._mtime,
+                "entries": encode_entries(list(service_entries(self)), w)}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The MapFs of ``state``. Raises CorruptSnapshot: a bad field or entry."""
+        entries = decode_entries(state.get("entries"), r, "mapfs")
+        return cls({e.path: e.data for e in entries if e.data is not None},
+                   dirs=[e.path for e in entries if e.data is None],
+                   mtime=r.field(state, "mtime", float, "mapfs"))
 
 
 class MapFsBuilder:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import BinaryIO, ClassVar, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Self
 
 from .. import paths
 from ..errors import (
@@ -20,6 +21,10 @@ from ..errors import (
 )
 from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat, check_open
+from ..snapshot.tree import Entry, decode_entries, encode_entries
+
+if TYPE_CHECKING:
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["MemFs"]
 
@@ -328,6 +333,63 @@ class MemFs(FileService):
             sparent.mtime = dparent.mtime = now
             self._renames += 1
             self._note((src, dst))
+
+
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "memfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"max_bytes", "max_files": int | null, "mtime": the root's, "entries"}``
+        (see ``oanix.snapshot.tree``), taken under the lock: one consistent tree."""
+        entries: list[Entry] = []
+        with self._lock:
+            stack: list[tuple[str, _Dir]] = [("", self._root)]
+            while stack:
+                prefix, node = stack.pop()
+                subdirs = []
+                for name in sorted(node.children):
+                    child = node.children[name]
+                    path = f"{prefix}/{name}"
+                    if isinstance(child, _Dir):
+                        entries.append(Entry(path, child.mtime))
+                        subdirs.append((path, child))
+                    else:
+                        entries.append(Entry(path, child.mtime, bytes(child.data)))
+                stack.extend(reversed(subdirs))
+            root_mtime = self._root.mtime
+        return {"max_bytes": self.max_bytes, "max_files": self.max_files,
+                "mtime": root_mtime, "entries": encode_entries(entries, w)}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """A MemFs holding ``state``'s tree, mtimes included.
+
+        Raises:
+            CorruptSnapshot: a bad field or entry, or a tree over its own quota.
+        """
+        where = "memfs"
+        limits = {k: state.get(k) for k in ("max_bytes", "max_files")}
+        for k, v in limits.items():
+            if v is not None and (type(v) is not int or v < 0):
+                raise r.fail(where, f"field {k!r} is {v!r}")
+        fs = cls(**limits)
+        dirs: dict[str, _Dir] = {"": fs._root}
+        for e in decode_entries(state.get("entries"), r, where):  # parents come first
+            parent, _, name = e.path.rpartition("/")
+            if e.data is None:
+                dirs[e.path] = dirs[parent].children[name] = _Dir(e.mtime)
+            else:
+                node = dirs[parent].children[name] = _File(bytearray(e.data), e.mtime)
+                node.accounted = len(e.data)
+                fs._bytes += len(e.data)
+            fs._files += 1
+        for k, used in (("max_bytes", fs._bytes), ("max_files", fs._files)):
+            if limits[k] is not None and used > limits[k]:  # type: ignore[operator]
+                raise r.fail(where, f"the tree is over its own quota: {used} > {k} "
+                                    f"{limits[k]}")
+        fs._root.mtime = r.field(state, "mtime", float, where)
+        return fs
 
 
 class _MemFile(BufferFile):

@@ -50,8 +50,8 @@ import os
 import secrets
 import stat as st_mod
 import threading
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, Concatenate, Final, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Concatenate, Final, ParamSpec, TypeVar
 
 from .. import paths
 from .._beneath import DIR as _DIR
@@ -73,11 +73,17 @@ from ..errors import (
     PermissionDenied,
     ReadOnly,
     Unsupported,
+    WorkspaceChanged,
+    WorkspaceRefused,
 )
 from ..service import FileService, OpenMode, Stat, check_open
+from ..snapshot.tree import content_hash, encode_entries, service_entries
+from .mem import MemFs
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
+
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["WorkspaceFs"]
 
@@ -471,6 +477,68 @@ class WorkspaceFs(FileService):
                     cls = NotEmpty if e.errno == errno.EEXIST else _ERRNO[e.errno]
                     raise cls(dst) from None
                 raise _translate(e, src, dst) from None
+
+
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "workspacefs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"root": host path, "readonly", "sha256": content_hash of the tree}``, and
+        with ``inline_workspace`` its files too (``"entries"``, see oanix.snapshot.tree).
+        The directory is not locked: nothing else should write to it meanwhile."""
+        state: dict[str, Any] = {"root": self._host_path, "readonly": self.readonly,
+                                 "sha256": content_hash(self)}
+        if w.inline_workspace:
+            state["entries"] = encode_entries(list(service_entries(self)), w)
+        return state
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> FileService:
+        """The recorded directory, if its content hash is the recorded one.
+
+        ``r.options``: ``workspaces`` maps a recorded root to the directory to use
+        instead; ``workspace_roots`` (if given) lists the only directories a root may lie
+        in; ``accept_changed`` mounts a directory whose content changed. A changed (or
+        missing) directory whose files the snapshot holds comes back as a MemFs of them,
+        and the host is not touched.
+
+        Raises:
+            WorkspaceRefused: the directory lies outside ``workspace_roots``.
+            WorkspaceChanged: its content changed (or it is gone) and no copy is inlined.
+            CorruptSnapshot: a bad field.
+        """
+        where = "workspacefs"
+        root = r.field(state, "root", str, where)
+        readonly = r.field(state, "readonly", bool, where)
+        digest = r.field(state, "sha256", str, where)
+        if not os.path.isabs(root) or "\0" in root:
+            raise r.fail(where, f"root {root!r:.80} is not an absolute host path")
+        host = os.fspath(dict(r.options.get("workspaces") or {}).get(root, root))
+        allowed = r.options.get("workspace_roots")
+        real = os.path.realpath(host)
+        if allowed is not None and not any(
+                os.path.commonpath([real, os.path.realpath(a)]) == os.path.realpath(a)
+                for a in allowed):
+            raise WorkspaceRefused(f"{r.name}: workspace {host!r} lies outside the allowed "
+                                   f"roots {[os.fspath(a) for a in allowed]}")
+        try:
+            fs: WorkspaceFs | None = cls(host, readonly)
+        except FsError:
+            fs = None
+        if fs is not None:
+            r.cleanups.append(fs.close)
+            if content_hash(fs) == digest:
+                return fs
+            if r.options.get("accept_changed"):
+                return fs
+        if "entries" in state:
+            return MemFs.restore_state({"max_bytes": None, "max_files": None,
+                                        "mtime": 0.0, "entries": state["entries"]}, r)
+        what = "changed since the snapshot" if fs is not None else "missing"
+        raise WorkspaceChanged(f"{r.name}: workspace {host!r} is {what} and the snapshot "
+                               f"holds no copy of it (snapshot with inline_workspace=True, "
+                               f"or restore with accept_changed=True)")
 
 
 _ACCESS: Final = {(True, False): os.O_RDONLY, (False, True): os.O_WRONLY,

@@ -18,8 +18,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any, BinaryIO, Final, Literal, NoReturn
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, NoReturn, Self
 
 import attrs
 
@@ -37,6 +37,9 @@ from ..errors import (
 from ..files import BufferFile
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import copy_json, dumps_compact, dumps_line, finite_number, load_json
+
+if TYPE_CHECKING:
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["DEFAULT_MAX_LOG_BYTES", "LEVELS", "LogEvent", "LogsFs", "Subscription",
            "parse_event_lines"]
@@ -307,6 +310,47 @@ class LogsFs(FileService):
         with self._lock:
             self._subs = (*self._subs, sub)
         return sub
+
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "logsfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"max_bytes": int | null, "created_at", "files": {"/stdout.log" |
+        "/stderr.log" | "/events.jsonl": [mtime, blob]}}``; subscribers are not kept."""
+        with self._lock:
+            files = {k: [self._mtimes[k], w.blob(buf)] for k, buf in self._bufs.items()}
+            return {"max_bytes": self.max_bytes, "created_at": self._created, "files": files}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The logs of ``state``; the events are parsed again from ``events.jsonl``.
+
+        Raises:
+            CorruptSnapshot: a bad field, a bad event line, a log over its cap.
+        """
+        where = "logsfs"
+        cap = state.get("max_bytes")
+        if cap is not None and (type(cap) is not int or cap < 0):
+            raise r.fail(where, f"max_bytes is {cap!r}")
+        logs = cls(max_bytes=cap)
+        logs._created = r.field(state, "created_at", float, where)
+        files = r.field(state, "files", dict, where)
+        if set(files) != set(logs._bufs):
+            raise r.fail(where, f"files are {sorted(files)!r:.80}, not {sorted(logs._bufs)}")
+        for key, value in files.items():
+            if not isinstance(value, list) or len(value) != 2:
+                raise r.fail(where, f"{key}: not [mtime, blob]")
+            data = r.blob(value[1], f"{where} {key}")
+            if cap is not None and len(data) > cap:
+                raise r.fail(where, f"{key}: {len(data)} bytes, over the cap of {cap}")
+            logs._bufs[key] = bytearray(data)
+            logs._mtimes[key] = r.field({"mtime": value[0]}, "mtime", float, where)
+        try:
+            logs._events = parse_event_lines(bytes(logs._bufs[EVENTS]))
+        except InvalidArgument as e:
+            raise r.fail(where, str(e)) from None
+        return logs
 
     # -- storing --------------------------------------------------------------------------------
 

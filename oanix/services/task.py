@@ -36,7 +36,7 @@ import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, NoReturn, Self
 
 import attrs
 
@@ -56,6 +56,9 @@ from ..files import BufferFile
 from ..fs.mem import MemFs
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import copy_json, dumps_pretty, finite_number, load_json
+
+if TYPE_CHECKING:
+    from ..snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["Reward", "TaskFs", "TaskInfo", "TaskState", "TaskStatus"]
 
@@ -423,6 +426,59 @@ class TaskFs:
             self._result_mtime = float(self._clock())
 
 
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "taskfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"spec": TaskInfo.to_dict, "meta": meta.json's object, "status":
+        TaskStatus.to_dict, "status_mtime", "result": blob | null, "result_mtime",
+        "verifier": object id of the verifier area (a MemFs)}``."""
+        with self._lock:
+            state: dict[str, Any] = {
+                "spec": self.spec.to_dict(), "meta": copy_json(self._meta, "meta"),
+                "status": self._status.to_dict(), "status_mtime": self._status_mtime,
+                "result": None if self._result is None else w.blob(self._result),
+                "result_mtime": self._result_mtime}
+        state["verifier"] = w.ref(self._verifier, "task verifier area")
+        return state
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The task of ``state``, status and result included (the clock is
+        ``time.time``). Raises CorruptSnapshot: a bad field."""
+        where = "taskfs"
+        meta = r.field(state, "meta", dict, where)
+        try:
+            task = cls(TaskInfo.from_dict(r.field(state, "spec", dict, where)),
+                       r.field(meta, "metadata", dict, where + " meta"),
+                       version=r.field(meta, "version", int, where + " meta"))
+            status = r.field(state, "status", dict, where)
+            if set(status) != {a.name for a in attrs.fields(TaskStatus)} or (
+                    status["state"] not in (*_TRANSITIONS, "pending")) or not all(
+                    status[k] is None or r.field(status, k, float, where) is not None
+                    for k in ("started_at", "finished_at")) or (
+                    status["error"] is not None and not isinstance(status["error"], str)):
+                raise r.fail(where, f"status {status!r:.80} is not a task status")
+            status = {**status, "created_at": r.field(status, "created_at", float, where)}
+            task._status = TaskStatus(**status)
+        except InvalidArgument as e:
+            raise r.fail(where, str(e)) from None
+        task._meta["created_at"] = r.field(meta, "created_at", float, where + " meta")
+        task._meta_bytes = dumps_pretty(task._meta)
+        task._status_mtime = r.field(state, "status_mtime", float, where)
+        result = state.get("result")
+        task._result = None if result is None else r.blob(result, where + " result")
+        if task._result is not None:
+            try:
+                load_json(task._result, RESULT)
+            except InvalidContent as e:
+                raise r.fail(where, f"result: {e.strerror}") from None
+        task._result_mtime = r.field(state, "result_mtime", float, where)
+        task._verifier = r.obj(state.get("verifier"), where + " verifier", MemFs)
+        return task
+
+
 class _TaskView(FileService):
     """One role's view of a TaskFs (see there).
 
@@ -432,6 +488,21 @@ class _TaskView(FileService):
     def __init__(self, task: TaskFs, role: Role) -> None:
         self._task = task
         self._role = role
+
+    snapshot_kind: ClassVar[str] = "taskview"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"task": object id of the TaskFs, "role": "agent" | "verifier"}``."""
+        return {"task": w.ref(self._task, f"task ({self._role} view)"), "role": self._role}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> FileService:
+        """The task's view of ``state``'s role (the task's own, shared, view)."""
+        role = state.get("role")
+        if role not in ("agent", "verifier"):
+            raise r.fail("taskview", f"role {role!r} is not agent or verifier")
+        task = r.obj(state.get("task"), "taskview task", TaskFs)
+        return task.agent_view() if role == "agent" else task.verifier_view()
 
     def __repr__(self) -> str:
         return f"<TaskFs {self._task.spec.id!r} {self._role} view>"

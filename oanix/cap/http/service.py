@@ -67,13 +67,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, BinaryIO, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, Self
 
 import attrs
 import trio
 
 from ... import paths
 from ...errors import (
+    Draining,
     FsError,
     InvalidArgument,
     InvalidContent,
@@ -88,6 +89,9 @@ from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_pretty, load_json
 from ..policy import url_origin, valid_header
 from ..wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from ...snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["DEFAULT_MAX_REQUEST_FILE", "METHODS", "ErrorKind", "HttpFs", "HttpRequest"]
 
@@ -218,6 +222,7 @@ class HttpFs(FileService):
     """
 
     live = True  # the WASI bridge mirrors it while a guest runs
+    _draining = False  # see drain()
 
     is_computed: ClassVar[bool] = True  # files are snapshots computed per open (as FuncFs)
 
@@ -267,6 +272,7 @@ class HttpFs(FileService):
         self._accept(*fields)
 
     def _new_id(self) -> str:
+        self._refuse_if_draining("/request")
         rid = str(self._next)
         self._next += 1
         self._last = rid
@@ -367,7 +373,7 @@ class HttpFs(FileService):
     def take_pending(self) -> HttpRequest | None:
         """Move the oldest pending request to in flight and return it (None if none)."""
         with self._cond:
-            if not self._pending:
+            if not self._pending or self._draining:
                 return None
             rid = next(iter(self._pending))
             req = self._in_flight[rid] = self._pending.pop(rid)
@@ -500,6 +506,7 @@ class HttpFs(FileService):
         return [f"{rid}.json" for rid in sorted(ids, key=_id_key)]
 
     def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+        self._refuse_if_draining(path, mode)
         try:
             content = self._content(path)
         except NotFound:
@@ -550,6 +557,131 @@ class HttpFs(FileService):
 
     def _refused(self, path: str, op: str) -> FsError:
         return PermissionDenied(path, f"HttpFs structure is fixed: {op} is not supported")
+
+    # -- draining and snapshots (oanix.snapshot) ---------------------------------------------
+
+    def drain(self) -> None:
+        """Accept no new request (writing ``request`` or ``submit`` raises ``Draining``)
+        and hand no pending one to an executor; in-flight requests go on. For a
+        stop-and-copy move: what is still pending moves with the snapshot."""
+        with self._cond:
+            self._draining = True
+
+    def _refuse_if_draining(self, path: str, mode: OpenMode | None = None) -> None:
+        """Raise Draining for a new request (``mode``: an open of ``path``) while draining."""
+        if self._draining and path == "/request" and (mode is None or mode.write):
+            raise Draining(path, "the HTTP capability is draining (its environment is "
+                                 "moving): no new requests")
+
+    def undrain(self) -> None:
+        """Accept and hand out requests again (a move given up)."""
+        with self._cond:
+            self._draining = False
+        self.wakeup.set()
+
+    def wait_in_flight(self, timeout: float | None = None) -> bool:
+        """Block until no request is in flight; False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._in_flight:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    snapshot_kind: ClassVar[str] = "httpfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"default_timeout", "max_timeout", "max_file_bytes", "next": the next id,
+        "last", "created_at", "completed", "failed", "pending": [request, ...],
+        "in_flight": [request, ...], "finished": [{"id", "kind": "responses" | "errors",
+        "mtime", "content": blob of the file}, ...]}``; a request is ``{"id", "method",
+        "url", "headers": [[name, value], ...], "body": blob, "timeout", "created_at"}``.
+        A restored HttpFs performs the pending requests, and fails the ones that were in
+        flight with ``shutdown`` (they may have been performed: never twice)."""
+        def req(r: HttpRequest) -> dict[str, Any]:
+            return {"id": r.id, "method": r.method, "url": r.url,
+                    "headers": [list(h) for h in r.headers], "body": w.blob(r.body),
+                    "timeout": r.timeout, "created_at": r.created_at}
+
+        with self._cond:
+            return {"default_timeout": self.default_timeout, "max_timeout": self.max_timeout,
+                    "max_file_bytes": self.max_file_bytes, "next": self._next,
+                    "last": self._last, "created_at": self._created,
+                    "completed": self._completed, "failed": self._failed,
+                    "pending": [req(r) for r in self._pending.values()],
+                    "in_flight": [req(r) for r in self._in_flight.values()],
+                    "finished": [{"id": rid, "kind": f.kind, "mtime": f.mtime,
+                                  "content": w.blob(f.content)}
+                                 for rid, f in self._finished.items()]}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The HttpFs of ``state`` (see ``snapshot_state``), not draining.
+
+        Raises:
+            CorruptSnapshot: a bad field or request, or an id given twice.
+        """
+        where = "httpfs"
+        fs = cls(default_timeout=r.field(state, "default_timeout", float, where),
+                 max_timeout=r.field(state, "max_timeout", float, where),
+                 max_file_bytes=r.field(state, "max_file_bytes", int, where))
+        fs._next = r.field(state, "next", int, where)
+        last = state.get("last")
+        if last is not None and not isinstance(last, str):
+            raise r.fail(where, f"last is {last!r:.40}")
+        fs._last = last
+        fs._created = r.field(state, "created_at", float, where)
+        fs._completed = r.field(state, "completed", int, where)
+        fs._failed = r.field(state, "failed", int, where)
+        seen: set[str] = set()
+
+        def rid_of(obj: Mapping[str, Any], at: str) -> str:
+            rid = r.field(obj, "id", str, at)
+            if not rid.isdigit() or rid in seen or int(rid) >= fs._next:
+                raise r.fail(at, f"id {rid!r:.40} is not a fresh id below next")
+            seen.add(rid)
+            return rid
+
+        def request(obj: object, at: str) -> HttpRequest:
+            if not isinstance(obj, dict):
+                raise r.fail(at, "a request is not an object")
+            headers = r.field(obj, "headers", list, at)
+            if not all(isinstance(h, list) and len(h) == 2 for h in headers):
+                raise r.fail(at, "headers are not [name, value] pairs")
+            try:
+                method, url, pairs, body, timeout = _validate(
+                    {"method": r.field(obj, "method", str, at),
+                     "url": r.field(obj, "url", str, at), "headers": dict(headers),
+                     "body_base64": base64.b64encode(r.blob(obj.get("body"), at)).decode(),
+                     "timeout": r.field(obj, "timeout", float, at)},
+                    fs.default_timeout, fs.max_timeout)
+            except _Invalid as e:
+                raise r.fail(at, str(e)) from None
+            return HttpRequest(rid_of(obj, at), method, url, pairs, body, timeout,
+                               r.field(obj, "created_at", float, at))
+
+        for i, obj in enumerate(r.field(state, "pending", list, where)):
+            req = request(obj, f"{where} pending {i}")
+            fs._pending[req.id] = req
+        for i, obj in enumerate(r.field(state, "finished", list, where)):
+            at = f"{where} finished {i}"
+            if not isinstance(obj, dict) or obj.get("kind") not in ("responses", "errors"):
+                raise r.fail(at, "not a finished request")
+            fs._finished[rid_of(obj, at)] = _Finished(
+                obj["kind"], r.blob(obj.get("content"), at), r.field(obj, "mtime", float, at))
+        for i, obj in enumerate(r.field(state, "in_flight", list, where)):
+            req = request(obj, f"{where} in_flight {i}")
+            with fs._cond:
+                fs._finish(req.id, "errors", {
+                    "id": req.id, "method": req.method, "url": req.url, "error": "shutdown",
+                    "message": "in flight when the environment was snapshotted: it may "
+                               "have been performed, and is not performed again",
+                    "attempts": 0})
+        if fs._pending:
+            fs.wakeup.set()
+        return fs
 
 
 def _id_key(rid: str) -> tuple[int, str]:

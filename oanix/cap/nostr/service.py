@@ -103,13 +103,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, BinaryIO, Final, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, NoReturn, Self
 
 import attrs
 import trio
 
 from ... import paths
 from ...errors import (
+    Draining,
     FsError,
     InvalidArgument,
     InvalidContent,
@@ -117,6 +118,7 @@ from ...errors import (
     NotADirectory,
     NotFound,
     PermissionDenied,
+    SnapshotError,
 )
 from ...files import BufferFile, CappedFile
 from ...service import FileService, OpenMode, Stat, check_open
@@ -125,6 +127,9 @@ from ..wakeup import Wakeup
 from .bech32 import npub_encode
 from .event import HEX64, Event, check_int, check_tags, private_key, sign_event, verify_event
 from .filters import filter_matches, validate_filters
+
+if TYPE_CHECKING:
+    from ...snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["DEFAULT_MAX_NOSTR_FILE", "JOBS_SUBSCRIPTION", "JOB_FEEDBACK_KIND", "NostrFs",
            "OutboxState"]
@@ -282,6 +287,7 @@ class NostrFs(FileService):
     """
 
     live = True  # the WASI bridge mirrors it while a guest runs
+    _draining = False  # see drain()
 
     def __init__(self, secret_key: bytes | str | None = None,
                  relays: Sequence[str] = (), *,
@@ -349,6 +355,7 @@ class NostrFs(FileService):
 
     def _sign_and_queue(self, kind: object, content: str, tags: object,
                         created_at: int | None, job: bool = False) -> Event:
+        self._refuse_if_draining("/submit")
         check_int("kind", kind, 0, 65535)
         assert isinstance(kind, int)
         ev = sign_event(self.__key, kind, content, check_tags(tags), created_at)
@@ -766,6 +773,7 @@ class NostrFs(FileService):
         return node
 
     def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+        self._refuse_if_draining(path, mode)
         parent, name = paths.split(path)
         if parent == "/subscriptions" and (mode.write or self.exists(path)):
             return self._open_subscription(path, name, mode)
@@ -847,6 +855,139 @@ class NostrFs(FileService):
 
     def _refused(self, path: str, op: str) -> FsError:
         return PermissionDenied(path, f"NostrFs structure is fixed: {op} is not supported")
+
+    # -- draining and snapshots (oanix.snapshot) ---------------------------------------------
+
+    def drain(self) -> None:
+        """Sign nothing new: ``submit``, ``request`` (the files and the host methods)
+        raise ``Draining``. Queued events stay queued: a relay takes an event once by id,
+        so the process that resumes may send them again without publishing twice."""
+        with self._lock:
+            self._draining = True
+
+    def undrain(self) -> None:
+        """Sign again (a move given up)."""
+        with self._lock:
+            self._draining = False
+
+    def wait_in_flight(self, timeout: float | None = None) -> bool:
+        """True at once: an event sent and not yet answered is sent again after a move,
+        and the relays keep it once (NIP-01 ``duplicate:``)."""
+        return True
+
+    def _refuse_if_draining(self, path: str, mode: OpenMode | None = None) -> None:
+        if self._draining and path in ("/submit", "/request") and (
+                mode is None or mode.write):
+            raise Draining(path, "the Nostr capability is draining (its environment is "
+                                 "moving): nothing new is signed")
+
+    snapshot_kind: ClassVar[str] = "nostrfs"
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"pubkey", "relays": [url], "max_file_bytes", "outbox": [{"event", "queued_at",
+        "answers": [[url, accepted, message]]}], "inbox": [event], "removed_inbox": [id],
+        "subscriptions": {name: filters}, "jobs": [{"request": event, "results": [event],
+        "feedback": [event]}], "dropped", "duplicates", "last", "last_error",
+        "created_at"}`` (events as NIP-01 JSON). The secret key is NOT written: restore
+        needs it again (``keys``), and checks it against ``pubkey``."""
+        with self._lock:
+            return {
+                "pubkey": self.pubkey, "relays": list(self._relays),
+                "max_file_bytes": self.max_file_bytes,
+                "outbox": [{"event": o.event.to_json(), "queued_at": o.queued_at,
+                            "answers": [[u, ok, m] for u, (ok, m) in o.answers.items()]}
+                           for o in self._outbox.values()],
+                "inbox": [e.to_json() for e in self._inbox.values()],
+                "removed_inbox": sorted(self._removed_inbox),
+                "subscriptions": {k: [dict(f) for f in v] for k, v in self._subs.items()},
+                "jobs": [{"request": j.request.to_json(),
+                          "results": [e.to_json() for e in j.results.values()],
+                          "feedback": [e.to_json() for e in j.feedback.values()]}
+                         for j in self._jobs.values()],
+                "dropped": dict(self._dropped), "duplicates": self._duplicates,
+                "last": self._last, "last_error": self._last_error,
+                "created_at": self._created}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The NostrFs of ``state``, with the secret key whose public key is ``pubkey``
+        among ``r.options["keys"]``. Every event is verified again (id and signature),
+        so a snapshot cannot plant an event the agent would take as verified. Events
+        sent and not yet answered are pending again (sent again; relays keep one copy).
+
+        Raises:
+            SnapshotError: no key given for ``pubkey``.
+            CorruptSnapshot: a bad field, or an event that does not verify.
+        """
+        where = "nostrfs"
+        pubkey = r.field(state, "pubkey", str, where)
+        key = next((k for k in r.options.get("keys") or ()
+                    if private_key(k).public_key_xonly.format().hex() == pubkey), None)
+        if key is None:
+            raise SnapshotError(f"{r.name}: the Nostr capability of {pubkey} needs its "
+                                f"secret key: restore(..., keys=[...]) (keys are never in "
+                                f"a snapshot)")
+        try:
+            fs = cls(key, r.strings(state.get("relays"), where),
+                     max_file_bytes=r.field(state, "max_file_bytes", int, where))
+        except InvalidArgument as e:
+            raise r.fail(where, str(e)) from None
+
+        def event(obj: object, at: str, mine: bool = False) -> Event:
+            try:
+                ev = Event.from_json(obj)
+            except InvalidArgument as e:
+                raise r.fail(at, str(e)) from None
+            if verify_event(ev) != "ok" or (mine and ev.pubkey != pubkey):
+                raise r.fail(at, f"event {ev.id[:16]} does not verify")
+            return ev
+
+        for i, o in enumerate(r.field(state, "outbox", list, where)):
+            at = f"{where} outbox {i}"
+            if not isinstance(o, dict):
+                raise r.fail(at, "not an object")
+            ev = event(o.get("event"), at, mine=True)
+            out = _Outgoing(ev, dumps_compact(["EVENT", ev.to_json()]),
+                            r.field(o, "queued_at", float, at))
+            for a in r.field(o, "answers", list, at):
+                if not (isinstance(a, list) and len(a) == 3 and isinstance(a[0], str)
+                        and isinstance(a[1], bool) and isinstance(a[2], str)):
+                    raise r.fail(at, "answers are not [url, accepted, message]")
+                out.answers[a[0]] = (a[1], a[2])
+            fs._outbox[ev.id] = out
+        for i, obj in enumerate(r.field(state, "inbox", list, where)):
+            ev = event(obj, f"{where} inbox {i}")
+            fs._inbox[ev.id] = ev
+        fs._removed_inbox = set(r.strings(state.get("removed_inbox"), where))
+        for name, filters in r.field(state, "subscriptions", dict, where).items():
+            try:
+                fs.subscribe(name, filters)
+            except InvalidArgument as e:
+                raise r.fail(where, str(e)) from None
+        for i, j in enumerate(r.field(state, "jobs", list, where)):
+            at = f"{where} job {i}"
+            if not isinstance(j, dict):
+                raise r.fail(at, "not an object")
+            job = _Job(event(j.get("request"), at, mine=True))
+            for obj in r.field(j, "results", list, at):
+                ev = event(obj, at)
+                job.results[ev.id] = ev
+            for obj in r.field(j, "feedback", list, at):
+                ev = event(obj, at)
+                job.feedback[ev.id] = ev
+            fs._jobs[job.request.id] = job
+        dropped = r.field(state, "dropped", dict, where)
+        if set(dropped) != set(fs._dropped) or not all(
+                type(v) is int for v in dropped.values()):
+            raise r.fail(where, "dropped is not the drop counts")
+        fs._dropped = dict(dropped)
+        fs._duplicates = r.field(state, "duplicates", int, where)
+        for k in ("last", "last_error"):
+            if state.get(k) is not None and not isinstance(state.get(k), str):
+                raise r.fail(where, f"{k} is not a string")
+        fs._last, fs._last_error = state.get("last"), state.get("last_error")
+        fs._created = r.field(state, "created_at", float, where)
+        return fs
 
 
 _MISSING: Final = object()

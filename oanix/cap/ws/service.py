@@ -89,7 +89,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, BinaryIO, Final, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, Self
 
 import attrs
 from websockets.exceptions import InvalidURI
@@ -110,6 +110,9 @@ from ...files import BufferFile, CappedFile, ModeFile
 from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_compact, dumps_pretty, load_json
 from ..wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from ...snapshot.protocol import SnapshotReader, SnapshotWriter
 
 __all__ = ["FINAL_STATES", "MAX_CONTROL_LINE", "InvalidContent", "WsErrorKind", "WsFs",
            "WsLink", "WsOutgoing", "WsState"]
@@ -190,6 +193,13 @@ class _Conn:
                 "reconnects": self.reconnects, "log_dropped": self.log_dropped,
                 "created_at": self.created_at, "opened_at": self.opened_at,
                 "closed_at": self.closed_at}
+
+
+def _checked_url(url: str, r: SnapshotReader, where: str) -> str:
+    try:
+        return _check_url(url)
+    except _Invalid as e:
+        raise r.fail(where, str(e)) from None
 
 
 def _check_url(url: object) -> str:
@@ -642,6 +652,81 @@ class WsFs(FileService):
 
     def _refused(self, path: str, op: str) -> FsError:
         return PermissionDenied(path, f"WsFs structure is fixed: {op} is not supported")
+
+    # -- snapshots (oanix.snapshot) ---------------------------------------------------------
+
+    snapshot_kind: ClassVar[str] = "wsfs"
+    _STATE_KEYS: ClassVar[tuple[str, ...]] = (
+        "id", "url", "state", "reconnect", "error", "message", "close_code", "close_reason",
+        "closed_by", "sent", "sent_bytes", "received", "received_bytes", "unsent",
+        "reconnects", "log_dropped", "created_at", "opened_at", "closed_at")
+
+    def snapshot_state(self, w: SnapshotWriter) -> dict[str, Any]:
+        """``{"max_connections", "max_queue", "max_message_bytes", "max_log", "next",
+        "last", "created_at", "conns": [{the fields of conns/<id>/status but the queue
+        lengths, "log": blob of conns/<id>/log, "inbox": [[type, blob], ...]}]}``.
+
+        A socket cannot move to another process, so only finished (closed or failed)
+        connections are written.
+
+        Raises:
+            InvalidArgument: a connection is not finished (close it first); the snapshot
+                raises it as ``Unsnapshottable`` naming the mount point.
+        """
+        with self._cond:
+            live = [c.id for c in self._conns.values() if c.state not in FINAL_STATES]
+            if live:
+                raise InvalidArgument(f"WebSocket connection(s) {live} are live: a "
+                                      f"socket cannot move; close them first")
+            conns = [{**{k: v for k, v in c.to_json().items() if k in self._STATE_KEYS},
+                      "log": w.blob(b"".join(c.log)),
+                      "inbox": [[t, w.blob(d)] for t, d in c.inbox]}
+                     for c in self._conns.values()]
+            return {"max_connections": self.max_connections, "max_queue": self.max_queue,
+                    "max_message_bytes": self.max_message_bytes, "max_log": self.max_log,
+                    "next": self._next, "last": self._last, "created_at": self._created,
+                    "conns": conns}
+
+    @classmethod
+    def restore_state(cls, state: Mapping[str, Any], r: SnapshotReader) -> Self:
+        """The WsFs of ``state``: its finished connections, with their logs and the
+        messages not read yet. Raises CorruptSnapshot: a bad field."""
+        where = "wsfs"
+        fs = cls(**{k: r.field(state, k, int, where) for k in (
+            "max_connections", "max_queue", "max_message_bytes", "max_log")})
+        fs._next = r.field(state, "next", int, where)
+        last = state.get("last")
+        if last is not None and not isinstance(last, str):
+            raise r.fail(where, "last is not a string")
+        fs._last = last
+        fs._created = r.field(state, "created_at", float, where)
+        for i, c in enumerate(r.field(state, "conns", list, where)):
+            at = f"{where} conn {i}"
+            if not isinstance(c, dict) or set(c) != {*cls._STATE_KEYS, "log", "inbox"}:
+                raise r.fail(at, "not a connection")
+            cid = r.field(c, "id", str, at)
+            if not cid.isdigit() or cid in fs._conns or int(cid) >= fs._next:
+                raise r.fail(at, f"id {cid!r:.20} is not a fresh id below next")
+            if c["state"] not in FINAL_STATES:
+                raise r.fail(at, f"state {c['state']!r:.20} is not a finished one")
+            conn = _Conn(cid, _checked_url(r.field(c, "url", str, at), r, at),
+                         r.field(c, "reconnect", bool, at), r.field(c, "created_at", float, at))
+            for k in cls._STATE_KEYS[2:]:
+                if k not in ("reconnect", "created_at"):
+                    value = c[k]
+                    if isinstance(value, float | int | str | bool) or value is None:
+                        setattr(conn, k, value)
+                    else:
+                        raise r.fail(at, f"{k} is a {type(value).__name__}")
+            conn.log.extend(line + b"\n" for line in
+                            r.blob(c["log"], at).split(b"\n")[:-1])
+            for item in r.field(c, "inbox", list, at):
+                if not (isinstance(item, list) and len(item) == 2
+                        and item[0] in ("text", "binary")):
+                    raise r.fail(at, "inbox holds [type, blob] pairs")
+                conn.inbox.append((item[0], r.blob(item[1], at)))
+            fs._conns[cid] = conn
+        return fs
 
 
 class WsLink:
