@@ -4,9 +4,9 @@ The ``root`` meta row is a JSON object::
 
     {"id": str, "workspace_at": path, "cwd": path, "vars": {name: value},
      "limits": {"fuel", "memory_limit", "timeout", "max_output", "max_disk",
-                "max_disk_files"},
+                "max_disk_files", "receipts"},
      "namespace": id,   the environment's namespace (its table in ``mounts``)
-     "workspace": id, "tmp": id, "logs": id, "task": id | null,
+     "workspace": id, "tmp": id, "logs": id, "receipts": id, "task": id | null,
      "proc": id}        the process service, kind "procfs": the restoring environment's
                         own takes its place
 
@@ -62,7 +62,7 @@ def snapshot_env(env: OanixEnv, path: str | os.PathLike[str], *,
         id=env.id, workspace_at=env.workspace_at, cwd=env.cwd, vars=dict(env.vars),
         limits=attrs.asdict(env.limits), proc=w.ref(proc, "/cap/proc"),
         workspace=w.ref(env.workspace, env.workspace_at), tmp=w.ref(env.tmp, "/tmp"),
-        logs=w.ref(env.logs, "/logs"),
+        logs=w.ref(env.logs, "/logs"), receipts=w.ref(env.receipts, "/logs/receipts"),
         task=None if env.task is None else w.ref(env.task, "/task"))
     w.data.root = json.dumps(root, sort_keys=True, ensure_ascii=False, allow_nan=False)
     write_snapshot(path, w.data, __version__)
@@ -121,12 +121,14 @@ def _build(cls: type[OanixEnv], r: SnapshotReader, root_text: str,
     workspace = r.obj(root.get("workspace"), workspace_at, FileService)
     logs = r.obj(root.get("logs"), "/logs", LogsFs)
     tmp = r.obj(root.get("tmp"), "/tmp", FileService)
+    receipts = r.obj(root.get("receipts"), "/logs/receipts", FileService)
     task = None if root.get("task") is None else r.obj(root["task"], "/task", TaskFs)
     env = cls(workspace=workspace, workspace_at=workspace_at, task=task, logs=logs,
               tmp_bytes=None, cwd=cwd, limits=limits, id=env_id, **env_kwargs)
     try:
         env.vars = dict(variables)
         env.tmp = tmp
+        env.receipts = receipts
         r.adopt(root["proc"], _proc(env))
         r.adopt(root["namespace"], env.namespace)
         r.fill_namespace(root["namespace"], env.namespace, "/")

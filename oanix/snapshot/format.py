@@ -23,9 +23,10 @@ is the format version. Four tables::
         oanix       the oanix version that wrote it
         root        JSON object: the environment: {"id", "workspace_at": path, "cwd":
                     path, "vars": {name: value}, "limits": {"fuel", "memory_limit",
-                    "timeout", "max_output", "max_disk", "max_disk_files"} (null: none),
-                    "namespace": id, "workspace": id, "tmp": id, "logs": id,
-                    "task": id | null, "proc": id}
+                    "timeout", "max_output", "max_disk", "max_disk_files"} (null: none)
+                    and "receipts" (bool), "namespace": id, "workspace": id, "tmp": id,
+                    "logs": id, "receipts": id (the run receipts' store at
+                    /logs/receipts), "task": id | null, "proc": id}
         digest      hex SHA-256 of the canonical content (below)
 
     objects(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL)

@@ -35,7 +35,7 @@ def test_reading_a_workspace_with_sqlite3_and_json_alone(tmp_path: Path) -> None
     assert all(hashlib.sha256(v).hexdigest() == k for k, v in blobs.items())
     mounts = [r[0] for r in con.execute(
         "SELECT path FROM mounts WHERE namespace = ? ORDER BY seq", (root["namespace"],))]
-    assert mounts == ["/bin", "/cap/proc", "/logs", "/tmp", "/workspace"]
+    assert mounts == ["/bin", "/cap/proc", "/logs", "/logs/receipts", "/tmp", "/workspace"]
     kind, state = con.execute("SELECT kind, state FROM objects WHERE id = ?",
                               (root["logs"],)).fetchone()
     events = blobs[json.loads(state)["files"]["/events.jsonl"][1]["$blob"]]
