@@ -57,7 +57,9 @@ class Shell:
     ``cwd`` the working directory, ``commands`` extra Python commands
     (``fn(ctx, argv) -> status``), ``run_program(path, argv, env, cwd, stdin)`` runs a
     wasm program found in the namespace and returns ``(status, stdout, stderr)``
-    (``oanix.shell.cancel.remaining()`` tells it the time left). ``max_output``: bytes
+    (``oanix.shell.cancel.remaining()`` tells it the time left); it gets the exported
+    variables and the working directory, which the program sees as ``PWD``.
+    ``max_output``: bytes
     kept of each of stdout and stderr (None: all).
 
     Locking: one lock serialises ``exec`` calls; a session runs one script at a time.
