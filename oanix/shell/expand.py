@@ -44,8 +44,7 @@ class Expander:
     # -- parameters ----------------------------------------------------------------------
 
     def set_var(self, name: str, value: str) -> None:
-        if len(value) > MAX_VALUE:
-            raise self._fatal(f"{name}: value larger than {size_text(MAX_VALUE)}", 2)
+        self.check_size(f"{name}: value", value)
         array = self.st.arrays.get(name)
         if array is not None:
             array[0] = value
@@ -215,6 +214,11 @@ class Expander:
         if value is None and "nounset" in self.st.options:
             raise self._fatal(f"{name}: unbound variable", 127)
         return value or ""
+
+    def check_size(self, what: str, text: str) -> None:
+        """A value past ``MAX_VALUE`` characters is a fatal error (status 2)."""
+        if len(text) > MAX_VALUE:
+            raise self._fatal(f"{what} larger than {size_text(MAX_VALUE)}", 2)
 
     def _fatal(self, message: str, status: int) -> ShellExit:
         """Report a fatal expansion error; the caller raises the returned exit."""

@@ -46,10 +46,9 @@ from .context import (
     _Null,
     _Return,
     resolve,
-    size_text,
     strerror,
 )
-from .expand import MAX_VALUE, Expander
+from .expand import Expander
 from .lexer import ShellSyntaxError
 from .parser import (
     AndOr,
@@ -639,8 +638,7 @@ class Interp(Expander):
         op = r.op
         if op in ("<<", "<<-"):
             text = self.expand_string(r.body) if r.body is not None else r.heredoc or ""
-            if len(text) > MAX_VALUE:
-                raise self._fatal(f"here-document larger than {size_text(MAX_VALUE)}", 2)
+            self.check_size("here-document", text)
             io.stdin = Input(text.encode("utf-8", "surrogateescape"))
             return
         target = self.expand_string(r.target)
@@ -712,8 +710,7 @@ class Interp(Expander):
                 array[0] = st.vars.pop(a.name)
             i = self._element_index(a.name, self.expand_string(a.index))
             value = array.get(i, "") + value if a.append else value
-            if len(value) > MAX_VALUE:
-                raise self._fatal(f"{a.name}: value larger than {size_text(MAX_VALUE)}", 2)
+            self.check_size(f"{a.name}: value", value)
             array[i] = value
             return value
         if a.append:
