@@ -386,7 +386,7 @@ class OanixEnv:
         view = Namespace()
         for p in sorted(preopens, key=lambda p: p.guest.count("/") - (p.guest == "/")):
             if p.guest not in (PROC_AT, PYTHON_USER_BASE):
-                view.mount(p.guest, WorkspaceFs(p.host, readonly=not p.writable), create=True)
+                view.mount(p.guest, _RunDirFs(p.host, readonly=not p.writable), create=True)
         runner = (functools.partial(self._run_process, view, depth)
                   if depth < MAX_PROCESS_DEPTH else _too_deep)
         view.mount(PROC_AT, ProcFs(runner), create=True)
@@ -565,6 +565,15 @@ def _module(ns: Namespace, module: str | bytes | Path) -> str | bytes | Path:
     if isinstance(module, str) and module.startswith("ns:"):
         return ns.read_bytes(module[3:])
     return module
+
+
+class _RunDirFs(WorkspaceFs):
+    """A directory of a run in progress, shown to a process that run starts: the run's
+    own sync sees and reports whatever the process writes there (links planted included),
+    so a run over it does not walk it again for them after the run
+    (``oanix.wasi.sync``)."""
+
+    changes_reported_elsewhere = True
 
 
 def _status(result: RunResult, name: str, cwd: str) -> tuple[int, bytes, bytes]:
