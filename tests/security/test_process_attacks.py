@@ -53,7 +53,7 @@ def test_links_a_child_plants_are_removed_by_the_parents_run(
     assert res.exit_code == 0, res.stderr
     assert res.stdout.split()[0] == b"0", res.stdout  # the child did plant them
     refused = {path for path, _reason in res.changes.refused}
-    assert PLANTED <= refused, res.changes
+    assert refused >= PLANTED, res.changes
     assert e.namespace.read_text("/workspace/kept.txt") == "plain file"
     assert sorted(e.namespace.listdir("/workspace")) == ["deeper", "kept.txt"]
     assert e.namespace.listdir("/workspace/deeper") == []
