@@ -1,4 +1,5 @@
-"""The shell interpreter: runs parsed scripts over a Namespace.
+"""The shell interpreter: runs parsed scripts over a Namespace (word expansion is
+``oanix.shell.expand``'s ``Expander``, mixed in).
 
 Every command runs in this process: the stages of a pipeline run at once, each on a
 thread with its own copy of the interpreter, joined by bounded pipes (``Pipe``); a
