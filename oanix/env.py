@@ -14,7 +14,12 @@ The standard namespace::
 ``env.exec("...")`` runs a shell command line as a fresh ``sh -c`` would (in the working
 directory, with the environment's variables); wasm programs in ``/bin`` and, with the
 ``oanix[python]`` extra, ``python3`` run in the WASI sandbox under the environment's
-limits. ``env.run_wasi(module, ...)`` runs one module. ``env.fork()`` branches the agent:
+limits. A wasm program gets the shell's exported variables and its working directory as
+``PWD``; wasi-libc starts every program at ``/`` and reads no ``PWD``, so the sandbox's
+Python and oanix's C fixtures chdir to ``PWD`` first. A program that does not writes its
+relative paths beside the mounts at the guest root: such a write is never kept, and the
+command fails (status 1) with one line on stderr naming the path and why.
+``env.run_wasi(module, ...)`` runs one module. ``env.fork()`` branches the agent:
 two copy-on-write snapshots that diverge without touching each other.
 """
 
@@ -60,6 +65,7 @@ from .values import dumps_pretty
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
 from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
+from .wasi.rootview import OUTSIDE_MOUNTS
 from .wasi.sync import PreparedPreopen
 
 if TYPE_CHECKING:
@@ -407,7 +413,7 @@ class OanixEnv:
         config = attrs.evolve(self.limits.config(argv=argv[1:], argv0=argv[0], env=env,
                                                  cwd=cwd, stdin=stdin),
                               timeout=self._timeout())
-        return _status(self._keep(self.runtime.run(data, ns, config)), argv[0])
+        return _status(self._keep(self.runtime.run(data, ns, config)), argv[0], cwd)
 
     def _run_process(self, ns: FileService, depth: int, req: ProcRequest) -> ProcResult:
         """Run a process a guest asked for through ``/cap/proc`` (see ``ProcFs``).
@@ -447,7 +453,7 @@ class OanixEnv:
         view = Namespace()
         for p in sorted(preopens, key=lambda p: p.guest.count("/") - (p.guest == "/")):
             if p.guest not in (PROC_AT, PYTHON_USER_BASE):
-                view.mount(p.guest, WorkspaceFs(p.host, readonly=not p.writable), create=True)
+                view.mount(p.guest, _RunDirFs(p.host, readonly=not p.writable), create=True)
         runner = (functools.partial(self._run_process, view, depth)
                   if depth < MAX_PROCESS_DEPTH else _too_deep)
         view.mount(PROC_AT, ProcFs(runner), create=True)
@@ -528,7 +534,7 @@ class OanixEnv:
         except OanixError as e:
             ctx.stderr.write(f"python3: {e}\n".encode())
             return 1
-        status, out, err = _status(result, "python3")
+        status, out, err = _status(result, "python3", ctx.cwd)
         ctx.stdout.write(out)
         ctx.stderr.write(err)
         return status
@@ -737,14 +743,30 @@ def _module(ns: Namespace, module: str | bytes | Path) -> str | bytes | Path:
     return module
 
 
-def _status(result: RunResult, name: str) -> tuple[int, bytes, bytes]:
+class _RunDirFs(WorkspaceFs):
+    """A directory of a run in progress, shown to a process that run starts: the run's
+    own sync sees and reports whatever the process writes there (links planted included),
+    so a run over it does not walk it again for them after the run
+    (``oanix.wasi.sync``)."""
+
+    changes_reported_elsewhere = True
+
+
+def _status(result: RunResult, name: str, cwd: str) -> tuple[int, bytes, bytes]:
     """``(status, stdout, stderr)`` of a run as a shell sees it: a trap has a status and a
     line on stderr, as ``oanix-run`` reports it; a change the namespace refused is a line
-    on stderr naming the path and the reason, and a non-zero status."""
+    on stderr naming the path and the reason, and a non-zero status.
+
+    A program that ignores ``PWD`` (wasi-libc starts every program at ``/``) writes its
+    relative paths beside the mounts at the guest root; such a write is never kept, and
+    its line says why, naming the working directory the program did not start in."""
     status, err = result.status, result.stderr
     if result.trap is not None:
         err += f"{result.trap.kind}: {result.trap.message}\n".encode()
     for path, reason in result.changes.refused:
+        if reason == OUTSIDE_MOUNTS and cwd != "/":
+            reason += (f" (a program that ignores PWD writes relative paths from /, "
+                       f"not from {cwd})")
         err += f"{name}: {path}: not written back: {reason}\n".encode("utf-8", "replace")
     if result.changes.refused and status == 0:
         status = 1

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build the WASI test fixtures: every src/*.c -> <name>.wasm (wasm32-wasi, preview1).
+"""Build the WASI test fixtures: every src/*.c -> <name>.wasm (wasm32-wasi, preview1),
+each linked with the shared lib/*.c (lib/follow_pwd.c: start in $PWD).
 
     python wasi_fixtures/build.py                    # rebuild *.wasm and manifest.json
     python wasi_fixtures/build.py --check            # rebuild in a temp dir and compare
@@ -37,6 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
+LIB = HERE / "lib"  # linked into every fixture
 MANIFEST = HERE / "manifest.json"
 
 TARGET = "--target=wasm32-wasi"
@@ -60,7 +62,9 @@ class Compiler:
     env: dict[str, str]
 
     def compile(self, source: Path, output: Path) -> None:
-        cmd = [*self.argv, *self.flags, "-o", str(output), str(source.relative_to(HERE))]
+        shared = [str(p.relative_to(HERE)) for p in sorted(LIB.glob("*.c"))]
+        cmd = [*self.argv, *self.flags, "-o", str(output), str(source.relative_to(HERE)),
+               *shared]
         proc = subprocess.run(cmd, cwd=HERE, env=self.env, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout + proc.stderr)

@@ -13,12 +13,13 @@ programs in the namespace's ``PATH`` directories, run through the ``run_program`
 (wasm) or, for ``#!`` shell scripts, in a child shell.
 
 Layout, each module importing only modules listed before it: ``cancel`` and ``rx``
-(deadlines, regexes with a time limit); ``lexer`` and ``parser`` (the syntax; for a command
-substitution the lexer calls back into the parser);
-``context`` (what a command runs with: ``Ctx``, streams, shell state, control flow);
-``patterns``, ``arith`` (pure); ``table`` (the command tables and ``@command``);
-``cond`` (``test`` and ``[[ ]]``); ``interp`` (execution and word expansion);
-``commands/`` (every command, registered into the table when imported).
+(deadlines, regexes with a time limit); ``lexer`` and ``parser`` (the syntax; the parser
+hands each lexer its entry points, ``SCRIPTS``, to read the script of a command
+substitution); ``context`` (what a command runs with: ``Ctx``, streams, shell state,
+control flow); ``patterns``, ``arith`` (pure); ``table`` (the command tables and
+``@command``); ``cond`` (``test`` and ``[[ ]]``); ``expand`` (word expansion: parameters,
+command substitution, arithmetic, field splitting, globbing, quote removal); ``interp``
+(execution); ``commands/`` (every command, registered into the table when imported).
 
 The language is POSIX sh plus the bash features task scripts lean on: ``[[ ]]``,
 ``(( ))``, ``for ((;;))``, indexed arrays, ``${x:o:l}``, ``${x//a/b}``, ``${x^^}``,
@@ -57,7 +58,9 @@ class Shell:
     ``cwd`` the working directory, ``commands`` extra Python commands
     (``fn(ctx, argv) -> status``), ``run_program(path, argv, env, cwd, stdin)`` runs a
     wasm program found in the namespace and returns ``(status, stdout, stderr)``
-    (``oanix.shell.cancel.remaining()`` tells it the time left). ``max_output``: bytes
+    (``oanix.shell.cancel.remaining()`` tells it the time left); it gets the exported
+    variables and the working directory, which the program sees as ``PWD``.
+    ``max_output``: bytes
     kept of each of stdout and stderr (None: all).
 
     Locking: one lock serialises ``exec`` calls; a session runs one script at a time.

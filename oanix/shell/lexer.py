@@ -3,7 +3,9 @@
 Words are split into parts as they are read (literal text, quotes, ``$`` expansions,
 command substitutions), so the parser never looks at characters. A command substitution
 ``$(...)`` is parsed by a recursive call of the parser on the same source, so quotes,
-``case`` patterns and here-documents inside it need no special scanning.
+``case`` patterns and here-documents inside it need no special scanning. The lexer does
+not import the parser (which reads words through it): whoever makes a lexer hands it a
+``ScriptReader``, the parser's entry points.
 
 Here-documents: when the word after ``<<`` is read, the lexer finds where the current
 line ends (by lexing the rest of it), reads the body from the next line and, on reaching
@@ -15,15 +17,15 @@ All word-part and token classes are attrs frozen: immutable and safe to share.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
     from .parser import Script
 
-__all__ = ["DQ", "SQ", "Arith", "CmdSub", "Lit", "Param", "Part", "ShellSyntaxError", "Token",
-           "Word", "Lexer", "position"]
+__all__ = ["DQ", "SQ", "Arith", "CmdSub", "Lit", "Param", "Part", "ScriptReader",
+           "ShellSyntaxError", "Token", "Word", "Lexer", "position"]
 
 
 class ShellSyntaxError(Exception):
@@ -151,15 +153,35 @@ def position(src: str, pos: int) -> tuple[int, int]:
     return line, col
 
 
+class ScriptReader(Protocol):
+    """How a lexer reads the script inside a command substitution (the parser's entry
+    points, ``oanix.shell.parser.SCRIPTS``).
+
+    Locking: none needed; a reader keeps no state between calls.
+    """
+
+    def parse(self, src: str) -> Script:
+        """The whole script ``src`` (a backquoted command's body)."""
+        ...
+
+    def parse_substitution(self, src: str, pos: int) -> tuple[Script, int]:
+        """The script of ``$(...)`` whose body starts at ``pos``, and the offset after the
+        closing ``)``."""
+        ...
+
+
 class Lexer:
-    """Tokens of ``src`` from offset ``pos``, one at a time (``next``).
+    """Tokens of ``src`` from offset ``pos``, one at a time (``next``); ``scripts`` reads
+    the scripts of command substitutions.
 
     Locking: none; a Lexer belongs to the one parse that created it.
     """
 
-    def __init__(self, src: str, pos: int = 0, heredocs: bool = True) -> None:
+    def __init__(self, src: str, pos: int = 0, heredocs: bool = True, *,
+                 scripts: ScriptReader) -> None:
         self.src = src
         self.pos = pos
+        self.scripts = scripts
         self._heredocs = heredocs
         self._want_delim: str | None = None  # "<<" or "<<-" just seen
         self._jump_nl: int | None = None  # the newline after which bodies start
@@ -220,7 +242,7 @@ class Lexer:
     def _read_heredoc(self, delim_word: Word, strip: bool) -> str:
         delim = "".join(_plain_text(p) for p in delim_word.parts)
         if self._jump_nl is None:
-            probe = Lexer(self.src, self.pos, heredocs=False)
+            probe = Lexer(self.src, self.pos, heredocs=False, scripts=self.scripts)
             while (tok := probe.next()).kind not in ("NEWLINE", "EOF"):
                 pass
             if tok.kind == "EOF":
@@ -343,10 +365,8 @@ class Lexer:
                 continue
             buf.append(c)
             self.pos += 1
-        from .parser import parse
-
         try:
-            return CmdSub(parse("".join(buf)))
+            return CmdSub(self.scripts.parse("".join(buf)))
         except ShellSyntaxError as e:
             raise self.error(f"in backquoted command: {e.message}", start) from None
 
@@ -358,9 +378,7 @@ class Lexer:
             self.pos += 3
             return Arith(self.arith_body(start))
         if nxt == "(":
-            from .parser import parse_substitution
-
-            body, self.pos = parse_substitution(src, start + 2)
+            body, self.pos = self.scripts.parse_substitution(src, start + 2)
             return CmdSub(body)
         if nxt == "{":
             return self._braced_param()

@@ -34,8 +34,8 @@ from .lexer import (
 )
 
 __all__ = ["AndOr", "ArithCmd", "Assign", "Case", "CaseArm", "Command", "For", "ForArith",
-           "FuncDef", "Group", "If", "Pipeline", "Redir", "Script", "Simple", "Subshell", "While",
-           "parse", "parse_substitution", "unparse"]
+           "FuncDef", "Group", "If", "Pipeline", "Redir", "SCRIPTS", "Script", "Simple", "Subshell",
+           "While", "parse", "parse_substitution", "unparse"]
 
 RESERVED = frozenset(["if", "then", "else", "elif", "fi", "do", "done", "case", "esac",
                       "while", "until", "for", "in", "{", "}", "!", "function"])
@@ -207,7 +207,7 @@ class _Parser:
     """
 
     def __init__(self, src: str, pos: int = 0) -> None:
-        self.lexer = Lexer(src, pos)
+        self.lexer = Lexer(src, pos, scripts=SCRIPTS)
         self.tok = self.lexer.next()
 
     def advance(self) -> Token:
@@ -467,7 +467,7 @@ class _Parser:
             quoted = any(not isinstance(p, Lit) for p in tok.word.parts)
             body = None
             if not quoted:
-                sub = Lexer(text)
+                sub = Lexer(text, scripts=SCRIPTS)
                 body = Word(sub.read_dq_parts(None))
             return Redir(fd, op, tok.word, text, body)
         return Redir(fd, op, tok.word)
@@ -617,6 +617,22 @@ def parse_substitution(src: str, pos: int) -> tuple[Script, int]:
     if not p.is_op(")"):
         raise p.error()
     return script, p.tok.pos + 1
+
+
+class _Scripts:
+    """The parser's entry points as the lexers' ``ScriptReader``.
+
+    Locking: none needed; it keeps no state.
+    """
+
+    def parse(self, src: str) -> Script:
+        return parse(src)
+
+    def parse_substitution(self, src: str, pos: int) -> tuple[Script, int]:
+        return parse_substitution(src, pos)
+
+
+SCRIPTS = _Scripts()
 
 
 # -- unparsing ---------------------------------------------------------------------------

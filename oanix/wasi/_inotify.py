@@ -83,6 +83,11 @@ class DirWatch:
     def available(self) -> bool:
         return self._fd >= 0
 
+    def fileno(self) -> int:
+        """The inotify descriptor (readable when events wait), for ``select``; -1 when
+        unavailable."""
+        return self._fd
+
     def watch(self, key: object, dirs: dict[str, str]) -> bool:
         """Watch exactly ``dirs`` (``{relative path: host path}``) for ``key``, replacing
         its previous watches. False (and ``key`` always unknown) if that failed.

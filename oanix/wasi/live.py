@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import select
 import tempfile
 import threading
 import weakref
@@ -68,6 +69,9 @@ class LiveBridge:
         self._dirs: set[str] = {""}
         self._watch = DirWatch(mask=IN_CLOSE_WRITE | IN_ONLYDIR | IN_DONT_FOLLOW)
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # stop() wakes the thread's select
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._thread: threading.Thread | None = None
         self.refused: list[tuple[str, str]] = []
         self.refresh()
@@ -160,6 +164,8 @@ class LiveBridge:
         self.refused = []
         self.refresh()
         self._watch.entries()  # our own writes
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 64)  # the last stop's wake-up
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"oanix-live {self.ns_path}")
@@ -168,6 +174,8 @@ class LiveBridge:
     def stop(self) -> list[tuple[str, str]]:
         """Stop the bridge thread, deliver what is left; the refusals of this run."""
         self._stop.set()
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -176,13 +184,23 @@ class LiveBridge:
         return self.refused
 
     def _loop(self) -> None:
-        while not self._stop.wait(INTERVAL):
+        """Deliver as soon as the guest closes a file (the inotify descriptor wakes the
+        thread), and mirror the service every ``INTERVAL`` (it says nothing of its own
+        changes)."""
+        watch = self._watch.fileno()
+        while not self._stop.is_set():
+            select.select([watch, self._wake_r], [], [], INTERVAL)
+            if self._stop.is_set():
+                break
             self.deliver()
             self.refresh()
 
     def close(self) -> None:
         self._watch.close()
         self._host.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         remove_tree(self.dir)
 
 

@@ -147,7 +147,10 @@ class RunConfig:
     * ``cwd``: the guest working directory, passed as ``PWD``. A wasi-libc program (C,
       Rust, CPython) starts in ``/`` whatever ``PWD`` says, so its relative paths resolve
       from ``/`` (``data/x`` is ``/data/x``) until it calls ``chdir`` itself;
-      ``run_python`` makes the interpreter do that chdir before the program runs.
+      ``run_python`` makes the interpreter do that chdir before the program runs, and
+      oanix's C fixtures (``wasi_fixtures/lib/follow_pwd.c``) do it in a constructor. A
+      relative write of a program that does not lands beside the mounts at the guest
+      root: it is never kept, and is reported in ``changes.refused``.
     * ``preopens``: ``None`` shows every top-level directory of the namespace at the same
       guest path; or a mapping ``{namespace_path: guest_path | Preopen}``.
     * ``fuel``: instructions (wasmtime fuel units) the guest may execute; ``None``:

@@ -31,7 +31,10 @@ import attrs
 from .. import paths
 from .._beneath import lstat_beneath, remove_beneath
 
-__all__ = ["RootLayout", "plan_root"]
+__all__ = ["OUTSIDE_MOUNTS", "RootLayout", "plan_root"]
+
+# The reason a write beside the mounts is refused (``RunResult.changes.refused``).
+OUTSIDE_MOUNTS = "Unsupported: written outside every mount"
 
 
 @attrs.frozen(eq=False)
@@ -93,7 +96,7 @@ class RootLayout:
                     continue
                 self._put_aside(member, rel, tag, aside, where)
             elif st is not None:
-                refused.append(("/" + rel, "Unsupported: written outside every mount"))
+                refused.append(("/" + rel, OUTSIDE_MOUNTS))
                 remove_beneath(self.host, rel)
             os.mkdir(self.host_path(rel), 0o700)
         # 2. What lies where nothing should.
@@ -133,7 +136,7 @@ class RootLayout:
                 refused.append((ns_path, "Unsupported: a mount point cannot be removed"))
         for rel in junk:
             if lstat_beneath(self.host, rel) is not None:  # not a member taken out
-                refused.append(("/" + rel, "Unsupported: written outside every mount"))
+                refused.append(("/" + rel, OUTSIDE_MOUNTS))
                 remove_beneath(self.host, rel)
         return refused, touched
 
@@ -178,7 +181,7 @@ class RootLayout:
         if st is not None and stat_mod.S_ISDIR(st.st_mode):
             return
         if st is not None:
-            refused.append(("/" + rel, "Unsupported: written outside every mount"))
+            refused.append(("/" + rel, OUTSIDE_MOUNTS))
             remove_beneath(self.host, rel)
         os.makedirs(self.host_path(rel), mode=0o700, exist_ok=True)
 

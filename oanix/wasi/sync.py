@@ -59,7 +59,11 @@ at its guest path (wasi-libc picks the longest matching preopen), with an empty
 placeholder directory in the staged parent. Its changes are reported from a stat walk
 (size, mtime, inode) before and after the run, skipped when the tree has more than
 ``scan_limit`` entries; a same-size rewrite within one mtime tick may go unreported there
-(the files are live, so nothing is lost).
+(the files are live, so nothing is lost). A service that sets
+``changes_reported_elsewhere = True`` (a directory of a run in progress, shown to a process
+that run starts) is walked before the run only, for its disk budget: the run that owns the
+directory reports what is written there, and removes and refuses the links planted in it,
+as its own sync sees them.
 
 Symlinks or special files created by the guest in a staging directory are never
 followed: they are reported as refused and removed. Every host access below a staging
@@ -248,6 +252,10 @@ class _Member:
         return bool(getattr(self.service, "is_computed", False))
 
     @property
+    def reported_elsewhere(self) -> bool:
+        return getattr(self.service, "changes_reported_elsewhere", False) is True
+
+    @property
     def host_dir(self) -> str | None:
         """The host directory behind this member when its service is a host directory."""
         host = getattr(self.service, "host_path", None)
@@ -341,6 +349,7 @@ class _Plan:
     exclude: frozenset[str] = frozenset()  # relative paths preopened separately
     source: _Source | None = None  # walked through the one service behind it
     quota: Quota = (None, None)  # what the services behind it hold at most (bytes, files)
+    reported_elsewhere: bool = False  # direct: its owner's sync sees the changes
 
 
 def _default_roots(ns: FileService) -> dict[str, Preopen]:
@@ -381,7 +390,8 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
         if direct is not None:
             # Shown as is, so never more writable than the mount: nothing would refuse.
             plans.append(_Plan(ns_path, guest, covering[0].writable and pre.writable
-                               is not False, direct))
+                               is not False, direct,
+                               reported_elsewhere=covering[0].reported_elsewhere))
             continue
         for point in below:
             members_at = table[point]
@@ -395,7 +405,8 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
             taken.add(sub_guest)
             apart.append(point)
             sub_writable = members_at[0].writable and pre.writable is not False
-            plans.append(_Plan(point, sub_guest, sub_writable, host))
+            plans.append(_Plan(point, sub_guest, sub_writable, host,
+                               reported_elsewhere=members_at[0].reported_elsewhere))
         exclude = frozenset(paths.relative_to(r, ns_path)[1:] for r in apart)
         source = None
         if len(covering) == 1 and not below:
@@ -1328,6 +1339,8 @@ class NamespaceStaging:
         if wrote_back:
             self._watch.drain()  # the write-back's own touches (restamps, refusals)
         for plan, before in staged.direct:
+            if plan.reported_elsewhere:
+                continue  # its owner's sync deals with what was written there
             if plan.writable:
                 self._remove_direct_links(plan, before, log)
             if before is not None:

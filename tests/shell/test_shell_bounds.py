@@ -13,7 +13,7 @@ import pytest
 from oanix import MemFs, Namespace
 from oanix.env import Limits, OanixEnv
 from oanix.errors import CommandFailed, TimedOut
-from oanix.shell import ExecResult, Shell, context, interp, rx
+from oanix.shell import ExecResult, Shell, context, expand, rx
 from oanix.shell.cancel import CancelScope
 
 
@@ -189,7 +189,7 @@ def test_brace_expansion_has_a_limit(sh: Shell) -> None:
 
 
 def test_string_growth_has_a_limit(sh: Shell, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(interp, "MAX_VALUE", 1 << 16)
+    monkeypatch.setattr(expand, "MAX_VALUE", 1 << 16)
     res = sh.exec("x=ab; while :; do x=$x$x; done; echo not reached", timeout=30)
     assert res.exit_code == 2 and not res.timed_out
     assert b"x: value larger than 65536 bytes" in res.stderr and res.stdout == b""

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from oanix.shell import ShellSyntaxError, parse, unparse
 from oanix.shell.lexer import DQ, SQ, Arith, CmdSub, Lexer, Lit, Param, Part, Word, merge_parts
 from oanix.shell.parser import (
+    SCRIPTS,
     AndOr,
     ArithCmd,
     Assign,
@@ -85,7 +86,8 @@ def heredocs(draw: st.DrawFn) -> Redir:
         text = "".join(line.lstrip("\t") + "\n" for line in text.splitlines())
     if draw(st.booleans()):
         return Redir(None, op, Word((SQ("EOF"),)), text, None)
-    return Redir(None, op, Word((Lit("EOF"),)), text, Word(Lexer(text).read_dq_parts(None)))
+    body = Word(Lexer(text, scripts=SCRIPTS).read_dq_parts(None))
+    return Redir(None, op, Word((Lit("EOF"),)), text, body)
 
 
 def redirs(w: st.SearchStrategy[Word]) -> st.SearchStrategy[Redir]:

@@ -181,6 +181,30 @@ def test_refused_write_back_is_reported_and_fails_the_command(env: OanixEnv) -> 
     env.close()
 
 
+def test_wasm_program_runs_in_the_working_directory(env: OanixEnv) -> None:
+    res = env.exec("cd /workspace; fsops write x.txt hi; mkdir sub; cd sub; "
+                   "fsops write y.txt there -- read ../x.txt")
+    assert res.exit_code == 0 and res.stderr == b"" and res.stdout == b"hi"
+    assert env.namespace.read_bytes("/workspace/x.txt") == b"hi"
+    assert env.namespace.read_bytes("/workspace/sub/y.txt") == b"there"
+    assert not env.namespace.exists("/x.txt")
+    env.close()
+
+
+def test_relative_write_of_a_program_that_ignores_pwd_fails_loudly(env: OanixEnv) -> None:
+    # "cd /" first: the program resolves relative paths from the guest root, as a
+    # wasi-libc program that never reads PWD does
+    res = env.exec("cd /workspace; fsops cd / -- write x.txt hi; echo status $?")
+    assert res.stdout == b"status 1\n"
+    lines = res.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("fsops: /x.txt: not written back: ")
+    assert "ignores PWD" in lines[0] and "/workspace" in lines[0]
+    assert not env.namespace.exists("/x.txt")
+    assert not env.namespace.exists("/workspace/x.txt")
+    env.close()
+
+
 def test_wasm_run_gets_the_time_left(env: OanixEnv) -> None:
     t0 = time.monotonic()
     res = env.exec("echo before; loop; echo after", timeout=0.5)

@@ -12,6 +12,8 @@
  *   rmdir PATH         remove empty directory PATH
  *   mv SRC DST         rename SRC to DST
  *   stat PATH          print "dir" or "file SIZE"
+ *   cd PATH            chdir to PATH (every fixture starts in $PWD; "cd /"
+ *                      acts as a program that ignores PWD)
  *
  * Commands run in order. When one fails, "error: CMD PATH: STRERROR" goes to
  * stderr and the program exits 1 without running the rest. A malformed
@@ -33,7 +35,7 @@ struct spec {
 
 static const struct spec specs[] = {
     {"write", 2}, {"append", 2}, {"read", 1},  {"ls", 1},   {"mkdir", 1},
-    {"rm", 1},    {"rmdir", 1},  {"mv", 2},    {"stat", 1},
+    {"rm", 1},    {"rmdir", 1},  {"mv", 2},    {"stat", 1}, {"cd", 1},
 };
 
 static const struct spec *find_spec(const char *name) {
@@ -174,6 +176,7 @@ static int run(const char *cmd, char **a) {
     if (strcmp(cmd, "rmdir") == 0) return rmdir(a[0]);
     if (strcmp(cmd, "mv") == 0) return rename(a[0], a[1]);
     if (strcmp(cmd, "stat") == 0) return do_stat(a[0]);
+    if (strcmp(cmd, "cd") == 0) return chdir(a[0]);
     errno = EINVAL;
     return -1;
 }
@@ -181,7 +184,8 @@ static int run(const char *cmd, char **a) {
 static void usage(void) {
     fputs("usage: fsops CMD ARGS... [-- CMD ARGS...]...\n"
           "  write PATH TEXT | append PATH TEXT | read PATH | ls DIR |\n"
-          "  mkdir PATH | rm PATH | rmdir PATH | mv SRC DST | stat PATH\n",
+          "  mkdir PATH | rm PATH | rmdir PATH | mv SRC DST | stat PATH |\n"
+          "  cd PATH\n",
           stderr);
 }
 
