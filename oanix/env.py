@@ -57,7 +57,7 @@ from .shell.context import Ctx
 from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
 from .wasi.run import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
-from .wasi.sync import PreparedPreopen
+from .wasi.staging import PreparedPreopen
 
 __all__ = ["EnvStatus", "Limits", "OanixEnv"]
 

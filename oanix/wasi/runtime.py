@@ -4,7 +4,7 @@ One runtime owns one wasmtime engine (fuel and epoch interruption always on, so 
 compiled module serves runs with and without limits), a ``ModuleCache``, the memory files
 runs write their output to (``oanix.wasi.output``) and a clock thread for timeouts. Each
 run gets its own store, so runs proceed in parallel from several
-threads; runs over one namespace are serialised (see ``oanix.wasi.sync``).
+threads; runs over one namespace are serialised (see ``oanix.wasi.staging``).
 
     rt = WasiRuntime()
     res = rt.run("hello.wasm", ns, RunConfig(argv=["x"], timeout=5, fuel=10**9))
@@ -44,7 +44,7 @@ from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .quota import DiskMeter
 from .run import NamespacePath, RunConfig, RunResult, Trap
-from .sync import (
+from .staging import (
     DEFAULT_SCAN_LIMIT,
     NamespaceStaging,
     PreparedPreopen,

@@ -106,8 +106,8 @@ from typing import Final, Protocol, TypeVar
 
 import attrs
 
-from .. import paths
-from .._beneath import (
+from ... import paths
+from ..._beneath import (
     links_beneath,
     lstat_beneath,
     open_beneath,
@@ -117,9 +117,9 @@ from .._beneath import (
     unlink_link_beneath,
     walk_beneath,
 )
-from .._rmtree import remove_tree
-from ..changes import Changes
-from ..errors import (
+from ..._rmtree import remove_tree
+from ...changes import Changes
+from ...errors import (
     BadFileMode,
     FsError,
     InvalidArgument,
@@ -130,12 +130,12 @@ from ..errors import (
     Unsupported,
     WasiError,
 )
-from ..namespace import Mount, Namespace
-from ..service import FileService, Stat
-from ._inotify import DirWatch
-from .quota import DiskArea, DiskMeter, Quota, sum_quotas
-from .rootview import RootLayout, plan_root, top_level
-from .run import Preopen
+from ...namespace import Mount, Namespace
+from ...service import FileService, Stat
+from .._inotify import DirWatch
+from ..quota import DiskArea, DiskMeter, Quota, sum_quotas
+from ..rootview import RootLayout, plan_root, top_level
+from ..run import Preopen
 
 __all__ = ["NamespaceLock", "NamespaceStaging", "PreparedPreopen", "Staged", "namespace_lock",
            "staging_root"]
