@@ -3,11 +3,11 @@
 A store cannot be touched while its guest runs, but wasmtime calls a store's epoch
 deadline callback (C API ``wasmtime_store_epoch_deadline_callback``, which wasmtime-py
 does not wrap; reached through ``oanix.wasi._wasmtime_compat``) on the guest's own thread
-when the deadline is reached. A run with a
-``Stopper`` gets a deadline of one tick and this callback: every tick it checks the
-stopper, and either extends the deadline by one tick or stops the guest with the same
-trap a plain deadline gives (``TrapCode.INTERRUPT``), so a timeout is reported as
-before. The caller tells a stop for its own reason from a timeout by ``Stopper.stop``.
+when the deadline is reached. A run with a ``Stopper`` gets a deadline of one tick and
+this callback: every tick it checks the stopper, and either extends the deadline by one
+tick or stops the guest with the same trap a plain deadline gives
+(``TrapCode.INTERRUPT``), so a timeout is reported as before. The caller tells a stop for
+its own reason from a timeout by ``Stopper.stop``.
 
 The trap returned is made by ``wasmtime_trap_new_code``; the callback's return type is
 ``wasmtime_error_t*``, and both C types are a box around one ``anyhow::Error`` (one
