@@ -94,6 +94,14 @@ class Tracker:
         self.cursor = gen
         self.pending: set[str] | None = set()
 
+    @classmethod
+    def following(cls, cursor: Cursor | None) -> Tracker | None:
+        """A tracker from ``cursor`` on, when its service still keeps a journal."""
+        journal = None if cursor is None else journal_of(cursor.service)
+        if cursor is None or journal is None:
+            return None
+        return cls(journal, cursor.sroot, cursor.gen)
+
     def _catch_up(self) -> int | None:
         """Read the generation, then add every change since the cursor to ``pending``."""
         if self.pending is None:

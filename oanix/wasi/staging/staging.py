@@ -30,8 +30,8 @@ from ..quota import DiskArea, DiskMeter
 from ..rootview import RootLayout, plan_root, top_level
 from ..run import Preopen
 from .changelog import NO_CHANGES, ChangeLog, reason
+from .detect import guest_changes, namespace_changes
 from .direct import remove_direct_links, report_direct, scan_direct
-from .journal import Cursor, Tracker, journal_of, journal_rels
 from .lock import namespace_lock
 from .manifest import PreparedPreopen, Subtree
 from .plan import (
@@ -47,7 +47,7 @@ from .plan import (
 )
 from .steady import SteadyState
 from .sync_in import sync_paths, walk
-from .write_back import after_write_back, write_back
+from .write_back import write_back
 
 __all__ = ["DEFAULT_SCAN_LIMIT", "NamespaceStaging"]
 
@@ -323,35 +323,22 @@ class NamespaceStaging:
             rel: sub.host_path(rel) for rel in ("", *dirs)}) else None
 
     def _sync_in(self, ns: FileService, sub: Subtree, plan: Plan) -> bool:
-        """Bring ``sub`` in line with the namespace; True when it already was, known
-        from the service's change journal without writing anything."""
+        """Bring ``sub`` in line with the namespace: detect what changed (``detect``),
+        apply it (``sync_in``), record where the namespace stood. True when nothing had
+        changed (nothing was written)."""
         source = plan.source
-        if source is None:
-            sub.journal = None
-            walk(ns, sub.ns_root, sub, self._computed, None, "")
-            return False
-        service, sroot, window, journal = (source.service, source.sroot, source.window,
-                                           source.journal)
-        if journal is None:
-            sub.journal = None
-            walk(service, sroot, sub, always if source.computed else never, window, "")
-            return False
-        gen = journal.generation  # before anything is read: later changes are seen later
-        last = sub.journal
-        rels = None
-        if last is not None and last.service is service and last.sroot == sroot:
-            if gen == last.gen and not last.pending:
-                return True  # nothing changed: the common case, kept cheap
-            changed = journal.changed_since(last.gen)
-            if changed is not None:
-                rels = journal_rels(sub.exclude, sroot, changed)
-            if rels is not None:
-                rels |= last.pending
-        sub.journal = None  # until this sync is through
-        if rels is None or not sync_paths(service, sroot, sub, rels, window):
-            walk(service, sroot, sub, never, window, "")
-        sub.journal = Cursor(service, sroot, gen)
-        return False
+        if source is None:  # several services: walked through the namespace
+            service, sroot, computed, window = ns, sub.ns_root, self._computed, None
+        else:
+            service, sroot, window = source.service, source.sroot, source.window
+            computed = always if source.computed else never
+        finder = namespace_changes(sub, source)
+        changed = finder.changed()
+        if changed is None or (changed and not sync_paths(service, sroot, sub, changed,
+                                                          window)):
+            walk(service, sroot, sub, computed, window, "")
+        finder.record()
+        return changed is not None and not changed
 
     # -- during the run ----------------------------------------------------------------------
 
@@ -426,26 +413,17 @@ class NamespaceStaging:
         for sub, writable in staged.subtrees:
             if not writable:
                 continue
-            dirty = None
-            if sub.watched is not None and sub.ns_root not in rescan:
-                dirty = set() if report is None else report.get(sub)
-                if dirty is not None and not dirty:
-                    continue  # the guest touched nothing here
+            finder = guest_changes(sub, report, rescan)
+            dirty = finder.changed()
+            if dirty is not None and not dirty:
+                continue  # the guest touched nothing here
             wrote_back = True
-            refused = len(log.refused)
-            last = sub.journal
-            journal = None if last is None else journal_of(last.service)
-            sub.tracking = (None if last is None or journal is None
-                            else Tracker(journal, last.sroot, last.gen))
             try:
                 write_back(ns, sub, log, dirty)
             except OSError as e:  # the staging dir itself failed: start afresh next run
                 log.refused.append((sub.ns_root, reason(e)))
                 sub.reset()
-            else:
-                after_write_back(sub, log.refused[refused:])
-            if dirty is None:
-                sub.watched = None  # directories may have moved: watch them afresh
+            finder.record()
         if wrote_back:
             self._watch.drain()  # the write-back's own touches (restamps, refusals)
         for plan, before in staged.direct:

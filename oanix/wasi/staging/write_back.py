@@ -28,14 +28,26 @@ from ...errors import FsError, NotFound
 from ...service import FileService
 from .changelog import ChangeLog, reason
 from .hostio import HOST_PATH_MAX, lstat_all, read_file, sha, stamp_host, walk_host
-from .journal import Cursor, journal_rels
+from .journal import Cursor, Tracker, journal_rels
 from .manifest import FileRec, Subtree, is_racy
 from .sync_in import drop_dir
 
-__all__ = ["after_write_back", "write_back"]
+__all__ = ["write_back"]
 
 
-def write_back(ns: FileService, sub: Subtree, log: ChangeLog,
+def write_back(ns: FileService, sub: Subtree, log: ChangeLog, dirty: set[str] | None
+               ) -> None:
+    """Write the guest's changes to ``sub`` into ``ns``: every staged entry (``dirty``
+    None) or only those in ``dirty``; what is refused goes to ``log``. With a change
+    journal, where it stands after the write-back is recorded in ``sub.journal``. Raises
+    OSError when the staging directory itself fails."""
+    refused = len(log.refused)
+    sub.tracking = Tracker.following(sub.journal)
+    _write_changes(ns, sub, log, dirty)
+    _after_write_back(sub, log.refused[refused:])
+
+
+def _write_changes(ns: FileService, sub: Subtree, log: ChangeLog,
                dirty: set[str] | None) -> None:
     now_ns = time.time_ns()
     scanned = _scan(sub, log, dirty)
@@ -224,7 +236,7 @@ def _own(sub: Subtree, rel: str) -> contextlib.AbstractContextManager[None]:
     return sub.tracking.own(rel) if sub.tracking is not None else contextlib.nullcontext()
 
 
-def after_write_back(sub: Subtree, refused: list[tuple[str, str]]) -> None:
+def _after_write_back(sub: Subtree, refused: list[tuple[str, str]]) -> None:
     """Record where the journal stands after the write-back: the changes since the
     sync that were not the write-back's own, and the refused paths (the manifest
     forgot them), are re-synced by the next sync."""
