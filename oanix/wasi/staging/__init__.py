@@ -13,8 +13,10 @@ The basic algorithm, one module each:
 * ``plan``: what to preopen (staged subtrees, host dirs shown directly), cached per
   namespace until its mount tables or the preopen spec change;
 * ``sync_in``: bring each staged copy in line with the namespace;
-* ``write_back``: after the run, the guest's changes into the namespace;
-* ``staging``: ``NamespaceStaging``, the order of a run: plan -> detect -> apply -> record.
+* ``write_back``: after the run, the guest's changes into the namespace (``changelog``:
+  what is reported);
+* ``staging``: ``NamespaceStaging``, the order of a run: plan -> detect -> apply -> record;
+* ``lock``: one lock per namespace; ``hostio``: every host access below a staging dir.
 
 Kept per subtree between runs, so a later run copies only what changed on either side:
 
@@ -24,10 +26,10 @@ Kept per subtree between runs, so a later run copies only what changed on either
   (``journal``: only the paths a service names) or inotify (only the entries the guest
   touched);
 * ``steady``: the last run's preopens, reused while every journal says nothing changed;
-* ``direct``: a WorkspaceFs mount preopened as it is, its changes reported by a stat walk.
-
-The guest's root (``oanix.wasi.rootview``) holds the writable staged subtrees under one
-preopen at ``/``; what the guest does to the root itself is undone and reported.
+* ``direct``: a WorkspaceFs mount preopened as it is, its changes reported by a stat walk;
+* ``guest_root``: the staged subtrees under one preopen at ``/`` (``oanix.wasi.rootview``),
+  so ``ls /`` lists the namespace's top level; what the guest does to the root itself is
+  undone and reported.
 
 Security: every host access below a staging directory is resolved from the descriptor the
 host holds of it, component by component with no-follow opens (``hostio``,
@@ -35,7 +37,8 @@ host holds of it, component by component with no-follow opens (``hostio``,
 files the guest makes are reported refused and removed, never followed. A tree too deep
 for host paths (``HOST_PATH_MAX``) is refused with ``NameTooLong`` before the guest
 starts. Only the sync and the guest write in a staging directory: with inotify, a staged
-copy changed between runs by anyone else is copied afresh.
+copy changed between runs by anyone else is copied afresh (without inotify, only a
+staging directory removed altogether is noticed).
 
 Locking: runs over one namespace hold its lock (``lock.namespace_lock``) from sync-in to
 write-back: serialised per namespace, parallel across namespaces.

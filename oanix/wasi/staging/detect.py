@@ -12,7 +12,11 @@ Each answer is ``Changed``: the subtree-relative paths to look at (an empty set:
 changed), or None: look at everything. A finder is made for one subtree and one sync:
 ``changed()`` (detect) comes before the sync or write-back (apply), ``record()`` after
 it, so the next question starts from there. The journal and inotify fall back to the
-full walk or scan whenever they cannot vouch for their answer.
+full walk or scan whenever they cannot vouch for their answer: the journal when it
+overflowed, a file opened before a rename was written, or the subtree's root or an
+ancestor changed; inotify when it is missing, its queue overflowed, or a directory was
+created, deleted or moved. A guest that deliberately resets an mtime after writing can
+hide its own change from a scan; that only loses its own write.
 
 Locking: none of its own; finders are made and used under the namespace's lock (``lock``)
 while the guest is parked or gone.

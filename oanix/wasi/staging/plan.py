@@ -24,14 +24,15 @@ from ... import paths
 from ...errors import NotADirectory
 from ...namespace import Mount, Namespace
 from ...service import FileService
-from ..quota import Quota, sum_quotas
+from ..quota import DiskArea, Quota, sum_quotas
 from ..rootview import RootLayout
 from ..run import Preopen
 from .journal import Journaled, journal_of
 from .manifest import PreparedPreopen, Subtree, clock_window
 
-__all__ = ["DirectScan", "Member", "Plan", "Source", "Staged", "always", "computed_lookup",
-           "is_real_dir", "mount_table", "never", "plan_key", "plan_preopens"]
+__all__ = ["DirectScan", "Member", "Plan", "PlanCache", "Source", "Staged", "always",
+           "computed_lookup", "is_real_dir", "mount_table", "never", "plan_key",
+           "plan_preopens"]
 
 _T = TypeVar("_T")
 DirectScan = dict[str, tuple[bool, int, int, int]]
@@ -280,3 +281,61 @@ class Staged:
     subtrees: list[tuple[Subtree, bool]]  # (subtree, writable)
     direct: list[tuple[Plan, DirectScan | None]]
     root: RootLayout | None = None  # the guest's root, when it holds members
+
+    def disk_areas(self, max_disk: int | None, max_files: int | None
+                   ) -> tuple[DiskArea, ...]:
+        """What ``oanix.wasi.quota`` measures of the writable preopens while the guest
+        runs; sets each writable subtree's ``write_limit``."""
+        areas: list[DiskArea | None] = []
+        root = self.root
+        if root is not None and root.writable:
+            areas.append(DiskArea.staged("/", root.host, (None, None), max_disk, max_files,
+                                         frozenset(root.members)))
+        for sub, writable in self.subtrees:
+            if writable:
+                area = DiskArea.staged(sub.ns_root, sub.host, sub.quota, max_disk, max_files)
+                sub.write_limit = None if area is None else area.max_bytes
+                areas.append(area)
+        areas.extend(DiskArea.host_dir(plan.ns_path, plan.direct,
+                                       ((info[0], info[1]) for info in before.values()),
+                                       max_disk, max_files)
+                     for plan, before in self.direct
+                     if plan.writable and plan.direct is not None and before is not None)
+        return tuple(a for a in areas if a is not None)
+
+
+class PlanCache:
+    """The plans of one namespace, rebuilt only when its mount tables (through nested
+    namespaces), the preopen spec, or a host directory shown directly change; with the
+    lookup of its computed paths (``computed``)."""
+
+    def __init__(self) -> None:
+        self.plans: list[Plan] | None = None
+        self.computed: Callable[[str], bool] = never
+        self._key: tuple[object, object, object] | None = None
+        self._direct_dirs: list[str] = []  # host dirs preopened as they are
+        self._plain_table: object = None
+
+    def get(self, ns: FileService, spec: Mapping[str, Preopen] | None
+            ) -> tuple[list[Plan], bool]:
+        """The plans for ``spec`` over ``ns``, and whether they are new."""
+        if (spec is None and self.plans is not None and not self._direct_dirs
+                and isinstance(ns, Namespace) and ns.snapshot is self._plain_table):
+            return self.plans, False  # the usual case: nothing mounted or unmounted since
+        key = plan_key(ns, spec)
+        plans = self.plans
+        if (plans is not None and key == self._key
+                and all(is_real_dir(d) for d in self._direct_dirs)):
+            return plans, False
+        table = mount_table(ns)
+        plans = plan_preopens(ns, spec, table)
+        self.plans, self._key = plans, key
+        self._direct_dirs = [p.direct for p in plans if p.direct is not None]
+        # A key that is this one table alone: identity says all (see the fast path).
+        self._plain_table = key[1] if key[0] is None and key[2] is None else None
+        self.computed = computed_lookup(table)
+        return plans, True
+
+    def forget(self) -> None:
+        """Plan afresh next time."""
+        self.plans = self._key = None
