@@ -66,7 +66,7 @@ from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
 from .wasi.python import PYTHON_USER_BASE
 from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
 from .wasi.rootview import OUTSIDE_MOUNTS
-from .wasi.sync import PreparedPreopen
+from .wasi.staging import PreparedPreopen
 
 if TYPE_CHECKING:
     from .cap import CapabilityPolicy
@@ -747,7 +747,7 @@ class _RunDirFs(WorkspaceFs):
     """A directory of a run in progress, shown to a process that run starts: the run's
     own sync sees and reports whatever the process writes there (links planted included),
     so a run over it does not walk it again for them after the run
-    (``oanix.wasi.sync``)."""
+    (``oanix.wasi.staging``)."""
 
     changes_reported_elsewhere = True
 

@@ -2,7 +2,7 @@
 
 ``WasiRuntime.run(module, namespace, RunConfig(...)) -> RunResult`` runs a WASI preview 1
 command with fuel, memory and time limits; the namespace's directories are preopened for
-the guest and what it changes is written back (``oanix.wasi.sync``). ``run_python`` runs
+the guest and what it changes is written back (``oanix.wasi.staging``). ``run_python`` runs
 CPython for WASI the same way; ``PythonSession`` keeps one interpreter between calls.
 """
 

@@ -2,11 +2,12 @@
 
 A store cannot be touched while its guest runs, but wasmtime calls a store's epoch
 deadline callback (C API ``wasmtime_store_epoch_deadline_callback``, which wasmtime-py
-does not wrap) on the guest's own thread when the deadline is reached. A run with a
-``Stopper`` gets a deadline of one tick and this callback: every tick it checks the
-stopper, and either extends the deadline by one tick or stops the guest with the same
-trap a plain deadline gives (``TrapCode.INTERRUPT``), so a timeout is reported as
-before. The caller tells a stop for its own reason from a timeout by ``Stopper.stop``.
+does not wrap; reached through ``oanix.wasi._wasmtime_compat``) on the guest's own thread
+when the deadline is reached. A run with a ``Stopper`` gets a deadline of one tick and
+this callback: every tick it checks the stopper, and either extends the deadline by one
+tick or stops the guest with the same trap a plain deadline gives
+(``TrapCode.INTERRUPT``), so a timeout is reported as before. The caller tells a stop for
+its own reason from a timeout by ``Stopper.stop``.
 
 The trap returned is made by ``wasmtime_trap_new_code``; the callback's return type is
 ``wasmtime_error_t*``, and both C types are a box around one ``anyhow::Error`` (one
@@ -19,18 +20,17 @@ stopper's ``stop`` is set by one thread and read by the guest's.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 from collections.abc import Callable
 from typing import Any, Final
 
 import wasmtime
-import wasmtime._bindings as _bindings
-import wasmtime._ffi as _ffi
+
+from ._wasmtime_compat import EPOCH_CALLBACK_TYPES, set_epoch_deadline_callback, trap_new_code
 
 __all__ = ["Stopper"]
 
-_SIGNATURE: Final = _bindings._wasmtime_store_epoch_deadline_callback.argtypes
+_SIGNATURE: Final = EPOCH_CALLBACK_TYPES
 _CONTINUE: Final = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
 
 
@@ -47,9 +47,7 @@ class Stopper:
         """Check this stopper every tick of ``store``'s run (call before it starts)."""
         self._key = next(_keys)
         _active[self._key] = self
-        _bindings.wasmtime_store_epoch_deadline_callback(store.ptr(), _CALLBACK,
-                                                         ctypes.c_void_p(self._key),
-                                                         _NO_FINALIZER)
+        set_epoch_deadline_callback(store, _CALLBACK, self._key, _NO_FINALIZER)
         store.set_epoch_deadline(1)
 
     def remove(self) -> None:
@@ -65,9 +63,7 @@ def _on_deadline(_ctx: Any, data: int | None, delta: Any, kind: Any) -> int:
     stopper = _active.get(data or 0)
     try:
         if stopper is None or stopper.stop() or stopper.expired():
-            trap = _ffi.wasmtime_trap_new_code(ctypes.c_uint8(
-                wasmtime.TrapCode.INTERRUPT.value))
-            return ctypes.cast(trap, ctypes.c_void_p).value or 0
+            return trap_new_code(wasmtime.TrapCode.INTERRUPT)
     except Exception:  # never let an exception cross into wasmtime: check next tick
         pass
     delta[0] = 1

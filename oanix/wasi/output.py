@@ -30,7 +30,8 @@ import time
 from typing import Final, NamedTuple
 
 import wasmtime
-import wasmtime._wasi
+
+from ._wasmtime_compat import held_output_callbacks
 
 __all__ = ["Captured", "OutputPool", "RunOutput", "wait_for_output_release"]
 
@@ -158,8 +159,7 @@ class _Sink:
 
 
 def _sinks_held() -> bool:
-    handles = getattr(getattr(wasmtime._wasi, "CUSTOM_OUTPUTS", None), "handles", {})
-    return any(isinstance(v, _Sink) for v in list(handles.values()))
+    return any(isinstance(v, _Sink) for v in held_output_callbacks())
 
 
 def wait_for_output_release(timeout: float = 2.0) -> None:

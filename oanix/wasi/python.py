@@ -38,7 +38,7 @@ from ..service import FileService
 from .cache import file_sha256
 from .records import Preopen, RunConfig, RunResult, Trap
 from .runtime import WasiRuntime
-from .sync import PreparedPreopen, staging_root
+from .staging import PreparedPreopen, staging_root
 
 __all__ = ["DEFAULT_FUEL", "DEFAULT_MEMORY_LIMIT", "PYTHON_SHA256", "PYTHON_USER_BASE",
            "default_runtime", "python_wasm_path", "run_python"]

@@ -4,7 +4,7 @@ One runtime owns one wasmtime engine (fuel and epoch interruption always on, so 
 compiled module serves runs with and without limits), a ``ModuleCache``, the memory files
 runs write their output to (``oanix.wasi.output``) and a clock thread for timeouts. Each
 run gets its own store, so runs proceed in parallel from several
-threads; runs over one namespace are serialised (see ``oanix.wasi.sync``).
+threads; runs over one namespace are serialised (see ``oanix.wasi.staging``).
 
     rt = WasiRuntime()
     res = rt.run("hello.wasm", ns, RunConfig(argv=["x"], timeout=5, fuel=10**9))
@@ -16,7 +16,6 @@ is dropped when the run ends, whatever happened.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 import os
@@ -31,7 +30,6 @@ from typing import Final, NamedTuple
 
 import attrs
 import wasmtime
-import wasmtime._ffi as _wasmtime_ffi
 
 from .._rmtree import remove_tree
 from ..changes import Changes
@@ -39,13 +37,14 @@ from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from . import receipt
 from ._stopper import Stopper
+from ._wasmtime_compat import set_stdin_bytes
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .quota import DiskMeter
 from .records import NamespacePath, RunConfig, RunResult, Trap
-from .sync import (
+from .staging import (
     DEFAULT_SCAN_LIMIT,
     NamespaceStaging,
     PreparedPreopen,
@@ -66,18 +65,6 @@ _DEFAULT_CONFIG: Final = RunConfig()
 MEMORY_SLACK: Final = 2 << 20
 """A run that ends abnormally with less than this much memory left under its limit is
 reported as a memory trap (see ``WasiRuntime``)."""
-
-
-# -- guest input ---------------------------------------------------------------------------
-
-
-def _set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
-    """``wasi_config_set_stdin_bytes``, which wasmtime-py does not wrap (C API)."""
-    ffi = _wasmtime_ffi
-    vec = ffi.wasm_byte_vec_t()
-    buf = (ctypes.c_uint8 * max(1, len(data))).from_buffer_copy(data or b"\0")
-    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
-    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))  # takes ownership
 
 
 # -- timeouts ------------------------------------------------------------------------------
@@ -552,7 +539,7 @@ class WasiRuntime:
             store = new_store(self._engine, fuel, config.memory_limit)
             wasi = wasi_config(argv, env, preopens)
             if stdin:
-                _set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
+                set_stdin_bytes(wasi, stdin)  # otherwise wasmtime's default: an empty stdin
             output = self._outputs.attach(wasi, config.max_output)
             # Always before anything runs: a WASI call in a store without a WASI context
             # aborts the whole process.

@@ -89,7 +89,7 @@ from .runtime import (
     start_guest,
     wasi_config,
 )
-from .sync import NamespaceStaging, PreparedPreopen, staging_root
+from .staging import NamespaceStaging, PreparedPreopen, staging_root
 
 __all__ = ["PythonSession"]
 

@@ -230,7 +230,7 @@ def test_python3_over_a_tree_too_deep_to_stage_fails_typed_then_recovers(
     """A tree deeper than the host's paths can stage refuses the run with NameTooLong
     naming it; removing the tree makes python3 work again in the same environment."""
     from oanix.wasi import run_python
-    from oanix.wasi.sync import HOST_PATH_MAX
+    from oanix.wasi.staging import HOST_PATH_MAX
 
     ns = Namespace()
     ns.mount("/tmp", MemFs())

@@ -23,7 +23,7 @@ import pytest
 from oanix import MemFs, Namespace
 from oanix.errors import WasiError
 from oanix.wasi import WasiRuntime
-from oanix.wasi.sync import NamespaceStaging
+from oanix.wasi.staging import NamespaceStaging
 
 _FILES = 40
 _ROUNDS = 50
