@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
-from typing import BinaryIO, ClassVar, Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import attrs
 
@@ -167,7 +168,7 @@ class FuncFs(FileService):
             entries_info = [(p, name, self._entry(p, ch[name])) for p, name in entries]
         return [self._stat_of(p, name, entry) for p, name, entry in entries_info]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         try:
             func = self._file(path)
         except NotFound:
@@ -180,9 +181,9 @@ class FuncFs(FileService):
         if mode.read and func.read is None:
             raise PermissionDenied(path, "write-only file: it cannot be read")
         if not mode.write:
-            return BufferFile(self._compute(path, func), mode, path)  # type: ignore[return-value]
+            return BufferFile(self._compute(path, func), mode, path)
         start = b"" if mode.truncate or func.read is None else self._compute(path, func)
-        return BufferFile(  # type: ignore[return-value]
+        return BufferFile(
             bytearray(start), mode, path,
             on_close=lambda data: self._deliver(path, func, data))
 

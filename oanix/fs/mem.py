@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections import deque
-from typing import BinaryIO, ClassVar, Final
+from typing import ClassVar, Final
 
 from .. import paths
 from ..errors import (
@@ -212,7 +213,7 @@ class MemFs(FileService):
             ch = node.children
             return [self._stat_of(name, ch[name]) for name in sorted(ch)]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         with self._lock:
             parent, name = self._parent(path)
             node = parent.children.get(name) if name else self._root
@@ -225,7 +226,7 @@ class MemFs(FileService):
                 self._files += 1
                 self._note(path)
             assert isinstance(node, _File)
-            return _MemFile(self, node, mode, path)  # type: ignore[return-value]
+            return _MemFile(self, node, mode, path)
 
     def _read_bytes(self, path: str) -> bytes:
         with self._lock:

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import attrs
 
@@ -216,7 +217,7 @@ class ProcFs(FileService):
         self._stat(path)
         raise NotADirectory(path)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if path in ("/", "/done"):
             check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
             raise IsADirectory(path)
@@ -224,7 +225,7 @@ class ProcFs(FileService):
             check_open(path, mode, Stat("request", 0, False))
             if mode.read:
                 raise PermissionDenied(path, "request is write-only: read done/<id>.json")
-            return BufferFile(bytearray(), mode, path,  # type: ignore[return-value]
+            return BufferFile(bytearray(), mode, path,
                               on_close=self.submit)
         try:
             data = self._result(path)
@@ -233,7 +234,7 @@ class ProcFs(FileService):
                 raise PermissionDenied(path, "only the service writes done/") from None
             raise
         check_open(path, mode, Stat(paths.basename(path), len(data), False, readonly=True))
-        return BufferFile(data, mode, path)  # type: ignore[return-value]
+        return BufferFile(data, mode, path)
 
     def _read_bytes(self, path: str) -> bytes:
         if path == "/request":

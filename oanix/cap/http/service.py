@@ -63,11 +63,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import io
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, BinaryIO, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import attrs
 import trio
@@ -499,7 +500,7 @@ class HttpFs(FileService):
                 ids = [rid for rid, fin in self._finished.items() if fin.kind == kind]
         return [f"{rid}.json" for rid in sorted(ids, key=_id_key)]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         try:
             content = self._content(path)
         except NotFound:
@@ -515,11 +516,11 @@ class HttpFs(FileService):
             if mode.read:
                 raise PermissionDenied(path, "request is write-only: read last, then "
                                        "responses/<id>.json or errors/<id>.json")
-            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+            return CappedFile(self.max_file_bytes, mode, path,
                               "a request file", on_close=self._submit_bytes)
         check_open(path, mode, Stat(paths.basename(path), len(content), False,
                                     readonly=True))
-        return BufferFile(content, mode, path)  # type: ignore[return-value]
+        return BufferFile(content, mode, path)
 
     def _read_bytes(self, path: str) -> bytes:
         content = self._content(path)

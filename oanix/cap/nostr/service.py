@@ -98,12 +98,13 @@ it. Change listeners and the connector's ``wakeup`` are called outside the lock.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, BinaryIO, Final, Literal, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 import attrs
 import trio
@@ -765,7 +766,7 @@ class NostrFs(FileService):
             raise NotADirectory(path)
         return node
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         parent, name = paths.split(path)
         if parent == "/subscriptions" and (mode.write or self.exists(path)):
             return self._open_subscription(path, name, mode)
@@ -784,12 +785,12 @@ class NostrFs(FileService):
             if mode.read:
                 raise PermissionDenied(path, f"{name} is write-only: read last, then "
                                        "outbox/<id>.json")
-            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+            return CappedFile(self.max_file_bytes, mode, path,
                               f"{name} file", on_close=lambda data: self._write_file(path, data))
         check_open(path, mode, Stat(name, len(node), False, readonly=True))
-        return BufferFile(node, mode, path)  # type: ignore[return-value]
+        return BufferFile(node, mode, path)
 
-    def _open_subscription(self, path: str, name: str, mode: OpenMode) -> BinaryIO:
+    def _open_subscription(self, path: str, name: str, mode: OpenMode) -> io.RawIOBase:
         if not name.endswith(".json") or not _SUB_NAME.match(name[:-5]):
             raise PermissionDenied(path, "a subscription file is <name>.json, name 1-60 of "
                                    "A-Z a-z 0-9 _ . -")
@@ -805,7 +806,7 @@ class NostrFs(FileService):
             except InvalidArgument as e:
                 self._invalid(path, e)
 
-        return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+        return CappedFile(self.max_file_bytes, mode, path,
                           "a subscription file", on_close=commit if mode.write else None,
                           initial=content or b"")
 

@@ -89,7 +89,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, BinaryIO, Final, Literal
+from typing import Any, Final, Literal
 
 import attrs
 from websockets.exceptions import InvalidURI
@@ -566,7 +566,7 @@ class WsFs(FileService):
             raise NotADirectory(path)
         return list(_CONN)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         try:
             content = self._snapshot(path)
         except NotFound:
@@ -580,7 +580,7 @@ class WsFs(FileService):
         name = paths.basename(path)
         if path == "/control":
             check_open(path, mode, Stat(name, 0, False))
-            return _ControlFile(self, mode, path)  # type: ignore[return-value]
+            return _ControlFile(self, mode, path)
         cid = paths.parts(path)[1] if path.startswith("/conns/") else ""
         if name in _OUT:
             check_open(path, mode, Stat(name, 0, False))
@@ -592,14 +592,14 @@ class WsFs(FileService):
                 raise InvalidContent(path, f"connection {cid} is {state}: nothing more can "
                                      "be sent on it")
             kind: MessageType = "text" if name == "out" else "binary"
-            return CappedFile(self.max_message_bytes, mode,  # type: ignore[return-value]
+            return CappedFile(self.max_message_bytes, mode,
                               path, "a message",
                               on_close=lambda data: self._send_file(cid, kind, data, path))
         assert content is not None
         check_open(path, mode, Stat(name, len(content), False, readonly=True))
         if name == "in":
-            return _InFile(self, cid, mode, path)  # type: ignore[return-value]
-        return BufferFile(content, mode, path)  # type: ignore[return-value]
+            return _InFile(self, cid, mode, path)
+        return BufferFile(content, mode, path)
 
     def _send_file(self, cid: str, kind: MessageType, data: bytes, path: str) -> None:
         if not data:
