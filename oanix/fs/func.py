@@ -11,8 +11,8 @@ from typing import ClassVar, Self, TypeVar
 import attrs
 
 from .. import paths
-from ..errors import FsError, InvalidArgument, IsADirectory, NotFound, PermissionDenied, Unsupported
-from ..files import BufferFile
+from ..errors import FsError, InvalidArgument, IsADirectory, PermissionDenied, Unsupported
+from ..files import BufferFile, find_fixed
 from ..service import FileService, OpenMode, Stat, check_open
 from .map import PathTree, checked_path
 
@@ -169,13 +169,8 @@ class FuncFs(FileService):
         return [self._stat_of(p, name, entry) for p, name, entry in entries_info]
 
     def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
-        try:
-            func = self._file(path)
-        except NotFound:
-            if mode.create and self.is_dir(paths.dirname(path)):
-                raise Unsupported(path, "FuncFs structure is fixed: cannot create a file"
-                                  ) from None
-            raise
+        func = find_fixed(self, path, mode, self._file, lambda p: Unsupported(
+            p, "FuncFs structure is fixed: cannot create a file"))
         check_open(path, mode, Stat(paths.basename(path), 0, False,
                                     readonly=func.write is None))
         if mode.read and func.read is None:

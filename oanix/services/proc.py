@@ -45,8 +45,8 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile
-from ..service import FileService, OpenMode, Stat, check_open
+from ..files import BufferFile, check_write_only, read_only_file, refuse_dir
+from ..service import FileService, OpenMode, Stat
 from ..values import dumps_line, load_json
 
 __all__ = ["ProcFs", "ProcRequest", "ProcResult", "Runner"]
@@ -219,22 +219,17 @@ class ProcFs(FileService):
 
     def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if path in ("/", "/done"):
-            check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
-            raise IsADirectory(path)
+            refuse_dir(path, mode)
         if path == "/request":
-            check_open(path, mode, Stat("request", 0, False))
-            if mode.read:
-                raise PermissionDenied(path, "request is write-only: read done/<id>.json")
-            return BufferFile(bytearray(), mode, path,
-                              on_close=self.submit)
+            check_write_only(path, mode, "request is write-only: read done/<id>.json")
+            return BufferFile(bytearray(), mode, path, on_close=self.submit)
         try:
             data = self._result(path)
         except NotFound:
             if mode.create and path.startswith("/done/"):
                 raise PermissionDenied(path, "only the service writes done/") from None
             raise
-        check_open(path, mode, Stat(paths.basename(path), len(data), False, readonly=True))
-        return BufferFile(data, mode, path)
+        return read_only_file(path, mode, data)
 
     def _read_bytes(self, path: str) -> bytes:
         if path == "/request":

@@ -84,8 +84,13 @@ from ...errors import (
     NotFound,
     PermissionDenied,
 )
-from ...files import BufferFile, CappedFile
-from ...service import FileService, OpenMode, Stat, check_open
+from ...files import (
+    CappedFile,
+    check_write_only,
+    find_fixed,
+    read_only_file,
+)
+from ...service import FileService, OpenMode, Stat
 from ...values import dumps_pretty, load_json
 from ..policy import url_origin, valid_header
 from ..wakeup import Wakeup
@@ -501,26 +506,14 @@ class HttpFs(FileService):
         return [f"{rid}.json" for rid in sorted(ids, key=_id_key)]
 
     def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
-        try:
-            content = self._content(path)
-        except NotFound:
-            if mode.create and self.is_dir(paths.dirname(path)):
-                raise PermissionDenied(path, "HttpFs files are fixed: write to /request"
-                                       ) from None
-            raise
-        except IsADirectory:
-            check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
-            raise
+        content = find_fixed(self, path, mode, self._content, lambda p: PermissionDenied(
+            p, "HttpFs files are fixed: write to /request"))
         if content is None:
-            check_open(path, mode, Stat("request", 0, False))
-            if mode.read:
-                raise PermissionDenied(path, "request is write-only: read last, then "
-                                       "responses/<id>.json or errors/<id>.json")
+            check_write_only(path, mode, "request is write-only: read last, then "
+                             "responses/<id>.json or errors/<id>.json")
             return CappedFile(self.max_file_bytes, mode, path,
                               "a request file", on_close=self._submit_bytes)
-        check_open(path, mode, Stat(paths.basename(path), len(content), False,
-                                    readonly=True))
-        return BufferFile(content, mode, path)
+        return read_only_file(path, mode, content)
 
     def _read_bytes(self, path: str) -> bytes:
         content = self._content(path)

@@ -119,7 +119,13 @@ from ...errors import (
     NotFound,
     PermissionDenied,
 )
-from ...files import BufferFile, CappedFile
+from ...files import (
+    CappedFile,
+    check_write_only,
+    find_fixed,
+    read_only_file,
+    refuse_dir,
+)
 from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_compact, dumps_pretty, load_json
 from ..wakeup import Wakeup
@@ -770,25 +776,17 @@ class NostrFs(FileService):
         parent, name = paths.split(path)
         if parent == "/subscriptions" and (mode.write or self.exists(path)):
             return self._open_subscription(path, name, mode)
-        try:
-            node = self._lookup(path)
-        except NotFound:
-            if mode.create and self.is_dir(parent):
-                raise PermissionDenied(path, "NostrFs files are fixed: write to /submit, "
-                                       "/request or /subscriptions/<name>.json") from None
-            raise
+        node = find_fixed(self, path, mode, self._lookup, lambda p: PermissionDenied(
+            p, "NostrFs files are fixed: write to /submit, /request or "
+            "/subscriptions/<name>.json"))
         if isinstance(node, list):
-            check_open(path, mode, Stat(name, 0, True, readonly=True))
-            raise IsADirectory(path)
+            refuse_dir(path, mode)
         if node is None:
-            check_open(path, mode, Stat(name, 0, False))
-            if mode.read:
-                raise PermissionDenied(path, f"{name} is write-only: read last, then "
-                                       "outbox/<id>.json")
+            check_write_only(path, mode, f"{name} is write-only: read last, then "
+                             "outbox/<id>.json")
             return CappedFile(self.max_file_bytes, mode, path,
                               f"{name} file", on_close=lambda data: self._write_file(path, data))
-        check_open(path, mode, Stat(name, len(node), False, readonly=True))
-        return BufferFile(node, mode, path)
+        return read_only_file(path, mode, node)
 
     def _open_subscription(self, path: str, name: str, mode: OpenMode) -> io.RawIOBase:
         if not name.endswith(".json") or not _SUB_NAME.match(name[:-5]):

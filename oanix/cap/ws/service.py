@@ -106,7 +106,7 @@ from ...errors import (
     NotFound,
     PermissionDenied,
 )
-from ...files import BufferFile, CappedFile, ModeFile
+from ...files import BufferFile, CappedFile, ModeFile, check_write_only, find_fixed, read_only_file
 from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_compact, dumps_pretty, load_json
 from ..wakeup import Wakeup
@@ -567,25 +567,15 @@ class WsFs(FileService):
         return list(_CONN)
 
     def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
-        try:
-            content = self._snapshot(path)
-        except NotFound:
-            if mode.create and self.is_dir(paths.dirname(path)):
-                raise PermissionDenied(path, "WsFs files are fixed: write to /control "
-                                       "to open a connection") from None
-            raise
-        except IsADirectory:
-            check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
-            raise
+        content = find_fixed(self, path, mode, self._snapshot, lambda p: PermissionDenied(
+            p, "WsFs files are fixed: write to /control to open a connection"))
         name = paths.basename(path)
         if path == "/control":
             check_open(path, mode, Stat(name, 0, False))
             return _ControlFile(self, mode, path)
         cid = paths.parts(path)[1] if path.startswith("/conns/") else ""
         if name in _OUT:
-            check_open(path, mode, Stat(name, 0, False))
-            if mode.read:
-                raise PermissionDenied(path, f"{name} is write-only: read in or log")
+            check_write_only(path, mode, f"{name} is write-only: read in or log")
             with self._cond:
                 state = self._get(cid, path).state
             if state not in ("connecting", "open"):
@@ -596,10 +586,10 @@ class WsFs(FileService):
                               path, "a message",
                               on_close=lambda data: self._send_file(cid, kind, data, path))
         assert content is not None
+        if name != "in":
+            return read_only_file(path, mode, content)
         check_open(path, mode, Stat(name, len(content), False, readonly=True))
-        if name == "in":
-            return _InFile(self, cid, mode, path)
-        return BufferFile(content, mode, path)
+        return _InFile(self, cid, mode, path)
 
     def _send_file(self, cid: str, kind: MessageType, data: bytes, path: str) -> None:
         if not data:
