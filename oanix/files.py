@@ -8,7 +8,8 @@ the bytes to a callable on close).
 A service whose tree is fixed (only the service makes its files: FuncFs, ProcFs, HttpFs,
 WsFs, NostrFs) opens its files through the helpers at the end: ``find_fixed`` (a missing
 file is refused as the service says, a directory as POSIX), ``check_write_only`` (a
-request file) and ``read_only_file`` (a computed snapshot).
+request file) and ``read_only_file`` (a computed snapshot), and lists its numbered
+entries in ``id_order``.
 
 Thread safety: a file object, like a Python file, is used by one thread at a time; when the
 buffer is shared the service passes its lock and every access to the buffer holds it.
@@ -34,7 +35,7 @@ from .errors import (
 from .service import FileService, OpenMode, Stat, check_open
 
 __all__ = ["BufferFile", "CappedFile", "ModeFile", "check_write_only", "find_fixed",
-           "read_only_file", "refuse_dir"]
+           "id_order", "read_only_file", "refuse_dir"]
 
 T = TypeVar("T")
 
@@ -329,3 +330,9 @@ def read_only_file(path: str, mode: OpenMode, content: bytes) -> BufferFile:
     """
     check_open(path, mode, Stat(paths.basename(path), len(content), False, readonly=True))
     return BufferFile(content, mode, path)
+
+
+def id_order(name: str) -> tuple[int, str]:
+    """The sort key of the numbered entries a fixed tree lists (requests, connections):
+    by number, so ``2`` comes before ``10``; other names first, by name."""
+    return (int(name), name) if name.isdigit() else (0, name)

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import stat
@@ -40,13 +39,12 @@ from ..fs.cow import CowFs
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
-from ..shell.context import Ctx
 from ..wasi import WasiRuntime
 from .capture import captured_prints
 from .dockerfile import Copy, RunStep, parse_dockerfile
 from .formats import TaskSpec, load_task
 from .standins import Userland
-from .verifier import VerifierTools
+from .verifier import install_verifier_tools
 
 __all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent", "run_trial"]
 
@@ -575,16 +573,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
                     limits=Limits(timeout=spec.verifier_timeout_sec, fuel=None,
                                   memory_limit=1 << 30))
     venv.namespace.bind("/task/verifier", "/logs/verifier")
-
-    def run_python(ctx: Ctx, code: str, env: dict[str, str]) -> int:
-        res = venv.run_python(code=code, env=env, cwd=ctx.cwd)
-        ctx.stdout.write(res.stdout)
-        ctx.stderr.write(res.stderr)
-        return res.status
-
-    tools = VerifierTools(venv.namespace, run_python,
-                          python=functools.partial(venv._python, venv.namespace))
-    venv.extra_commands.update(tools.commands())
+    tools = install_verifier_tools(venv)
     box: dict[str, Any] = {}
     t0 = time.monotonic()
     finished, error = _run_with_timeout(

@@ -88,6 +88,7 @@ from ...files import (
     CappedFile,
     check_write_only,
     find_fixed,
+    id_order,
     read_only_file,
 )
 from ...service import FileService, OpenMode, Stat
@@ -503,7 +504,7 @@ class HttpFs(FileService):
             else:
                 kind = path[1:]
                 ids = [rid for rid, fin in self._finished.items() if fin.kind == kind]
-        return [f"{rid}.json" for rid in sorted(ids, key=_id_key)]
+        return [f"{rid}.json" for rid in sorted(ids, key=id_order)]
 
     def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         content = find_fixed(self, path, mode, self._content, lambda p: PermissionDenied(
@@ -544,7 +545,3 @@ class HttpFs(FileService):
 
     def _refused(self, path: str, op: str) -> FsError:
         return PermissionDenied(path, f"HttpFs structure is fixed: {op} is not supported")
-
-
-def _id_key(rid: str) -> tuple[int, str]:
-    return (int(rid), rid) if rid.isdigit() else (0, rid)

@@ -106,7 +106,15 @@ from ...errors import (
     NotFound,
     PermissionDenied,
 )
-from ...files import BufferFile, CappedFile, ModeFile, check_write_only, find_fixed, read_only_file
+from ...files import (
+    BufferFile,
+    CappedFile,
+    ModeFile,
+    check_write_only,
+    find_fixed,
+    id_order,
+    read_only_file,
+)
 from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_compact, dumps_pretty, load_json
 from ..wakeup import Wakeup
@@ -558,7 +566,7 @@ class WsFs(FileService):
             return list(_ROOT)
         if path == "/conns":
             with self._cond:
-                return sorted(self._conns, key=_id_key)
+                return sorted(self._conns, key=id_order)
         if path in ("/control", "/status"):
             raise NotADirectory(path)
         _cid, name = self._resolve(path)
@@ -833,7 +841,3 @@ class _InFile(BufferFile):
 
 def _has_message_or_ended(conn: _Conn) -> bool:
     return bool(conn.inbox) or conn.state in FINAL_STATES
-
-
-def _id_key(cid: str) -> tuple[int, str]:
-    return (int(cid), cid) if cid.isdigit() else (0, cid)
