@@ -125,10 +125,14 @@ class MemFs(FileService):
     # -- lookup ---------------------------------------------------------------------------
 
     def _lookup(self, path: str) -> _File | _Dir:
-        node: _File | _Dir = self._root
         if path == "/":
-            return node
-        for name in path[1:].split("/"):
+            return self._root
+        return self._walk(path, path[1:].split("/"))
+
+    def _walk(self, path: str, names: list[str]) -> _File | _Dir:
+        """The node at ``names`` below the root (``path`` names it in errors)."""
+        node: _File | _Dir = self._root
+        for name in names:
             if type(node) is not _Dir:
                 raise NotADirectory(path)
             child = node.children.get(name)
@@ -141,14 +145,7 @@ class MemFs(FileService):
         """The directory that holds ``path`` and the last name (``""`` for the root)."""
         names = path[1:].split("/")
         last = names.pop()
-        node: _File | _Dir = self._root
-        for name in names:
-            if type(node) is not _Dir:
-                raise NotADirectory(path)
-            child = node.children.get(name)
-            if child is None:
-                raise NotFound(path)
-            node = child
+        node = self._walk(path, names)
         if type(node) is not _Dir:
             raise NotADirectory(path)
         return node, last
