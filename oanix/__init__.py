@@ -52,8 +52,9 @@ if TYPE_CHECKING:
         WsFs,
     )
     from .changes import Changes
-    from .env import EnvStatus, Limits, OanixEnv
+    from .env import EnvStatus, OanixEnv
     from .fs import CowFs, FsspecFs, FuncFs, MapFs, WorkspaceFs
+    from .limits import Limits
     from .shell import ExecResult, Shell
     from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime, run_python
 
@@ -63,7 +64,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Changes": ".changes",
     "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "WorkspaceFs": ".fs",
-    "EnvStatus": ".env", "Limits": ".env", "OanixEnv": ".env",
+    "EnvStatus": ".env", "Limits": ".limits", "OanixEnv": ".env",
     "ExecResult": ".shell", "Shell": ".shell",
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
     "WasiRuntime": ".wasi", "run_python": ".wasi",

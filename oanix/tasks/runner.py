@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import attrs
+import yaml
 
 from .. import paths
 from ..changes import Changes
@@ -528,8 +529,6 @@ def _solution_commands(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     if path.suffix not in (".yaml", ".yml"):
         return [text]
-    import yaml
-
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
