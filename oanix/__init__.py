@@ -59,8 +59,9 @@ if TYPE_CHECKING:
         WsFs,
     )
     from .changes import Changes
-    from .env import EnvStatus, Limits, OanixEnv
+    from .env import EnvStatus, OanixEnv
     from .fs import CowFs, FsspecFs, FuncFs, MapFs, SqliteFs, WorkspaceFs
+    from .limits import Limits
     from .services.kv import KvFs
     from .services.sql import SqlFs
     from .shell import ExecResult, Shell
@@ -76,7 +77,7 @@ _LAZY = {
     "Changes": ".changes",
     "CowFs": ".fs", "FsspecFs": ".fs", "FuncFs": ".fs", "MapFs": ".fs", "SqliteFs": ".fs",
     "WorkspaceFs": ".fs",
-    "EnvStatus": ".env", "Limits": ".env", "OanixEnv": ".env",
+    "EnvStatus": ".env", "Limits": ".limits", "OanixEnv": ".env",
     "ExecResult": ".shell", "Shell": ".shell",
     "PythonSession": ".wasi", "RunConfig": ".wasi", "RunResult": ".wasi",
     "WasiRuntime": ".wasi", "run_python": ".wasi",

@@ -52,6 +52,7 @@ from .errors import (
 from .fs.cow import CowFs
 from .fs.mem import MemFs
 from .fs.workspace import WorkspaceFs
+from .limits import Limits
 from .manifest import Manifest
 from .namespace import Namespace
 from .service import FileService
@@ -62,9 +63,8 @@ from .shell import ExecResult, Shell, cancel
 from .shell.cancel import CancelScope
 from .shell.context import Ctx
 from .values import dumps_pretty
-from .wasi import PythonSession, RunConfig, RunResult, WasiRuntime
-from .wasi.python import PYTHON_USER_BASE
-from .wasi.records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES
+from .wasi import PythonSession, RunResult, WasiRuntime
+from .wasi.python import PYTHON_USER_BASE, run_python
 from .wasi.rootview import OUTSIDE_MOUNTS
 from .wasi.staging import PreparedPreopen
 
@@ -97,34 +97,6 @@ _ALLOWED = {
     EnvStatus.COMPLETED: {EnvStatus.RUNNING},
     EnvStatus.FAILED: {EnvStatus.CREATED, EnvStatus.RUNNING},
 }
-
-
-@attrs.frozen
-class Limits:
-    """Limits of every program an environment runs (see ``RunConfig``). ``timeout`` also
-    bounds each ``exec`` command line as a whole, and ``max_output`` what ``exec`` keeps
-    of its stdout and of its stderr.
-
-    ``max_disk`` / ``max_disk_files``: the most a program may hold in any one writable
-    directory while it runs, where the quotas of the mounts there do not say less
-    (default 1 GiB and 100,000 entries; passing either stops the program with
-    ``Trap(kind="disk")``, see ``oanix.wasi.quota``).
-    """
-
-    fuel: int | None = None
-    memory_limit: int | None = 512 << 20
-    timeout: float | None = None
-    max_output: int | None = 16 << 20
-    max_disk: int | None = DEFAULT_MAX_DISK
-    max_disk_files: int | None = DEFAULT_MAX_DISK_FILES
-    receipts: bool = False
-
-    def config(self, **fields: Any) -> RunConfig:
-        """A RunConfig with these limits and ``fields``."""
-        return RunConfig(fuel=self.fuel, memory_limit=self.memory_limit,
-                         timeout=self.timeout, max_output=self.max_output,
-                         max_disk=self.max_disk, max_disk_files=self.max_disk_files,
-                         receipt=self.receipts, **fields)
 
 
 class _Executors:
@@ -468,8 +440,6 @@ class OanixEnv:
 
     def _run_python(self, ns: FileService, argv: Sequence[str] = (), **config: Any
                     ) -> RunResult:
-        from .wasi.python import run_python
-
         self._use()
         limits = {"fuel": self.limits.fuel, "memory_limit": self.limits.memory_limit,
                   "max_output": self.limits.max_output, "max_disk": self.limits.max_disk,

@@ -5,6 +5,12 @@ be shared with a service (MemFs hands out its node's own buffer, so a write is s
 every other open file at once, as on POSIX) or private (FuncFs collects a write and hands
 the bytes to a callable on close).
 
+A service whose tree is fixed (only the service makes its files: FuncFs, ProcFs, HttpFs,
+WsFs, NostrFs) opens its files through the helpers at the end: ``find_fixed`` (a missing
+file is refused as the service says, a directory as POSIX), ``check_write_only`` (a
+request file) and ``read_only_file`` (a computed snapshot), and lists its numbered
+entries in ``id_order``.
+
 Thread safety: a file object, like a Python file, is used by one thread at a time; when the
 buffer is shared the service passes its lock and every access to the buffer holds it.
 """
@@ -14,12 +20,24 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
-from .errors import BadFileMode, InvalidArgument, NoSpace
-from .service import OpenMode
+from . import paths
+from .errors import (
+    BadFileMode,
+    FsError,
+    InvalidArgument,
+    IsADirectory,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+)
+from .service import FileService, OpenMode, Stat, check_open
 
-__all__ = ["BufferFile", "CappedFile", "ModeFile"]
+__all__ = ["BufferFile", "CappedFile", "ModeFile", "check_write_only", "find_fixed",
+           "id_order", "read_only_file", "refuse_dir"]
+
+T = TypeVar("T")
 
 _NOLOCK = contextlib.nullcontext()
 
@@ -255,3 +273,66 @@ class CappedFile(BufferFile):
     def held(self) -> int:
         """The bytes held so far."""
         return len(self._buf)
+
+
+# -- opening the files of a fixed tree ----------------------------------------------------
+
+
+def find_fixed(service: FileService, path: str, mode: OpenMode, find: Callable[[str], T],
+               refusal: Callable[[str], FsError]) -> T:
+    """``find(path)``, for opening ``path`` with ``mode`` in a service whose tree is fixed.
+
+    Raises:
+        FsError: ``refusal(path)`` for a file a create mode would make in an existing
+            directory (only the service makes files here).
+        NotFound, NotADirectory: as ``find`` raises them otherwise.
+        IsADirectory, AlreadyExists: ``find`` raised IsADirectory (see ``refuse_dir``).
+    """
+    try:
+        return find(path)
+    except NotFound:
+        if mode.create and service.is_dir(paths.dirname(path)):
+            raise refusal(path) from None
+        raise
+    except IsADirectory:
+        refuse_dir(path, mode)
+
+
+def refuse_dir(path: str, mode: OpenMode) -> NoReturn:
+    """Refuse to open directory ``path`` of a fixed tree as POSIX would.
+
+    Raises:
+        AlreadyExists: an exclusive create (``x``).
+        IsADirectory: any other mode.
+    """
+    check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
+    raise IsADirectory(path)
+
+
+def check_write_only(path: str, mode: OpenMode, why: str) -> None:
+    """The checks before opening write-only file ``path`` (a request: the service takes
+    what is written on close).
+
+    Raises:
+        AlreadyExists: an exclusive create (``x``).
+        PermissionDenied: a mode that reads (``why`` says what to read instead).
+    """
+    check_open(path, mode, Stat(paths.basename(path), 0, False))
+    if mode.read:
+        raise PermissionDenied(path, why)
+
+
+def read_only_file(path: str, mode: OpenMode, content: bytes) -> BufferFile:
+    """``path`` opened with ``mode`` over ``content``, a snapshot the service made.
+
+    Raises:
+        ReadOnly: a mode that writes; AlreadyExists: ``x``.
+    """
+    check_open(path, mode, Stat(paths.basename(path), len(content), False, readonly=True))
+    return BufferFile(content, mode, path)
+
+
+def id_order(name: str) -> tuple[int, str]:
+    """The sort key of the numbered entries a fixed tree lists (requests, connections):
+    by number, so ``2`` comes before ``10``; other names first, by name."""
+    return (int(name), name) if name.isdigit() else (0, name)

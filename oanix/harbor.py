@@ -19,7 +19,6 @@ Needs ``pip install 'oanix[harbor]'`` (Python >= 3.12).
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,9 @@ from .env import Limits, OanixEnv
 from .errors import OanixError
 from .fs.cow import CowFs
 from .fs.mem import MemFs
-from .shell.context import Ctx
 from .tasks.formats import TaskSpec, read_compose
 from .tasks.runner import build_image, environment_problems, start_entrypoint
-from .tasks.verifier import VerifierTools
+from .tasks.verifier import install_verifier_tools
 from .wasi import WasiRuntime
 
 __all__ = ["OanixEnvironment"]
@@ -115,18 +113,7 @@ class OanixEnvironment(BaseEnvironment):
         env = OanixEnv(workspace=workspace, workspace_at="/", env=env_vars, cwd=workdir,
                        runtime=runtime, limits=Limits(memory_limit=1 << 30),
                        mounts={"/logs": logs, "/dev": dev})
-
-        def run_python(ctx: Ctx, code: str, vars: dict[str, str]) -> int:
-            res = env.run_python(code=code, env=vars, cwd=ctx.cwd)
-            ctx.stdout.write(res.stdout)
-            ctx.stderr.write(res.stderr)
-            return res.status
-
-        # python3 in commands is the sandbox's (a solution's ``python3 script.py``), as in
-        # the runner's verifier; ``python3 -m pytest`` the verifier's pytest.
-        tools = VerifierTools(env.namespace, run_python,
-                              python=functools.partial(env._python, env.namespace))
-        env.extra_commands.update(tools.commands())
+        install_verifier_tools(env)  # as the runner's verifier has them
         self._env, self._runtime = env, runtime
 
     def _live(self) -> OanixEnv:

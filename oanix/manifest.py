@@ -18,6 +18,11 @@ from typing import Any, Final, Literal, TypeVar
 import attrs
 
 from .errors import InvalidArgument, InvalidContent
+from .fs.cow import CowFs
+from .fs.map import MapFs
+from .fs.mem import MemFs
+from .fs.workspace import WorkspaceFs
+from .limits import Limits
 from .values import load_json, parse_count, parse_duration, parse_size
 
 __all__ = ["CapabilitySpec", "LimitsSpec", "Manifest", "ServiceSpec"]
@@ -241,9 +246,6 @@ class Manifest:
     def env_kwargs(self, base: Path) -> dict[str, Any]:
         """The ``OanixEnv`` keyword arguments: services, capabilities and executors built,
         relative host paths taken from ``base``."""
-        from .env import Limits
-        from .fs.cow import CowFs
-
         kw: dict[str, Any] = {}
         for key in ("id", "cwd", "workspace_at", "tmp_bytes"):
             if getattr(self, key) is not None:
@@ -275,10 +277,6 @@ class Manifest:
 
 
 def _service(spec: ServiceSpec, base: Path) -> Any:
-    from .fs.map import MapFs
-    from .fs.mem import MemFs
-    from .fs.workspace import WorkspaceFs
-
     if spec.type == "workspace":
         assert spec.dir is not None
         return WorkspaceFs(base / spec.dir, readonly=spec.readonly)

@@ -27,7 +27,7 @@ import contextlib
 import io
 import threading
 from collections.abc import Callable
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -467,7 +467,7 @@ class Namespace(FileService):
                 return entries
         return [self._stat(paths.join(path, name)) for name in self._listdir(path)]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         table = self._table
         if path in table.children:
             raise IsADirectory(path)
@@ -480,7 +480,7 @@ class Namespace(FileService):
             raise self._translated(e, member, path) from None
         if sp == path:
             return f
-        return _NamespacedFile(f, path, lambda e: self._translated(e, member, path))  # type: ignore[return-value]
+        return _NamespacedFile(f, path, lambda e: self._translated(e, member, path))
 
     def _read_bytes(self, path: str) -> bytes:
         table = self._table
@@ -586,7 +586,7 @@ class _NamespacedFile(io.RawIOBase):
     Locking: none of its own; the wrapped file's rules apply.
     """
 
-    def __init__(self, inner: BinaryIO, name: str,
+    def __init__(self, inner: io.RawIOBase, name: str,
                  translate: Callable[[FsError], FsError]) -> None:
         super().__init__()
         self._f = inner
@@ -619,7 +619,7 @@ class _NamespacedFile(io.RawIOBase):
         return self._do(self._f.read, -1)
 
     def readinto(self, b: Any) -> int:
-        return self._do(self._f.readinto, b)  # type: ignore[attr-defined, no-any-return]
+        return self._do(self._f.readinto, b)
 
     def readline(self, size: int | None = -1) -> bytes:
         return self._do(self._f.readline, -1 if size is None else size)

@@ -20,23 +20,42 @@ any depth (a ``mkdir d; cd d`` loop run 100,000 times) is handled like a shallow
 Thread safety: every service must be safe to call from several threads at once and says
 how in its docstring. The derived methods are sequences of primitives and are atomic only
 where a docstring says so.
+
+Optional features: a service MAY also implement one of the small protocols below, which
+the WASI bridge and the overlays use when they are there and do without otherwise. Each is
+declared on the class (a method, a property, a class attribute, or one every ``__init__``
+sets), so that the answer holds for every instance: the helpers that read them
+(``change_journal``, ``host_path``, ``is_computed``, ``is_live``, ``mtime_resolution``,
+``file_cap``, ``space_quota``) check a class once and remember it, because ``isinstance``
+on a protocol costs tens of microseconds::
+
+    ChangeJournal    generation, changed_since(g)    which paths changed since a point
+    HostBacked       host_path, closed               the files are a host directory's
+    Computed         is_computed                     files are computed at each open
+    Live             live                            files are a conversation
+    MtimeResolution  mtime_resolution                how fine the service's clock is
+    FileCap          max_file_bytes                  the largest file a write may leave
+    SpaceQuota       usage(), max_bytes, max_files   a quota over all the files
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol, cast, runtime_checkable
 
 import attrs
 
 from . import paths
 from .errors import (
     AlreadyExists,
+    CrossMount,
     FsError,
     InvalidArgument,
+    InvalidPath,
     IsADirectory,
     NotADirectory,
     NotFound,
@@ -44,7 +63,28 @@ from .errors import (
     Unsupported,
 )
 
-__all__ = ["COPY_CHUNK", "FileService", "OpenMode", "Stat", "check_open", "transfer"]
+__all__ = [
+    "COPY_CHUNK",
+    "ChangeJournal",
+    "Computed",
+    "FileCap",
+    "FileService",
+    "HostBacked",
+    "Live",
+    "MtimeResolution",
+    "OpenMode",
+    "SpaceQuota",
+    "Stat",
+    "change_journal",
+    "check_open",
+    "file_cap",
+    "host_path",
+    "is_computed",
+    "is_live",
+    "mtime_resolution",
+    "space_quota",
+    "transfer",
+]
 
 COPY_CHUNK: Final = 1 << 20
 
@@ -146,9 +186,6 @@ class FileService(ABC):
     """
 
     readonly: bool = False
-    #: True for a service whose files are a conversation (a request file, then answers):
-    #: the WASI bridge mirrors it live during a run instead of copying it before and after.
-    live: bool = False
 
     # -- primitives: implementers override these ------------------------------------------
 
@@ -161,8 +198,9 @@ class FileService(ABC):
         """MUST. Names in ``path`` in a stable order. Raises NotFound, NotADirectory."""
 
     @abstractmethod
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
-        """MUST. A binary file object; see ``check_open`` for the errors."""
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
+        """MUST. A binary file object (``files.ModeFile`` or another raw io object); see
+        ``check_open`` for the errors."""
 
     def _mkdir(self, path: str) -> None:
         """MAY. Create one directory. Raises AlreadyExists, NotFound (parent)."""
@@ -223,7 +261,9 @@ class FileService(ABC):
             InvalidArgument: a mode that is not one of the above.
             NotFound, AlreadyExists, IsADirectory, NotADirectory, ReadOnly: as POSIX.
         """
-        return self._open(paths.normalize(path), OpenMode.parse(mode))
+        # Every raw file here is also a BinaryIO (name, mode, and the io methods), which
+        # typeshed's RawIOBase does not declare: callers get the BinaryIO view.
+        return cast(BinaryIO, self._open(paths.normalize(path), OpenMode.parse(mode)))
 
     def mkdir(self, path: str) -> None:
         """Create directory ``path``; its parent must exist. Raises AlreadyExists, NotFound."""
@@ -418,8 +458,6 @@ class FileService(ABC):
     def move(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst``, copying and removing when they are in different
         services."""
-        from .errors import CrossMount
-
         src, dst = paths.normalize(src), paths.normalize(dst)
         try:
             self._rename(src, dst)
@@ -479,8 +517,6 @@ def transfer(src_fs: FileService, src: str, dst_fs: FileService, dst: str) -> No
         _transfer_file(src_fs, src, dst_fs, dst)
         return
     if paths.is_within(dst, src) and src_fs is dst_fs:
-        from .errors import InvalidPath
-
         raise InvalidPath(src, "cannot copy a directory into itself", dst)
     stack = [(src, dst)]  # directories to create and fill
     while stack:
@@ -498,3 +534,169 @@ def _transfer_file(src_fs: FileService, src: str, dst_fs: FileService, dst: str)
     with src_fs._open(src, _READ) as fin, dst_fs._open(dst, _WRITE) as fout:
         while chunk := fin.read(COPY_CHUNK):
             fout.write(chunk)
+
+
+# -- optional features --------------------------------------------------------------------
+
+
+@runtime_checkable
+class ChangeJournal(Protocol):
+    """A service that can tell which paths changed since a point (MemFs, MapFs, CowFs).
+
+    Implement it when the answer is cheap: the WASI bridge then copies only those paths
+    between runs instead of comparing every file. ``generation`` grows with every change;
+    ``changed_since(g)`` lists the paths changed after ``g`` (sorted), or None when it
+    cannot tell (an unknown or forgotten generation): the bridge compares everything then.
+    """
+
+    @property
+    def generation(self) -> int: ...
+
+    def changed_since(self, generation: int) -> list[str] | None: ...
+
+
+@runtime_checkable
+class HostBacked(Protocol):
+    """A service whose files are a host directory's, at ``host_path`` (WorkspaceFs).
+
+    Implement it only when every file of the service is the host file at the same relative
+    path, so the WASI bridge may preopen the directory itself instead of staging a copy;
+    ``closed`` is true once the service no longer serves it (the bridge stages then).
+    """
+
+    @property
+    def host_path(self) -> str: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+@runtime_checkable
+class Computed(Protocol):
+    """A service whose files are snapshots computed at each open (FuncFs, HttpFs).
+
+    Set ``is_computed = True`` when a file's stat cannot vouch for its content (the size
+    and mtime stay while the content changes): the WASI bridge reads such files on every
+    run instead of trusting an unchanged stat.
+    """
+
+    is_computed: bool
+
+
+@runtime_checkable
+class Live(Protocol):
+    """A service whose files are a conversation: a request file, then answers (ProcFs,
+    HttpFs, WsFs, NostrFs).
+
+    Set ``live = True`` when an answer may come while a guest runs: the WASI bridge then
+    mirrors the service live during a run instead of copying it before and after.
+    """
+
+    live: bool
+
+
+@runtime_checkable
+class MtimeResolution(Protocol):
+    """A service that says how fine its clock is: ``mtime_resolution`` in seconds (MemFs:
+    a microsecond).
+
+    Implement it when the mtimes are finer than whole seconds and trustworthy: the WASI
+    bridge then trusts an mtime older than twice that, instead of a conservative window,
+    to tell that a file has not changed.
+    """
+
+    mtime_resolution: float
+
+
+@runtime_checkable
+class FileCap(Protocol):
+    """A service that refuses a file over ``max_file_bytes`` (HttpFs, WsFs, NostrFs).
+
+    Implement it when a file written larger is refused anyway: the live WASI bridge then
+    refuses such a guest file without reading it.
+    """
+
+    max_file_bytes: int
+
+
+@runtime_checkable
+class SpaceQuota(Protocol):
+    """A service that keeps a quota over all its files (MemFs): ``max_bytes`` and
+    ``max_files`` (None: not bounded) and ``usage()``, ``(bytes, files)`` used now.
+
+    Implement it when the service refuses writes past a total: the WASI bridge then holds
+    a guest's staged copy of the service to the same total during a run.
+    """
+
+    max_bytes: int | None
+    max_files: int | None
+
+    def usage(self) -> tuple[int, int]: ...
+
+
+# (class, feature) -> whether the class provides it. Locking: none needed; a dict get or
+# set is atomic and every thread computes the same answer.
+_PROVIDES: dict[tuple[type, type], bool] = {}
+
+
+def _provides(service: object, feature: type) -> bool:
+    """``isinstance(service, feature)``, computed once per class of service."""
+    key = (type(service), feature)
+    known = _PROVIDES.get(key)
+    if known is None:
+        known = _PROVIDES[key] = isinstance(service, feature)
+    return known
+
+
+def change_journal(service: object) -> ChangeJournal | None:
+    """``service`` when it keeps a change journal, else None."""
+    return cast(ChangeJournal, service) if _provides(service, ChangeJournal) else None
+
+
+def host_path(service: object) -> str | None:
+    """The host directory behind ``service`` when it is one and still open, else None."""
+    if not _provides(service, HostBacked):
+        return None
+    backed = cast(HostBacked, service)
+    return None if backed.closed else backed.host_path
+
+
+def is_computed(service: object) -> bool:
+    """Whether ``service``'s files are computed at each open."""
+    return _provides(service, Computed) and bool(cast(Computed, service).is_computed)
+
+
+def is_live(service: object) -> bool:
+    """Whether ``service`` is a conversation the WASI bridge mirrors live."""
+    return _provides(service, Live) and bool(cast(Live, service).live)
+
+
+def mtime_resolution(service: object) -> float | None:
+    """How fine ``service``'s clock is in seconds (a number >= 0), or None: unknown."""
+    if not _provides(service, MtimeResolution):
+        return None
+    res: object = cast(MtimeResolution, service).mtime_resolution
+    if isinstance(res, int | float) and not isinstance(res, bool) and res >= 0:
+        return res
+    return None
+
+
+def file_cap(service: object) -> int | None:
+    """The largest file ``service`` accepts, or None: not capped."""
+    if not _provides(service, FileCap):
+        return None
+    cap: object = cast(FileCap, service).max_file_bytes
+    return cap if isinstance(cap, int) else None
+
+
+def space_quota(service: object) -> tuple[int | None, int | None]:
+    """``(max_bytes, max_files)`` of a service that keeps a quota over all its files;
+    ``(None, None)``: no quota."""
+    if not _provides(service, SpaceQuota):
+        return None, None
+    quota = cast(SpaceQuota, service)
+    return _whole(quota.max_bytes), _whole(quota.max_files)
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

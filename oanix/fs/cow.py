@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 import attrs
 
@@ -21,7 +22,7 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..service import FileService, OpenMode, Stat, check_open, transfer
+from ..service import FileService, OpenMode, Stat, change_journal, check_open, transfer
 from .mem import JOURNAL_SIZE, MemFs
 
 if TYPE_CHECKING:
@@ -34,10 +35,8 @@ _ISSUED: Final = 64  # generations remembered for changed_since
 
 def _generation(service: FileService) -> int | None:
     """``service.generation`` when it keeps a change journal, else None."""
-    gen = getattr(service, "generation", None)
-    if not isinstance(gen, int) or not callable(getattr(service, "changed_since", None)):
-        return None
-    return gen
+    journal = change_journal(service)
+    return None if journal is None else journal.generation
 
 
 class CowFs(FileService):
@@ -109,9 +108,10 @@ class CowFs(FileService):
             if parts is None:
                 return None
             upper_gen, own_gen, base_gen = parts
-            if _generation(self.base) != base_gen or _generation(self.upper) is None:
+            upper = change_journal(self.upper)
+            if _generation(self.base) != base_gen or upper is None:
                 return None
-            changed = self.upper.changed_since(upper_gen)  # type: ignore[attr-defined]
+            changed = upper.changed_since(upper_gen)
             n = self._own_gen - own_gen
             if changed is None or n > len(self._own):
                 return None
@@ -234,21 +234,21 @@ class CowFs(FileService):
                 raise NotADirectory(path)
             return self._names(path)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         with self._lock:
             found = self._find(path)
             st = None if found is None else attrs.evolve(found[1], readonly=False)
             check_open(path, mode, st)
             if found is not None and (found[0] or not mode.write):
                 layer = self.upper if found[0] else self.base
-                return layer.open(path, mode.mode)
+                return layer._open(path, mode)
             parent = paths.dirname(path)
             if found is None:
                 self._require_dir(parent, path)
             self._copy_up_dirs(parent)
             if found is not None and not mode.truncate:
                 transfer(self.base, path, self.upper, path)
-            return self.upper.open(path, mode.mode)
+            return self.upper._open(path, mode)
 
     def _mkdir(self, path: str) -> None:
         with self._lock:

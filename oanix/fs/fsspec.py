@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, BinaryIO, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 from fsspec.archive import AbstractArchiveFileSystem  # type: ignore[import-untyped]
@@ -271,7 +271,7 @@ class FsspecFs(FileService):
                 out.append(self._stat_of(child, info))
             return out
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         with self._lock:
             fp = self._fp(path)
             if not mode.write:
@@ -281,17 +281,17 @@ class FsspecFs(FileService):
                 assert info is not None
                 self._check_regular(path, info)
                 inner = self._call(path, self._fs.open, fp, "rb")
-                return _FsspecFile(self, inner, mode, path)  # type: ignore[return-value]
+                return _FsspecFile(self, inner, mode, path)
             info = self._existing_for_write(path, mode)
             if not mode.read and (mode.truncate or mode.exclusive):
                 inner = self._call(path, self._fs.open, fp, "wb")
-                return _FsspecFile(self, inner, mode, path)  # type: ignore[return-value]
+                return _FsspecFile(self, inner, mode, path)
             if info is None or mode.truncate:
                 data = b""
                 self._call(path, self._fs.pipe_file, fp, data)
             else:
                 data = self._call(path, self._fs.cat_file, fp)
-            return BufferFile(bytearray(data), mode, path,  # type: ignore[return-value]
+            return BufferFile(bytearray(data), mode, path,
                               on_close=functools.partial(self._put, path))
 
     def _put(self, path: str, data: bytes) -> None:

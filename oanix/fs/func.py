@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable
-from typing import BinaryIO, ClassVar, Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import attrs
 
 from .. import paths
-from ..errors import FsError, InvalidArgument, IsADirectory, NotFound, PermissionDenied, Unsupported
-from ..files import BufferFile
+from ..errors import FsError, InvalidArgument, IsADirectory, PermissionDenied, Unsupported
+from ..files import BufferFile, find_fixed
 from ..service import FileService, OpenMode, Stat, check_open
 from .map import PathTree, checked_path
 
@@ -167,22 +168,17 @@ class FuncFs(FileService):
             entries_info = [(p, name, self._entry(p, ch[name])) for p, name in entries]
         return [self._stat_of(p, name, entry) for p, name, entry in entries_info]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
-        try:
-            func = self._file(path)
-        except NotFound:
-            if mode.create and self.is_dir(paths.dirname(path)):
-                raise Unsupported(path, "FuncFs structure is fixed: cannot create a file"
-                                  ) from None
-            raise
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
+        func = find_fixed(self, path, mode, self._file, lambda p: Unsupported(
+            p, "FuncFs structure is fixed: cannot create a file"))
         check_open(path, mode, Stat(paths.basename(path), 0, False,
                                     readonly=func.write is None))
         if mode.read and func.read is None:
             raise PermissionDenied(path, "write-only file: it cannot be read")
         if not mode.write:
-            return BufferFile(self._compute(path, func), mode, path)  # type: ignore[return-value]
+            return BufferFile(self._compute(path, func), mode, path)
         start = b"" if mode.truncate or func.read is None else self._compute(path, func)
-        return BufferFile(  # type: ignore[return-value]
+        return BufferFile(
             bytearray(start), mode, path,
             on_close=lambda data: self._deliver(path, func, data))
 

@@ -7,8 +7,9 @@ access per component and a listing touches only the directory's own entries).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar
 
 from .. import paths
 from ..errors import InvalidArgument, InvalidPath, IsADirectory, NotADirectory, NotFound, ReadOnly
@@ -179,10 +180,10 @@ class MapFs(FileService):
         ch = self._tree.children(path)
         return [self._stat_of(name, ch[name]) for name in sorted(ch)]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if mode.write:
             raise ReadOnly(path)
-        return BufferFile(self._file(path), mode, path)  # type: ignore[return-value]
+        return BufferFile(self._file(path), mode, path)
 
     def _read_bytes(self, path: str) -> bytes:
         return self._file(path)

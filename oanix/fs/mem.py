@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from .. import paths
 from ..errors import (
@@ -129,10 +130,14 @@ class MemFs(FileService):
     # -- lookup ---------------------------------------------------------------------------
 
     def _lookup(self, path: str) -> _File | _Dir:
-        node: _File | _Dir = self._root
         if path == "/":
-            return node
-        for name in path[1:].split("/"):
+            return self._root
+        return self._walk(path, path[1:].split("/"))
+
+    def _walk(self, path: str, names: list[str]) -> _File | _Dir:
+        """The node at ``names`` below the root (``path`` names it in errors)."""
+        node: _File | _Dir = self._root
+        for name in names:
             if type(node) is not _Dir:
                 raise NotADirectory(path)
             child = node.children.get(name)
@@ -145,14 +150,7 @@ class MemFs(FileService):
         """The directory that holds ``path`` and the last name (``""`` for the root)."""
         names = path[1:].split("/")
         last = names.pop()
-        node: _File | _Dir = self._root
-        for name in names:
-            if type(node) is not _Dir:
-                raise NotADirectory(path)
-            child = node.children.get(name)
-            if child is None:
-                raise NotFound(path)
-            node = child
+        node = self._walk(path, names)
         if type(node) is not _Dir:
             raise NotADirectory(path)
         return node, last
@@ -217,7 +215,7 @@ class MemFs(FileService):
             ch = node.children
             return [self._stat_of(name, ch[name]) for name in sorted(ch)]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         with self._lock:
             parent, name = self._parent(path)
             node = parent.children.get(name) if name else self._root
@@ -230,7 +228,7 @@ class MemFs(FileService):
                 self._files += 1
                 self._note(path)
             assert isinstance(node, _File)
-            return _MemFile(self, node, mode, path)  # type: ignore[return-value]
+            return _MemFile(self, node, mode, path)
 
     def _read_bytes(self, path: str) -> bytes:
         with self._lock:

@@ -49,11 +49,12 @@ it leaks a connection per thread that ever touched the service, and the pool doe
 from __future__ import annotations
 
 import contextlib
+import io
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from typing import BinaryIO, ClassVar, Final
+from typing import ClassVar, Final
 
 from .. import paths
 from .._sqlite import connect, open_store, translate
@@ -259,7 +260,7 @@ class SqliteFs(FileService):
             raise IsADirectory(path)
         return bytes(row[1])
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if not mode.write:
             with self._reading(path) as conn:
                 row = conn.execute("SELECT is_dir, data FROM node WHERE path = ?",
@@ -268,7 +269,7 @@ class SqliteFs(FileService):
                     raise self._missing(conn, path)
             if row[0]:
                 raise IsADirectory(path)
-            return BufferFile(bytes(row[1]), mode, path)  # type: ignore[return-value]
+            return BufferFile(bytes(row[1]), mode, path)
         with self._writing(path) as conn:
             if path == "/":
                 raise IsADirectory(path)
@@ -285,7 +286,7 @@ class SqliteFs(FileService):
             else:
                 node_id, data = row[0], row[2]
         assert node_id is not None
-        return _SqliteFile(self, node_id, bytearray(data), mode, path)  # type: ignore[return-value]
+        return _SqliteFile(self, node_id, bytearray(data), mode, path)
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         with self._writing(path) as conn:

@@ -51,7 +51,7 @@ import secrets
 import stat as st_mod
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Concatenate, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Final, ParamSpec, TypeVar
 
 from .. import paths
 from .._beneath import DIR as _DIR
@@ -360,7 +360,7 @@ class WorkspaceFs(FileService):
                     out.append(Stat(entry.name, 0, False, st.st_mtime, True))
         return out
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if mode.write:
             self._check_writable(path)
         with self._parent(path) as (dfd, name):

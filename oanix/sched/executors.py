@@ -35,7 +35,7 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, final, runtime_checkable
+from typing import Any, ClassVar, Protocol, final, runtime_checkable
 
 import attrs
 import trio
@@ -134,49 +134,63 @@ class PythonExecutor:
                                              abandon_on_cancel=self.abandon_on_cancel)
 
 
-def _timeout_kwargs(job: JobSpec) -> dict[str, Any]:
-    return {} if job.timeout is None else {"timeout": job.timeout}
+class _EnvCallExecutor:
+    """Runs a job as one call on its environment in a worker thread: what ``shell`` and
+    ``wasi`` share. A subclass names its payload type and makes the call.
+
+    Locking: stateless; safe to share across schedulers and threads.
+    """
+
+    _kind: ClassVar[str]
+    _payload: ClassVar[type]
+    _payload_what: ClassVar[str]
+
+    def __init__(self, *, abandon_on_cancel: bool = False) -> None:
+        self.abandon_on_cancel = abandon_on_cancel
+
+    async def run(self, job: JobSpec, context: JobContext) -> Any:
+        """Make the call on the job's environment and return what it returns."""
+        if not isinstance(job.payload, self._payload):
+            raise InvalidArgument(f"a {self._kind} job needs {self._payload_what} payload, "
+                                  f"not {type(job.payload).__name__}")
+        timeout = {} if job.timeout is None else {"timeout": job.timeout}
+        call = self._call(context.env(), job.payload, timeout)
+        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+
+    def _call(self, env: Any, payload: Any, timeout: dict[str, float]) -> Callable[[], Any]:
+        raise NotImplementedError
 
 
 @final
-class ShellExecutor:
+class ShellExecutor(_EnvCallExecutor):
     """Runs ``shell`` jobs: ``env.exec(command, [timeout=...])`` in a worker thread.
 
     Locking: stateless; safe to share across schedulers and threads.
     """
 
-    def __init__(self, *, abandon_on_cancel: bool = False) -> None:
-        self.abandon_on_cancel = abandon_on_cancel
+    _kind = JobKind.SHELL
+    _payload = str
+    _payload_what = "a command string"
 
-    async def run(self, job: JobSpec, context: JobContext) -> Any:
-        """Run the command on the job's environment and return what ``exec`` returns."""
-        if not isinstance(job.payload, str):
-            raise InvalidArgument(f"a shell job needs a command string payload, "
-                                  f"not {type(job.payload).__name__}")
-        env: ShellEnv = context.env()
-        call = functools.partial(env.exec, job.payload, **_timeout_kwargs(job))
-        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+    def _call(self, env: ShellEnv, payload: str, timeout: dict[str, float]
+              ) -> Callable[[], Any]:
+        return functools.partial(env.exec, payload, **timeout)
 
 
 @final
-class WasiExecutor:
+class WasiExecutor(_EnvCallExecutor):
     """Runs ``wasi`` jobs: ``env.run_wasi(module, **params, [timeout=...])`` in a thread.
 
     Locking: stateless; safe to share across schedulers and threads.
     """
 
-    def __init__(self, *, abandon_on_cancel: bool = False) -> None:
-        self.abandon_on_cancel = abandon_on_cancel
+    _kind = JobKind.WASI
+    _payload = WasiRun
+    _payload_what = "a WasiRun"
 
-    async def run(self, job: JobSpec, context: JobContext) -> Any:
-        """Run the module on the job's environment and return what ``run_wasi`` returns."""
-        if not isinstance(job.payload, WasiRun):
-            raise InvalidArgument(f"a wasi job needs a WasiRun payload, "
-                                  f"not {type(job.payload).__name__}")
-        env: WasiEnv = context.env()
-        params = {**job.payload.params, **_timeout_kwargs(job)}
-        call = functools.partial(env.run_wasi, job.payload.module, **params)
-        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+    def _call(self, env: WasiEnv, payload: WasiRun, timeout: dict[str, float]
+              ) -> Callable[[], Any]:
+        return functools.partial(env.run_wasi, payload.module, **{**payload.params, **timeout})
 
 
 def default_executors() -> dict[str, JobExecutor]:

@@ -51,11 +51,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import io
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, BinaryIO, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from .. import paths
 from .._sqlite import open_store, translate
@@ -395,7 +396,7 @@ class KvFs(FileService):
             raise NotFound(path)
         return value
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if path == "/":
             check_open(path, mode, Stat("", 0, True))
         key = self._key_of(path, writing=mode.write)
@@ -403,17 +404,17 @@ class KvFs(FileService):
             check_open(path, mode, Stat(CAS, 0, False))
             if mode.read:
                 raise PermissionDenied(path, f"{CAS} is write-only: read {CAS_RESULT}")
-            return CappedFile(self._request_cap, mode, path,  # type: ignore[return-value]
+            return CappedFile(self._request_cap, mode, path,
                               f"a {CAS} request", on_close=self._request)
         if key == CAS_RESULT:
             if mode.write:
                 raise PermissionDenied(path, f"{CAS_RESULT} is read-only: write {CAS}")
-            return BufferFile(self._read_bytes(path), mode, path)  # type: ignore[return-value]
+            return BufferFile(self._read_bytes(path), mode, path)
         current = self._get(key)
         check_open(path, mode, None if current is None else Stat(key, len(current), False))
         if not mode.write:
             assert current is not None
-            return BufferFile(current, mode, path)  # type: ignore[return-value]
+            return BufferFile(current, mode, path)
 
         def store(data: bytes) -> None:
             if mode.exclusive:
@@ -422,7 +423,7 @@ class KvFs(FileService):
             else:
                 self.set(key, data)
 
-        return CappedFile(self.max_value_bytes, mode, path,  # type: ignore[return-value]
+        return CappedFile(self.max_value_bytes, mode, path,
                           "a KvFs value", on_close=store, initial=current or b"")
 
     def _write_bytes(self, path: str, data: bytes) -> None:

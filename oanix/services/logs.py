@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, NoReturn, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NoReturn, Self
 
 import attrs
 
@@ -442,11 +442,11 @@ class LogsFs(FileService):
             raise NotADirectory(path)
         self._missing(path)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if path in self._bufs:
             check_open(path, mode, self._stat(path))
             cls = _EventsFile if path == EVENTS else _LogFile
-            return cls(self, path, mode)  # type: ignore[return-value]
+            return cls(self, path, mode)
         if path == "/":
             raise IsADirectory(path)
         if mode.create and paths.dirname(path) == "/":

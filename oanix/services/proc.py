@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import attrs
 
@@ -44,8 +45,8 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile
-from ..service import FileService, OpenMode, Stat, check_open
+from ..files import BufferFile, check_write_only, read_only_file, refuse_dir
+from ..service import FileService, OpenMode, Stat
 from ..values import dumps_line, load_json
 
 __all__ = ["ProcFs", "ProcRequest", "ProcResult", "Runner"]
@@ -216,24 +217,19 @@ class ProcFs(FileService):
         self._stat(path)
         raise NotADirectory(path)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if path in ("/", "/done"):
-            check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
-            raise IsADirectory(path)
+            refuse_dir(path, mode)
         if path == "/request":
-            check_open(path, mode, Stat("request", 0, False))
-            if mode.read:
-                raise PermissionDenied(path, "request is write-only: read done/<id>.json")
-            return BufferFile(bytearray(), mode, path,  # type: ignore[return-value]
-                              on_close=self.submit)
+            check_write_only(path, mode, "request is write-only: read done/<id>.json")
+            return BufferFile(bytearray(), mode, path, on_close=self.submit)
         try:
             data = self._result(path)
         except NotFound:
             if mode.create and path.startswith("/done/"):
                 raise PermissionDenied(path, "only the service writes done/") from None
             raise
-        check_open(path, mode, Stat(paths.basename(path), len(data), False, readonly=True))
-        return BufferFile(data, mode, path)  # type: ignore[return-value]
+        return read_only_file(path, mode, data)
 
     def _read_bytes(self, path: str) -> bytes:
         if path == "/request":

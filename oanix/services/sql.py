@@ -53,6 +53,7 @@ time.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import select
@@ -62,7 +63,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, BinaryIO, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from .. import paths
 from .._sqlite import connect, translate
@@ -299,7 +300,7 @@ class SqlFs(FileService):
             raise PermissionDenied(path, "query is write-only: read result")
         return content
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         try:
             content = self._content(path)
         except NotFound:
@@ -314,11 +315,11 @@ class SqlFs(FileService):
             check_open(path, mode, Stat("query", 0, False))
             if mode.read:
                 raise PermissionDenied(path, "query is write-only: read result")
-            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+            return CappedFile(self.max_file_bytes, mode, path,
                               "a query file", on_close=self._submit)
         check_open(path, mode, Stat(paths.basename(path), len(content), False,
                                     readonly=True))
-        return BufferFile(content, mode, path)  # type: ignore[return-value]
+        return BufferFile(content, mode, path)
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         if path == "/query":

@@ -31,12 +31,13 @@ namespace can only narrow what a view may do, never widen it: an agent that shad
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, NoReturn, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NoReturn, Self
 
 import attrs
 
@@ -594,7 +595,7 @@ class _TaskView(FileService):
             return [attrs.evolve(st, readonly=ro) for st in entries]
         return super()._scandir(path)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         task = self._task
         if mode.write and not self._writable(path):
             try:
@@ -613,12 +614,12 @@ class _TaskView(FileService):
             return self._open_result(path, mode)
         if path in _FIXED:
             data, _ = task._fixed(path)
-            return BufferFile(data, mode, path)  # type: ignore[return-value]
+            return BufferFile(data, mode, path)
         st = self._stat(path)
         check_open(path, mode, st)
         raise AssertionError(f"unreachable: {path}")  # pragma: no cover
 
-    def _open_result(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open_result(self, path: str, mode: OpenMode) -> io.RawIOBase:
         task = self._task
         try:
             st: Stat | None = self._stat(path)
@@ -629,9 +630,9 @@ class _TaskView(FileService):
             raise ReadOnly(path, f"task is {task.state}: the result is frozen")
         current = task.result_bytes() or b""
         if not mode.write:
-            return BufferFile(current, mode, path)  # type: ignore[return-value]
+            return BufferFile(current, mode, path)
         start = b"" if mode.truncate or st is None else current
-        return BufferFile(  # type: ignore[return-value]
+        return BufferFile(
             bytearray(start), mode, path,
             on_close=lambda data: task._commit_result(path, data, mode.exclusive))
 

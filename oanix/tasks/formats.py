@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
+import yaml
 
 from ..errors import InvalidArgument, TaskError
 from ..values import parse_duration
@@ -119,8 +120,6 @@ def find_tasks(root: str | Path) -> list[Path]:
 
 
 def _load_tb1(root: Path) -> TaskSpec:
-    import yaml
-
     where = root / "task.yaml"
     try:
         data = yaml.safe_load(where.read_text(encoding="utf-8")) or {}
@@ -166,8 +165,6 @@ def _default_run_tests() -> Path:
 
 def read_compose(*candidates: Path) -> dict[str, Any]:
     """The services of a task's docker-compose file, and the file."""
-    import yaml
-
     for path in candidates:
         if path.is_file():
             try:

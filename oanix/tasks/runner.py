@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import stat
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import attrs
+import yaml
 
 from .. import paths
 from ..changes import Changes
@@ -40,7 +40,6 @@ from ..fs.cow import CowFs
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
-from ..shell.context import Ctx
 from ..wasi import WasiRuntime
 from ..wasi.receipt import now_utc
 from .capture import captured_prints
@@ -48,7 +47,7 @@ from .dockerfile import Copy, RunStep, parse_dockerfile
 from .formats import TaskSpec, load_task
 from .receipt import TrialReceipt, trial_receipt
 from .standins import Userland
-from .verifier import VerifierTools
+from .verifier import install_verifier_tools
 
 __all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent", "run_trial"]
 
@@ -542,8 +541,6 @@ def _solution_commands(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     if path.suffix not in (".yaml", ".yml"):
         return [text]
-    import yaml
-
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -587,16 +584,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
                     limits=Limits(timeout=spec.verifier_timeout_sec, fuel=None,
                                   memory_limit=1 << 30))
     venv.namespace.bind("/task/verifier", "/logs/verifier")
-
-    def run_python(ctx: Ctx, code: str, env: dict[str, str]) -> int:
-        res = venv.run_python(code=code, env=env, cwd=ctx.cwd)
-        ctx.stdout.write(res.stdout)
-        ctx.stderr.write(res.stderr)
-        return res.status
-
-    tools = VerifierTools(venv.namespace, run_python,
-                          python=functools.partial(venv._python, venv.namespace))
-    venv.extra_commands.update(tools.commands())
+    tools = install_verifier_tools(venv)
     box: dict[str, Any] = {}
     t0 = time.monotonic()
     finished, error = _run_with_timeout(

@@ -19,9 +19,11 @@ a test prints could look like a pytest summary).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 
+from ..env import OanixEnv
 from ..errors import OanixError
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
@@ -30,7 +32,7 @@ from ..shell.context import Ctx
 from .sandbox_python import build_site
 from .standins import Userland
 
-__all__ = ["TOOLS_AT", "VerifierTools"]
+__all__ = ["TOOLS_AT", "VerifierTools", "install_verifier_tools"]
 
 TOOLS_AT = "/.oanix-verifier"
 """The verifier's own area: its packages (``site/``) and its pytest's report."""
@@ -185,3 +187,21 @@ def _pytest_module_args(argv: list[str]) -> list[str] | None:
     while args and args[0] in _PYTHON_FLAGS:
         args = args[1:]
     return ["pytest", *args[2:]] if args[:2] == ["-m", "pytest"] else None
+
+
+def install_verifier_tools(env: OanixEnv) -> VerifierTools:
+    """Give ``env``'s shell the verifier's commands and return them (their ``tests`` and
+    ``unsupported`` fill as the test script runs): ``python3`` in commands is the
+    sandbox's (a solution's ``python3 script.py``), ``python3 -m pytest`` the verifier's
+    pytest."""
+
+    def run_python(ctx: Ctx, code: str, env_vars: dict[str, str]) -> int:
+        res = env.run_python(code=code, env=env_vars, cwd=ctx.cwd)
+        ctx.stdout.write(res.stdout)
+        ctx.stderr.write(res.stderr)
+        return res.status
+
+    tools = VerifierTools(env.namespace, run_python,
+                          python=functools.partial(env._python, env.namespace))
+    env.extra_commands.update(tools.commands())
+    return tools

@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from importlib import metadata
 from pathlib import Path
 from typing import Final
 
@@ -143,8 +144,6 @@ def wasmtime_version() -> str:
                  if e.name.startswith("wasmtime-") and e.name.endswith(".dist-info")]
         if len(found) == 1:
             return found[0]
-    from importlib import metadata
-
     try:
         return metadata.version("wasmtime")
     except metadata.PackageNotFoundError:  # pragma: no cover - vendored wasmtime

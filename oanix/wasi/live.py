@@ -39,7 +39,7 @@ from .._rmtree import remove_tree
 from ..errors import FsError, NoSpace, NotADirectory, NotFound
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
-from ..service import FileService
+from ..service import FileService, file_cap, is_live
 from ._inotify import IN_CLOSE_WRITE, IN_DONT_FOLLOW, IN_ONLYDIR, DirWatch
 
 __all__ = ["LiveBridge", "LiveViews"]
@@ -139,8 +139,8 @@ class LiveBridge:
             target = paths.join(self.ns_path, rel)
             try:
                 size = self._host.stat("/" + rel).size
-                cap = getattr(self.service, "max_file_bytes", None)
-                if isinstance(cap, int) and size > cap:  # refused without reading it
+                cap = file_cap(self.service)
+                if cap is not None and size > cap:  # refused without reading it
                     raise NoSpace(target, f"{size} bytes: a file here is capped at {cap} "
                                           "bytes")
                 data = self._host.read_bytes("/" + rel)
@@ -229,7 +229,7 @@ class LiveViews:
                 view = ns if cached[1] is None else cached[1]  # None: ns (no strong ref)
                 return view, cached[2]
             live = [m for m in ns.mounts()
-                    if getattr(m.service, "live", False) and m.root == "/"
+                    if is_live(m.service) and m.root == "/"
                     and len(table.mounts.get(m.path, ())) == 1]
             if cached is not None:
                 for old in cached[2]:

@@ -6,8 +6,8 @@ after the run. So each run measures its writable preopens while the guest runs a
 it (``Trap(kind="disk")``) as soon as one goes over its budget:
 
 * a staged subtree: the quotas of the services behind it (the sum of their
-  ``max_bytes`` and ``max_files``, for services that declare them and report ``usage``,
-  like ``MemFs``), capped by the run's ``max_disk`` / ``max_disk_files``; a subtree with
+  ``max_bytes`` and ``max_files``, for services with a ``service.SpaceQuota``, like
+  ``MemFs``), capped by the run's ``max_disk`` / ``max_disk_files``; a subtree with
   a service without a quota gets ``max_disk`` / ``max_disk_files`` alone;
 * what the guest writes in its root beside the mounts (undone after the run anyway):
   ``max_disk`` / ``max_disk_files``;
@@ -41,28 +41,15 @@ from typing import Final
 
 import attrs
 
-from ..service import FileService
+from ..service import FileService, space_quota
 from .records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Trap
 
 __all__ = ["DEFAULT_MAX_DISK", "DEFAULT_MAX_DISK_FILES", "DiskArea", "DiskMeter",
-           "service_quota", "sum_quotas"]
+           "sum_quotas"]
 
 _DUTY: Final = 10  # a walk that took t seconds is not repeated before 10 t have passed
 
 Quota = tuple[int | None, int | None]
-
-
-def service_quota(service: FileService) -> Quota:
-    """``(max_bytes, max_files)`` of a service that keeps a quota over all its files
-    (one that declares them and reports its ``usage``, like ``MemFs``); None: no quota."""
-    if not hasattr(type(service), "usage"):
-        return None, None
-    return _count(getattr(service, "max_bytes", None)), _count(
-        getattr(service, "max_files", None))
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def sum_quotas(services: Iterable[FileService]) -> Quota:
@@ -70,7 +57,7 @@ def sum_quotas(services: Iterable[FileService]) -> Quota:
     theirs, None where one of them has none."""
     seen: dict[int, Quota] = {}
     for s in services:
-        seen.setdefault(id(s), service_quota(s))
+        seen.setdefault(id(s), space_quota(s))
     if not seen:
         return None, None
     quotas = list(seen.values())

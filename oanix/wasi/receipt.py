@@ -44,7 +44,7 @@ from .. import paths
 from ..changes import Changes
 from ..errors import FsError, InvalidArgument, InvalidContent
 from ..namespace import Namespace
-from ..service import FileService
+from ..service import FileService, is_computed, is_live
 from ..values import dumps_compact, load_json
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_FILES", "RECEIPT_VERSION", "FileDigest", "Receipt",
@@ -304,7 +304,7 @@ def _made_on_reading(ns: FileService) -> frozenset[str]:
     if not isinstance(ns, Namespace):
         return frozenset()
     return frozenset(m.path for m in ns.mounts()
-                     if getattr(m.service, "is_computed", False) or m.service.live)
+                     if is_computed(m.service) or is_live(m.service))
 
 
 # -- strict reading of the JSON form --------------------------------------------------------

@@ -63,11 +63,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import io
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self
 
 import attrs
 import trio
@@ -84,8 +85,14 @@ from ...errors import (
     NotFound,
     PermissionDenied,
 )
-from ...files import BufferFile, CappedFile
-from ...service import FileService, OpenMode, Stat, check_open
+from ...files import (
+    CappedFile,
+    check_write_only,
+    find_fixed,
+    id_order,
+    read_only_file,
+)
+from ...service import FileService, OpenMode, Stat
 from ...values import dumps_pretty, load_json
 from ..policy import url_origin, valid_header
 from ..wakeup import Wakeup
@@ -503,30 +510,18 @@ class HttpFs(FileService):
             else:
                 kind = path[1:]
                 ids = [rid for rid, fin in self._finished.items() if fin.kind == kind]
-        return [f"{rid}.json" for rid in sorted(ids, key=_id_key)]
+        return [f"{rid}.json" for rid in sorted(ids, key=id_order)]
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         self._refuse_if_draining(path, mode)
-        try:
-            content = self._content(path)
-        except NotFound:
-            if mode.create and self.is_dir(paths.dirname(path)):
-                raise PermissionDenied(path, "HttpFs files are fixed: write to /request"
-                                       ) from None
-            raise
-        except IsADirectory:
-            check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
-            raise
+        content = find_fixed(self, path, mode, self._content, lambda p: PermissionDenied(
+            p, "HttpFs files are fixed: write to /request"))
         if content is None:
-            check_open(path, mode, Stat("request", 0, False))
-            if mode.read:
-                raise PermissionDenied(path, "request is write-only: read last, then "
-                                       "responses/<id>.json or errors/<id>.json")
-            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+            check_write_only(path, mode, "request is write-only: read last, then "
+                             "responses/<id>.json or errors/<id>.json")
+            return CappedFile(self.max_file_bytes, mode, path,
                               "a request file", on_close=self._submit_bytes)
-        check_open(path, mode, Stat(paths.basename(path), len(content), False,
-                                    readonly=True))
-        return BufferFile(content, mode, path)  # type: ignore[return-value]
+        return read_only_file(path, mode, content)
 
     def _read_bytes(self, path: str) -> bytes:
         content = self._content(path)

@@ -98,12 +98,13 @@ it. Change listeners and the connector's ``wakeup`` are called outside the lock.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, NoReturn, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NoReturn, Self
 
 import attrs
 import trio
@@ -120,7 +121,13 @@ from ...errors import (
     PermissionDenied,
     SnapshotError,
 )
-from ...files import BufferFile, CappedFile
+from ...files import (
+    CappedFile,
+    check_write_only,
+    find_fixed,
+    read_only_file,
+    refuse_dir,
+)
 from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_compact, dumps_pretty, load_json
 from ..wakeup import Wakeup
@@ -772,32 +779,24 @@ class NostrFs(FileService):
             raise NotADirectory(path)
         return node
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         self._refuse_if_draining(path, mode)
         parent, name = paths.split(path)
         if parent == "/subscriptions" and (mode.write or self.exists(path)):
             return self._open_subscription(path, name, mode)
-        try:
-            node = self._lookup(path)
-        except NotFound:
-            if mode.create and self.is_dir(parent):
-                raise PermissionDenied(path, "NostrFs files are fixed: write to /submit, "
-                                       "/request or /subscriptions/<name>.json") from None
-            raise
+        node = find_fixed(self, path, mode, self._lookup, lambda p: PermissionDenied(
+            p, "NostrFs files are fixed: write to /submit, /request or "
+            "/subscriptions/<name>.json"))
         if isinstance(node, list):
-            check_open(path, mode, Stat(name, 0, True, readonly=True))
-            raise IsADirectory(path)
+            refuse_dir(path, mode)
         if node is None:
-            check_open(path, mode, Stat(name, 0, False))
-            if mode.read:
-                raise PermissionDenied(path, f"{name} is write-only: read last, then "
-                                       "outbox/<id>.json")
-            return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+            check_write_only(path, mode, f"{name} is write-only: read last, then "
+                             "outbox/<id>.json")
+            return CappedFile(self.max_file_bytes, mode, path,
                               f"{name} file", on_close=lambda data: self._write_file(path, data))
-        check_open(path, mode, Stat(name, len(node), False, readonly=True))
-        return BufferFile(node, mode, path)  # type: ignore[return-value]
+        return read_only_file(path, mode, node)
 
-    def _open_subscription(self, path: str, name: str, mode: OpenMode) -> BinaryIO:
+    def _open_subscription(self, path: str, name: str, mode: OpenMode) -> io.RawIOBase:
         if not name.endswith(".json") or not _SUB_NAME.match(name[:-5]):
             raise PermissionDenied(path, "a subscription file is <name>.json, name 1-60 of "
                                    "A-Z a-z 0-9 _ . -")
@@ -813,7 +812,7 @@ class NostrFs(FileService):
             except InvalidArgument as e:
                 self._invalid(path, e)
 
-        return CappedFile(self.max_file_bytes, mode, path,  # type: ignore[return-value]
+        return CappedFile(self.max_file_bytes, mode, path,
                           "a subscription file", on_close=commit if mode.write else None,
                           initial=content or b"")
 

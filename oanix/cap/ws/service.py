@@ -89,7 +89,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self
 
 import attrs
 from websockets.exceptions import InvalidURI
@@ -106,7 +106,15 @@ from ...errors import (
     NotFound,
     PermissionDenied,
 )
-from ...files import BufferFile, CappedFile, ModeFile
+from ...files import (
+    BufferFile,
+    CappedFile,
+    ModeFile,
+    check_write_only,
+    find_fixed,
+    id_order,
+    read_only_file,
+)
 from ...service import FileService, OpenMode, Stat, check_open
 from ...values import dumps_compact, dumps_pretty, load_json
 from ..wakeup import Wakeup
@@ -568,7 +576,7 @@ class WsFs(FileService):
             return list(_ROOT)
         if path == "/conns":
             with self._cond:
-                return sorted(self._conns, key=_id_key)
+                return sorted(self._conns, key=id_order)
         if path in ("/control", "/status"):
             raise NotADirectory(path)
         _cid, name = self._resolve(path)
@@ -576,40 +584,30 @@ class WsFs(FileService):
             raise NotADirectory(path)
         return list(_CONN)
 
-    def _open(self, path: str, mode: OpenMode) -> BinaryIO:
-        try:
-            content = self._snapshot(path)
-        except NotFound:
-            if mode.create and self.is_dir(paths.dirname(path)):
-                raise PermissionDenied(path, "WsFs files are fixed: write to /control "
-                                       "to open a connection") from None
-            raise
-        except IsADirectory:
-            check_open(path, mode, Stat(paths.basename(path), 0, True, readonly=True))
-            raise
+    def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
+        content = find_fixed(self, path, mode, self._snapshot, lambda p: PermissionDenied(
+            p, "WsFs files are fixed: write to /control to open a connection"))
         name = paths.basename(path)
         if path == "/control":
             check_open(path, mode, Stat(name, 0, False))
-            return _ControlFile(self, mode, path)  # type: ignore[return-value]
+            return _ControlFile(self, mode, path)
         cid = paths.parts(path)[1] if path.startswith("/conns/") else ""
         if name in _OUT:
-            check_open(path, mode, Stat(name, 0, False))
-            if mode.read:
-                raise PermissionDenied(path, f"{name} is write-only: read in or log")
+            check_write_only(path, mode, f"{name} is write-only: read in or log")
             with self._cond:
                 state = self._get(cid, path).state
             if state not in ("connecting", "open"):
                 raise InvalidContent(path, f"connection {cid} is {state}: nothing more can "
                                      "be sent on it")
             kind: MessageType = "text" if name == "out" else "binary"
-            return CappedFile(self.max_message_bytes, mode,  # type: ignore[return-value]
+            return CappedFile(self.max_message_bytes, mode,
                               path, "a message",
                               on_close=lambda data: self._send_file(cid, kind, data, path))
         assert content is not None
+        if name != "in":
+            return read_only_file(path, mode, content)
         check_open(path, mode, Stat(name, len(content), False, readonly=True))
-        if name == "in":
-            return _InFile(self, cid, mode, path)  # type: ignore[return-value]
-        return BufferFile(content, mode, path)  # type: ignore[return-value]
+        return _InFile(self, cid, mode, path)
 
     def _send_file(self, cid: str, kind: MessageType, data: bytes, path: str) -> None:
         if not data:
@@ -928,7 +926,3 @@ class _InFile(BufferFile):
 
 def _has_message_or_ended(conn: _Conn) -> bool:
     return bool(conn.inbox) or conn.state in FINAL_STATES
-
-
-def _id_key(cid: str) -> tuple[int, str]:
-    return (int(cid), cid) if cid.isdigit() else (0, cid)
