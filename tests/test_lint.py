@@ -131,10 +131,17 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
                   "mounts any FileService; it never knows which kind"),
     "testing": (frozenset({"errors", "paths", "service"}),
                 "the conformance suite: the public contract only"),
-    "fs": (CORE, "storage services: the core only, never wasi, shell, tasks, cap, sched "
-                 "or env"),
-    "services": (CORE | {"fs"}, "agent-environment services: the core, keeping files in "
-                                "storage services"),
+    "_sqlite": (frozenset({"errors"}), "opening the SQLite stores: errors only"),
+    "fs": (CORE | {"_sqlite", "snapshot"},
+           "storage services: the core only (and the SQLite opener, and snapshot.tree's "
+           "walk of their own trees), never wasi, shell, tasks, cap, sched or env"),
+    "services": (CORE | {"fs", "_sqlite", "snapshot"},
+                 "agent-environment services: the core, keeping files in storage services"),
+    "snapshot": (CORE | {"fs", "services", "env"},
+                 "snapshots read and rebuild every stateful service; the environment only "
+                 "inside functions (env.snapshot and restore delegate here)"),
+    "mcp": (CORE | {"fs", "shell", "env"},
+            "the environment over the Model Context Protocol, on top of the environment"),
     "as_fsspec": (CORE, "a namespace as an fsspec filesystem: the core only"),
     "cap": (CORE, "a capability is a service and its trio executor: the core only; the "
                   "WASI bridge finds what it needs through service.py's protocols"),
@@ -149,7 +156,8 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
     "manifest": (CORE | {"fs", "limits", "cap"},
                  "the environment's schema: it builds the services, limits and "
                  "capabilities it describes, and never the environment itself"),
-    "env": (CORE | {"fs", "services", "shell", "wasi", "cap", "limits", "manifest"},
+    "env": (CORE | {"fs", "services", "shell", "wasi", "cap", "limits", "manifest",
+                    "snapshot"},
             "the composition: the one part that puts the others together"),
     "run_wasi": (CORE | {"fs", "wasi"}, "the oanix-run CLI: a namespace and a run"),
     "tasks": (CORE | {"fs", "services", "shell", "wasi", "sched", "env", "limits"},
@@ -165,6 +173,23 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
 # other import sits at module level, where it shows what a module depends on.
 LAZY_IMPORTS = {
     **ALLOWED_IMPORTS,
+    ("oanix.fs", "oanix.fs.sqlite"):
+        "a lazy export: SqliteFs loads sqlite3 only when it is asked for",
+    ("oanix.env", "oanix.snapshot.env"):
+        "env.snapshot and OanixEnv.restore delegate to oanix.snapshot, which builds "
+        "environments: the cycle is cut inside the two methods",
+    ("oanix.snapshot.env", "oanix.env"):
+        "the other side of the same cycle",
+    ("oanix.env", "oanix.cap"):
+        "network= builds HttpFs and HttpExecutor: only an environment given a network "
+        "pays for importing the capabilities",
+    ("oanix.mcp.__main__", "oanix.mcp.server"):
+        "the MCP SDK loads only after the arguments are accepted, so a refused argument "
+        "is answered at once",
+    ("oanix.mcp.__main__", "oanix.mcp.transports"):
+        "likewise",
+    ("oanix.wasi._wasmtime_compat", "importlib.metadata"):
+        "the version named in an error message, read only when a symbol is missing",
     ("oanix.fs", "oanix.fs.fsspec"):
         "a lazy export (module-level __getattr__): FsspecFs loads fsspec's registry only "
         "when it is asked for",
