@@ -6,8 +6,8 @@ scheduler looks the executor up by ``job.kind`` in its ``ExecutorRegistry`` and 
 an exception makes the job ``failed``. Built-ins:
 
 ``python`` (``PythonExecutor``)
-    ``async def`` callables are awaited in the trio loop; other callables run in a worker
-    thread with ``trio.to_thread.run_sync`` so the loop stays responsive.
+    ``async def`` callables are awaited in the event loop; other callables run in a worker
+    thread with ``anyio.to_thread.run_sync`` so the loop stays responsive.
 ``shell`` (``ShellExecutor``)
     ``env.exec(command)`` in a worker thread, on the environment registered under
     ``job.env_id``.
@@ -37,8 +37,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, final, runtime_checkable
 
+import anyio.to_thread
 import attrs
-import trio
 
 from ..errors import InvalidArgument
 from .jobs import JobKind, JobSpec, PythonCall, WasiRun
@@ -84,7 +84,8 @@ class JobContext:
 
 @runtime_checkable
 class JobExecutor(Protocol):
-    """Runs jobs of one kind. ``run`` is awaited in the scheduler's trio loop."""
+    """Runs jobs of one kind. ``run`` is awaited in the scheduler's event loop (asyncio
+    or trio: use anyio, or the library of the loop you know you run in)."""
 
     async def run(self, job: JobSpec, context: JobContext) -> Any: ...
 
@@ -130,7 +131,7 @@ class PythonExecutor:
                                   f"not {type(payload).__name__}")
         if _is_async_callable(fn):
             return await fn(*args, **kwargs)
-        return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
                                              abandon_on_cancel=self.abandon_on_cancel)
 
 
@@ -155,7 +156,7 @@ class ShellExecutor:
                                   f"not {type(job.payload).__name__}")
         env: ShellEnv = context.env()
         call = functools.partial(env.exec, job.payload, **_timeout_kwargs(job))
-        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
 
 
 @final
@@ -176,7 +177,7 @@ class WasiExecutor:
         env: WasiEnv = context.env()
         params = {**job.payload.params, **_timeout_kwargs(job)}
         call = functools.partial(env.run_wasi, job.payload.module, **params)
-        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
 
 
 def default_executors() -> dict[str, JobExecutor]:
