@@ -28,13 +28,14 @@ once.
 
 Locking rule: the scheduler's job state lives in its event loop (the asyncio or trio run
 that entered it). Queue order, job states, cancel scopes and events are changed only on
-the loop thread. The cross-thread entries are ``submit`` and ``JobHandle.cancel``: called
-from another thread they hand the work to the loop without waiting for it (trio's
-``TrioToken.run_sync_soon``, asyncio's ``loop.call_soon_threadsafe``); ``submit`` still
-returns the handle at once, the job is enqueued and a cancel takes effect at the loop's
-next turn. One ``threading.Lock`` guards the lifecycle, the environment registry and the
-counters, so ``statistics``, ``register_env``, ``set_env_limit`` and reading
-``JobHandle.state`` are safe from any thread. ``JobHandle.wait`` and ``drain`` must be
+the loop thread, by the scheduler's tasks. The cross-thread entries are ``submit`` and
+``JobHandle.cancel``: called from another thread they put the request in an inbox (a
+``deque``, whose appends are atomic) and wake the dispatch task without waiting for it
+(trio's ``TrioToken.run_sync_soon``, asyncio's ``loop.call_soon_threadsafe``); ``submit``
+still returns the handle at once, the job is enqueued and a cancel takes effect at the
+dispatcher's next turn. One ``threading.Lock`` guards the lifecycle, the environment
+registry and the counters, so ``statistics``, ``register_env``, ``set_env_limit`` and
+reading ``JobHandle.state`` are safe from any thread. ``JobHandle.wait`` and ``drain`` must be
 awaited in the scheduler's own event loop (from another thread:
 ``anyio.from_thread.run(handle.wait, token=...)``).
 """
@@ -45,7 +46,7 @@ import enum
 import itertools
 import math
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType, TracebackType
@@ -212,6 +213,8 @@ class Scheduler:
         self._running_per_env: dict[str, int] = {}
         self._finished: Counter[JobState] = Counter()
         self._inflight = 0  # submitted from other threads, not yet enqueued
+        # requests from other threads, taken by the dispatch task: (cancel?, handle)
+        self._inbox: deque[tuple[bool, JobHandle]] = deque()
         self._tasks: anyio.abc.TaskGroup | None = None
         self._loop: _Loop | None = None
         self._wake: anyio.Event | None = None
@@ -354,16 +357,22 @@ class Scheduler:
             self._enqueue(handle)
             return handle
         assert self._loop is not None
-        if not self._loop.call_soon(self._enqueue_from_thread, handle):
+        self._inbox.append((False, handle))
+        if not self._loop.call_soon(self._kick):
             with self._lock:
                 self._inflight -= 1
             raise SchedulerClosed("the scheduler's event loop has finished")
         return handle
 
-    def _enqueue_from_thread(self, handle: JobHandle) -> None:
-        with self._lock:
-            self._inflight -= 1
-        self._enqueue(handle)
+    def _take_inbox(self) -> None:
+        while self._inbox:
+            cancel, handle = self._inbox.popleft()
+            if cancel:
+                self._cancel_in_loop(handle)
+                continue
+            with self._lock:
+                self._inflight -= 1
+            self._enqueue(handle)
 
     def _enqueue(self, handle: JobHandle) -> None:
         now = anyio.current_time()
@@ -395,6 +404,7 @@ class Scheduler:
     async def _dispatch_loop(self) -> None:
         while True:
             self._wake = anyio.Event()
+            self._take_inbox()
             self._start_ready()
             await self._wake.wait()
 
@@ -496,7 +506,8 @@ class Scheduler:
         if self._on_loop():
             return self._cancel_in_loop(handle)
         assert self._loop is not None
-        return self._loop.call_soon(self._cancel_in_loop, handle)
+        self._inbox.append((True, handle))
+        return self._loop.call_soon(self._kick)
 
     def _cancel_in_loop(self, handle: JobHandle) -> bool:
         state = handle._state

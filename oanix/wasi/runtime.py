@@ -40,9 +40,9 @@ from ..changes import Changes
 from ..errors import InvalidArgument, ModuleError, WasiError
 from ..service import FileService
 from ._stopper import Stopper
+from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .cancel import current as current_canceller
 from .cancel import run_stoppable
-from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
 from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
