@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
+import anyio.to_thread
 import pytest
 import trio
 from hypothesis import given
@@ -921,3 +923,32 @@ def test_retry_after_is_capped_redirects_and_cookies_are_not_followed(server: Se
     assert ["Set-Cookie", "session=abc; Path=/"] in res[2]["headers"]
     echoed = [k.lower() for k, _ in json.loads(res[3]["body"])["headers"]]
     assert "cookie" not in echoed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_manager_in_thread_from_any_event_loop(server: Server, anyio_backend: str) -> None:
+    """An asyncio program runs the trio executors on the manager's thread; running them in
+    its own loop is refused with a message naming the way that works."""
+    fs = HttpFs()
+    manager = ExecutorManager(HttpExecutor(fs, local_policy(), retry=FAST_RETRY))
+    if anyio_backend == "asyncio":
+        with pytest.raises(RuntimeError, match="in_thread"):
+            async with manager.running():
+                pass
+        with pytest.raises(RuntimeError, match="in_thread"):
+            await manager.run()
+    async with manager.in_thread():
+        rid = fs.submit({"url": server.url("/flaky")})
+        result = await anyio.to_thread.run_sync(fs.wait, rid, WAIT)
+        ticks = 0
+        with anyio.fail_after(WAIT):  # the loop is free while the request is in flight
+            rid2 = fs.submit({"url": server.url("/slow?ms=200")})
+            while fs.result(rid2) is None:
+                await anyio.sleep(0.01)
+                ticks += 1
+    assert result is not None and (result["status"], result["body"]) == (200, "finally")
+    assert ticks > 0
+    async with manager.in_thread():  # stopped cleanly: it starts again
+        assert await anyio.to_thread.run_sync(
+            fs.wait, fs.submit({"url": server.url("/ok")}), WAIT) is not None
