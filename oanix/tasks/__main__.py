@@ -1,6 +1,6 @@
 """Run Terminal-Bench / Harbor tasks without Docker.
 
-    oanix-tasks run TASK_DIR [--agent oracle|nop|module:callable] [--json]
+    oanix-tasks [-v] run TASK_DIR [--agent oracle|nop|module:callable] [--json]
     oanix-tasks batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
                           [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
 
@@ -35,6 +35,7 @@ from typing import NoReturn
 import attrs
 import trio
 
+from .._verbose import add_verbose_flag, configure_logging
 from ..errors import OanixError
 from ..sched import JobSpec, Scheduler
 from ..values import dumps_pretty
@@ -56,6 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     ap = _Parser(prog=prog, description=__doc__.splitlines()[0])
+    add_verbose_flag(ap)
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one task and print its reward")
     run.add_argument("task", type=Path, help="the task directory (task.toml or task.yaml)")
@@ -79,6 +81,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--n-attempts", type=int, default=1, metavar="N",
                        help="run each task N times (default: 1)")
     for p in (run, batch):
+        add_verbose_flag(p, default=argparse.SUPPRESS)  # after the command too
         p.error = _Parser.error.__get__(p)  # type: ignore[method-assign]
     return ap
 
@@ -101,6 +104,7 @@ def _select(dirs: list[Path], names: Sequence[str], excludes: Sequence[str]) -> 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
+    configure_logging(args.verbose)
     try:
         if args.command == "run":
             resolve_agent(args.agent)
