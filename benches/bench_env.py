@@ -20,6 +20,9 @@
 - ``--build`` (also in the full run): the environment build time of a task whose
   Dockerfile runs ``apt-get install -y curl python3`` and ``pip install requests``
   (``build_image`` alone, the runner's build).
+- ``--aexec`` (also in the full run): ``await env.aexec("echo hi")`` under asyncio (and
+  trio) against ``env.exec("echo hi")`` (target: at most 1.2x): the price of the worker
+  thread that keeps the event loop free.
 - Bounds (``--bounds`` runs only these): the time a runaway command line takes to stop
   after its timeout (target < 100 ms), and the peak RSS growth and time of
   ``seq 1 100000000 | tail -1`` (target < 100 MB: pipes stream), measured in a fresh
@@ -37,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import trio
@@ -141,6 +144,40 @@ def subprocess_from_the_sandbox(n: int = 9) -> None:
           f"the same run from the host {host * 1e3:7.1f} ms; ratio {guest / host:.2f}x")
 
 
+def aexec_vs_exec(n: int = 100, rounds: int = 7) -> None:
+    """``aexec`` under each event loop against ``exec`` called directly, and against the
+    bare thread hand-off a user would otherwise write (``to_thread.run_sync(env.exec)``,
+    which cannot stop the command when cancelled): per call, the best of ``rounds``
+    interleaved rounds (a loaded machine slows whichever runs when it is busiest)."""
+    import anyio
+    import anyio.to_thread
+
+    async def timed(call: Callable[[], Awaitable[object]]) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await call()
+        return (time.perf_counter() - t0) / n
+
+    async def direct() -> None:
+        env.exec("echo hi")
+
+    async def rounds_of() -> tuple[float, float, float]:
+        best = [float("inf")] * 3
+        for _ in range(rounds):
+            for i, call in enumerate((
+                    direct, lambda: anyio.to_thread.run_sync(env.exec, "echo hi"),
+                    lambda: env.aexec("echo hi"))):
+                best[i] = min(best[i], await timed(call))
+        return best[0], best[1], best[2]
+
+    with OanixEnv() as env:
+        for backend in ("asyncio", "trio"):
+            sync, bare, ours = anyio.run(rounds_of, backend=backend)
+            print(f"aexec 'echo hi' under {backend:7} {ours * 1e6:7.1f} us   exec "
+                  f"{sync * 1e6:7.1f} us   ratio {ours / sync:.2f}x   bare to_thread "
+                  f"{bare * 1e6:7.1f} us   ratio {ours / bare:.2f}x")
+
+
 def harbor_vs_batch() -> None:
     venv = Path(os.environ.get("OANIX_HARBOR_VENV", "/tmp/harbor-venv"))
     harbor = venv / "bin" / "harbor"
@@ -221,6 +258,7 @@ def main() -> None:
     ap.add_argument("--harbor", action="store_true",
                     help="only oanix-tasks batch against harbor run")
     ap.add_argument("--build", action="store_true", help="only the environment build")
+    ap.add_argument("--aexec", action="store_true", help="only aexec against exec")
     ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_probe:
@@ -231,6 +269,9 @@ def main() -> None:
         return
     if args.subprocess:
         subprocess_from_the_sandbox()
+        return
+    if args.aexec:
+        aexec_vs_exec()
         return
     if args.build or args.harbor:
         if args.build:
@@ -264,6 +305,7 @@ def main() -> None:
     floor = best_of(3, bare_nursery, n, c)
     print(f"scheduler, {n} no-op jobs at {c}: {n / ours:,.0f} jobs/s; bare nursery "
           f"{n / floor:,.0f} jobs/s; ratio {ours / floor:.2f}x the floor's time")
+    aexec_vs_exec()
     bounds()
     subprocess_from_the_sandbox()
     environment_build()
