@@ -10,9 +10,11 @@ an exception makes the job ``failed``. Built-ins:
     thread with ``anyio.to_thread.run_sync`` so the loop stays responsive.
 ``shell`` (``ShellExecutor``)
     ``env.exec(command)`` in a worker thread, on the environment registered under
-    ``job.env_id``.
+    ``job.env_id`` (``await env.aexec(command)`` when the environment has it, as
+    ``OanixEnv`` does: then cancelling the job stops the command).
 ``wasi`` (``WasiExecutor``)
-    ``env.run_wasi(module, **params)`` in a worker thread, likewise.
+    ``env.run_wasi(module, **params)`` in a worker thread, likewise (``arun_wasi``: a
+    cancelled job stops the guest).
 
 Threads and cancellation: a thread cannot be killed. When a job running in a worker
 thread is cancelled or times out, the executor either *waits* for the call to return
@@ -22,8 +24,9 @@ ends ``cancelled``/``timed_out`` with the late result discarded) or *abandons* i
 call runs on in the background and its result is dropped). ``shell`` and ``wasi`` wait by
 default and pass the job's ``timeout`` down as ``timeout=`` to ``exec``/``run_wasi``: the
 environment's own limit (for WASI, the runtime's fuel/epoch deadline) is what really
-stops the program, so a slot is never reused while the program still runs. ``python``
-abandons by default, because a plain callable has no timeout of its own.
+stops the program, so a slot is never reused while the program still runs; with an
+environment that has ``aexec``/``arun_wasi``, a cancel stops it too. ``python`` abandons
+by default, because a plain callable has no timeout of its own.
 
 Locking: executors keep no per-job state and are safe to share; the registry's lock
 guards its mapping.
@@ -155,6 +158,9 @@ class ShellExecutor:
             raise InvalidArgument(f"a shell job needs a command string payload, "
                                   f"not {type(job.payload).__name__}")
         env: ShellEnv = context.env()
+        stoppable = getattr(env, "aexec", None)
+        if stoppable is not None and not self.abandon_on_cancel:
+            return await stoppable(job.payload, **_timeout_kwargs(job))
         call = functools.partial(env.exec, job.payload, **_timeout_kwargs(job))
         return await anyio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
 
@@ -176,6 +182,9 @@ class WasiExecutor:
                                   f"not {type(job.payload).__name__}")
         env: WasiEnv = context.env()
         params = {**job.payload.params, **_timeout_kwargs(job)}
+        stoppable = getattr(env, "arun_wasi", None)
+        if stoppable is not None and not self.abandon_on_cancel:
+            return await stoppable(job.payload.module, **params)
         call = functools.partial(env.run_wasi, job.payload.module, **params)
         return await anyio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
 

@@ -19,6 +19,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
+from oanix import OanixEnv
 from oanix.errors import InvalidArgument
 from oanix.sched import (
     ExecutorRegistry,
@@ -318,3 +319,23 @@ def test_registry_and_env_registry_basics() -> None:
     assert sched.env_limit("a") == 2
     sched.set_env_limit("a", None)
     assert sched.env_limit("a") is None
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_shell_job_on_an_oanix_env_stops_the_command() -> None:
+    """A real environment: the executor awaits ``aexec``, so the cancel reaches the shell
+    (the file the command appends to stops growing) before the job ends ``cancelled``."""
+    with OanixEnv() as env:
+        async with Scheduler(max_concurrent=1) as sched:
+            sched.register_env("box", env)
+            job = sched.submit(JobSpec.shell("while true; do echo x >> /tmp/grow; done",
+                                             env_id="box"))
+            while not env.namespace.exists("/tmp/grow"):
+                await anyio.sleep(0.01)
+            job.cancel()
+            assert (await job.wait()).state is JobState.CANCELLED
+            size = len(env.namespace.read_bytes("/tmp/grow"))
+            await anyio.sleep(0.3)
+            assert len(env.namespace.read_bytes("/tmp/grow")) == size
+            done = await sched.submit(JobSpec.shell("echo next", env_id="box")).wait()
+            assert done.value.stdout == b"next\n"
