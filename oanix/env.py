@@ -128,6 +128,10 @@ class OanixEnv:
     with (``cwd`` defaults to ``workspace_at``). ``runtime``: a shared WasiRuntime (by
     default the environment makes its own and closes it).
 
+    ``aexec``, ``arun_wasi``, ``arun_python`` and ``async with`` are the same calls for
+    asyncio and trio programs (through anyio): the work runs in a worker thread, and
+    cancelling the awaiting task stops it.
+
     Locking: the status and the table of process views change under one lock; ``exec``
     and ``run_wasi`` may be called from several threads (each ``exec`` is its own shell
     session; runs over this namespace are serialised by the runtime).
