@@ -148,34 +148,39 @@ def aexec_vs_exec(n: int = 100, rounds: int = 7) -> None:
     """``aexec`` under each event loop against ``exec`` called directly, and against the
     bare thread hand-off a user would otherwise write (``to_thread.run_sync(env.exec)``,
     which cannot stop the command when cancelled): per call, the best of ``rounds``
-    interleaved rounds (a loaded machine slows whichever runs when it is busiest)."""
+    interleaved rounds (a loaded machine slows whichever runs when it is busiest), for
+    ``echo hi`` and for the 5-command pipeline."""
     import anyio
     import anyio.to_thread
 
-    async def timed(call: Callable[[], Awaitable[object]]) -> float:
+    async def timed(call: Callable[[], Awaitable[object]], count: int) -> float:
         t0 = time.perf_counter()
-        for _ in range(n):
+        for _ in range(count):
             await call()
-        return (time.perf_counter() - t0) / n
+        return (time.perf_counter() - t0) / count
 
-    async def direct() -> None:
-        env.exec("echo hi")
+    def rounds_of(command: str, count: int) -> Callable[[], Awaitable[list[float]]]:
+        async def direct() -> None:
+            env.exec(command)
 
-    async def rounds_of() -> tuple[float, float, float]:
-        best = [float("inf")] * 3
-        for _ in range(rounds):
-            for i, call in enumerate((
-                    direct, lambda: anyio.to_thread.run_sync(env.exec, "echo hi"),
-                    lambda: env.aexec("echo hi"))):
-                best[i] = min(best[i], await timed(call))
-        return best[0], best[1], best[2]
+        async def run() -> list[float]:
+            best = [float("inf")] * 3
+            for _ in range(rounds):
+                for i, call in enumerate((
+                        direct, lambda: anyio.to_thread.run_sync(env.exec, command),
+                        lambda: env.aexec(command))):
+                    best[i] = min(best[i], await timed(call, count))
+            return best
+        return run
 
     with OanixEnv() as env:
-        for backend in ("asyncio", "trio"):
-            sync, bare, ours = anyio.run(rounds_of, backend=backend)
-            print(f"aexec 'echo hi' under {backend:7} {ours * 1e6:7.1f} us   exec "
-                  f"{sync * 1e6:7.1f} us   ratio {ours / sync:.2f}x   bare to_thread "
-                  f"{bare * 1e6:7.1f} us   ratio {ours / bare:.2f}x")
+        for command, label, count in (("echo hi", "'echo hi'", n),
+                                      (PIPELINE, "pipeline ", n // 4)):
+            for backend in ("asyncio", "trio"):
+                sync, bare, ours = anyio.run(rounds_of(command, count), backend=backend)
+                print(f"aexec {label} under {backend:7} {ours * 1e6:7.1f} us   exec "
+                      f"{sync * 1e6:7.1f} us   ratio {ours / sync:.2f}x   bare to_thread "
+                      f"{bare * 1e6:7.1f} us   ratio {ours / bare:.2f}x")
 
 
 def harbor_vs_batch() -> None:

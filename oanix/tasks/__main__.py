@@ -1,8 +1,8 @@
 """Run Terminal-Bench / Harbor tasks without Docker.
 
     oanix-tasks [-v] run TASK_DIR [--agent oracle|nop|module:callable] [--json]
-    oanix-tasks batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
-                          [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
+    oanix-tasks [-v] batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
+                               [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
 
 (``python -m oanix.tasks`` is the same.) ``run`` prints the reward and exits 0 only when
 the trial passed (reward 1.0, or every named reward 1); 1 when it did not; 2 when the
@@ -17,7 +17,8 @@ every row carrying its attempt number (the folders are ``<task>__<attempt>`` the
 It exits 0 when every trial passed. With ``--json`` the standard output is the JSON
 document alone: what an agent prints goes to its trial's log. An agent that cannot be
 loaded (a missing module or attribute, a module raising on import) is one line on stderr
-and exit 2; ``batch`` still writes its results, every trial an error row.
+and exit 2; ``batch`` still writes its results, every trial an error row. ``-v`` (before
+or after the command) logs each trial's phases to stderr, ``-vv`` every command too.
 """
 
 from __future__ import annotations
