@@ -111,8 +111,7 @@ async def test_cancelling_arun_wasi_wakes_a_guest_that_waits(wasm: Callable[[str
         started = time.monotonic()
         with pytest.raises(TimeoutError), anyio.fail_after(0.3):
             await env.arun_wasi(wasm("poll"), ["/tmp/req", "go", "/tmp/never", "600000"])
-        assert time.monotonic() - started < WAIT
-        assert env.namespace.read_bytes("/tmp/req") == b"go"  # it ran, was stopped
+        assert time.monotonic() - started < WAIT  # not the guest's own 600 s
         res = await env.arun_wasi(wasm("hello"))
         assert res.stdout == b"hello, wasi\n"
 
