@@ -27,6 +27,9 @@
   over stdio against ``python -m oanix.mcp`` (a round trip: JSON-RPC, a worker thread,
   the shell) against the same ``env.exec`` in process; skipped without the ``oanix[mcp]``
   extra.
+- ``--aexec`` (also in the full run): ``await env.aexec("echo hi")`` under asyncio (and
+  trio) against ``env.exec("echo hi")`` (target: at most 1.2x): the price of the worker
+  thread that keeps the event loop free.
 - Bounds (``--bounds`` runs only these): the time a runaway command line takes to stop
   after its timeout (target < 100 ms), and the peak RSS growth and time of
   ``seq 1 100000000 | tail -1`` (target < 100 MB: pipes stream), measured in a fresh
@@ -187,6 +190,43 @@ def mcp_round_trip(n: int = 200) -> None:
     print(f"exec 'echo hi' through MCP over stdio {remote * 1e6:8.1f} us; env.exec in "
           f"process {local * 1e6:8.1f} us; ratio {remote / local:.2f}x (an MCP ping, the "
           f"SDK's own round trip: {floor * 1e6:.1f} us)")
+def aexec_vs_exec(n: int = 100, rounds: int = 7) -> None:
+    """``aexec`` under each event loop against ``exec`` called directly, and against the
+    bare thread hand-off a user would otherwise write (``to_thread.run_sync(env.exec)``,
+    which cannot stop the command when cancelled): per call, the best of ``rounds``
+    interleaved rounds (a loaded machine slows whichever runs when it is busiest), for
+    ``echo hi`` and for the 5-command pipeline."""
+    import anyio
+    import anyio.to_thread
+
+    async def timed(call: Callable[[], Awaitable[object]], count: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await call()
+        return (time.perf_counter() - t0) / count
+
+    def rounds_of(command: str, count: int) -> Callable[[], Awaitable[list[float]]]:
+        async def direct() -> None:
+            env.exec(command)
+
+        async def run() -> list[float]:
+            best = [float("inf")] * 3
+            for _ in range(rounds):
+                for i, call in enumerate((
+                        direct, lambda: anyio.to_thread.run_sync(env.exec, command),
+                        lambda: env.aexec(command))):
+                    best[i] = min(best[i], await timed(call, count))
+            return best
+        return run
+
+    with OanixEnv() as env:
+        for command, label, count in (("echo hi", "'echo hi'", n),
+                                      (PIPELINE, "pipeline ", n // 4)):
+            for backend in ("asyncio", "trio"):
+                sync, bare, ours = anyio.run(rounds_of(command, count), backend=backend)
+                print(f"aexec {label} under {backend:7} {ours * 1e6:7.1f} us   exec "
+                      f"{sync * 1e6:7.1f} us   ratio {ours / sync:.2f}x   bare to_thread "
+                      f"{bare * 1e6:7.1f} us   ratio {ours / bare:.2f}x")
 
 
 def harbor_vs_batch() -> None:
@@ -300,6 +340,7 @@ def main() -> None:
     ap.add_argument("--ray", action="store_true", help="only the batch on Ray against local")
     ap.add_argument("--mcp", action="store_true",
                     help="only exec through MCP over stdio against env.exec")
+    ap.add_argument("--aexec", action="store_true", help="only aexec against exec")
     ap.add_argument("--rss-probe", metavar="COMMAND", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_probe:
@@ -316,6 +357,9 @@ def main() -> None:
         return
     if args.mcp:
         mcp_round_trip()
+        return
+    if args.aexec:
+        aexec_vs_exec()
         return
     if args.build or args.harbor:
         if args.build:
@@ -349,6 +393,7 @@ def main() -> None:
     floor = best_of(3, bare_nursery, n, c)
     print(f"scheduler, {n} no-op jobs at {c}: {n / ours:,.0f} jobs/s; bare nursery "
           f"{n / floor:,.0f} jobs/s; ratio {ours / floor:.2f}x the floor's time")
+    aexec_vs_exec()
     bounds()
     subprocess_from_the_sandbox()
     environment_build()

@@ -9,6 +9,7 @@ on first use: the WASI bridge, the capabilities and fsspec each cost more to imp
 the core, and a program that never touches them should not pay for them.
 """
 
+import logging
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,10 @@ if TYPE_CHECKING:
     from .wasi.replay import ReplayReport, replay
 
 __version__ = "0.1.0"
+
+# Quiet by default: records of the ``oanix.*`` loggers go nowhere until the program (or
+# ``oanix-run -v``, ``oanix-tasks -v``) configures logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # name -> the module that defines it, imported by __getattr__ on first use.
 _LAZY = {

@@ -29,15 +29,18 @@ import contextlib
 import enum
 import functools
 import json
+import logging
 import os
 import shlex
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 import attrs
 
 from . import paths
@@ -64,6 +67,7 @@ from .shell.cancel import CancelScope
 from .shell.context import Ctx
 from .values import dumps_pretty
 from .wasi import PythonSession, RunResult, WasiRuntime
+from .wasi.cancel import run_stoppable
 from .wasi.python import PYTHON_USER_BASE, run_python
 from .wasi.rootview import OUTSIDE_MOUNTS
 from .wasi.staging import PreparedPreopen
@@ -80,6 +84,7 @@ RECEIPTS_AT = "/logs/receipts"
 MAX_PROCESS_DEPTH = 4
 """How deep processes may start processes (a guest's child is depth 1)."""
 _MAX_VIEWS = 8  # process views kept (one per run's set of directories, the newest)
+log = logging.getLogger(__name__)
 
 
 class EnvStatus(enum.Enum):
@@ -157,6 +162,10 @@ class OanixEnv:
     ``cwd`` are what ``exec`` starts with (``cwd`` defaults to ``workspace_at``).
     ``runtime``: a shared WasiRuntime (by default the environment makes its own and closes
     it). ``fork()`` branches the environment (see there for what a branch shares).
+
+    ``aexec``, ``arun_wasi``, ``arun_python`` and ``async with`` are the same calls for
+    asyncio and trio programs (through anyio): the work runs in a worker thread, and
+    cancelling the awaiting task stops it.
 
     Locking: the status and the table of process views change under one lock; ``exec``
     and ``run_wasi`` may be called from several threads (each ``exec`` is its own shell
@@ -274,6 +283,15 @@ class OanixEnv:
             self.fail(str(exc) or type(exc).__name__)
         self.close()
 
+    async def __aenter__(self) -> OanixEnv:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        """As ``__exit__``; closing (which waits for runs and executors to stop) happens
+        in a worker thread, so the event loop goes on meanwhile."""
+        await anyio.to_thread.run_sync(self.__exit__, exc_type, exc, tb,
+                                       abandon_on_cancel=False)
+
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the environment's work now: running shell commands end (status 124) at
         their next check, and every later call raises ``TimedOut``; idempotent. A wasm run
@@ -346,6 +364,12 @@ class OanixEnv:
                                       dumps_pretty(result.receipt.to_json()))
         return result
 
+    async def arun_wasi(self, module: str | bytes | Path, argv: Sequence[str] = (),
+                        **kwargs: Any) -> RunResult:
+        """``run_wasi`` awaited under asyncio or trio (through anyio): cancelling the
+        awaiting task stops the guest and returns once the run has ended."""
+        return await run_stoppable(functools.partial(self.run_wasi, module, argv, **kwargs))
+
     def exec(self, command: str, *, stdin: bytes | str | None = None,
              env: Mapping[str, str] | None = None, cwd: str | None = None,
              timeout: float | None = None, check: bool = False) -> ExecResult:
@@ -361,12 +385,37 @@ class OanixEnv:
             CommandFailed: ``check`` and the status is not 0 (``.result`` holds it).
             IllegalTransition: the environment is closed.
         """
+        return self._exec(command, self._scope, stdin=stdin, env=env, cwd=cwd,
+                          timeout=timeout, check=check)
+
+    async def aexec(self, command: str, *, stdin: bytes | str | None = None,
+                    env: Mapping[str, str] | None = None, cwd: str | None = None,
+                    timeout: float | None = None, check: bool = False) -> ExecResult:
+        """``exec`` awaited under asyncio or trio (through anyio), in a worker thread.
+
+        Cancelling the awaiting task (``anyio.fail_after``, a cancel scope,
+        ``asyncio.Task.cancel``) cancels the command line, as ``cancel()`` would for this
+        one command: it stops at its next check, a wasm program it runs on its own thread
+        stops at its next tick, and the cancellation is raised once the work has ended.
+        Same arguments, result and errors as ``exec``.
+        """
+        scope = CancelScope(self._scope, reason="cancelled")
+        call = functools.partial(self._exec, command, scope, stdin=stdin, env=env, cwd=cwd,
+                                 timeout=timeout, check=check)
+        return await run_stoppable(call, also=scope.cancel)
+
+    def _exec(self, command: str, scope: CancelScope, *, stdin: bytes | str | None,
+              env: Mapping[str, str] | None, cwd: str | None, timeout: float | None,
+              check: bool) -> ExecResult:
         self._use()
         shell = self._shell(self.namespace, {**self.vars, **dict(env or {})},
                             cwd or self.cwd)
         data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin or b""
-        result = shell.exec(command, data, scope=self._scope,
+        started = time.perf_counter()
+        result = shell.exec(command, data, scope=scope,
                             timeout=self.limits.timeout if timeout is None else timeout)
+        log.debug("exec %r: status %d%s in %.3f s", command, result.exit_code,
+                  " (timed out)" if result.timed_out else "", time.perf_counter() - started)
         if check and not result.ok:
             raise CommandFailed(command, result)
         return result
@@ -437,6 +486,13 @@ class OanixEnv:
         the environment's limits (``config`` overrides them: see ``run_python``)."""
         return self._run_python(self.namespace, code=code, script=script, argv=argv,
                                 **config)
+
+    async def arun_python(self, code: str | None = None, script: str | None = None,
+                          argv: Sequence[str] = (), **config: Any) -> RunResult:
+        """``run_python`` awaited under asyncio or trio (through anyio): cancelling the
+        awaiting task stops the interpreter and returns once the run has ended."""
+        return await run_stoppable(functools.partial(
+            self.run_python, code, script, argv, **config))
 
     def _run_python(self, ns: FileService, argv: Sequence[str] = (), **config: Any
                     ) -> RunResult:

@@ -10,6 +10,8 @@ SECONDS`` (``2.5``, ``500ms``, ``1m``), ``--memory BYTES`` (``64k``, ``1.5G``, `
 K = 1024), ``--stdin FILE`` (``-`` reads this process's stdin; otherwise the guest's stdin
 is empty) and ``--max-output BYTES`` (kept of each of stdout and stderr). Numbers are read
 by ``oanix.values``, as a manifest's limits are. Everything after MODULE goes to the guest.
+``-v`` logs the run to stderr (what ran, how it ended, how long it took), ``-vv`` also its
+limits.
 
 The guest's stdout and stderr are written out unchanged once it ends, and the exit status
 is the guest's own (0-125), or:
@@ -33,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import paths
+from ._verbose import add_verbose_flag, configure_logging
 from .errors import InvalidArgument, OanixError
 from .fs.mem import MemFs
 from .fs.workspace import WorkspaceFs
@@ -106,6 +109,7 @@ def _parser() -> _Parser:
                    "this process's stdin; default: empty)")
     p.add_argument("--max-output", type=_size, metavar="BYTES",
                    help="bytes kept of each of stdout and stderr")
+    add_verbose_flag(p)
     p.add_argument("module", metavar="MODULE", help="the .wasm file to run")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="arguments for the guest")
@@ -185,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (see the module docstring)."""
     try:
         args = _parser().parse_args(argv)
+        configure_logging(args.verbose)
         ns, preopens = _namespace(args.dir, args.mem)
         guest_args = [_text(a, f"argument {i}") for i, a in enumerate(args.args, 1)]
         config = RunConfig(argv=guest_args, env=_env(args.env), stdin=_stdin(args.stdin),

@@ -2,12 +2,19 @@
 
 Any object with an async ``run(task_status)`` (started with ``nursery.start``) is an
 executor; one with an async ``aclose()`` too is stopped gracefully with it, the others are
-cancelled. Three ways to run them::
+cancelled. The executors are trio code (the WebSocket and Nostr ones use
+``websockets.trio``), so they run in a trio run: the caller's, or one on the manager's
+own thread. Four ways to run them::
 
     async with manager.running():            # in the caller's trio run
         ...
     await nursery.start(manager.run)         # in the caller's nursery; stop: await aclose()
+    async with manager.in_thread():          # any event loop (asyncio too): a trio run on
+        ...                                  # a thread, started and stopped off the loop
     manager.start_thread(); ...; manager.stop()   # sync callers: a trio run on a thread
+
+``running`` and ``run`` under another event loop (asyncio) raise a ``RuntimeError`` that
+names ``in_thread``.
 
 Locking: a lock guards the thread state; ``run`` may be active once at a time.
 """
@@ -20,6 +27,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol, TypeVar
 
+import anyio
+import anyio.to_thread
 import trio
 
 __all__ = ["Executor", "ExecutorManager"]
@@ -65,8 +74,10 @@ class ExecutorManager:
         """Start every executor, report started, and run until ``aclose()``.
 
         Raises:
-            RuntimeError: the manager is already running.
+            RuntimeError: the manager is already running, or the caller is not in a trio
+                run (see ``in_thread``).
         """
+        _require_trio("run")
         with self._lock:
             if self._done is not None:
                 raise RuntimeError("ExecutorManager is already running")
@@ -101,7 +112,9 @@ class ExecutorManager:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ExecutorManager]:
-        """Run the executors for the duration of an ``async with`` block."""
+        """Run the executors in the caller's trio run for the duration of an ``async with``
+        block (under asyncio: ``in_thread``)."""
+        _require_trio("running")
         async with trio.open_nursery() as nursery:
             await nursery.start(self.run)
             try:
@@ -111,6 +124,23 @@ class ExecutorManager:
                     await self.aclose()
 
     # -- on a thread ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def in_thread(self) -> AsyncIterator[ExecutorManager]:
+        """Run the executors on the manager's own thread (``start_thread``) for the
+        duration of an ``async with`` block, under any event loop (asyncio, trio):
+        starting and stopping wait in a worker thread, so the caller's loop goes on. The
+        stop is shielded: a cancelled block still waits for the executors to close.
+
+        Raises:
+            RuntimeError: see ``start_thread``.
+        """
+        await anyio.to_thread.run_sync(self.start_thread)
+        try:
+            yield self
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.stop)
 
     def start_thread(self) -> None:
         """Run the executors in a trio run on a new daemon thread; returns once started.
@@ -160,3 +190,15 @@ class ExecutorManager:
         with self._lock:
             if not thread.is_alive():
                 self._thread = None
+
+
+def _require_trio(what: str) -> None:
+    """Raise a clear error when ``what`` is called outside a trio run (e.g. under asyncio,
+    where trio's own message, "must be called from async context", says nothing)."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        raise RuntimeError(
+            f"ExecutorManager.{what} runs trio executors and needs a trio run; from asyncio "
+            "or a thread use `async with manager.in_thread():` (or start_thread/stop)"
+        ) from None

@@ -1,5 +1,6 @@
 """Job scheduling: run wasm programs, Python callables, shell commands and custom jobs
-with priorities, aging, concurrency limits, cancellation and timeouts under trio.
+with priorities, aging, concurrency limits, cancellation and timeouts, under asyncio or
+trio (through anyio).
 
 See ``scheduler`` for the lifecycle and locking rule, ``queue`` for the ordering and
 ``executors`` for how each kind of job runs (and what cancelling a thread means).

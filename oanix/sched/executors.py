@@ -6,13 +6,15 @@ scheduler looks the executor up by ``job.kind`` in its ``ExecutorRegistry`` and 
 an exception makes the job ``failed``. Built-ins:
 
 ``python`` (``PythonExecutor``)
-    ``async def`` callables are awaited in the trio loop; other callables run in a worker
-    thread with ``trio.to_thread.run_sync`` so the loop stays responsive.
+    ``async def`` callables are awaited in the event loop; other callables run in a worker
+    thread with ``anyio.to_thread.run_sync`` so the loop stays responsive.
 ``shell`` (``ShellExecutor``)
     ``env.exec(command)`` in a worker thread, on the environment registered under
-    ``job.env_id``.
+    ``job.env_id`` (``await env.aexec(command)`` when the environment has it, as
+    ``OanixEnv`` does: then cancelling the job stops the command).
 ``wasi`` (``WasiExecutor``)
-    ``env.run_wasi(module, **params)`` in a worker thread, likewise.
+    ``env.run_wasi(module, **params)`` in a worker thread, likewise (``arun_wasi``: a
+    cancelled job stops the guest).
 
 Threads and cancellation: a thread cannot be killed. When a job running in a worker
 thread is cancelled or times out, the executor either *waits* for the call to return
@@ -22,8 +24,9 @@ ends ``cancelled``/``timed_out`` with the late result discarded) or *abandons* i
 call runs on in the background and its result is dropped). ``shell`` and ``wasi`` wait by
 default and pass the job's ``timeout`` down as ``timeout=`` to ``exec``/``run_wasi``: the
 environment's own limit (for WASI, the runtime's fuel/epoch deadline) is what really
-stops the program, so a slot is never reused while the program still runs. ``python``
-abandons by default, because a plain callable has no timeout of its own.
+stops the program, so a slot is never reused while the program still runs; with an
+environment that has ``aexec``/``arun_wasi``, a cancel stops it too. ``python`` abandons
+by default, because a plain callable has no timeout of its own.
 
 Locking: executors keep no per-job state and are safe to share; the registry's lock
 guards its mapping.
@@ -37,8 +40,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol, final, runtime_checkable
 
+import anyio.to_thread
 import attrs
-import trio
 
 from ..errors import InvalidArgument
 from .jobs import JobKind, JobSpec, PythonCall, WasiRun
@@ -84,7 +87,8 @@ class JobContext:
 
 @runtime_checkable
 class JobExecutor(Protocol):
-    """Runs jobs of one kind. ``run`` is awaited in the scheduler's trio loop."""
+    """Runs jobs of one kind. ``run`` is awaited in the scheduler's event loop (asyncio
+    or trio: use anyio, or the library of the loop you know you run in)."""
 
     async def run(self, job: JobSpec, context: JobContext) -> Any: ...
 
@@ -130,13 +134,15 @@ class PythonExecutor:
                                   f"not {type(payload).__name__}")
         if _is_async_callable(fn):
             return await fn(*args, **kwargs)
-        return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
                                              abandon_on_cancel=self.abandon_on_cancel)
 
 
 class _EnvCallExecutor:
-    """Runs a job as one call on its environment in a worker thread: what ``shell`` and
-    ``wasi`` share. A subclass names its payload type and makes the call.
+    """Runs a job as one call on its environment: what ``shell`` and ``wasi`` share. When
+    the environment has the call's async form (``aexec``, ``arun_wasi``) it is awaited,
+    so a cancelled job stops its work; otherwise the call runs in a worker thread. A
+    subclass names its payload type, the two method names and the call's arguments.
 
     Locking: stateless; safe to share across schedulers and threads.
     """
@@ -144,6 +150,8 @@ class _EnvCallExecutor:
     _kind: ClassVar[str]
     _payload: ClassVar[type]
     _payload_what: ClassVar[str]
+    _method: ClassVar[str]
+    _async_method: ClassVar[str]
 
     def __init__(self, *, abandon_on_cancel: bool = False) -> None:
         self.abandon_on_cancel = abandon_on_cancel
@@ -154,16 +162,23 @@ class _EnvCallExecutor:
             raise InvalidArgument(f"a {self._kind} job needs {self._payload_what} payload, "
                                   f"not {type(job.payload).__name__}")
         timeout = {} if job.timeout is None else {"timeout": job.timeout}
-        call = self._call(context.env(), job.payload, timeout)
-        return await trio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
+        args, kwargs = self._arguments(job.payload, timeout)
+        env = context.env()
+        stoppable = getattr(env, self._async_method, None)
+        if stoppable is not None and not self.abandon_on_cancel:
+            return await stoppable(*args, **kwargs)
+        call = functools.partial(getattr(env, self._method), *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=self.abandon_on_cancel)
 
-    def _call(self, env: Any, payload: Any, timeout: dict[str, float]) -> Callable[[], Any]:
+    def _arguments(self, payload: Any, timeout: dict[str, float]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         raise NotImplementedError
 
 
 @final
 class ShellExecutor(_EnvCallExecutor):
-    """Runs ``shell`` jobs: ``env.exec(command, [timeout=...])`` in a worker thread.
+    """Runs ``shell`` jobs: ``env.exec(command, [timeout=...])`` (``aexec`` when the
+    environment has it, so cancelling the job stops the command).
 
     Locking: stateless; safe to share across schedulers and threads.
     """
@@ -171,15 +186,18 @@ class ShellExecutor(_EnvCallExecutor):
     _kind = JobKind.SHELL
     _payload = str
     _payload_what = "a command string"
+    _method = "exec"
+    _async_method = "aexec"
 
-    def _call(self, env: ShellEnv, payload: str, timeout: dict[str, float]
-              ) -> Callable[[], Any]:
-        return functools.partial(env.exec, payload, **timeout)
+    def _arguments(self, payload: str, timeout: dict[str, float]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (payload,), timeout
 
 
 @final
 class WasiExecutor(_EnvCallExecutor):
-    """Runs ``wasi`` jobs: ``env.run_wasi(module, **params, [timeout=...])`` in a thread.
+    """Runs ``wasi`` jobs: ``env.run_wasi(module, **params, [timeout=...])``
+    (``arun_wasi`` when the environment has it).
 
     Locking: stateless; safe to share across schedulers and threads.
     """
@@ -187,10 +205,12 @@ class WasiExecutor(_EnvCallExecutor):
     _kind = JobKind.WASI
     _payload = WasiRun
     _payload_what = "a WasiRun"
+    _method = "run_wasi"
+    _async_method = "arun_wasi"
 
-    def _call(self, env: WasiEnv, payload: WasiRun, timeout: dict[str, float]
-              ) -> Callable[[], Any]:
-        return functools.partial(env.run_wasi, payload.module, **{**payload.params, **timeout})
+    def _arguments(self, payload: WasiRun, timeout: dict[str, float]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (payload.module,), {**payload.params, **timeout}
 
 
 def default_executors() -> dict[str, JobExecutor]:

@@ -74,8 +74,8 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 class PythonCall:
     """Payload of a ``python`` job: ``fn(*args, **kwargs)``.
 
-    An ``async def`` function is awaited in the scheduler's trio loop; any other callable
-    runs in a worker thread (``trio.to_thread.run_sync``).
+    An ``async def`` function is awaited in the scheduler's event loop; any other callable
+    runs in a worker thread (``anyio.to_thread.run_sync``).
     """
 
     fn: Callable[..., Any]
@@ -175,8 +175,8 @@ class JobResult:
 
     ``value`` is what the executor returned (``completed`` only). ``error`` is a one-line
     text for ``failed`` (``"ExcType: message"``), ``cancelled`` and ``timed_out``;
-    ``exception`` keeps the exception of a failed job. Times are the scheduler's trio clock
-    (``trio.current_time()``, seconds): ``started_at`` is None for a job cancelled while
+    ``exception`` keeps the exception of a failed job. Times are the scheduler's loop
+    clock (``anyio.current_time()``, seconds): ``started_at`` is None for a job cancelled while
     pending.
     """
 

@@ -1,4 +1,5 @@
-"""Scheduler: runs jobs in a trio nursery, by priority, within concurrency limits.
+"""Scheduler: runs jobs in a task group, by priority, within concurrency limits, under
+asyncio or trio alike (through anyio).
 
 ::
 
@@ -25,15 +26,18 @@ Leaving the ``async with`` block normally waits for every job (``drain``); leavi
 an exception (or being cancelled) cancels the pending and running jobs. A scheduler runs
 once.
 
-Locking rule: the scheduler's job state lives in its trio loop. Queue order, job states,
-cancel scopes and events are changed only on the loop thread. The cross-thread entries
-are ``submit`` and ``JobHandle.cancel``: called from another thread they hand the work to
-the loop with ``TrioToken.run_sync_soon`` (``submit`` still returns the handle at once;
-the job is enqueued and a cancel takes effect at the loop's next turn). One
-``threading.Lock`` guards the lifecycle, the environment registry and the counters, so
-``statistics``, ``register_env``, ``set_env_limit`` and reading ``JobHandle.state`` are
-safe from any thread. ``JobHandle.wait`` and ``drain`` must be awaited in the
-scheduler's own trio run (from another thread: ``trio.from_thread.run(handle.wait)``).
+Locking rule: the scheduler's job state lives in its event loop (the asyncio or trio run
+that entered it). Queue order, job states, cancel scopes and events are changed only on
+the loop thread, by the scheduler's tasks. The cross-thread entries are ``submit`` and
+``JobHandle.cancel``: called from another thread they put the request in an inbox (a
+``deque``, whose appends are atomic) and wake the dispatch task without waiting for it
+(trio's ``TrioToken.run_sync_soon``, asyncio's ``loop.call_soon_threadsafe``); ``submit``
+still returns the handle at once, the job is enqueued and a cancel takes effect at the
+dispatcher's next turn. One ``threading.Lock`` guards the lifecycle, the environment
+registry and the counters, so ``statistics``, ``register_env``, ``set_env_limit`` and
+reading ``JobHandle.state`` are safe from any thread. ``JobHandle.wait`` and ``drain`` must be
+awaited in the scheduler's own event loop (from another thread:
+``anyio.from_thread.run(handle.wait, token=...)``).
 """
 
 from __future__ import annotations
@@ -42,12 +46,15 @@ import enum
 import itertools
 import math
 import threading
-from collections import Counter
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType, TracebackType
 from typing import Any, final
 
+import anyio
+import anyio.abc
+import anyio.lowlevel
 import attrs
 import trio
 
@@ -57,6 +64,26 @@ from .jobs import JobResult, JobSpec, JobState, SchedulerClosed
 from .queue import JobQueue, QueueEntry
 
 __all__ = ["JobHandle", "Scheduler", "SchedulerStatistics"]
+
+
+class _Loop:
+    """The event loop a scheduler runs in, to hand work to from other threads without
+    waiting (trio's ``run_sync_soon``, asyncio's ``call_soon_threadsafe``)."""
+
+    def __init__(self) -> None:
+        native: Any = anyio.lowlevel.current_token().native_token
+        self.thread = threading.get_ident()
+        self._soon: Callable[..., object] = (
+            native.run_sync_soon if isinstance(native, trio.lowlevel.TrioToken)
+            else native.call_soon_threadsafe)
+
+    def call_soon(self, fn: Callable[..., object], *args: object) -> bool:
+        """Run ``fn(*args)`` on the loop soon; False if the loop has finished."""
+        try:
+            self._soon(fn, *args)
+        except (trio.RunFinishedError, RuntimeError):  # asyncio: "Event loop is closed"
+            return False
+        return True
 
 
 class _Life(enum.Enum):
@@ -97,7 +124,7 @@ class JobHandle:
 
     Locking: fields change only on the scheduler's loop thread; ``state``, ``result`` and
     ``done`` are plain reads, safe from any thread. ``cancel`` is safe from any thread;
-    ``wait`` must be awaited in the scheduler's trio run.
+    ``wait`` must be awaited in the scheduler's event loop.
     """
 
     __slots__ = ("_cancel_requested", "_done", "_entry", "_result", "_scheduler", "_scope",
@@ -109,9 +136,9 @@ class JobHandle:
         self._scheduler = scheduler
         self._state = JobState.PENDING
         self._result: JobResult | None = None
-        self._done = trio.Event()
+        self._done: anyio.Event | None = None  # made by the first wait, on the loop
         self._entry: QueueEntry | None = None
-        self._scope: trio.CancelScope | None = None
+        self._scope: anyio.CancelScope | None = None
         self._cancel_requested = False
         self._submitted_at: float | None = None
         self._started_at: float | None = None
@@ -136,7 +163,12 @@ class JobHandle:
 
     async def wait(self) -> JobResult:
         """Wait until the job finishes and return its result (a checkpoint)."""
-        await self._done.wait()
+        if self._result is None:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
+        else:
+            await anyio.lowlevel.checkpoint()
         assert self._result is not None
         return self._result
 
@@ -181,11 +213,12 @@ class Scheduler:
         self._running_per_env: dict[str, int] = {}
         self._finished: Counter[JobState] = Counter()
         self._inflight = 0  # submitted from other threads, not yet enqueued
-        self._nursery: trio.Nursery | None = None
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._loop_thread: int | None = None
-        self._wake: trio.Event | None = None
-        self._idle: trio.Event | None = None
+        # requests from other threads, taken by the dispatch task: (cancel?, handle)
+        self._inbox: deque[tuple[bool, JobHandle]] = deque()
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._loop: _Loop | None = None
+        self._wake: anyio.Event | None = None
+        self._idle: anyio.Event | None = None
         self._cm: AbstractAsyncContextManager[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -207,13 +240,12 @@ class Scheduler:
         with self._lock:
             if self._life is not _Life.NEW:
                 raise SchedulerClosed("a Scheduler runs once; create a new one")
-            self._token = trio.lowlevel.current_trio_token()
-            self._loop_thread = threading.get_ident()
+            self._loop = _Loop()
             self._life = _Life.RUNNING
         error: BaseException | None = None
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._dispatch_loop, name="oanix scheduler dispatch")
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            tasks.start_soon(self._dispatch_loop, name="oanix scheduler dispatch")
             try:
                 yield
                 await self.drain()
@@ -235,15 +267,15 @@ class Scheduler:
                 handle._cancel_requested = True
                 if handle._scope is not None:
                     handle._scope.cancel()
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        assert self._tasks is not None
+        self._tasks.cancel_scope.cancel()
 
     def _on_loop(self) -> bool:
-        return threading.get_ident() == self._loop_thread
+        return self._loop is not None and threading.get_ident() == self._loop.thread
 
     def _require_loop(self, what: str) -> None:
         if self._life is _Life.NEW or not self._on_loop():
-            raise RuntimeError(f"{what} must be called in the scheduler's running trio loop")
+            raise RuntimeError(f"{what} must be called in the scheduler's running event loop")
 
     # ------------------------------------------------------------ environments
 
@@ -324,22 +356,26 @@ class Scheduler:
         if on_loop:
             self._enqueue(handle)
             return handle
-        assert self._token is not None
-        try:
-            self._token.run_sync_soon(self._enqueue_from_thread, handle)
-        except trio.RunFinishedError:
+        assert self._loop is not None
+        self._inbox.append((False, handle))
+        if not self._loop.call_soon(self._kick):
             with self._lock:
                 self._inflight -= 1
-            raise SchedulerClosed("the scheduler's trio loop has finished") from None
+            raise SchedulerClosed("the scheduler's event loop has finished")
         return handle
 
-    def _enqueue_from_thread(self, handle: JobHandle) -> None:
-        with self._lock:
-            self._inflight -= 1
-        self._enqueue(handle)
+    def _take_inbox(self) -> None:
+        while self._inbox:
+            cancel, handle = self._inbox.popleft()
+            if cancel:
+                self._cancel_in_loop(handle)
+                continue
+            with self._lock:
+                self._inflight -= 1
+            self._enqueue(handle)
 
     def _enqueue(self, handle: JobHandle) -> None:
-        now = trio.current_time()
+        now = anyio.current_time()
         handle._submitted_at = now
         if self._life is not _Life.RUNNING or handle._cancel_requested:
             why = "scheduler closed" if self._life is not _Life.RUNNING else "cancelled"
@@ -353,14 +389,13 @@ class Scheduler:
             self._wake.set()
 
     def _kick_any_thread(self) -> None:
-        token = self._token
-        if self._life is not _Life.RUNNING or token is None:
+        loop = self._loop
+        if self._life is not _Life.RUNNING or loop is None:
             return
         if self._on_loop():
             self._kick()
         else:
-            with suppress(trio.RunFinishedError):
-                token.run_sync_soon(self._kick)
+            loop.call_soon(self._kick)
 
     def _kick(self) -> None:
         if self._wake is not None:
@@ -368,7 +403,8 @@ class Scheduler:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            self._wake = trio.Event()
+            self._wake = anyio.Event()
+            self._take_inbox()
             self._start_ready()
             await self._wake.wait()
 
@@ -388,23 +424,23 @@ class Scheduler:
     def _start(self, handle: JobHandle) -> None:
         env_id = handle.spec.env_id
         handle._entry = None
-        handle._started_at = trio.current_time()
+        handle._started_at = anyio.current_time()
         with self._lock:
             handle._state = JobState.RUNNING
             self._pending -= 1
             self._running += 1
             if env_id is not None:
                 self._running_per_env[env_id] = self._running_per_env.get(env_id, 0) + 1
-        assert self._nursery is not None
-        self._nursery.start_soon(self._run, handle, name=f"oanix job {handle.id}")
+        assert self._tasks is not None
+        self._tasks.start_soon(self._run, handle, name=f"oanix job {handle.id}")
 
     async def _run(self, handle: JobHandle) -> None:
         spec = handle.spec
-        deadline = math.inf if spec.timeout is None else trio.current_time() + spec.timeout
+        deadline = math.inf if spec.timeout is None else anyio.current_time() + spec.timeout
         value: Any = None
         error: Exception | None = None
         try:
-            with trio.CancelScope(deadline=deadline) as scope:
+            with anyio.CancelScope(deadline=deadline) as scope:
                 handle._scope = scope
                 if handle._cancel_requested:
                     scope.cancel()
@@ -454,8 +490,9 @@ class Scheduler:
         handle._result = JobResult(
             handle.id, state, value=value, error=error, exception=exc,
             submitted_at=handle._submitted_at, started_at=handle._started_at,
-            finished_at=trio.current_time())
-        handle._done.set()
+            finished_at=anyio.current_time())
+        if handle._done is not None:
+            handle._done.set()
         if previous is JobState.RUNNING:
             self._start_ready()
         if (self._idle is not None and not self._pending and not self._running
@@ -468,12 +505,9 @@ class Scheduler:
             return False
         if self._on_loop():
             return self._cancel_in_loop(handle)
-        assert self._token is not None
-        try:
-            self._token.run_sync_soon(self._cancel_in_loop, handle)
-        except trio.RunFinishedError:
-            return False
-        return True
+        assert self._loop is not None
+        self._inbox.append((True, handle))
+        return self._loop.call_soon(self._kick)
 
     def _cancel_in_loop(self, handle: JobHandle) -> bool:
         state = handle._state
@@ -490,10 +524,10 @@ class Scheduler:
     async def drain(self) -> None:
         """Wait until no job is pending or running (a checkpoint)."""
         self._require_loop("drain")
-        await trio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint()
         while self._pending or self._running or self._inflight:
             if self._idle is None:
-                self._idle = trio.Event()
+                self._idle = anyio.Event()
             await self._idle.wait()
 
     def jobs(self) -> list[JobHandle]:

@@ -1,9 +1,9 @@
 """Run Terminal-Bench / Harbor tasks without Docker.
 
-    oanix-tasks run TASK_DIR [--agent oracle|nop|module:callable] [--json]
-    oanix-tasks batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
-                          [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
-                          [--ray [ADDRESS]]
+    oanix-tasks [-v] run TASK_DIR [--agent oracle|nop|module:callable] [--json]
+    oanix-tasks [-v] batch DIR [--agent ...] [--concurrency N] [--output DIR] [--json]
+                               [--task-name GLOB]... [--exclude GLOB]... [--n-attempts N]
+                               [--receipts] [--ray [ADDRESS]]
 
 (``python -m oanix.tasks`` is the same.) ``run`` prints the reward and exits 0 only when
 the trial passed (reward 1.0, or every named reward 1); 1 when it did not; 2 when the
@@ -20,7 +20,8 @@ cluster at ADDRESS; the results and the output folder are the same as a local ba
 It exits 0 when every trial passed. With ``--json`` the standard output is the JSON
 document alone: what an agent prints goes to its trial's log. An agent that cannot be
 loaded (a missing module or attribute, a module raising on import) is one line on stderr
-and exit 2; ``batch`` still writes its results, every trial an error row.
+and exit 2; ``batch`` still writes its results, every trial an error row. ``-v`` (before
+or after the command) logs each trial's phases to stderr, ``-vv`` every command too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import NoReturn
 
 import attrs
 
+from .._verbose import add_verbose_flag, configure_logging
 from ..errors import OanixError
 from ..values import dumps_pretty
 from .batch import Pick, plan_runs, run_batch, write_results
@@ -54,6 +56,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     ap = _Parser(prog=prog, description=__doc__.splitlines()[0])
+    add_verbose_flag(ap)
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one task and print its reward")
     run.add_argument("task", type=Path, help="the task directory (task.toml or task.yaml)")
@@ -85,6 +88,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                        help="give each trial a receipt (the task's content address, the "
                             "agent's outputs by sha256, status, rewards): in the JSON "
                             "result and, in a batch, receipt.json in each trial's folder")
+        add_verbose_flag(p, default=argparse.SUPPRESS)  # after the command too
         p.error = _Parser.error.__get__(p)  # type: ignore[method-assign]
     return ap
 
@@ -100,6 +104,7 @@ def _line(r: TrialResult, attempts: bool = False) -> str:
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
+    configure_logging(args.verbose)
     try:
         if args.command == "run":
             resolve_agent(args.agent)

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import stat
 import threading
@@ -50,6 +51,8 @@ from .standins import Userland
 from .verifier import install_verifier_tools
 
 __all__ = ["Agent", "TrialResult", "TrialStatus", "failed_trial", "resolve_agent", "run_trial"]
+
+log = logging.getLogger(__name__)
 
 Agent = Callable[[OanixEnv, str], object]
 TrialStatus = Literal["passed", "failed", "agent_timeout", "verifier_timeout",
@@ -382,13 +385,20 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
             base["receipt"] = trial_receipt(spec.name, spec.path, agent_name, status,
                                             base["reward"], base["rewards"],
                                             base["changes"], workspace, started, total)
-        return TrialResult(total_seconds=total, **base)
+        res = TrialResult(total_seconds=total, **base)
+        log.info("trial %s (agent %s): result %s, reward %s, in %.2f s%s", spec.name,
+                 agent_name, res.status, res.reward, res.total_seconds,
+                 f": {res.error}" if res.error else "")
+        return res
 
     try:
         problem = _no_solution(spec) if agent_fn is None else None
         if problem:
             return result("error", error=problem)
+        log.info("trial %s: build: the image", spec.name)
+        t_build = time.monotonic()
         image, workdir, env_vars, unsupported = build_image(spec, rt)
+        log.info("trial %s: build: done in %.2f s", spec.name, time.monotonic() - t_build)
         unsupported.extend(environment_problems(spec))
         if unsupported:
             return result("environment_unsupported", unsupported=tuple(unsupported))
@@ -496,9 +506,13 @@ def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspac
                 transcript.append(printed.getvalue())
 
     taskfs.start()
+    log.info("trial %s: agent: started (timeout %g s)", spec.name, a_timeout)
     t_agent = time.monotonic()
     finished, error = _run_with_timeout(act, a_timeout, agent_env)
     agent_seconds = time.monotonic() - t_agent
+    log.info("trial %s: agent: %s in %.2f s%s", spec.name,
+             "finished" if finished else "timed out", agent_seconds,
+             f" ({error})" if error else "")
     agent_output = "".join(transcript)
     if not finished:
         taskfs.fail(f"agent timed out after {a_timeout:g} s")
@@ -514,7 +528,10 @@ def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspac
                                                agent_output=agent_output,
                                                unsupported=tuple(land.unsupported))
     changes = workspace.changes()
+    log.info("trial %s: verify: started", spec.name)
     verdict = _verify(spec, taskfs, workspace, workdir, env_vars, rt)
+    log.info("trial %s: verify: %s, reward %s, in %.2f s", spec.name, verdict.status,
+             verdict.reward, verdict.seconds)
     return verdict.status, dict(
         reward=verdict.reward, rewards=verdict.rewards, tests=verdict.tests,
         agent_seconds=agent_seconds, verifier_seconds=verdict.seconds, changes=changes,

@@ -16,7 +16,9 @@ is dropped when the run ends, whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import math
 import os
 import re
@@ -39,6 +41,8 @@ from . import receipt
 from ._stopper import Stopper
 from ._wasmtime_compat import set_stdin_bytes
 from .cache import DEFAULT_MAX_BYTES, ModuleCache, wasmtime_message
+from .cancel import current as current_canceller
+from .cancel import run_stoppable
 from .deadline import HELPER_NAME, Deadline, DeadlinePassed, bind_poll, guard
 from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
@@ -62,6 +66,7 @@ CLOSE_WAIT: Final = 5.0
 """Seconds ``WasiRuntime.close`` waits for the runs it stopped to end."""
 _MAX_HURRY: Final = 1 << 20  # epoch ticks close() advances at most to stop timed runs
 _DEFAULT_CONFIG: Final = RunConfig()
+log = logging.getLogger(__name__)
 MEMORY_SLACK: Final = 2 << 20
 """A run that ends abnormally with less than this much memory left under its limit is
 reported as a memory trap (see ``WasiRuntime``)."""
@@ -391,6 +396,15 @@ class WasiRuntime:
         """
         return self._run(module, namespace, config or _DEFAULT_CONFIG, ())
 
+    async def arun(self, module: ModuleSource, namespace: FileService | None = None,
+                   config: RunConfig | None = None) -> RunResult:
+        """``run`` awaited under asyncio or trio (through anyio): the run goes on in a
+        worker thread, and cancelling the awaiting task stops the guest (at its next epoch
+        tick, or at once if it waits in ``poll_oneoff``) and waits for the run to end,
+        write-back included, before the cancellation is raised. Same errors as ``run``.
+        """
+        return await run_stoppable(functools.partial(self.run, module, namespace, config))
+
     def _run(self, module: ModuleSource, namespace: FileService | None, config: RunConfig,
              extra: Sequence[PreparedPreopen]) -> RunResult:
         started = time.perf_counter()
@@ -405,7 +419,7 @@ class WasiRuntime:
                 raise InvalidArgument("preopens need a namespace")
             stdin = self._stdin(config, None)
             out = self._execute(handle, argv, env, stdin, list(extra), config)
-            result = self._result(out, started, Changes())
+            result = self._result(handle, config, out, started, Changes())
             if config.receipt:
                 result = attrs.evolve(result, receipt=receipt.record(
                     handle.name, handle.sha256, argv, env, config, stdin, ((), True), (),
@@ -435,7 +449,7 @@ class WasiRuntime:
                 changes = staging.collect(staged)
         if refused:
             changes = attrs.evolve(changes, refused=(*changes.refused, *refused))
-        result = self._result(out, started, changes)
+        result = self._result(handle, config, out, started, changes)
         if config.receipt:
             result = attrs.evolve(result, receipt=receipt.record(
                 handle.name, handle.sha256, argv, env, config, stdin, seen,
@@ -465,11 +479,14 @@ class WasiRuntime:
             return self._live
 
     @staticmethod
-    def _result(out: _Outcome, started: float, changes: Changes) -> RunResult:
+    def _result(handle: CompiledModule, config: RunConfig, out: _Outcome, started: float,
+                changes: Changes) -> RunResult:
         o = out.output
-        return RunResult(out.exit_code, o.stdout, o.stderr, o.stdout_truncated,
-                         o.stderr_truncated, time.perf_counter() - started,
-                         out.fuel_consumed, out.trap, changes)
+        result = RunResult(out.exit_code, o.stdout, o.stderr, o.stdout_truncated,
+                           o.stderr_truncated, time.perf_counter() - started,
+                           out.fuel_consumed, out.trap, changes)
+        _log_run(handle.name, config, result)
+        return result
 
     @staticmethod
     def _stdin(config: RunConfig, namespace: FileService | None) -> bytes:
@@ -528,6 +545,7 @@ class WasiRuntime:
                  meter: DiskMeter | None = None) -> _Outcome:
         fuel = config.fuel if config.fuel is not None else UNLIMITED_FUEL
         deadline = Deadline(config.timeout)
+        canceller = current_canceller()
         with self._lock:
             self._check_open()
             self._running.add(deadline)
@@ -544,16 +562,19 @@ class WasiRuntime:
             # Always before anything runs: a WASI call in a store without a WASI context
             # aborts the whole process.
             store.set_wasi(wasi)
-            if config.timeout is not None or output.trimmed or meter is not None:
+            if (config.timeout is not None or output.trimmed or meter is not None
+                    or canceller is not None):
                 self._clock.acquire(meter)
                 clocked = True
-            if meter is not None:
+            if meter is not None or canceller is not None:
                 stopper = self._stopper(meter, deadline)
                 stopper.install(store)
             else:
                 store.set_epoch_deadline(_NO_DEADLINE if config.timeout is None
                                          else self._clock.ticks(config.timeout))
-            exit_code, trap = start_guest(store, handle, config.memory_limit, deadline)
+            with (contextlib.nullcontext() if canceller is None
+                  else canceller.watching(deadline)):
+                exit_code, trap = start_guest(store, handle, config.memory_limit, deadline)
             if meter is not None and meter.tripped is not None and (
                     trap is not None and trap.code == "INTERRUPT"):
                 trap = meter.tripped
@@ -577,16 +598,34 @@ class WasiRuntime:
         return _Outcome(exit_code, trap, captured, consumed)
 
 
-    def _stopper(self, meter: DiskMeter, deadline: Deadline) -> Stopper:
-        """What stops a run whose preopens ``meter`` measures: the meter, its deadline
-        expired (the runtime closing), or its timeout (counted in the clock's epochs, as
-        a plain epoch deadline would be)."""
+    def _stopper(self, meter: DiskMeter | None, deadline: Deadline) -> Stopper:
+        """What stops a run whose preopens ``meter`` measures (None: none): the meter, its
+        deadline expired (the runtime closing, a ``RunCanceller``), or its timeout
+        (counted in the clock's epochs, as a plain epoch deadline would be)."""
         clock = self._clock
+        if meter is None:
+            def tripped() -> bool:
+                return False
+        else:
+            def tripped() -> bool:
+                return meter.tripped is not None
         if deadline.timeout is None:
-            return Stopper(lambda: meter.tripped is not None, lambda: deadline.expired)
+            return Stopper(tripped, lambda: deadline.expired)
         end = clock.epoch + clock.ticks(deadline.timeout)
-        return Stopper(lambda: meter.tripped is not None,
-                       lambda: deadline.expired or clock.epoch >= end)
+        return Stopper(tripped, lambda: deadline.expired or clock.epoch >= end)
+
+
+def _log_run(name: str, config: RunConfig, result: RunResult) -> None:
+    """One INFO record per run (what ran, how it ended, how long it took), its limits at
+    DEBUG, and a WARNING per change the namespace refused to take back."""
+    if log.isEnabledFor(logging.INFO):
+        ended = (f"trap {result.trap.kind}: {result.trap.message}" if result.trap is not None
+                 else f"exit {result.exit_code}")
+        log.info("wasm %s: %s in %.3f s", name, ended, result.duration)
+        log.debug("wasm %s limits: fuel=%s memory_limit=%s timeout=%s max_output=%s",
+                  name, config.fuel, config.memory_limit, config.timeout, config.max_output)
+    for path, reason in result.changes.refused:
+        log.warning("wasm %s: %s not written back: %s", name, path, reason)
 
 
 def start_guest(store: wasmtime.Store, handle: CompiledModule, limit: int | None,

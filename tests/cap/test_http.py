@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -11,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
+import anyio.to_thread
 import pytest
 import trio
 from hypothesis import given
@@ -317,7 +320,8 @@ def test_namespace_only(server: Server) -> None:
 # -- retries, timeouts, failures ------------------------------------------------------------
 
 
-def test_retry_on_503_then_success(server: Server) -> None:
+def test_retry_on_503_then_success(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="oanix")
     fs = HttpFs()
     out: list[str] = []
 
@@ -330,6 +334,10 @@ def test_retry_on_503_then_success(server: Server) -> None:
     assert kind == "responses"
     assert (res["status"], res["body"], res["attempts"]) == (200, "finally", 3)
     assert server.hits["/flaky"] == 3
+    # each retry is logged with its reason
+    retries = [r.getMessage() for r in caplog.records if r.name == "oanix.cap.http.executor"]
+    assert [m.split(" retrying")[0] for m in retries] == [
+        f"http request {out[0]}: attempt {n}: status 503 Service Unavailable;" for n in (1, 2)]
 
 
 def test_4xx_not_retried_and_exhausted_5xx_is_a_response(server: Server) -> None:
@@ -491,8 +499,13 @@ def run_one(fs: HttpFs, policy: CapabilityPolicy, url: str) -> tuple[str, dict[s
     return result_file(fs, ids[0])
 
 
-def test_policy_denies_a_host_not_allowed(server: Server) -> None:
+def test_policy_denies_a_host_not_allowed(server: Server,
+                                          caplog: pytest.LogCaptureFixture) -> None:
     kind, res = run_one(HttpFs(), local_policy(hosts={"api.example.com"}), server.url("/ok"))
+    denials = [r for r in caplog.records if r.name == "oanix.cap.http.executor"]
+    assert [r.levelno for r in denials] == [logging.WARNING]
+    assert "denied by the policy" in denials[0].getMessage()
+    assert "not in the allowlist" in denials[0].getMessage()
     assert (kind, res["error"], res["attempts"]) == ("errors", "permission_denied", 1)
     assert "'127.0.0.1'" in res["message"] and "not in the allowlist" in res["message"]
     assert server.url("/ok") in res["message"]
@@ -596,7 +609,9 @@ def test_policy_repr_hides_secrets_and_validates() -> None:
     assert "zzz" not in str(exc.value)
 
 
-def test_injected_secret_reaches_the_server_but_never_the_namespace(server: Server) -> None:
+def test_injected_secret_reaches_the_server_but_never_the_namespace(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     secret = "Bearer s3cret-token-value"
     fs = HttpFs()
     ns = Namespace()
@@ -625,6 +640,9 @@ def test_injected_secret_reaches_the_server_but_never_the_namespace(server: Serv
         await fs.wait_async(ids[0], WAIT)
         ids.append(send(fs, {"url": "http://127.0.0.1:1/nowhere", "timeout": 0.5}))
         await fs.wait_async(ids[1], WAIT)
+        # denied (the scheme), to the host the secret is for
+        ids.append(send(fs, {"url": server.url("/ok").replace("http:", "https:")}))
+        await fs.wait_async(ids[2], WAIT)
 
     with_executor(fs, policy, body, retry=RetryPolicy(max_attempts=1))
     snapshot()
@@ -635,6 +653,11 @@ def test_injected_secret_reaches_the_server_but_never_the_namespace(server: Serv
     assert all(b"s3cret" not in c for c in contents)
     assert result_file(fs, ids[0])[0] == "responses"
     assert result_file(fs, ids[1])[0] == "errors"
+    assert result_file(fs, ids[2])[1]["error"] == "permission_denied"
+    # the records (the denial among them) never hold the secret, whatever their level
+    assert any(r.levelno == logging.WARNING and "denied" in r.getMessage()
+               for r in caplog.records)
+    assert all("s3cret" not in logging.Formatter().format(r) for r in caplog.records)
 
 
 # -- shutdown and concurrency ----------------------------------------------------------------
@@ -921,3 +944,32 @@ def test_retry_after_is_capped_redirects_and_cookies_are_not_followed(server: Se
     assert ["Set-Cookie", "session=abc; Path=/"] in res[2]["headers"]
     echoed = [k.lower() for k, _ in json.loads(res[3]["body"])["headers"]]
     assert "cookie" not in echoed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_manager_in_thread_from_any_event_loop(server: Server, anyio_backend: str) -> None:
+    """An asyncio program runs the trio executors on the manager's thread; running them in
+    its own loop is refused with a message naming the way that works."""
+    fs = HttpFs()
+    manager = ExecutorManager(HttpExecutor(fs, local_policy(), retry=FAST_RETRY))
+    if anyio_backend == "asyncio":
+        with pytest.raises(RuntimeError, match="in_thread"):
+            async with manager.running():
+                pass
+        with pytest.raises(RuntimeError, match="in_thread"):
+            await manager.run()
+    async with manager.in_thread():
+        rid = fs.submit({"url": server.url("/flaky")})
+        result = await anyio.to_thread.run_sync(fs.wait, rid, WAIT)
+        ticks = 0
+        with anyio.fail_after(WAIT):  # the loop is free while the request is in flight
+            rid2 = fs.submit({"url": server.url("/slow?ms=200")})
+            while fs.result(rid2) is None:
+                await anyio.sleep(0.01)
+                ticks += 1
+    assert result is not None and (result["status"], result["body"]) == (200, "finally")
+    assert ticks > 0
+    async with manager.in_thread():  # stopped cleanly: it starts again
+        assert await anyio.to_thread.run_sync(
+            fs.wait, fs.submit({"url": server.url("/ok")}), WAIT) is not None

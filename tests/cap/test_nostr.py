@@ -10,6 +10,7 @@ import errno
 import functools
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -380,7 +381,9 @@ def test_subscription_receives_events_from_another_client(nostr_relay: RelayProc
     run(main)
 
 
-def test_relay_restart_loses_nothing(nostr_relay: RelayProcess) -> None:
+def test_relay_restart_loses_nothing(nostr_relay: RelayProcess,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="oanix")
     fs = NostrFs(relays=[nostr_relay.url])
 
     async def main() -> None:
@@ -410,6 +413,10 @@ def test_relay_restart_loses_nothing(nostr_relay: RelayProcess) -> None:
             await conn.aclose()
 
     run(main)
+    reconnects = [r.getMessage() for r in caplog.records
+                  if r.name == "oanix.cap.nostr.connector"]
+    assert reconnects and all(m.startswith(f"relay {nostr_relay.url}: ") and
+                              "reconnecting in" in m for m in reconnects)
 
 
 def test_two_relays(nostr_relay: RelayProcess, tmp_path: Path) -> None:
@@ -697,7 +704,7 @@ def test_relay_answers_are_recorded(answer: tuple[bool, str], state: str) -> Non
     run(main)
 
 
-def test_policy_denies_or_allows_relays() -> None:
+def test_policy_denies_or_allows_relays(caplog: pytest.LogCaptureFixture) -> None:
     relay = FakeRelay()
     fs = NostrFs()
 
@@ -719,6 +726,9 @@ def test_policy_denies_or_allows_relays() -> None:
             nursery.cancel_scope.cancel()
 
     run(main)
+    denials = [r for r in caplog.records if r.name == "oanix.cap.nostr.connector"]
+    assert [r.levelno for r in denials] == [logging.WARNING]
+    assert denials[0].getMessage().startswith(f"relay {relay.url} denied by the policy: ")
 
 
 ZAPD_EVENT = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -550,7 +551,8 @@ def test_shutdown_closes_every_connection(server: WsServer) -> None:
         assert status(ns, waiting)["state"] == "connecting"  # left for the next executor
 
 
-def test_reconnect_after_a_drop(server: WsServer) -> None:
+def test_reconnect_after_a_drop(server: WsServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="oanix")
     with running(reconnect=FAST) as (fs, ns, _):
         cid = open_conn(ns, server.url("/drop-once"), reconnect=True)
         ns.write_bytes(f"{MNT}/conns/{cid}/out", b"lost")
@@ -561,6 +563,9 @@ def test_reconnect_after_a_drop(server: WsServer) -> None:
         st = status(ns, cid)
         assert st["reconnects"] == 1 and st["error"] == "connection"  # the last trouble
         assert server.connects["/drop-once"] == 2
+    logged = [r.getMessage() for r in caplog.records if r.name == "oanix.cap.ws.connector"]
+    assert len(logged) == 1 and logged[0].startswith(f"websocket {cid}: ")
+    assert "reconnecting in" in logged[0]
 
 
 def test_no_reconnect_means_a_drop_fails(server: WsServer) -> None:

@@ -6,18 +6,20 @@ the two methods the shell and wasi executors call, ``exec(command)`` and
 "shell" understands ``set K V``, ``get K``, ``del K`` and ``keys``; its "wasm modules"
 are Python functions ``module(store, args) -> exit code``, run under a fuel budget
 derived from the timeout, the way the real WASI runtime enforces its own deadline.
+The async tests run under asyncio and trio alike (``anyio_backend`` in conftest.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
-import trio
-import trio.testing
 
+from oanix import OanixEnv
 from oanix.errors import InvalidArgument
 from oanix.sched import (
     ExecutorRegistry,
@@ -31,10 +33,6 @@ from oanix.sched import (
     ShellExecutor,
     WasiRun,
 )
-
-
-def run(main: Callable[[], Awaitable[Any]]) -> Any:
-    return trio.run(main)
 
 
 class OutOfFuel(Exception):
@@ -108,7 +106,8 @@ def spin(store: dict[str, str], args: tuple[str, ...]) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------ python
 
-def test_python_sync_callables_run_in_a_worker_thread_async_ones_in_the_loop() -> None:
+@pytest.mark.anyio
+async def test_python_sync_callables_run_in_a_worker_thread_async_ones_in_the_loop() -> None:
     async def main() -> None:
         loop_thread = threading.get_ident()
 
@@ -116,7 +115,7 @@ def test_python_sync_callables_run_in_a_worker_thread_async_ones_in_the_loop() -
             return (a + b) * scale, threading.get_ident()
 
         async def async_job(x: int) -> tuple[int, int]:
-            await trio.sleep(0)
+            await anyio.sleep(0)
             return x * 2, threading.get_ident()
 
         async with Scheduler() as sched:
@@ -129,40 +128,43 @@ def test_python_sync_callables_run_in_a_worker_thread_async_ones_in_the_loop() -
             assert s_thread != loop_thread and a_thread == loop_thread
             assert (await bare.wait()).value == "bare"
 
-    run(main)
+    await main()
 
 
-def test_python_job_with_a_bad_payload_fails() -> None:
+@pytest.mark.anyio
+async def test_python_job_with_a_bad_payload_fails() -> None:
     async def main() -> None:
         async with Scheduler() as sched:
             res = await sched.submit(JobSpec("python", 42)).wait()
             assert res.state is JobState.FAILED
             assert isinstance(res.exception, InvalidArgument)
 
-    run(main)
+    await main()
 
 
-def test_python_executor_that_waits_for_its_thread() -> None:
+@pytest.mark.anyio
+async def test_python_executor_that_waits_for_its_thread() -> None:
     release = threading.Event()
 
     async def main() -> None:
         async with Scheduler(executors={"python": PythonExecutor(abandon_on_cancel=False)}
                              ) as sched:
             h = sched.submit(JobSpec.python(release.wait))
-            await trio.testing.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()
             h.cancel()
-            await trio.testing.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()
             assert h.state is JobState.RUNNING  # a thread cannot be killed: it waits
             release.set()
             res = await h.wait()
             assert res.state is JobState.CANCELLED and res.value is None  # late value dropped
 
-    run(main)
+    await main()
 
 
 # ------------------------------------------------------------------------------- shell
 
-def test_shell_jobs_call_env_exec_in_a_worker_thread() -> None:
+@pytest.mark.anyio
+async def test_shell_jobs_call_env_exec_in_a_worker_thread() -> None:
     env = DictEnv()
 
     async def main() -> None:
@@ -183,10 +185,11 @@ def test_shell_jobs_call_env_exec_in_a_worker_thread() -> None:
         assert ("get greeting", {"timeout": 30}) in env.calls
         assert ("keys", {}) in env.calls
 
-    run(main)
+    await main()
 
 
-def test_shell_job_without_a_registered_env_fails() -> None:
+@pytest.mark.anyio
+async def test_shell_job_without_a_registered_env_fails() -> None:
     async def main() -> None:
         async with Scheduler() as sched:
             res = await sched.submit(JobSpec.shell("keys", env_id="missing")).wait()
@@ -198,10 +201,11 @@ def test_shell_job_without_a_registered_env_fails() -> None:
             res = await sched.submit(JobSpec("shell", ["keys"], env_id="x")).wait()
             assert res.state is JobState.FAILED
 
-    run(main)
+    await main()
 
 
-def test_cancelling_a_running_shell_job_waits_for_exec_to_return() -> None:
+@pytest.mark.anyio
+async def test_cancelling_a_running_shell_job_waits_for_exec_to_return() -> None:
     env = DictEnv()
     env.release = threading.Event()
 
@@ -209,9 +213,9 @@ def test_cancelling_a_running_shell_job_waits_for_exec_to_return() -> None:
         async with Scheduler() as sched:
             sched.register_env("box", env)
             h = sched.submit(JobSpec.shell("set k v", env_id="box"))
-            await trio.to_thread.run_sync(env.started.wait)
+            await anyio.to_thread.run_sync(env.started.wait)
             assert h.cancel()
-            await trio.testing.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()
             assert h.state is JobState.RUNNING
             assert sched.statistics().running_per_env == {"box": 1}  # slot still held
             assert env.release is not None
@@ -219,13 +223,14 @@ def test_cancelling_a_running_shell_job_waits_for_exec_to_return() -> None:
             res = await h.wait()
             assert res.state is JobState.CANCELLED
 
-    run(main)
+    await main()
     assert env.store == {"k": "v"}  # the command did run to its end
 
 
 # -------------------------------------------------------------------------------- wasi
 
-def test_wasi_jobs_call_env_run_wasi_with_params_and_the_timeout() -> None:
+@pytest.mark.anyio
+async def test_wasi_jobs_call_env_run_wasi_with_params_and_the_timeout() -> None:
     env = DictEnv()
     env.store["doc"] = "one two three"
 
@@ -237,7 +242,7 @@ def test_wasi_jobs_call_env_run_wasi_with_params_and_the_timeout() -> None:
             res = await ok.wait()
             assert res.state is JobState.COMPLETED and res.value == 0
             assert env.store["words:doc"] == "3"
-            # The runtime's own limit stops a runaway module; the trio deadline
+            # The runtime's own limit stops a runaway module; the loop's deadline
             # (far later in real time) never fires.
             runaway = await sched.submit(JobSpec.wasi(spin, env_id="box", timeout=2)).wait()
             assert runaway.state is JobState.FAILED
@@ -246,7 +251,7 @@ def test_wasi_jobs_call_env_run_wasi_with_params_and_the_timeout() -> None:
             assert bad.state is JobState.FAILED
             assert isinstance(bad.exception, InvalidArgument)
 
-    run(main)
+    await main()
     assert ("run_wasi", {"args": ("doc",), "timeout": 10}) in env.calls
     assert ("run_wasi", {"args": (), "timeout": 2}) in env.calls
     assert WasiRun(count_words, {"args": ("doc",)}).params == {"args": ("doc",)}
@@ -258,12 +263,13 @@ class Echo:
     """A custom executor: returns its payload, job id and the env it was given."""
 
     async def run(self, job: JobSpec, context: JobContext) -> Any:
-        await trio.sleep(0)
+        await anyio.sleep(0)
         env = context.env() if job.env_id is not None else None
         return job.payload, context.job_id, env, context.timeout
 
 
-def test_custom_executors_through_the_registry() -> None:
+@pytest.mark.anyio
+async def test_custom_executors_through_the_registry() -> None:
     async def main() -> None:
         async with Scheduler() as sched:
             sched.register_executor("echo", Echo())
@@ -280,7 +286,7 @@ def test_custom_executors_through_the_registry() -> None:
             with pytest.raises(InvalidArgument):
                 sched.submit(JobSpec("echo"))
 
-    run(main)
+    await main()
 
 
 def test_registry_and_env_registry_basics() -> None:
@@ -313,3 +319,23 @@ def test_registry_and_env_registry_basics() -> None:
     assert sched.env_limit("a") == 2
     sched.set_env_limit("a", None)
     assert sched.env_limit("a") is None
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_shell_job_on_an_oanix_env_stops_the_command() -> None:
+    """A real environment: the executor awaits ``aexec``, so the cancel reaches the shell
+    (the file the command appends to stops growing) before the job ends ``cancelled``."""
+    with OanixEnv() as env:
+        async with Scheduler(max_concurrent=1) as sched:
+            sched.register_env("box", env)
+            job = sched.submit(JobSpec.shell("while true; do echo x >> /tmp/grow; done",
+                                             env_id="box"))
+            while not env.namespace.exists("/tmp/grow"):
+                await anyio.sleep(0.01)
+            job.cancel()
+            assert (await job.wait()).state is JobState.CANCELLED
+            size = len(env.namespace.read_bytes("/tmp/grow"))
+            await anyio.sleep(0.3)
+            assert len(env.namespace.read_bytes("/tmp/grow")) == size
+            done = await sched.submit(JobSpec.shell("echo next", env_id="box")).wait()
+            assert done.value.stdout == b"next\n"

@@ -40,6 +40,7 @@ thread-safe methods; requests may be written from any thread.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -56,6 +57,8 @@ from ..retry import RetryPolicy
 from .service import ErrorKind, HttpFs, HttpRequest
 
 __all__ = ["GuardedTransport", "HttpExecutor"]
+
+log = logging.getLogger(__name__)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -220,6 +223,7 @@ class HttpExecutor(RunOnce):
                 try:
                     status, reason, headers, body = await self._attempt(client, req)
                 except PermissionDenied as e:
+                    log.warning("http request %s denied by the policy: %s", req.id, e.strerror)
                     self.service.fail(req.id, "permission_denied", str(e.strerror), attempts)
                     return
                 except _TooLarge as e:
@@ -241,12 +245,15 @@ class HttpExecutor(RunOnce):
                         return
                     retry_after = _retry_after(next(
                         (v for n, v in headers if n.lower() == "retry-after"), None))
-                    kind, message = "error", ""
+                    kind, message = "error", f"status {status} {reason}"
                 if attempts >= self.retry.max_attempts:
                     self.service.fail(req.id, kind, f"{message} (after {attempts} attempt(s))",
                                       attempts)
                     return
-                await trio.sleep(self.retry.delay(attempts, retry_after))
+                delay = self.retry.delay(attempts, retry_after)
+                log.info("http request %s: attempt %d: %s; retrying in %.2f s", req.id,
+                         attempts, message, delay)
+                await trio.sleep(delay)
         except Exception as e:  # a bug or an unexpected library error: report, keep running
             self.service.fail(req.id, "error", f"{type(e).__name__}: {e}", attempts)
         finally:

@@ -36,6 +36,7 @@ Locking: a connector lives in one trio run; the only cross-thread call is the se
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -52,6 +53,8 @@ from ..retry import RetryPolicy
 from .service import NostrFs
 
 __all__ = ["Delay", "NostrRelayConnector"]
+
+log = logging.getLogger(__name__)
 
 _NETWORK_ERRORS = (OSError, WebSocketException, TimeoutError, trio.BrokenResourceError)
 
@@ -154,6 +157,7 @@ class NostrRelayConnector(RunOnce):
                     await self._session(url, ws)
                 error = "connection closed"
             except PermissionDenied as e:
+                log.warning("relay %s denied by the policy: %s", url, e.strerror)
                 self.service.set_relay_state(url, "denied", str(e.strerror))
                 return
             except ConnectionClosed as e:
@@ -167,7 +171,9 @@ class NostrRelayConnector(RunOnce):
                 self.service.connection_lost(url)
             attempt += 1
             self.service.set_relay_state(url, "backoff", error)
-            await trio.sleep(self.reconnect.delay(attempt))
+            delay = self.reconnect.delay(attempt)
+            log.info("relay %s: %s; reconnecting in %.2f s", url, error, delay)
+            await trio.sleep(delay)
 
     async def _checked_address(self, url: str) -> dict[str, Any]:
         """Policy checks; the host/port to connect to (a checked address) or nothing."""

@@ -48,6 +48,7 @@ Locking: a connector lives in one trio run; WsFs wakeups reach it from other thr
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Literal
@@ -66,6 +67,8 @@ from ..retry import RetryPolicy
 from .service import WsErrorKind, WsFs, WsLink, WsOutgoing
 
 __all__ = ["WsConnector", "public_ws_policy"]
+
+log = logging.getLogger(__name__)
 
 
 class _AnyPublicHost(CapabilityPolicy):
@@ -211,7 +214,10 @@ class WsConnector(RunOnce):
                                     f"{failures} attempt(s) in a row)")
             link.set_reconnecting(ended.error or "connection",
                                   ended.message or "closed by the server")
-            await self._backoff(link, self.reconnect.delay(max(1, failures)))
+            delay = self.reconnect.delay(max(1, failures))
+            log.info("websocket %s: %s; reconnecting in %.2f s", link.id,
+                     ended.message or "closed by the server", delay)
+            await self._backoff(link, delay)
             asked = link.close_request()
             if asked is not None:
                 return _Ended("closed", closed_by=asked[2])
@@ -229,6 +235,7 @@ class WsConnector(RunOnce):
             uri = parse_uri(link.url)
             addresses = await self.policy.resolve(uri.host, uri.port)
         except PermissionDenied as e:
+            log.warning("websocket %s denied by the policy: %s", link.id, e.strerror)
             return _Ended("failed", "permission_denied", str(e.strerror))
         except InvalidURI as e:
             return _Ended("failed", "error", f"invalid URL: {e}")
