@@ -132,6 +132,9 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
     "testing": (frozenset({"errors", "paths", "service"}),
                 "the conformance suite: the public contract only"),
     "_sqlite": (frozenset({"errors"}), "opening the SQLite stores: errors only"),
+    "_threads": (frozenset(), "blocking work in a worker thread, for asyncio and trio "
+                              "alike: imports nothing of oanix"),
+    "_verbose": (frozenset(), "the CLIs' -v/--verbose: imports nothing of oanix"),
     "fs": (CORE | {"_sqlite", "snapshot"},
            "storage services: the core only (and the SQLite opener, and snapshot.tree's "
            "walk of their own trees), never wasi, shell, tasks, cap, sched or env"),
@@ -147,7 +150,8 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
                   "WASI bridge finds what it needs through service.py's protocols"),
     "shell": (CORE, "the shell runs over any FileService: the core only; commands the "
                     "environment adds come in through the shell's command table"),
-    "wasi": (CORE | {"fs"}, "the WASI bridge: syncs any namespace into preopens; a host "
+    "wasi": (CORE | {"fs", "_threads"},
+             "the WASI bridge: syncs any namespace into preopens; a host "
                             "directory (fs.workspace) is preopened as it is"),
     "sched": (frozenset({"errors"}),
               "the scheduler knows an environment only through its ShellEnv and WasiEnv "
@@ -159,8 +163,9 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
     "env": (CORE | {"fs", "services", "shell", "wasi", "cap", "limits", "manifest",
                     "snapshot"},
             "the composition: the one part that puts the others together"),
-    "run_wasi": (CORE | {"fs", "wasi"}, "the oanix-run CLI: a namespace and a run"),
-    "tasks": (CORE | {"fs", "services", "shell", "wasi", "sched", "env", "limits"},
+    "run_wasi": (CORE | {"fs", "wasi", "_verbose"}, "the oanix-run CLI: a namespace and a run"),
+    "tasks": (CORE | {"fs", "services", "shell", "wasi", "sched", "env", "limits",
+                      "_verbose"},
               "the task runner, on top of the environment"),
     "harbor": (CORE | {"fs", "shell", "wasi", "env", "limits", "tasks"},
                "oanix as a Harbor environment, on top of everything"),
