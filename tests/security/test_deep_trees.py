@@ -312,7 +312,8 @@ def test_deep_tree_planted_in_a_staging_dir_between_runs(tmp_path: Path) -> None
 # -- dead stagings left by a previous process ------------------------------------------------
 
 CHILD = textwrap.dedent("""
-    import os, sys
+    import logging, os, sys
+    logging.basicConfig()  # oanix logs quietly by default; the program shows warnings
     if os.environ.get("STUCK_BY_MOCK"):
         # The one mock: no way to make an unremovable directory here (not root).
         real_rmdir = os.rmdir
