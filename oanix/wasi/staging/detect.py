@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ...service import ChangeJournal
 from .._inotify import WatchReport
-from .journal import Cursor, Journaled, journal_rels
+from .journal import Cursor, journal_rels
 from .manifest import Subtree
 from .plan import Source
 
@@ -77,7 +78,7 @@ class NamespaceJournal:
 
     __slots__ = ("gen", "journal", "service", "sroot", "sub")
 
-    def __init__(self, sub: Subtree, source: Source, journal: Journaled) -> None:
+    def __init__(self, sub: Subtree, source: Source, journal: ChangeJournal) -> None:
         self.sub = sub
         self.service = source.service
         self.sroot = source.sroot

@@ -15,31 +15,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Protocol
 
 import attrs
 
 from ... import paths
-from ...service import FileService
+from ...service import ChangeJournal, FileService, change_journal
 
-__all__ = ["Cursor", "Journaled", "Tracker", "journal_of", "journal_rels"]
-
-
-class Journaled(Protocol):
-    """A service with a change journal (MemFs, CowFs, MapFs)."""
-
-    @property
-    def generation(self) -> int: ...
-
-    def changed_since(self, generation: int) -> list[str] | None: ...
-
-
-def journal_of(service: FileService) -> Journaled | None:
-    """``service`` when it keeps a change journal, else None."""
-    if not isinstance(getattr(service, "generation", None), int) or not callable(
-            getattr(service, "changed_since", None)):
-        return None
-    return service  # type: ignore[return-value]
+__all__ = ["Cursor", "Tracker", "journal_rels"]
 
 
 def journal_rels(exclude: frozenset[str], sroot: str, changed: Iterable[str]
@@ -88,7 +70,7 @@ class Tracker:
     naming the path written, during the write-back's call. ``pending`` None: lost track.
     """
 
-    def __init__(self, journal: Journaled, sroot: str, gen: int) -> None:
+    def __init__(self, journal: ChangeJournal, sroot: str, gen: int) -> None:
         self.journal = journal
         self.sroot = sroot
         self.cursor = gen
@@ -97,7 +79,7 @@ class Tracker:
     @classmethod
     def following(cls, cursor: Cursor | None) -> Tracker | None:
         """A tracker from ``cursor`` on, when its service still keeps a journal."""
-        journal = None if cursor is None else journal_of(cursor.service)
+        journal = None if cursor is None else change_journal(cursor.service)
         if cursor is None or journal is None:
             return None
         return cls(journal, cursor.sroot, cursor.gen)

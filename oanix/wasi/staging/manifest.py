@@ -26,7 +26,7 @@ import attrs
 from ... import paths
 from ..._beneath import remove_beneath
 from ...errors import NameTooLong
-from ...service import FileService
+from ...service import FileService, mtime_resolution
 from ..quota import Quota
 from .hostio import HOST_PATH_MAX, STAMP_AGE_NS
 from .journal import Cursor, Tracker
@@ -42,10 +42,8 @@ def clock_window(service: FileService) -> float | None:
     """How close to a sync a namespace mtime of ``service`` must be to be racy, when the
     service says how fine its clock is (``mtime_resolution``, seconds); None: unknown.
     """
-    res = getattr(service, "mtime_resolution", None)
-    if isinstance(res, int | float) and not isinstance(res, bool) and res >= 0:
-        return max(2.0 * res, _RACY_WINDOW_MIN)
-    return None
+    res = mtime_resolution(service)
+    return None if res is None else max(2.0 * res, _RACY_WINDOW_MIN)
 
 
 def is_racy(ns_mtime: float, checked: float, window: float | None = None) -> bool:

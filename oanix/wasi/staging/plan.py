@@ -23,11 +23,10 @@ import attrs
 from ... import paths
 from ...errors import NotADirectory
 from ...namespace import Mount, Namespace
-from ...service import FileService
+from ...service import ChangeJournal, FileService, change_journal, host_path, is_computed
 from ..quota import DiskArea, Quota, sum_quotas
 from ..records import Preopen
 from ..rootview import RootLayout
-from .journal import Journaled, journal_of
 from .manifest import PreparedPreopen, Subtree, clock_window
 
 __all__ = ["DirectScan", "Member", "Plan", "PlanCache", "Source", "Staged", "always",
@@ -55,7 +54,7 @@ class Member:
 
     @property
     def computed(self) -> bool:
-        return bool(getattr(self.service, "is_computed", False))
+        return is_computed(self.service)
 
     @property
     def reported_elsewhere(self) -> bool:
@@ -64,8 +63,8 @@ class Member:
     @property
     def host_dir(self) -> str | None:
         """The host directory behind this member when its service is a host directory."""
-        host = getattr(self.service, "host_path", None)
-        if not isinstance(host, str) or getattr(self.service, "closed", False):
+        host = host_path(self.service)
+        if host is None:
             return None
         return os.path.join(host, self.root.lstrip("/")) if self.root != "/" else host
 
@@ -131,7 +130,7 @@ class Source:
     sroot: str  # the subtree's path in the service
     computed: bool  # every file is computed (FuncFs): read on every sync
     window: float | None  # its racy window (``clock_window``)
-    journal: Journaled | None  # the service, when its change journal can be used
+    journal: ChangeJournal | None  # the service, when its change journal can be used
 
 
 @attrs.frozen
@@ -211,7 +210,7 @@ def plan_preopens(ns: FileService, spec: Mapping[str, Preopen] | None,
             rel = paths.relative_to(ns_path, point)
             sroot = m.root if rel == "/" else paths.join(m.root, rel)
             source = Source(m.service, sroot, m.computed, clock_window(m.service),
-                            None if m.computed else journal_of(m.service))
+                            None if m.computed else change_journal(m.service))
         plans.append(Plan(ns_path, guest, writable, None, exclude, source,
                           sum_quotas(m.service for m in members)))
     return plans

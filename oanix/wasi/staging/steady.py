@@ -8,7 +8,7 @@ namespace's lock (``lock``).
 
 from __future__ import annotations
 
-from .journal import Journaled
+from ...service import ChangeJournal
 from .manifest import Subtree
 from .plan import Plan, Staged
 
@@ -21,13 +21,13 @@ class SteadyState:
     def __init__(self) -> None:
         self.staged: Staged | None = None
         self._plans: list[Plan] | None = None
-        self._checks: list[tuple[Journaled, Subtree]] = []
+        self._checks: list[tuple[ChangeJournal, Subtree]] = []
 
     def keep(self, plans: list[Plan], staged: Staged) -> None:
         """Keep ``staged`` for the next runs when each of its copies is checked by its
         service's journal alone (and nothing is shown directly, which is scanned per run):
         then ``reuse`` tells in a few attribute reads that nothing is to be done."""
-        checks: list[tuple[Journaled, Subtree]] = []
+        checks: list[tuple[ChangeJournal, Subtree]] = []
         for plan, (sub, _) in zip((p for p in plans if p.direct is None), staged.subtrees,
                                   strict=True):
             if plan.source is None or plan.source.journal is None:
