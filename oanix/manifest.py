@@ -23,7 +23,16 @@ from .fs.map import MapFs
 from .fs.mem import MemFs
 from .fs.workspace import WorkspaceFs
 from .limits import Limits
-from .values import load_json, parse_count, parse_duration, parse_size
+from .values import (
+    expect_bool,
+    expect_str,
+    expect_strs,
+    expect_table,
+    load_json,
+    parse_count,
+    parse_duration,
+    parse_size,
+)
 
 __all__ = ["CapabilitySpec", "LimitsSpec", "Manifest", "ServiceSpec"]
 
@@ -33,37 +42,6 @@ CapabilityName = Literal["http", "ws", "nostr"]
 
 _POLICY_KEYS: Final = frozenset({"schemes", "hosts", "allow_private", "max_request_bytes",
                                   "max_response_bytes", "max_connections"})
-
-
-def _table(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidArgument(f"{where}: expected a table")
-    return dict(value)
-
-
-def _keys(table: dict[str, Any], where: str, known: frozenset[str]) -> None:
-    unknown = set(table) - known
-    if unknown:
-        raise InvalidArgument(f"{where}: unknown key(s) {sorted(unknown)}; "
-                              f"known: {sorted(known)}")
-
-
-def _str(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{where}: expected true or false, got {value!r}")
-    return value
-
-
-def _strs(value: object, where: str) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
-        raise InvalidArgument(f"{where}: expected a list of strings, got {value!r}")
-    return tuple(_str(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 def _opt(table: dict[str, Any], key: str, where: str, read: Callable[[object, str], T]
@@ -86,9 +64,8 @@ class LimitsSpec:
 
     @classmethod
     def parse(cls, value: object, where: str = "manifest limits") -> LimitsSpec:
-        t = _table(value, where)
-        _keys(t, where, frozenset({"fuel", "memory", "timeout", "max_output", "max_disk",
-                                   "max_disk_files"}))
+        t = expect_table(value, where, known=("fuel", "memory", "timeout", "max_output",
+                                              "max_disk", "max_disk_files"))
 
         def size(v: object, w: str) -> int:
             return parse_size(v, w, minimum=1)
@@ -122,28 +99,27 @@ class ServiceSpec:
 
     @classmethod
     def parse(cls, value: object, where: str, mount: bool) -> ServiceSpec:
-        t = _table(value, where)
-        _keys(t, where, frozenset({"type", "dir", "readonly", "files", "max_bytes", "cow"}
-                                  | ({"path"} if mount else set())))
-        path = _str(t.get("path"), f"{where}.path") if mount else None
+        t = expect_table(value, where, known={"type", "dir", "readonly", "files", "max_bytes",
+                                              "cow"} | ({"path"} if mount else set()))
+        path = expect_str(t.get("path"), f"{where}.path") if mount else None
         kind: Any = t.get("type") or ("workspace" if "dir" in t else
                                       "map" if "files" in t else "mem")
         if kind not in ("mem", "map", "workspace"):
             raise InvalidArgument(f"{where}.type: unknown type {kind!r} (mem, map, workspace)")
         if kind == "workspace" and "dir" not in t:
             raise InvalidArgument(f"{where}: type workspace needs 'dir'")
-        files = _table(t.get("files", {}), f"{where}.files")
+        files = expect_table(t.get("files", {}), f"{where}.files")
         for name, content in files.items():
             if not isinstance(content, str | bytes):
                 raise InvalidArgument(f"{where}.files.{name}: expected a string")
         quota = t.get("max_bytes")
         return cls(
             type=kind, path=path,
-            dir=_opt(t, "dir", where, _str),
-            readonly=_opt(t, "readonly", where, _bool) or False,
+            dir=_opt(t, "dir", where, expect_str),
+            readonly=_opt(t, "readonly", where, expect_bool) or False,
             files=tuple(files.items()),
             max_bytes=parse_size(quota, f"{where}.max_bytes", minimum=1) if quota else None,
-            cow=_opt(t, "cow", where, _bool) or False)
+            cow=_opt(t, "cow", where, expect_bool) or False)
 
 
 @attrs.frozen
@@ -157,17 +133,16 @@ class CapabilitySpec:
 
     @classmethod
     def parse(cls, name: str, value: object, where: str) -> CapabilitySpec:
-        t = _table(value, where)
         if name not in ("http", "ws", "nostr"):
             raise InvalidArgument(f"{where}: unknown capability (http, ws, nostr)")
-        _keys(t, where, _POLICY_KEYS | ({"relays", "secret_key"} if name == "nostr"
-                                        else set()))
+        t = expect_table(value, where, known=_POLICY_KEYS | ({"relays", "secret_key"}
+                                                             if name == "nostr" else set()))
         policy: list[tuple[str, Any]] = []
         for key in ("schemes", "hosts"):
             if key in t:
-                policy.append((key, frozenset(_strs(t[key], f"{where}.{key}"))))
+                policy.append((key, frozenset(expect_strs(t[key], f"{where}.{key}"))))
         if "allow_private" in t:
-            policy.append(("allow_private", _bool(t["allow_private"],
+            policy.append(("allow_private", expect_bool(t["allow_private"],
                                                   f"{where}.allow_private")))
         for key in ("max_request_bytes", "max_response_bytes"):
             if key in t:
@@ -176,8 +151,8 @@ class CapabilitySpec:
             policy.append(("max_connections", parse_count(
                 t["max_connections"], f"{where}.max_connections", minimum=1)))
         return cls(name, tuple(policy),  # type: ignore[arg-type]  # checked above
-                   relays=_strs(t.get("relays", []), f"{where}.relays"),
-                   secret_key=_opt(t, "secret_key", where, _str))
+                   relays=expect_strs(t.get("relays", []), f"{where}.relays"),
+                   secret_key=_opt(t, "secret_key", where, expect_str))
 
 
 @attrs.frozen
@@ -221,19 +196,18 @@ class Manifest:
             InvalidArgument: naming the key (``manifest limits.fuel: ...``).
         """
         w = "manifest"
-        t = _table(data, w)
-        _keys(t, w, frozenset({"id", "cwd", "env", "limits", "workspace", "workspace_at",
-                               "mounts", "tmp_bytes", "capabilities"}))
+        t = expect_table(data, w, known=("id", "cwd", "env", "limits", "workspace",
+                                         "workspace_at", "mounts", "tmp_bytes", "capabilities"))
         env = None
         if "env" in t:
-            env = tuple((str(k), str(v)) for k, v in _table(t["env"], f"{w} env").items())
+            env = tuple((str(k), str(v)) for k, v in expect_table(t["env"], f"{w} env").items())
         mounts = t.get("mounts", [])
         if not isinstance(mounts, list):
             raise InvalidArgument(f"{w} mounts: expected a list of tables")
-        caps = _table(t.get("capabilities", {}), f"{w} capabilities")
+        caps = expect_table(t.get("capabilities", {}), f"{w} capabilities")
         return cls(
-            id=_opt(t, "id", w, _str), cwd=_opt(t, "cwd", w, _str),
-            workspace_at=_opt(t, "workspace_at", w, _str), env=env,
+            id=_opt(t, "id", w, expect_str), cwd=_opt(t, "cwd", w, expect_str),
+            workspace_at=_opt(t, "workspace_at", w, expect_str), env=env,
             tmp_bytes=_opt(t, "tmp_bytes", w, lambda v, k: parse_size(v, k, minimum=1)),
             limits=LimitsSpec.parse(t["limits"]) if t.get("limits") else None,
             workspace=(ServiceSpec.parse(t["workspace"], f"{w} workspace", mount=False)

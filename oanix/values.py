@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any, Final, NoReturn
 
@@ -42,8 +42,9 @@ from .errors import InvalidArgument, InvalidContent
 
 __all__ = ["MAX_COUNT", "MAX_INT_DIGITS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_SECONDS",
            "MAX_SIZE", "check_unicode", "copy_json", "dumps_compact", "dumps_line",
-           "dumps_pretty", "finite_number", "load_json", "parse_count", "parse_duration",
-           "parse_size"]
+           "dumps_pretty", "expect_bool", "expect_int", "expect_number", "expect_str",
+           "expect_strs", "expect_table", "finite_number", "load_json", "parse_count",
+           "parse_duration", "parse_size"]
 
 MAX_SIZE: Final = 2**63 - 1
 MAX_COUNT: Final = 2**63 - 1
@@ -326,3 +327,61 @@ def finite_number(value: Any) -> float | None:
     except OverflowError:
         return None
     return f if math.isfinite(f) else None
+
+
+# -- fields of parsed documents (manifests, receipts) --------------------------------------
+# Each checks one field of a document already parsed and names it (``where``) when it is
+# the wrong type: ``InvalidArgument: manifest limits.fuel: expected an integer, got 'x'``.
+
+def expect_str(value: object, where: str) -> str:
+    """``value`` when it is a string."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def expect_bool(value: object, where: str) -> bool:
+    """``value`` when it is true or false."""
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def expect_int(value: object, where: str) -> int:
+    """``value`` when it is an integer (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{where}: expected an integer, got {value!r}")
+    return value
+
+
+def expect_number(value: object, where: str) -> int | float:
+    """``value`` when it is a number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{where}: expected a number, got {value!r}")
+    return value
+
+
+def expect_strs(value: object, where: str) -> tuple[str, ...]:
+    """``value`` when it is a list of strings, as a tuple."""
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise InvalidArgument(f"{where}: expected a list of strings, got {value!r}")
+    return tuple(expect_str(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def expect_table(value: object, where: str, known: Iterable[str] | None = None,
+                 required: Iterable[str] = ()) -> dict[str, Any]:
+    """``value`` as a dict when it is a table (a JSON object) with no key outside
+    ``known`` (when given) and every key of ``required``."""
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(f"{where}: expected a table, got {type(value).__name__}")
+    table = dict(value)
+    if known is not None:
+        allowed = frozenset(known)
+        unknown = set(table) - allowed
+        if unknown:
+            raise InvalidArgument(f"{where}: unknown key(s) {sorted(unknown)}; "
+                                  f"known: {sorted(allowed)}")
+    missing = [k for k in required if k not in table]
+    if missing:
+        raise InvalidArgument(f"{where}: missing {missing[0]!r}")
+    return table

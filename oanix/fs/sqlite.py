@@ -262,14 +262,7 @@ class SqliteFs(FileService):
 
     def _open(self, path: str, mode: OpenMode) -> io.RawIOBase:
         if not mode.write:
-            with self._reading(path) as conn:
-                row = conn.execute("SELECT is_dir, data FROM node WHERE path = ?",
-                                   (path,)).fetchone()
-                if row is None:
-                    raise self._missing(conn, path)
-            if row[0]:
-                raise IsADirectory(path)
-            return BufferFile(bytes(row[1]), mode, path)
+            return BufferFile(self._read_bytes(path), mode, path)
         with self._writing(path) as conn:
             if path == "/":
                 raise IsADirectory(path)

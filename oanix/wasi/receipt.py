@@ -45,7 +45,16 @@ from ..changes import Changes
 from ..errors import FsError, InvalidArgument, InvalidContent
 from ..namespace import Namespace
 from ..service import FileService, is_computed, is_live
-from ..values import dumps_compact, load_json
+from ..values import (
+    dumps_compact,
+    expect_bool,
+    expect_int,
+    expect_number,
+    expect_str,
+    expect_strs,
+    expect_table,
+    load_json,
+)
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_FILES", "RECEIPT_VERSION", "FileDigest", "Receipt",
            "digest_inputs", "digest_outputs", "input_roots", "record", "sha256", "versions"]
@@ -98,8 +107,8 @@ class FileDigest:
         d = _object(obj, where, ("path", "kind", "size", "sha256"))
         if d["kind"] not in ("file", "dir", "deleted"):
             raise InvalidArgument(f"{where}.kind must be file, dir or deleted")
-        return cls(_str(d["path"], f"{where}.path"), d["kind"],
-                   _int(d["size"], f"{where}.size"),
+        return cls(expect_str(d["path"], f"{where}.path"), d["kind"],
+                   expect_int(d["size"], f"{where}.size"),
                    _opt(d["sha256"], f"{where}.sha256", _hex))
 
 
@@ -169,7 +178,7 @@ class Receipt:
             except InvalidContent as e:
                 raise InvalidArgument(f"receipt: {e.strerror}") from None
         d = _object(obj, "receipt", KEYS)
-        version = _int(d["version"], "receipt.version")
+        version = expect_int(d["version"], "receipt.version")
         if version > RECEIPT_VERSION:
             raise InvalidArgument(f"receipt.version {version} is newer than this oanix "
                                   f"reads ({RECEIPT_VERSION})")
@@ -184,25 +193,25 @@ class Receipt:
         if not isinstance(vers, dict) or not all(isinstance(v, str) for v in vers.values()):
             raise InvalidArgument("receipt.versions must be an object of strings")
         return cls(
-            module_name=_str(module["name"], "receipt.module.name"),
+            module_name=expect_str(module["name"], "receipt.module.name"),
             module_sha256=_hex(module["sha256"], "receipt.module.sha256"),
-            argv=_strings(d["argv"], "receipt.argv"),
-            env_names=_strings(d["env_names"], "receipt.env_names"),
-            cwd=_opt(d["cwd"], "receipt.cwd", _str),
+            argv=expect_strs(d["argv"], "receipt.argv"),
+            env_names=expect_strs(d["env_names"], "receipt.env_names"),
+            cwd=_opt(d["cwd"], "receipt.cwd", expect_str),
             stdin_sha256=_hex(d["stdin_sha256"], "receipt.stdin_sha256"),
             preopens=_opt(d["preopens"], "receipt.preopens", _preopen_table),
             limits=limits,
             inputs=_digests(d["inputs"], "receipt.inputs"),
-            inputs_complete=_bool(d["inputs_complete"], "receipt.inputs_complete"),
+            inputs_complete=expect_bool(d["inputs_complete"], "receipt.inputs_complete"),
             outputs=_digests(d["outputs"], "receipt.outputs"),
-            exit_code=_opt(d["exit_code"], "receipt.exit_code", _int),
-            trap=_opt(d["trap"], "receipt.trap", _str),
-            status=_int(d["status"], "receipt.status"),
-            fuel_consumed=_int(d["fuel_consumed"], "receipt.fuel_consumed"),
+            exit_code=_opt(d["exit_code"], "receipt.exit_code", expect_int),
+            trap=_opt(d["trap"], "receipt.trap", expect_str),
+            status=expect_int(d["status"], "receipt.status"),
+            fuel_consumed=expect_int(d["fuel_consumed"], "receipt.fuel_consumed"),
             stdout_sha256=_hex(d["stdout_sha256"], "receipt.stdout_sha256"),
             stderr_sha256=_hex(d["stderr_sha256"], "receipt.stderr_sha256"),
-            started=_str(d["started"], "receipt.started"),
-            duration=float(_number(d["duration"], "receipt.duration")),
+            started=expect_str(d["started"], "receipt.started"),
+            duration=float(expect_number(d["duration"], "receipt.duration")),
             versions=dict(vers), version=version)
 
 
@@ -310,56 +319,19 @@ def _made_on_reading(ns: FileService) -> frozenset[str]:
 # -- strict reading of the JSON form --------------------------------------------------------
 
 def _object(obj: object, where: str, keys: Sequence[str]) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise InvalidArgument(f"{where} must be a JSON object")
-    missing = [k for k in keys if k not in obj]
-    if missing:
-        raise InvalidArgument(f"{where} has no {missing[0]!r}")
-    extra = sorted(set(obj) - set(keys))
-    if extra:
-        raise InvalidArgument(f"{where} has an unknown key {extra[0]!r}")
-    return obj
-
-
-def _str(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{where} must be a string")
-    return value
+    """``obj`` when it is a JSON object with exactly ``keys``."""
+    return expect_table(obj, where, known=keys, required=keys)
 
 
 def _hex(value: object, where: str) -> str:
-    text = _str(value, where)
+    text = expect_str(value, where)
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise InvalidArgument(f"{where} must be a sha256 in lowercase hex")
     return text
 
 
-def _int(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{where} must be an integer")
-    return value
-
-
-def _number(value: object, where: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"{where} must be a number")
-    return value
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{where} must be true or false")
-    return value
-
-
 def _opt(value: object, where: str, check: Any) -> Any:
     return None if value is None else check(value, where)
-
-
-def _strings(value: object, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{where} must be a list of strings")
-    return tuple(value)
 
 
 def _preopen_table(value: object, where: str) -> dict[str, tuple[str, bool | None]]:
@@ -371,7 +343,7 @@ def _preopen_table(value: object, where: str) -> dict[str, tuple[str, bool | Non
         writable = d["writable"]
         if writable is not None and not isinstance(writable, bool):
             raise InvalidArgument(f"{where}[{ns!r}].writable must be true, false or null")
-        out[ns] = (_str(d["guest"], f"{where}[{ns!r}].guest"), writable)
+        out[ns] = (expect_str(d["guest"], f"{where}[{ns!r}].guest"), writable)
     return out
 
 
