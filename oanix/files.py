@@ -34,8 +34,8 @@ from .errors import (
 )
 from .service import FileService, OpenMode, Stat, check_open
 
-__all__ = ["BufferFile", "CappedFile", "ModeFile", "check_write_only", "find_fixed",
-           "id_order", "read_only_file", "refuse_dir"]
+__all__ = ["BufferFile", "CappedFile", "ModeFile", "check_capped", "check_write_only",
+           "find_fixed", "id_order", "read_only_file", "refuse_dir"]
 
 T = TypeVar("T")
 
@@ -248,6 +248,18 @@ class BufferFile(ModeFile):
         """The current content of the whole buffer."""
         with self._lock:
             return bytes(self._buf)
+
+
+def check_capped(path: str, size: int, limit: int, what: str) -> None:
+    """Refuse a whole request of ``size`` bytes written at once (``write_bytes``) past
+    ``limit``, as ``CappedFile`` refuses one that grows past it.
+
+    Raises:
+        NoSpace: naming ``path`` and ``what`` ("a query file"); nothing of it is taken.
+    """
+    if size > limit:
+        raise NoSpace(path, f"{what} capped at {limit} bytes: {size} bytes refused; "
+                            "nothing of it taken")
 
 
 class CappedFile(BufferFile):

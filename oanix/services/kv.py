@@ -73,7 +73,7 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile, CappedFile
+from ..files import BufferFile, CappedFile, check_capped
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import dumps_pretty, load_json
 
@@ -431,9 +431,7 @@ class KvFs(FileService):
             raise IsADirectory(path)
         key = self._key_of(path, writing=True)
         if key == CAS:
-            if len(data) > self._request_cap:
-                raise NoSpace(path, f"a {CAS} request is capped at {self._request_cap} "
-                                    f"bytes: {len(data)} bytes refused; nothing done")
+            check_capped(path, len(data), self._request_cap, f"a {CAS} request")
             self._request(data)
         elif key == CAS_RESULT:
             raise PermissionDenied(path, f"{CAS_RESULT} is read-only: write {CAS}")

@@ -70,12 +70,11 @@ from .._sqlite import connect, translate
 from ..errors import (
     InvalidContent,
     IsADirectory,
-    NoSpace,
     NotADirectory,
     NotFound,
     PermissionDenied,
 )
-from ..files import BufferFile, CappedFile
+from ..files import BufferFile, CappedFile, check_capped
 from ..service import FileService, OpenMode, Stat, check_open
 from ..values import dumps_pretty, load_json, parse_count, parse_duration
 from . import _sql_worker
@@ -323,9 +322,7 @@ class SqlFs(FileService):
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         if path == "/query":
-            if len(data) > self.max_file_bytes:
-                raise NoSpace(path, f"a query file is capped at {self.max_file_bytes} "
-                                    f"bytes: {len(data)} bytes refused; nothing run")
+            check_capped(path, len(data), self.max_file_bytes, "a query file")
             self._submit(data)
         else:
             super()._write_bytes(path, data)

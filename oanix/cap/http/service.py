@@ -80,13 +80,13 @@ from ...errors import (
     InvalidArgument,
     InvalidContent,
     IsADirectory,
-    NoSpace,
     NotADirectory,
     NotFound,
     PermissionDenied,
 )
 from ...files import (
     CappedFile,
+    check_capped,
     check_write_only,
     find_fixed,
     id_order,
@@ -531,9 +531,7 @@ class HttpFs(FileService):
 
     def _write_bytes(self, path: str, data: bytes) -> None:
         if path == "/request":
-            if len(data) > self.max_file_bytes:
-                raise NoSpace(path, f"a request file capped at {self.max_file_bytes} bytes: "
-                                    f"{len(data)} bytes refused; nothing submitted")
+            check_capped(path, len(data), self.max_file_bytes, "a request file")
             self._submit_bytes(data)
         else:
             super()._write_bytes(path, data)
