@@ -413,7 +413,7 @@ class WasiRuntime:
         env = dict(config.env)
         if config.cwd is not None:
             env["PWD"] = config.cwd
-        wall = receipt.now_utc()
+        wall = receipt.now_utc() if config.receipt else ""
         if namespace is None:
             if config.preopens:
                 raise InvalidArgument("preopens need a namespace")
