@@ -391,12 +391,13 @@ class State:
     locals: list[dict[str, str | None]] = attrs.field(factory=list)
     exit_trap: str | None = None
     arrays: dict[str, dict[int, str]] = attrs.field(factory=dict)
+    last_job: int | None = None  # $!
 
     def copy(self) -> State:
         return State(dict(self.vars), set(self.exported), dict(self.functions),
                      list(self.positional), self.cwd, set(self.options), self.status,
                      self.name, [dict(f) for f in self.locals], self.exit_trap,
-                     {k: dict(v) for k, v in self.arrays.items()})
+                     {k: dict(v) for k, v in self.arrays.items()}, self.last_job)
 
     def env(self) -> dict[str, str]:
         return {k: v for k, v in self.vars.items() if k in self.exported}

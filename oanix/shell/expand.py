@@ -87,7 +87,7 @@ class Expander:
         if name == "RANDOM":
             return str(random.randrange(32768))
         if name == "!":
-            return ""
+            return "" if st.last_job is None else str(st.last_job)
         if name == "-":
             return "".join(sorted(o[0] for o in st.options
                                   if o in ("errexit", "xtrace", "nounset")))

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import BinaryIO
 
+import attrs
+
 from .. import paths
 from ..errors import FsError
 from ..service import FileService
@@ -50,6 +52,7 @@ from .context import (
     strerror,
 )
 from .expand import Expander
+from .jobs import Jobs
 from .lexer import ShellSyntaxError
 from .parser import (
     AndOr,
@@ -111,6 +114,7 @@ class Interp(Expander):
         self.err: Writer = _Null()  # stderr for expansion errors and substitutions
         self._cmdsub_status: int | None = None
         self._exec_files: list[BinaryIO] = []  # opened by `exec >file`, closed after exec()
+        self.jobs = Jobs()  # `cmd &`: shared by every copy (stages, jobs) of this shell
 
     # -- entry points --------------------------------------------------------------------
 
@@ -131,6 +135,7 @@ class Interp(Expander):
                     if trap:  # an EXIT trap set by this script runs when it ends
                         self.run_source(trap, io)
                         self.st.status = status
+                    self.jobs.wait(None, mine)  # the line is done when its jobs are
                     # a program stopped by the time left (wasm) ends the line as it stops
                     timed_out = status == 124 and mine.expired_scope() is not None
                 except Cancelled as c:
@@ -138,6 +143,7 @@ class Interp(Expander):
                     self.st.status = status
                     self.st.exit_trap = None
                     err.write(f"{self.st.name}: {c.scope.reason}\n".encode())
+                    self.jobs.wait(None, None)  # stopping with the line, as stages do
         finally:
             for f in self._exec_files:
                 with suppress(FsError):
@@ -192,8 +198,21 @@ class Interp(Expander):
     def run_script(self, script: Script, io: IO) -> int:
         status = 0
         for item in script.items:
-            status = self.run_and_or(item, io)
+            status = self._start_job(item, io) if item.background else self.run_and_or(
+                item, io)
         return status
+
+    def _start_job(self, a: AndOr, io: IO) -> int:
+        """``a &``: start it as a background job (see ``oanix.shell.jobs``); status 0."""
+        child = self._stage_interp()
+        child.cond_depth = 0
+        job_io = IO(Input(b""), dict(io.out))
+        plain = attrs.evolve(a, background=False)
+        self.st.last_job = self.jobs.start(
+            lambda: child._run_alone(lambda: child.run_and_or(plain, job_io)),
+            current(), _WORKERS.submit)
+        self.st.status = 0
+        return 0
 
     def run_and_or(self, a: AndOr, io: IO) -> int:
         last = len(a.rest)
@@ -272,8 +291,13 @@ class Interp(Expander):
         return child
 
     def _run_stage(self, cmd: Command, io: IO) -> int:
+        return self._run_alone(functools.partial(self.run_command, cmd, io))
+
+    def _run_alone(self, fn: Callable[[], int]) -> int:
+        """``fn`` in this copy of the shell (a stage, a job): its status, ``exit`` and a
+        closed pipe included; the files its ``exec`` opened are closed after."""
         try:
-            return self._catch_exit(functools.partial(self.run_command, cmd, io))
+            return self._catch_exit(fn)
         except PipeClosed:
             return 141
         finally:

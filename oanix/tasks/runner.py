@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 import yaml
@@ -410,17 +410,25 @@ def run_trial(task: TaskSpec | str | Path, agent: str | Agent = "oracle", *,
 
             status, kw = run_steps(spec, agent_fn, workspace, workdir, env_vars, rt,
                                    agent_timeout)
-            kw["notes"] = (*notes, *kw.get("notes", ()))
-            return result(status, **kw)
-        status, kw = run_phase(spec, agent_fn, spec.instruction, workspace, workdir,
-                               env_vars, rt, agent_timeout or spec.agent_timeout_sec)
+        else:
+            status, kw = run_phase(spec, agent_fn, spec.instruction, workspace, workdir,
+                                   env_vars, rt, agent_timeout or spec.agent_timeout_sec)
         kw["notes"] = (*notes, *kw.get("notes", ()))
+        if notes and status in _MAYBE_THE_ENVIRONMENTS:
+            # The image's ENTRYPOINT/CMD did not run as under Docker (a server the tests
+            # reach, most often): a failing verifier may be the environment's doing, so
+            # the trial is not charged to the agent. A pass stands.
+            status, kw["unsupported"] = "environment_unsupported", tuple(notes)
         return result(status, **kw)
     except OanixError as e:
         return result("error", error=f"{type(e).__name__}: {e}")
     finally:
         if own_runtime:
             rt.close()
+
+
+# The verdicts a missing ENTRYPOINT/CMD can cause (see run_trial).
+_MAYBE_THE_ENVIRONMENTS: Final = ("failed", "verifier_timeout")
 
 
 def _no_solution(spec: TaskSpec) -> str | None:
@@ -464,9 +472,11 @@ def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str,
         return [f"ENTRYPOINT/CMD {line!r} still running after 30 s: stopped"]
     if error or res is None:
         return [f"ENTRYPOINT/CMD {line!r} could not run here: {error}"]
+    why = (res.stderr_text.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
     if res.exit_code != 0:
-        why = (res.stderr_text.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
         return [f"ENTRYPOINT/CMD {line!r} could not run here: {why}"]
+    if res.stderr.strip():  # a part of it failed (a server started with `&`, most often)
+        return [f"ENTRYPOINT/CMD {line!r} reported an error here: {why}"]
     return []
 
 

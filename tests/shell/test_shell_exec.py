@@ -424,3 +424,26 @@ def test_arrays(sh: Shell) -> None:
     res = sh.exec('a=(one "two words" three); a+=(four); a[1]=2; '
                   'echo ${#a[@]} "${a[1]}" "${a[-1]}"; for x in "${a[@]:2}"; do echo "<$x>"; done')
     assert res.stdout_text == "4 2 four\n<three>\n<four>\n"
+
+
+# -- background jobs --------------------------------------------------------------------
+
+
+def test_a_background_job_runs_beside_the_script_and_the_line_waits_for_it(sh: Shell) -> None:
+    # the job writes after the script's own echo: the line ended only once it had
+    res = sh.exec("(sleep 0.2; echo job > j.txt; echo from-job) & echo pid=$!; echo main")
+    lines = out(res).splitlines()
+    assert lines[0].startswith("pid=") and int(lines[0][4:]) > 0
+    assert lines[1:] == ["main", "from-job"], lines
+    assert sh.exec("cat j.txt").stdout_text == "job\n"
+    # its standard input is empty, as in a shell without job control
+    assert out(sh.exec("cat & wait", stdin=b"not for the job")) == ""
+
+
+def test_the_line_timeout_stops_its_background_jobs(sh: Shell) -> None:
+    res = sh.exec("while :; do echo x >> spin.txt; done & sleep 100 & echo started",
+                  timeout=0.3)
+    assert (res.exit_code, res.timed_out, out(res)) == (124, True, "started\n")
+    size = sh.exec("wc -c < spin.txt").stdout_text
+    assert sh.exec("sleep 0.2; echo still usable").stdout_text == "still usable\n"
+    assert sh.exec("wc -c < spin.txt").stdout_text == size  # the loop stopped

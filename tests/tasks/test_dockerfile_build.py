@@ -92,6 +92,42 @@ def test_entrypoint_runs_at_start_or_is_reported(tmp_path: Path,
     assert any("nginx" in n for n in result.notes)
 
 
+SERVER_IMAGE = """FROM ubuntu:24.04
+COPY entrypoint.sh /entrypoint.sh
+COPY server.py /usr/local/bin/server.py
+ENTRYPOINT ["/entrypoint.sh"]
+WORKDIR /app
+"""
+
+SERVER_FILES = {
+    "entrypoint.sh": "#!/bin/bash\nset -euo pipefail\n"
+                     "python3 /usr/local/bin/server.py &\n"
+                     "mkdir -p /app/ready\nexec \"$@\"\n",
+    "server.py": "import http.server\n"
+                 "http.server.HTTPServer(('', 80), http.server.BaseHTTPRequestHandler)"
+                 ".serve_forever()\n",
+}
+
+
+def test_a_failing_trial_whose_entrypoint_server_did_not_start_is_not_the_agents(
+        tmp_path: Path, runtime: WasiRuntime) -> None:
+    # The image's entrypoint starts a server with `&` (which cannot listen in the
+    # sandbox) and goes on; the tests reach the server, so they fail whatever the agent
+    # does: the trial is environment_unsupported, naming the entrypoint and the error.
+    task = harbor_task(tmp_path / "srv", SERVER_IMAGE, "true",
+                       "curl -sf http://localhost/ >/dev/null", files=SERVER_FILES)
+    result = run_trial(task, "oracle", runtime=runtime)
+    assert result.status == "environment_unsupported", (result.status, result.notes)
+    assert any("/entrypoint.sh" in u and "Errno" in u for u in result.unsupported)
+    # the rest of the entrypoint ran (the job did not stop the script), so a test that
+    # does not need the server passes, and a pass stands
+    ok = harbor_task(tmp_path / "ok", SERVER_IMAGE, "true", "test -d /app/ready",
+                     files=SERVER_FILES)
+    result = run_trial(ok, "oracle", runtime=runtime)
+    assert result.status == "passed", (result.status, result.notes, result.unsupported)
+    assert any("reported an error" in n for n in result.notes)
+
+
 def test_docker_image_without_dockerfile_is_unsupported(tmp_path: Path,
                                                        runtime: WasiRuntime) -> None:
     task = harbor_task(tmp_path / "img", None, "true", "true",

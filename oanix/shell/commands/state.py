@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from ...errors import FsError
+from ..cancel import current
 from ..context import Ctx, ShellExit, State, _LoopJump, _Return, strerror
 from ..interp import Interp
 from ..table import COMMANDS, SPECIAL, Usage, command, getopts
@@ -670,7 +671,24 @@ def _trap(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-@command("wait umask alias unalias hash ulimit shopt", SPECIAL)
+@command("wait", SPECIAL)
+def _wait(ctx: Ctx, argv: list[str]) -> int:
+    """``wait [ID...]``: every background job, or each one named (``$!``); the status of
+    the last named, 127 for one this shell did not start."""
+    status = 0
+    named: list[str | None] = list(argv[1:])
+    for arg in named or [None]:
+        if arg is not None and not arg.isdigit():
+            ctx.error(f"`{arg}': not a pid or valid job spec")
+            return 1
+        got = ctx.shell.jobs.wait(None if arg is None else int(arg), current())
+        if got is None:
+            ctx.error(f"pid {arg} is not a child of this shell")
+        status = 127 if got is None else got
+    return status
+
+
+@command("umask alias unalias hash ulimit shopt", SPECIAL)
 def _noop(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
