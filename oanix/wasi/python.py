@@ -51,6 +51,12 @@ DEFAULT_MEMORY_LIMIT: Final = 1 << 30
 _LIMIT_KEYS: Final = frozenset({"env", "stdin", "cwd", "preopens", "fuel", "memory_limit",
                                 "timeout", "max_output", "max_disk", "max_disk_files",
                                 "receipt"})
+EMBEDDED_DIRS: Final = {"/usr": frozenset({"local"}), "/usr/local": frozenset({"lib"}),
+                         "/usr/local/lib": frozenset({"python3.12", "python312.zip"})}
+"""The guest directories the module's embedded standard library provides, and the names
+in each: the namespace's other directories there get preopens of their own, so
+``/usr/local/bin``, ``/usr/share`` and the like stay visible (``rootview.unshadow``)."""
+
 PYTHON_USER_BASE: Final = "/.oanix-python"
 """Where the interpreter's user base (its start-up ``.pth``) is preopened."""
 # What a .pth line in the user site-packages does while ``site`` starts, before the
@@ -208,7 +214,7 @@ def run_python(code: str | None = None, script: str | None = None,
         env["PYTHONUSERBASE"] = PYTHON_USER_BASE
     config = RunConfig(argv=args, argv0="python", env=env, **options)
     handle = rt.compile(python_wasm_path(), name="python")
-    result = rt._run(handle, namespace, config, extra)
+    result = rt._run(handle, namespace, config, extra, EMBEDDED_DIRS)
     if (result.trap is None and result.exit_code == 1 and config.memory_limit is not None
             and _ends_with_memory_error(result.stderr)):
         result = attrs.evolve(result, trap=Trap(

@@ -21,17 +21,22 @@ usual; both are reported as refused, since a mount point cannot be moved or remo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat as stat_mod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .. import paths
-from .._beneath import lstat_beneath, remove_beneath
+from .._beneath import lstat_beneath, open_dir_beneath, remove_beneath
 
-__all__ = ["OUTSIDE_MOUNTS", "RootLayout", "plan_root"]
+if TYPE_CHECKING:
+    from .staging import PreparedPreopen
+
+__all__ = ["OUTSIDE_MOUNTS", "RootLayout", "plan_root", "unshadowed"]
 
 # The reason a write beside the mounts is refused (``RunResult.changes.refused``).
 OUTSIDE_MOUNTS = "Unsupported: written outside every mount"
@@ -215,3 +220,63 @@ def top_level(guests: Iterable[str]) -> list[str]:
 
 def _depth_first(rel: str) -> tuple[int, str]:
     return (rel.count("/"), rel)
+
+
+
+@contextlib.contextmanager
+def unshadowed(preopens: Sequence[PreparedPreopen], shadowed: Mapping[str, frozenset[str]]
+               ) -> Iterator[list[PreparedPreopen]]:
+    """The preopens that keep a namespace's directories visible where the module itself
+    provides directories (CPython's embedded standard library under ``/usr/local/lib``),
+    valid inside the block.
+
+    ``shadowed`` maps each guest directory the module provides to the names it holds
+    there. wasi-libc resolves a path through the longest matching preopen, and a
+    module's own directory wins a tie, so each other subdirectory of a shadowed
+    directory that the preopens show is preopened again at its own guest path: the same
+    directory, so reads and writes through it are the preopen's own. Files directly in a
+    shadowed directory stay hidden (a preopen is a directory).
+
+    A guest may be changing these directories (a session's guest left running): each one
+    is opened beneath its preopen without following a link, and wasmtime is given that
+    descriptor's ``/proc/self/fd`` path (it opens a preopen when it is configured), so
+    a link swapped in cannot lead it out. The descriptors close when the block ends.
+    """
+    fds: list[int] = []
+    try:
+        yield _reveal(preopens, shadowed, fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _reveal(preopens: Sequence[PreparedPreopen], shadowed: Mapping[str, frozenset[str]],
+            fds: list[int]) -> list[PreparedPreopen]:
+    taken = {p.guest for p in preopens}
+    out: list[PreparedPreopen] = []
+    for guest_dir, provided in shadowed.items():
+        holder = max((p for p in preopens if paths.is_within(guest_dir, p.guest)),
+                     key=lambda p: len(p.guest), default=None)
+        if holder is None:
+            continue
+        try:
+            dfd = open_dir_beneath(holder.host,
+                                   paths.relative_to(guest_dir, holder.guest).lstrip("/"))
+        except OSError:  # not in the namespace (or not a directory): nothing to show
+            continue
+        try:
+            names = sorted(os.listdir(dfd))
+            for name in names:
+                guest = paths.join(guest_dir, name)
+                if name in provided or guest in taken:
+                    continue
+                try:
+                    fd = open_dir_beneath(dfd, name)
+                except OSError:  # a file, a link, or gone
+                    continue
+                fds.append(fd)
+                out.append(attrs.evolve(holder, host=f"/proc/self/fd/{fd}", guest=guest))
+                taken.add(guest)
+        finally:
+            os.close(dfd)
+    return out

@@ -48,6 +48,7 @@ from .live import LiveBridge, LiveViews
 from .output import Captured, OutputPool, wait_for_output_release
 from .quota import DiskMeter
 from .records import NamespacePath, RunConfig, RunResult, Trap
+from .rootview import unshadowed
 from .staging import (
     DEFAULT_SCAN_LIMIT,
     NamespaceStaging,
@@ -406,7 +407,10 @@ class WasiRuntime:
         return await run_stoppable(functools.partial(self.run, module, namespace, config))
 
     def _run(self, module: ModuleSource, namespace: FileService | None, config: RunConfig,
-             extra: Sequence[PreparedPreopen]) -> RunResult:
+             extra: Sequence[PreparedPreopen],
+             shadowed: Mapping[str, frozenset[str]] | None = None) -> RunResult:
+        """``run``, with ``extra`` preopens, and the guest directories the module itself
+        provides (``shadowed``: see ``rootview.unshadowed``)."""
         started = time.perf_counter()
         handle = self.compile(module)
         argv = [config.argv0 if config.argv0 is not None else handle.name, *config.argv]
@@ -430,10 +434,13 @@ class WasiRuntime:
                 if config.receipt else ((), True))
         key = id(namespace)
         namespace, bridges, staging = self._bind(namespace)
-        with staging.lock:
+        with staging.lock, contextlib.ExitStack() as revealed:
             stdin = self._stdin(config, namespace)
             staged = staging.prepare(config.preopens)
             preopens = [*staged.preopens, *extra] if extra else staged.preopens
+            if shadowed:
+                preopens = [*preopens,
+                            *revealed.enter_context(unshadowed(preopens, shadowed))]
             refused: list[tuple[str, str]] = []
             self._run_preopens[key] = preopens
             try:

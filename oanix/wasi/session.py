@@ -77,9 +77,10 @@ from ..service import FileService
 from ._park import Call, Parking
 from .deadline import HELPER_NAME, Deadline, bind_poll
 from .live import LiveBridge, LiveViews
-from .python import DEFAULT_MEMORY_LIMIT, default_runtime, python_wasm_path
+from .python import DEFAULT_MEMORY_LIMIT, EMBEDDED_DIRS, default_runtime, python_wasm_path
 from .quota import DiskMeter
 from .records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
+from .rootview import unshadowed
 from .runtime import (
     UNLIMITED_FUEL,
     CompiledModule,
@@ -243,9 +244,10 @@ class PythonSession:
                 staged = self._staging.prepare(self._config.preopens)
                 self._staging.collect(staged)  # nothing ran yet: this just settles it
             self._preopens = staged.preopens
-            preopens = self._preopens
+            preopens = staged.preopens
         store = new_store(self._handle.engine, UNLIMITED_FUEL, self._config.memory_limit)
-        wasi = wasi_config(argv, env, preopens)
+        with unshadowed(preopens, EMBEDDED_DIRS if preopens else {}) as revealed:
+            wasi = wasi_config(argv, env, [*preopens, *revealed])  # opened here
         wasi.stdin_file = paths_["in"]
         wasi.stdout_file = paths_["out"]
         wasi.stderr_file = paths_["err"]

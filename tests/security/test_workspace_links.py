@@ -78,3 +78,30 @@ def test_links_are_removed_in_a_workspace_too_large_to_scan(
     assert res.ok, res.stderr_text
     assert _links(repo) == ["users-own-link"]
     assert [p for p, why in res.changes.refused if "symbolic link" in why] == ["/repo/evil"]
+
+
+def test_a_link_where_the_embedded_library_shadows_usr_is_not_followed(
+        rt: WasiRuntime, tmp_path: Path) -> None:
+    # The directories under /usr are preopened again beside CPython's embedded library
+    # (see rootview.unshadowed). A link there, in a host directory shown as it is, must
+    # not become a preopen of wherever it points.
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("host secret")
+    usr = tmp_path / "usr"
+    (usr / "local").mkdir(parents=True)
+    (usr / "share").mkdir()
+    (usr / "share" / "ok.txt").write_text("shown")
+    os.symlink(secret, usr / "local" / "bin")
+    os.symlink(secret, usr / "games")
+    ns = Namespace()
+    ns.mount("/usr", WorkspaceFs(str(usr)))
+    probe = ("import os\n"
+             "for d in ('/usr/share', '/usr/local/bin', '/usr/games'):\n"
+             "    try: print(d, sorted(os.listdir(d)))\n"
+             "    except OSError as e: print(d, 'refused')\n")
+    res = run_python(probe, namespace=ns, runtime=rt, timeout=60)
+    assert res.ok, res.stderr_text
+    assert res.stdout_text.splitlines() == [
+        "/usr/share ['ok.txt']", "/usr/local/bin refused", "/usr/games refused"]
+    assert "key.txt" not in res.stdout_text

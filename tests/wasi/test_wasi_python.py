@@ -210,3 +210,41 @@ def test_new_process_hits_the_disk_cache(rt: WasiRuntime, wasi_cache_dir: Path) 
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == ["hi from a new process\n", 1, 0, 0]
     assert "panicked" not in out.stderr
+
+
+USR_PROBE = """import json, os
+seen = {}
+for d in ("/usr", "/usr/local", "/usr/local/bin", "/usr/share/doc", "/usr/local/lib"):
+    try:
+        seen[d] = sorted(os.listdir(d))
+    except OSError as e:
+        seen[d] = e.strerror
+seen["script"] = open("/usr/local/bin/tool.py").read()
+open("/usr/local/bin/made-by-guest.txt", "w").write("written through /usr/local/bin")
+print(json.dumps(seen))
+"""
+
+
+def test_the_namespaces_usr_stays_visible_beside_the_embedded_library(
+        rt: WasiRuntime) -> None:
+    # CPython's standard library is embedded at /usr/local/lib: the namespace's own
+    # directories under /usr and /usr/local are shown beside it, readable and writable.
+    root = MemFs()
+    root.makedirs("/usr/local/bin")
+    root.write_text("/usr/local/bin/tool.py", "print('tool')\n")
+    root.makedirs("/usr/share/doc")
+    root.write_text("/usr/share/doc/README", "doc\n")
+    ns = Namespace()
+    ns.mount("/", root)
+    res = run_python(USR_PROBE, namespace=ns, runtime=rt, timeout=60)
+    assert res.ok, res.stderr_text
+    seen = json.loads(res.stdout_text)
+    assert seen["/usr/local/bin"] == ["tool.py"]
+    assert seen["/usr/share/doc"] == ["README"]
+    assert seen["script"] == "print('tool')\n"
+    assert "python3.12" in seen["/usr/local/lib"]  # the library itself is still there
+    assert root.read_text("/usr/local/bin/made-by-guest.txt") == (
+        "written through /usr/local/bin")
+    assert res.changes.added == ("/usr/local/bin/made-by-guest.txt",)
+    res = run_python(script="/usr/local/bin/tool.py", namespace=ns, runtime=rt, timeout=60)
+    assert (res.exit_code, res.stdout_text) == (0, "tool\n")
