@@ -15,11 +15,16 @@ The same ``Userland`` serves the image build, the agent's shell and the verifier
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from .. import paths
+from ..service import FileService
 from ..shell.context import Ctx
 from ..shell.table import COMMANDS, SPECIAL
+from ..wasi.python import DIST_PACKAGES
 from .sandbox_python import build_site, python_version_note, requirement_name
 
 __all__ = ["Userland", "apt_package_provided"]
@@ -57,6 +62,17 @@ def apt_package_provided(name: str, shell_commands: Iterable[str] = ()) -> bool:
     have = {*COMMANDS, *SPECIAL, *shell_commands}
     command = _BY_COMMAND.get(name)
     return command is not None and command in have
+
+
+def _install_site(ns: FileService, site: Path) -> None:
+    """Copy the files of ``site`` (a directory ``build_site`` made: trusted) into
+    ``DIST_PACKAGES`` of ``ns``, as pip would into the image."""
+    for top, _dirs, files in os.walk(site):
+        rel = os.path.relpath(top, site)
+        at = DIST_PACKAGES if rel == "." else paths.join(DIST_PACKAGES, *rel.split(os.sep))
+        ns.makedirs(at, exist_ok=True)
+        for name in files:
+            ns.write_bytes(paths.join(at, name), Path(top, name).read_bytes())
 
 
 def _python_package(apt_name: str) -> str | None:
@@ -174,6 +190,10 @@ class Userland:
         status = 0
         for u in site.unsupported:
             status = self._refuse(ctx, f"python package {u}")
+        try:
+            _install_site(ctx.namespace, site.path)
+        except OSError as e:
+            return self._refuse(ctx, f"cannot install into {DIST_PACKAGES}: {e}")
         self.packages.extend(r for r in new if requirement_name(r)[0] not in bad)
         return status
 

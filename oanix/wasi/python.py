@@ -57,17 +57,24 @@ EMBEDDED_DIRS: Final = {"/usr": frozenset({"local"}), "/usr/local": frozenset({"
 in each: the namespace's other directories there get preopens of their own, so
 ``/usr/local/bin``, ``/usr/share`` and the like stay visible (``rootview.unshadow``)."""
 
+DIST_PACKAGES: Final = "/usr/lib/python3/dist-packages"
+"""Debian's directory of installed Python packages: on the interpreter's ``sys.path``
+when the namespace has it (the task runner's ``pip`` installs there)."""
+
 PYTHON_USER_BASE: Final = "/.oanix-python"
 """Where the interpreter's user base (its start-up ``.pth``) is preopened."""
 # What a .pth line in the user site-packages does while ``site`` starts, before the
 # program (a sitecustomize.py would cost ~50 M more instructions: reading source imports
-# tokenize): change to $PWD, name an interpreter in sys.executable, and arrange for the
+# tokenize): change to $PWD, name an interpreter in sys.executable, put Debian's
+# DIST_PACKAGES on sys.path when the namespace has it, and arrange for the
 # sandbox's subprocess (``oanix_subprocess``, from ``guest_subprocess.py``) to be patched
 # in when, and only when, the program imports subprocess.
 _STARTUP: Final = """\
 import os, sys
 os.chdir(os.environ.get("PWD") or "/")
 sys.executable = sys.executable or "/usr/bin/python3"
+if os.path.isdir(DIST_PACKAGES):
+    sys.path.append(DIST_PACKAGES)
 class _OanixSubprocess:
     @classmethod
     def find_spec(cls, name, path=None, target=None):
@@ -94,7 +101,8 @@ sys.meta_path.insert(0, _OanixSubprocess)
 if not hasattr(os, "system"):
     os.system = lambda command: __import__("oanix_subprocess").system(command)
 """
-_STARTUP_PTH: Final = f"import os; exec({_STARTUP!r}, {{}})\n"
+_STARTUP_PTH: Final = (f"import os; exec({_STARTUP!r}, "
+                       f"{{'DIST_PACKAGES': {DIST_PACKAGES!r}}})\n")
 
 
 def python_wasm_path() -> Path:

@@ -85,3 +85,22 @@ def test_dockerfile_installs_build_and_missing_packages_are_named(
     result = run_trial(agent_side, "oracle", runtime=runtime)
     assert result.status == "environment_unsupported"
     assert "redis-server" in " ".join(result.unsupported)
+
+
+def test_packages_pip_installs_are_importable_by_the_sandboxs_python(
+        tmp_path: Path, runtime: WasiRuntime) -> None:
+    # As in the image: `pip install` in the Dockerfile puts the package in Debian's
+    # dist-packages, which the sandbox's python3 has on sys.path; the agent's own
+    # `pip install` does the same in its layer.
+    task = harbor_task(
+        tmp_path / "pip",
+        "FROM python:3.12-slim\nRUN pip install --no-cache-dir attrs\nWORKDIR /app\n",
+        "pip install packaging && python3 -c 'import attrs, packaging.version as v; "
+        "open(\"/app/out.txt\", \"w\").write(attrs.__name__ + str(v.Version(\"1.0\")))'",
+        "grep -qx attrs1.0 /app/out.txt")
+    result = run_trial(task, "oracle", runtime=runtime)
+    assert result.status == "passed", (result.unsupported, result.error,
+                                       result.agent_output, result.verifier_output)
+    assert "/app/out.txt" in result.changes.added
+    assert not [p for p in result.changes.added if "/attrs/" in p]  # the image's
+    assert [p for p in result.changes.added if "/packaging/" in p]  # the agent's
