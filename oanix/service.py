@@ -71,6 +71,7 @@ __all__ = [
     "FileService",
     "HostBacked",
     "Live",
+    "LiveOnly",
     "MtimeResolution",
     "OpenMode",
     "SpaceQuota",
@@ -81,6 +82,7 @@ __all__ = [
     "host_path",
     "is_computed",
     "is_live",
+    "is_live_only",
     "mtime_resolution",
     "space_quota",
     "transfer",
@@ -596,6 +598,20 @@ class Live(Protocol):
 
 
 @runtime_checkable
+class LiveOnly(Protocol):
+    """A live service a guest can use only live (ProcFs: the guest waits, while it runs,
+    for the answer to its request).
+
+    Set ``live_only = True``: where the WASI bridge cannot mirror the service live (no
+    inotify), the guest's view leaves it out instead of staging a copy, so the guest
+    finds no service at once rather than waiting for an answer that would come only
+    after it exits.
+    """
+
+    live_only: bool
+
+
+@runtime_checkable
 class MtimeResolution(Protocol):
     """A service that says how fine its clock is: ``mtime_resolution`` in seconds (MemFs:
     a microsecond).
@@ -669,6 +685,12 @@ def is_computed(service: object) -> bool:
 def is_live(service: object) -> bool:
     """Whether ``service`` is a conversation the WASI bridge mirrors live."""
     return _provides(service, Live) and bool(cast(Live, service).live)
+
+
+def is_live_only(service: object) -> bool:
+    """Whether ``service`` is live and usable only live (see ``LiveOnly``)."""
+    return is_live(service) and _provides(service, LiveOnly) and bool(
+        cast(LiveOnly, service).live_only)
 
 
 def mtime_resolution(service: object) -> float | None:

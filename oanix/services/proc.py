@@ -143,6 +143,7 @@ class ProcFs(FileService):
     """The process capability (see the module docstring); ``runner`` runs requests."""
 
     live = True
+    live_only = True  # a guest waits for its answer: staged after the run, none would come
 
     def __init__(self, runner: Runner) -> None:
         self._runner = runner

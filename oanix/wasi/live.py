@@ -15,7 +15,8 @@ guest runs a bridge thread
 A delivery the service refuses is reported in ``RunResult.changes.refused``; so is one
 that fails in any other way, so no input a guest writes ends the bridge thread. Writes are
 seen through inotify's close-write events; where inotify is unavailable the mount is
-staged like any other (no live use). What a file handle means to the service beyond
+staged like any other (no live use), or left out of the guest's view when the service
+is usable only live (``LiveOnly``: ProcFs). What a file handle means to the service beyond
 "write then close" (WsFs's per-handle ``control`` id, for instance) is not carried: a
 guest reads the id from ``last`` or ``status`` instead.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import select
 import tempfile
@@ -39,10 +41,12 @@ from .._rmtree import remove_tree
 from ..errors import FsError, NoSpace, NotADirectory, NotFound
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
-from ..service import FileService, file_cap, is_live
+from ..service import FileService, file_cap, is_live, is_live_only
 from ._inotify import IN_CLOSE_WRITE, IN_DONT_FOLLOW, IN_ONLYDIR, DirWatch
 
 __all__ = ["LiveBridge", "LiveViews"]
+
+log = logging.getLogger(__name__)
 
 _TMP = ".oanix-tmp-"  # WorkspaceFs's temporary files
 INTERVAL = 0.005
@@ -243,6 +247,11 @@ class LiveViews:
                 bridge = LiveBridge(m.service, m.path, self.parent_dir)
                 if not bridge.available:
                     bridge.close()
+                    if is_live_only(m.service):
+                        view.unmount(m.path, m.service)
+                        log.warning("%s left out of the guest's view: it needs inotify, "
+                                    "which is unavailable (the per-user instance limit?)",
+                                    m.path)
                     continue
                 view.mount(m.path, WorkspaceFs(bridge.dir), readonly=m.readonly)
                 bridges.append(bridge)

@@ -6,7 +6,9 @@ real runs too (sandboxed interpreters and shell commands over the parent's files
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import shlex
 from collections.abc import Iterator
 
@@ -208,3 +210,35 @@ def test_procfs_only_the_service_writes_results() -> None:
         fs.write_bytes("/done/forged.json", b"{}")
     with pytest.raises(PermissionDenied):
         fs.read_bytes("/request")
+
+
+def _take_every_inotify_instance() -> list[int]:
+    """Every inotify instance this user may still create (the per-user limit, 128 by
+    default): the real failure a busy machine meets."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fds: list[int] = []
+    while len(fds) < 1 << 16:
+        fd = libc.inotify_init1(os.O_CLOEXEC)
+        if fd < 0:
+            return fds
+        fds.append(fd)
+    for fd in fds:
+        os.close(fd)
+    pytest.skip("the inotify instance limit is too high to reach")
+
+
+def test_without_inotify_a_child_process_fails_at_once_instead_of_waiting(
+        rt: WasiRuntime) -> None:
+    # /cap/proc answers only while the guest runs (through inotify); where no instance
+    # can be had, the guest's view leaves it out, so subprocess fails with a clear
+    # error at once rather than waiting, unbounded, for an answer that never comes.
+    fds = _take_every_inotify_instance()
+    try:
+        with OanixEnv(runtime=rt) as env:
+            r = env.exec("python3 -c 'import subprocess; subprocess.run([\"echo\", \"hi\"])'",
+                         timeout=60)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert not r.timed_out
+    assert r.exit_code != 0 and "cannot start processes" in r.stderr_text, r.stderr_text
