@@ -438,6 +438,7 @@ def test_a_background_job_runs_beside_the_script_and_the_line_waits_for_it(sh: S
     assert sh.exec("cat j.txt").stdout_text == "job\n"
     # its standard input is empty, as in a shell without job control
     assert out(sh.exec("cat & wait", stdin=b"not for the job")) == ""
+    assert out(sh.exec("true & disown; echo $?")) == "0\n"  # accepted; ends with the line
 
 
 def test_the_line_timeout_stops_its_background_jobs(sh: Shell) -> None:

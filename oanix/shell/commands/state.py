@@ -688,7 +688,7 @@ def _wait(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
-@command("umask alias unalias hash ulimit shopt", SPECIAL)
+@command("umask alias unalias hash ulimit shopt disown", SPECIAL)
 def _noop(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
