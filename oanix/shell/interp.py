@@ -52,7 +52,7 @@ from .context import (
     strerror,
 )
 from .expand import Expander
-from .jobs import Jobs
+from .jobs import Jobs, Threads
 from .lexer import ShellSyntaxError
 from .parser import (
     AndOr,
@@ -115,6 +115,7 @@ class Interp(Expander):
         self._cmdsub_status: int | None = None
         self._exec_files: list[BinaryIO] = []  # opened by `exec >file`, closed after exec()
         self.jobs = Jobs()  # `cmd &`: shared by every copy (stages, jobs) of this shell
+        self.threads = Threads()  # what stages and jobs hold, shared the same way
 
     # -- entry points --------------------------------------------------------------------
 
@@ -204,15 +205,28 @@ class Interp(Expander):
 
     def _start_job(self, a: AndOr, io: IO) -> int:
         """``a &``: start it as a background job (see ``oanix.shell.jobs``); status 0."""
+        if not self.threads.take(1):
+            return self._no_thread(io)
         child = self._stage_interp()
         child.cond_depth = 0
         job_io = IO(Input(b""), dict(io.out))
         plain = attrs.evolve(a, background=False)
-        self.st.last_job = self.jobs.start(
-            lambda: child._run_alone(lambda: child.run_and_or(plain, job_io)),
-            current(), _WORKERS.submit)
+
+        def run() -> int:
+            try:
+                return child._run_alone(lambda: child.run_and_or(plain, job_io))
+            finally:
+                self.threads.give(1)
+
+        self.st.last_job = self.jobs.start(run, current(), _WORKERS.submit)
         self.st.status = 0
         return 0
+
+    def _no_thread(self, io: IO) -> int:
+        """What ``&`` or a pipeline does past ``MAX_THREADS``: fail, as fork would."""
+        io.stderr.write(f"{self.st.name}: fork: too many processes ({self.threads.limit} "
+                        "stages and jobs running)\n".encode())
+        return 1
 
     def run_and_or(self, a: AndOr, io: IO) -> int:
         last = len(a.rest)
@@ -243,6 +257,8 @@ class Interp(Expander):
         """Run the stages at once, each on a copy of the state and (but the last) on a
         thread of its own, joined by bounded pipes."""
         n = len(commands)
+        if not self.threads.take(n - 1):
+            return self._no_thread(io)
         pipes = [Pipe() for _ in range(n - 1)]
         statuses = [0] * n
         errors: list[BaseException] = []
@@ -272,6 +288,7 @@ class Interp(Expander):
         finally:
             for d in done:
                 d.wait()
+            self.threads.give(n - 1)
         cancelled = next((e for e in errors if isinstance(e, Cancelled)), None)
         if cancelled is not None:
             raise cancelled

@@ -10,6 +10,12 @@ the job's, so its timeout or ``cancel()`` stops it too, and ``Shell.exec`` waits
 jobs still running before it returns (a command line is done when all its work is). So
 ``server &`` followed by requests to it behaves as under a real shell while the line
 runs, and ``sleep 100 &`` at the end of a line still ends by the line's time limit.
+
+Threads are the shell's processes, and they are counted: pipeline stages and jobs
+running at once in one shell take at most ``MAX_THREADS`` (``Threads``). Past it, ``&``
+and a pipeline fail at once with a message, as ``fork`` does at a process limit, so a
+fork bomb (``b(){ b|b & }; b``) ends in errors and its line's time limit, never in
+thousands of threads.
 """
 
 from __future__ import annotations
@@ -22,10 +28,40 @@ import attrs
 
 from .cancel import Cancelled, CancelScope, entered
 
-__all__ = ["FIRST_JOB_ID", "Jobs"]
+__all__ = ["FIRST_JOB_ID", "MAX_THREADS", "Jobs", "Threads"]
 
 FIRST_JOB_ID = 1000
 """The first ``$!``: job ids look like process ids, and are unique within a shell."""
+
+_KEPT = 1024  # finished jobs whose status is kept for `wait`
+
+MAX_THREADS = 128
+"""Pipeline stages and background jobs that may run at once in one shell."""
+
+
+class Threads:
+    """The count of threads a shell's stages and jobs hold, against ``limit``.
+
+    Locking: one lock guards the count.
+    """
+
+    def __init__(self, limit: int = MAX_THREADS) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._held = 0
+
+    def take(self, n: int) -> bool:
+        """Take ``n`` threads if that stays within the limit; whether it did."""
+        with self._lock:
+            if self._held + n > self.limit:
+                return False
+            self._held += n
+            return True
+
+    def give(self, n: int) -> None:
+        """Give back ``n`` threads taken."""
+        with self._lock:
+            self._held -= n
 
 
 @attrs.define
@@ -54,6 +90,9 @@ class Jobs:
         with self._lock:
             job_id = next(self._ids)
             self._jobs[job_id] = job
+            if len(self._jobs) > _KEPT:  # statuses nobody waited for: the oldest go
+                for old in [i for i, j in self._jobs.items() if j.done.is_set()][:_KEPT // 2]:
+                    del self._jobs[old]
 
         def work() -> None:
             try:
@@ -73,29 +112,34 @@ class Jobs:
         return job_id
 
     def wait(self, job_id: int | None, scope: CancelScope | None) -> int | None:
-        """Wait for job ``job_id`` (None: every job) and forget it: its status (0 for
-        every job), or None for a job this shell does not know.
+        """Wait for job ``job_id`` and forget it: its status, or None for a job this
+        shell does not know. With None, wait until no job is left, those the jobs start
+        included: 0.
 
         Raises:
             Cancelled: ``scope`` expired or was cancelled while waiting.
         """
-        with self._lock:
-            if job_id is None:
-                waiting = list(self._jobs.items())
-            elif job_id in self._jobs:
-                waiting = [(job_id, self._jobs[job_id])]
-            else:
-                return None
-        for _, job in waiting:
-            while not job.done.wait(0.05):
+        while True:
+            with self._lock:
+                if job_id is None:
+                    pending = next((j for j in self._jobs.values() if not j.done.is_set()),
+                                   None)
+                    if pending is None:
+                        self._jobs.clear()
+                        return 0
+                elif job_id in self._jobs:
+                    pending = self._jobs[job_id]
+                else:
+                    return None
+            while not pending.done.wait(0.05):
                 if scope is not None:
                     scope.check()
-        if scope is not None:
-            scope.check()  # a job stopped by the scope: the waiter stops too
-        with self._lock:
-            for i, _ in waiting:
-                self._jobs.pop(i, None)
-        return 0 if job_id is None else waiting[0][1].status
+            if scope is not None:
+                scope.check()  # a job stopped by the scope: the waiter stops too
+            if job_id is not None:
+                with self._lock:
+                    self._jobs.pop(job_id, None)
+                return pending.status
 
     def running(self) -> bool:
         """Whether a job has not finished yet."""

@@ -6,6 +6,7 @@ elapsed time are generous: the promise is 100 ms, the tests allow seconds).
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from oanix import MemFs, Namespace
 from oanix.env import Limits, OanixEnv
 from oanix.errors import CommandFailed, TimedOut
-from oanix.shell import ExecResult, Shell, context, expand, rx
+from oanix.shell import ExecResult, Shell, context, expand, jobs, rx
 from oanix.shell.cancel import CancelScope
 
 
@@ -56,6 +57,10 @@ def timed(sh: Shell, script: str, timeout: float | None = None) -> tuple[ExecRes
     "yes | grep -c n",
     "yes | xargs -n 1 echo > /dev/null",
     "yes | tee /dev/null > /dev/null",
+    "sleep 100 &",
+    "while :; do :; done & wait",
+    "while :; do sleep 5 & done",
+    "(yes > /dev/null &) ; sleep 100",
 ])
 def test_timeout_stops_the_whole_command_line(sh: Shell, script: str) -> None:
     res, took = timed(sh, script, timeout=0.3)
@@ -250,3 +255,33 @@ def test_gathering_an_endless_pipe_has_a_limit(sh: Shell,
         assert res.stdout == b"status 2\n" and not res.timed_out, (command, res)
         assert b"standard input larger than 1 MiB" in res.stderr
     assert sh.exec("seq 1 1000 | sort -rn | head -1").stdout == b"1000\n"
+
+
+@pytest.mark.parametrize("bomb", [
+    "b() { b | b; }; b",
+    "b() { b & b; }; b",
+    "b() { b | b & }; b",
+    "while :; do b() { :; }; b & done",
+])
+def test_a_fork_bomb_holds_at_most_max_threads_and_ends(sh: Shell, bomb: str) -> None:
+    # Stages and jobs are the shell's processes: past MAX_THREADS running at once, `&`
+    # and pipelines fail as fork does, so a bomb ends in errors or its time limit.
+    peak = 0
+    stop = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not stop.wait(0.01):
+            peak = max(peak, threading.active_count())
+
+    watcher = threading.Thread(target=watch)
+    before = threading.active_count()
+    watcher.start()
+    try:
+        res = sh.exec(bomb, timeout=2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert any(why in res.stderr for why in (b"fork: too many", b"recursion", b"timed out"))
+    assert peak - before <= jobs.MAX_THREADS + 2, peak  # + the watcher, + one in flight
+    assert sh.exec("echo ok", timeout=1).stdout == b"ok\n"
