@@ -69,12 +69,14 @@ PYTHON_USER_BASE: Final = "/.oanix-python"
 # DIST_PACKAGES on sys.path when the namespace has it, and arrange for the
 # sandbox's subprocess (``oanix_subprocess``, from ``guest_subprocess.py``) to be patched
 # in when, and only when, the program imports subprocess.
+SYS_PATH_SETUP: Final = (f"if os.path.isdir({DIST_PACKAGES!r}):\n"
+                         f"    sys.path.append({DIST_PACKAGES!r})\n")
+"""Guest code (``os`` and ``sys`` imported) putting ``DIST_PACKAGES`` on ``sys.path``."""
 _STARTUP: Final = """\
 import os, sys
 os.chdir(os.environ.get("PWD") or "/")
 sys.executable = sys.executable or "/usr/bin/python3"
-if os.path.isdir(DIST_PACKAGES):
-    sys.path.append(DIST_PACKAGES)
+""" + SYS_PATH_SETUP + """\
 class _OanixSubprocess:
     @classmethod
     def find_spec(cls, name, path=None, target=None):
@@ -101,8 +103,7 @@ sys.meta_path.insert(0, _OanixSubprocess)
 if not hasattr(os, "system"):
     os.system = lambda command: __import__("oanix_subprocess").system(command)
 """
-_STARTUP_PTH: Final = (f"import os; exec({_STARTUP!r}, "
-                       f"{{'DIST_PACKAGES': {DIST_PACKAGES!r}}})\n")
+_STARTUP_PTH: Final = f"import os; exec({_STARTUP!r}, {{}})\n"
 
 
 def python_wasm_path() -> Path:

@@ -77,7 +77,13 @@ from ..service import FileService
 from ._park import Call, Parking
 from .deadline import HELPER_NAME, Deadline, bind_poll
 from .live import LiveBridge, LiveViews
-from .python import DEFAULT_MEMORY_LIMIT, EMBEDDED_DIRS, default_runtime, python_wasm_path
+from .python import (
+    DEFAULT_MEMORY_LIMIT,
+    EMBEDDED_DIRS,
+    SYS_PATH_SETUP,
+    default_runtime,
+    python_wasm_path,
+)
 from .quota import DiskMeter
 from .records import DEFAULT_MAX_DISK, DEFAULT_MAX_DISK_FILES, Preopen, RunConfig, RunResult, Trap
 from .rootview import unshadowed
@@ -117,6 +123,7 @@ class _Unset(enum.Enum):
 # call by parking with its status (oanix.wasi._park). Its own frame is cut from tracebacks.
 _DRIVER: Final = r"""
 import io, os, sys, traceback
+""" + SYS_PATH_SETUP + r"""
 
 def _oanix_session():
     sys.stdin = io.TextIOWrapper(io.BytesIO(b""))

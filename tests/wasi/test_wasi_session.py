@@ -189,3 +189,19 @@ def test_bad_arguments(rt: WasiRuntime, py: PythonSession) -> None:
         py.run("print(1)", timeout=-1)
     with pytest.raises(InvalidArgument, match="preopens need a namespace"):
         PythonSession(runtime=rt, preopens={"/data": "/data"})
+
+
+def test_a_session_sees_usr_and_imports_from_dist_packages(rt: WasiRuntime) -> None:
+    # as a one-shot run does: /usr/local/bin beside the embedded library, and Debian's
+    # dist-packages (where the task runner's pip installs) on sys.path
+    root = MemFs()
+    root.makedirs("/usr/lib/python3/dist-packages")
+    root.write_text("/usr/lib/python3/dist-packages/installed.py", "WHO = 'dist-packages'\n")
+    root.makedirs("/usr/local/bin")
+    root.write_text("/usr/local/bin/tool.txt", "tool\n")
+    ns = Namespace()
+    ns.mount("/", root)
+    with PythonSession(ns, runtime=rt, timeout=60) as py:
+        res = py.run("import installed; print(installed.WHO, "
+                     "open('/usr/local/bin/tool.txt').read().strip())")
+    assert res.stdout == b"dist-packages tool\n", res.stderr
