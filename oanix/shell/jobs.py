@@ -3,7 +3,7 @@
 A list ended by ``&`` runs on a worker thread in a subshell (a copy of the state), with
 its standard input empty (POSIX, for a shell without job control), while the script goes
 on: its status is 0 at once, ``$!`` names the job, and ``errexit`` ignores how it ends.
-``wait`` joins jobs and gives their status.
+``wait`` joins jobs and gives their status; ``kill`` stops one (status ``KILLED``).
 
 A job lives no longer than the command line that started it: the line's cancel scope is
 the job's, so its timeout or ``cancel()`` stops it too, and ``Shell.exec`` waits for the
@@ -28,7 +28,7 @@ import attrs
 
 from .cancel import Cancelled, CancelScope, entered
 
-__all__ = ["FIRST_JOB_ID", "MAX_THREADS", "Jobs", "Threads"]
+__all__ = ["FIRST_JOB_ID", "KILLED", "MAX_THREADS", "Jobs", "Threads"]
 
 FIRST_JOB_ID = 1000
 """The first ``$!``: job ids look like process ids, and are unique within a shell."""
@@ -66,8 +66,11 @@ class Threads:
 
 @attrs.define
 class _Job:
+    scope: CancelScope  # the job's own: ``kill`` cancels it
     done: threading.Event = attrs.field(factory=threading.Event)
     status: int = 0
+
+KILLED = 128 + 15  # the status of a job `kill` stopped, as after SIGTERM
 
 
 class Jobs:
@@ -86,7 +89,7 @@ class Jobs:
               submit: Callable[[Callable[[], None]], object]) -> int:
         """Run ``run`` (returning the job's status) through ``submit`` under ``scope``;
         the new job's id."""
-        job = _Job()
+        job = _Job(CancelScope(scope, reason="killed"))
         with self._lock:
             job_id = next(self._ids)
             self._jobs[job_id] = job
@@ -96,13 +99,10 @@ class Jobs:
 
         def work() -> None:
             try:
-                if scope is None:
+                with entered(job.scope):
                     job.status = run()
-                else:
-                    with entered(scope):
-                        job.status = run()
             except Cancelled:
-                job.status = 124
+                job.status = KILLED if job.scope.cancelled else 124
             except BaseException:  # the job's own failure; the script goes on
                 job.status = 1
             finally:
@@ -141,7 +141,20 @@ class Jobs:
                     self._jobs.pop(job_id, None)
                 return pending.status
 
-    def running(self) -> bool:
-        """Whether a job has not finished yet."""
+    def is_running(self, job_id: int) -> bool:
+        """Whether job ``job_id`` is known and has not finished."""
         with self._lock:
-            return any(not j.done.is_set() for j in self._jobs.values())
+            job = self._jobs.get(job_id)
+        return job is not None and not job.done.is_set()
+
+    def kill(self, job_id: int) -> bool | None:
+        """Stop job ``job_id`` (at its next check, as a timeout would): whether it was
+        still running, or None for a job this shell does not know."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        running = not job.done.is_set()
+        if running:
+            job.scope.cancel("killed")
+        return running

@@ -448,3 +448,21 @@ def test_the_line_timeout_stops_its_background_jobs(sh: Shell) -> None:
     size = sh.exec("wc -c < spin.txt").stdout_text
     assert sh.exec("sleep 0.2; echo still usable").stdout_text == "still usable\n"
     assert sh.exec("wc -c < spin.txt").stdout_text == size  # the loop stopped
+
+
+def test_kill_stops_a_background_job_and_wait_gives_its_status(sh: Shell) -> None:
+    res = sh.exec("sleep 100 & p=$!; kill -0 $p && echo alive; kill $p; wait $p; "
+                  "echo status=$?; kill -0 $p || echo gone; kill 4242; echo $?", timeout=20)
+    assert not res.timed_out
+    assert out(res) == "alive\nstatus=143\ngone\n1\n"
+    assert res.stderr_text == "kill: (4242) - No such process\n"
+
+
+def test_who_and_where_the_sandbox_is(sh: Shell) -> None:
+    res = sh.exec("uname; uname -a; uname -m; whoami; id -u; id -un; id; hostname; nproc")
+    assert out(res).splitlines() == [
+        "Linux", "Linux oanix 6.1.0-oanix #1 SMP oanix wasm32 GNU/Linux", "wasm32", "root",
+        "0", "root", "uid=0(root) gid=0(root) groups=0(root)", "oanix", "1"]
+    assert out(sh.exec("USER=agent HOSTNAME=box; export USER HOSTNAME; whoami; hostname")
+               ) == "agent\nbox\n"
+    assert sh.exec("uname -x").exit_code != 0

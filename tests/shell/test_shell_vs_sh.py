@@ -52,6 +52,7 @@ CASES = [
     "echo \"*.txt\" '*.txt'",
     "echo '$HOME' \"\\$x\" \\$y",
     "x=1; { x=2; }; echo $x",
+    "which bash sh which; echo $?",
     # -- background jobs --
     "false & echo after $?; wait $!; echo st=$?",
     "x=1; (x=2) & x=3 & wait; echo $x",

@@ -22,9 +22,10 @@ from . import (
                sed,
                sort,
                state,
+               system,
                test,
                text,
 )
 
 __all__ = ["archive", "awk", "bc", "diff", "digest", "files", "grep", "jq", "net", "process",
-           "sed", "sort", "state", "test", "text"]
+           "sed", "sort", "state", "system", "test", "text"]

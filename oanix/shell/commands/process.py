@@ -1,4 +1,5 @@
-"""Commands about time and processes: ``yes``, ``sleep``, ``timeout``, ``nice``/``nohup``."""
+"""Commands about time and processes: ``yes``, ``sleep``, ``timeout``, ``nice``/``nohup``,
+``kill`` (of the shell's background jobs: the only processes it has)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,40 @@ def _timeout(ctx: Ctx, argv: list[str]) -> int:
 def _nice(ctx: Ctx, argv: list[str]) -> int:
     _opts, rest = getopts(argv, "", "n", permute=False)
     return ctx.run(rest) if rest else 0
+
+
+_SIGNALS = ("HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+            "USR2", "PIPE", "ALRM", "TERM")
+
+
+@command("kill", COMMANDS)
+def _kill(ctx: Ctx, argv: list[str]) -> int:
+    """``kill [-s SIG | -SIG] ID...`` stops background jobs (``$!``; every signal stops);
+    ``kill -0 ID`` asks whether one still runs; ``kill -l`` lists the signals."""
+    args = argv[1:]
+    if args[:1] == ["-l"]:
+        ctx.stdout.write(to_bytes(" ".join(_SIGNALS) + "\n"))
+        return 0
+    probe = False
+    if args[:1] == ["-s"] and len(args) > 1:
+        args = args[2:]
+    elif args and args[0].startswith("-") and args[0] != "--":
+        probe = args[0] == "-0"
+        args = args[1:]
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        raise Usage("not enough arguments")
+    status = 0
+    for arg in args:
+        if not arg.isdigit():
+            ctx.error(f"{arg}: arguments must be process or job IDs")
+            status = 1
+            continue
+        jobs = ctx.shell.jobs
+        running = jobs.is_running(int(arg)) if probe else jobs.kill(int(arg))
+        if not running:  # unknown, or finished already
+            if not probe:
+                ctx.error(f"({arg}) - No such process")
+            status = 1
+    return status

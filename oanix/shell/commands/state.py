@@ -120,13 +120,18 @@ def _type(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
+# Special builtins that are also program files on Debian (/usr/bin/bash, ...).
+_PROGRAM_FILES_TOO = frozenset({"sh", "bash", "dash", "which"})
+
+
 @command("which", SPECIAL)
 def _which(ctx: Ctx, argv: list[str]) -> int:
     opts, names = getopts(argv, "as")
     status = 0
     for name in names:
         found = locate(ctx.shell, name)
-        if found is None or found[0] in ("keyword", "function") or name in SPECIAL:
+        if found is None or found[0] in ("keyword", "function") or (
+                name in SPECIAL and name not in _PROGRAM_FILES_TOO):
             status = 1  # no program file does what a state builtin (cd, export) does
             continue
         kind, detail = found
