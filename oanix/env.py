@@ -46,6 +46,7 @@ import attrs
 from . import paths
 from .errors import (
     CommandFailed,
+    FsError,
     IllegalTransition,
     InvalidArgument,
     OanixError,
@@ -66,6 +67,7 @@ from .shell import ExecResult, Shell, cancel
 from .shell.cancel import CancelScope
 from .shell.context import Ctx
 from .values import dumps_pretty
+from .venv import make_venv
 from .wasi import PythonSession, RunResult, WasiRuntime
 from .wasi.cancel import run_stoppable
 from .wasi.python import PYTHON_USER_BASE, run_python
@@ -545,6 +547,10 @@ class OanixEnv:
             if len(args) < 2:
                 ctx.stderr.write(b"python3: -m needs a module name\n")
                 return 2
+            if args[1] == "venv":
+                return _venv(ns, ctx, args[2:])
+            if args[1] == "pip" and "pip" in self.extra_commands:
+                return ctx.run(["pip", *args[2:]])  # the task runner's stand-in
             kw["code"] = ("import runpy, sys; sys.argv[0] = " + json.dumps(args[1])
                           + "; runpy.run_module(" + json.dumps(args[1])
                           + ", run_name='__main__', alter_sys=True)")
@@ -797,3 +803,25 @@ def _status(result: RunResult, name: str, cwd: str) -> tuple[int, bytes, bytes]:
     if result.changes.refused and status == 0:
         status = 1
     return status, result.stdout, err
+
+
+def _venv(ns: FileService, ctx: Ctx, args: list[str]) -> int:
+    """``python3 -m venv [OPTIONS] DIR...`` (see ``oanix.venv``)."""
+    dirs: list[str] = []
+    rest = iter(args)
+    for a in rest:
+        if a == "--prompt":
+            next(rest, None)
+        elif not a.startswith("-"):
+            dirs.append(a)
+    if not dirs:
+        ctx.stderr.write(b"usage: venv [-h] [--system-site-packages] [--clear] ENV_DIR\n"
+                         b"venv: error: the following arguments are required: ENV_DIR\n")
+        return 2
+    for d in dirs:
+        try:
+            make_venv(ns, _resolve(ctx.cwd, d))
+        except FsError as e:
+            ctx.stderr.write(f"python3 -m venv: {e}\n".encode())
+            return 1
+    return 0

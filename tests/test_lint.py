@@ -160,8 +160,9 @@ FLOORS: dict[str, tuple[frozenset[str], str]] = {
     "manifest": (CORE | {"fs", "limits", "cap"},
                  "the environment's schema: it builds the services, limits and "
                  "capabilities it describes, and never the environment itself"),
+    "venv": (CORE | {"wasi"}, "python3 -m venv's layout, for the sandbox's one interpreter"),
     "env": (CORE | {"fs", "services", "shell", "wasi", "cap", "limits", "manifest",
-                    "snapshot"},
+                    "snapshot", "venv"},
             "the composition: the one part that puts the others together"),
     "run_wasi": (CORE | {"fs", "wasi", "_verbose"}, "the oanix-run CLI: a namespace and a run"),
     "tasks": (CORE | {"fs", "services", "shell", "wasi", "sched", "env", "limits",

@@ -51,6 +51,9 @@ DEFAULT_MEMORY_LIMIT: Final = 1 << 30
 _LIMIT_KEYS: Final = frozenset({"env", "stdin", "cwd", "preopens", "fuel", "memory_limit",
                                 "timeout", "max_output", "max_disk", "max_disk_files",
                                 "receipt"})
+PYTHON_VERSION: Final = "3.12.0"
+"""The version of the sandbox's interpreter."""
+
 EMBEDDED_DIRS: Final = {"/usr": frozenset({"local"}), "/usr/local": frozenset({"lib"}),
                          "/usr/local/lib": frozenset({"python3.12", "python312.zip"})}
 """The guest directories the module's embedded standard library provides, and the names

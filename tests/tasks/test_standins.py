@@ -104,3 +104,21 @@ def test_packages_pip_installs_are_importable_by_the_sandboxs_python(
     assert "/app/out.txt" in result.changes.added
     assert not [p for p in result.changes.added if "/attrs/" in p]  # the image's
     assert [p for p in result.changes.added if "/packaging/" in p]  # the agent's
+
+
+def test_a_venv_as_tasks_make_one(runtime: WasiRuntime) -> None:
+    land = Userland(("python3",))
+    with OanixEnv(runtime=runtime, workspace_at="/", env={"HOME": "/root"},
+                  commands=land.commands()) as env:
+        res = env.exec("mkdir -p /app && cd /app && python3 -m venv .venv && "
+                       ". .venv/bin/activate && echo $VIRTUAL_ENV && pip install attrs && "
+                       "python -m pip install packaging && "
+                       "python -c 'import attrs, packaging; print(\"imported\")' && "
+                       "deactivate && echo ${VIRTUAL_ENV:-out}")
+        assert res.exit_code == 0, res.stderr_text
+        assert res.stdout_text.split() == ["/app/.venv", "imported", "out"]
+        assert env.namespace.read_text("/app/.venv/pyvenv.cfg").startswith("home = ")
+    with OanixEnv(runtime=runtime) as env:  # no pip here: the venv's pip says so
+        res = env.exec("python3 -m venv /tmp/v && /tmp/v/bin/pip install x")
+        assert res.exit_code == 127 and "/usr/bin/pip" in res.stderr_text
+        assert env.exec("python3 -m venv").exit_code == 2
