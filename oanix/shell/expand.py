@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import random
 import re
+import secrets
 
 from .. import paths
 from ..errors import FsError
 from ..service import FileService
 from .arith import arith_eval
 from .context import IO, Input, Output, ShellExit, State, Writer, resolve, size_text, strerror
-from .lexer import DQ, SQ, CmdSub, Lit, Param, Part, Word, merge_parts
+from .lexer import DQ, SQ, CmdSub, Lit, Param, Part, ProcSub, Word, merge_parts
 from .parser import Script, Simple
 from .patterns import GLOB_MAGIC, glob_regex
 
-__all__ = ["MAX_BRACE_WORDS", "MAX_VALUE", "BraceLimit", "Expander", "brace_expand"]
+__all__ = ["MAX_BRACE_WORDS", "MAX_VALUE", "PROCSUB_DIR", "BraceLimit", "Expander",
+           "brace_expand"]
 
 MAX_VALUE = 64 << 20  # characters of a variable, a substitution, a here-document
+PROCSUB_DIR = "/tmp/.oanix-procsub"  # where <(...) puts its output for the command to read
 
 
 class Expander:
@@ -36,6 +39,7 @@ class Expander:
     st: State
     err: Writer
     _cmdsub_status: int | None
+    procsub_files: list[str]  # written by <(...), removed when the command line ends
 
     def run_substitution(self, body: Script, io: IO) -> int:
         """Run a command substitution's ``body`` in a subshell; returns its status."""
@@ -135,6 +139,8 @@ class Expander:
                 fb.add(text, False)
             elif isinstance(p, SQ):
                 fb.add(p.text, True)
+            elif isinstance(p, ProcSub):
+                fb.add(self._process_substitution(p), True)  # a path: never split
             elif isinstance(p, DQ):
                 self._dq_fields(p, fb)
             elif isinstance(p, Param) and (args := self._positional_list(p)) is not None:
@@ -200,6 +206,8 @@ class Expander:
             return self._param(p, quoted)
         if isinstance(p, CmdSub):
             return self._command_substitution(p.body)
+        if isinstance(p, ProcSub):
+            return self._process_substitution(p)
         return str(self.arith(self.expand_string(p.expr)))
 
     def arith(self, expr: str) -> int:
@@ -328,6 +336,31 @@ class Expander:
         self.st.status = status
         self._cmdsub_status = status
         return bytes(out.buf).decode("utf-8", "surrogateescape").rstrip("\n")
+
+    def _process_substitution(self, p: ProcSub) -> str:
+        """``<(cmd)``: ``cmd`` run to its end (not beside the command, as bash does), its
+        output in a file under ``PROCSUB_DIR``, whose path replaces the word; the files
+        are removed when the command line ends. ``>(cmd)`` is refused."""
+        if p.direction == ">":
+            raise self._fatal("process substitution >(...) is not supported: write to a "
+                              "file, then give it to the command", 2)
+        out = Output(MAX_VALUE, overflow_closes=True)
+        err = self.err
+        status = self.run_substitution(p.body, IO(Input(b""), {1: out, 2: err}))
+        self.err = err
+        if out.truncated:
+            raise self._fatal("process substitution: output larger than "
+                              f"{size_text(MAX_VALUE)}", 2)
+        self.st.status = status
+        path = paths.join(PROCSUB_DIR, f"sub-{secrets.token_hex(6)}")
+        try:
+            self.namespace.makedirs(PROCSUB_DIR, exist_ok=True)
+            self.namespace.write_bytes(path, bytes(out.buf))
+        except FsError as e:
+            raise self._fatal(f"process substitution: {PROCSUB_DIR}: {strerror(e)}", 1) \
+                from None
+        self.procsub_files.append(path)
+        return path
 
     # -- globbing ------------------------------------------------------------------------
 

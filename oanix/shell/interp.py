@@ -116,6 +116,7 @@ class Interp(Expander):
         self._exec_files: list[BinaryIO] = []  # opened by `exec >file`, closed after exec()
         self.jobs = Jobs()  # `cmd &`: shared by every copy (stages, jobs) of this shell
         self.threads = Threads()  # what stages and jobs hold, shared the same way
+        self.procsub_files = []  # shared the same way too
 
     # -- entry points --------------------------------------------------------------------
 
@@ -150,6 +151,10 @@ class Interp(Expander):
                 with suppress(FsError):
                     f.close()
             self._exec_files.clear()
+            for path in self.procsub_files:
+                with suppress(FsError):
+                    self.namespace.remove(path)
+            self.procsub_files.clear()
         return ExecResult(bytes(out.buf), bytes(err.buf), status, timed_out,
                           out.truncated, err.truncated)
 

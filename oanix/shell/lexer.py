@@ -24,7 +24,7 @@ import attrs
 if TYPE_CHECKING:
     from .parser import Script
 
-__all__ = ["DQ", "SQ", "Arith", "CmdSub", "Lit", "Param", "Part", "ScriptReader",
+__all__ = ["DQ", "SQ", "Arith", "CmdSub", "Lit", "Param", "Part", "ProcSub", "ScriptReader",
            "ShellSyntaxError", "Token", "Word", "Lexer", "position"]
 
 
@@ -83,13 +83,21 @@ class CmdSub:
 
 
 @attrs.frozen
+class ProcSub:
+    """``<(...)`` (``direction`` ``<``) or ``>(...)``: replaced by a file's path."""
+
+    body: Script
+    direction: str
+
+
+@attrs.frozen
 class Arith:
     """``$((expr))``: the expression is expanded and then evaluated as integers."""
 
     expr: Word
 
 
-Part = Lit | SQ | DQ | Param | CmdSub | Arith
+Part = Lit | SQ | DQ | Param | CmdSub | ProcSub | Arith
 _QUOTING = "'\"$`"  # what starts a quoted or expanded part of a word
 
 
@@ -218,7 +226,7 @@ class Lexer:
                 self.pos = self._body_end
                 self._jump_nl = self._body_end = None
             return Token("NEWLINE", "\n", start)
-        for op in OPERATORS:
+        for op in () if src.startswith(("<(", ">("), start) else OPERATORS:
             if src.startswith(op, start):
                 self.pos += len(op)
                 if op in ("<<", "<<-"):
@@ -276,6 +284,10 @@ class Lexer:
         src = self.src
         while self.pos < len(src):
             c = src[self.pos]
+            if c in "<>" and src.startswith("(", self.pos + 1):
+                body, self.pos = self.scripts.parse_substitution(src, self.pos + 2)
+                parts.append(ProcSub(body, c))
+                continue
             if c in _META:
                 break
             if c == "\\":

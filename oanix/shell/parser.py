@@ -27,6 +27,7 @@ from .lexer import (
     Lit,
     Param,
     Part,
+    ProcSub,
     ShellSyntaxError,
     Token,
     Word,
@@ -751,10 +752,11 @@ class _Unparser:
             if p.arg2 is not None:
                 arg += "/" + self.word(p.arg2)
             return "${" + name + p.op + arg + "}"
-        if isinstance(p, CmdSub):
+        if isinstance(p, CmdSub | ProcSub):
             # Here-documents pending outside the substitution start after its end.
             outer, self.pending = self.pending, []
-            text = "$(" + self.newline() + self.script(p.body) + ")"
+            opening = "$(" if isinstance(p, CmdSub) else p.direction + "("
+            text = opening + self.newline() + self.script(p.body) + ")"
             self.pending = outer
             return text
         return "$((" + self.word(p.expr) + "))"

@@ -466,3 +466,21 @@ def test_who_and_where_the_sandbox_is(sh: Shell) -> None:
     assert out(sh.exec("USER=agent HOSTNAME=box; export USER HOSTNAME; whoami; hostname")
                ) == "agent\nbox\n"
     assert sh.exec("uname -x").exit_code != 0
+
+
+def test_process_substitution_files_go_when_the_line_ends(ns: Namespace, sh: Shell) -> None:
+    res = sh.exec("p=<(echo kept-for-the-line); cat $p; echo $p")
+    assert res.stdout_text.splitlines()[0] == "kept-for-the-line"
+    path = res.stdout_text.splitlines()[1]
+    assert path.startswith("/tmp/.oanix-procsub/")
+    assert not ns.exists(path)
+    refused = sh.exec("tee >(cat) < /dev/null")
+    assert refused.exit_code == 2 and ">(...) is not supported" in refused.stderr_text
+
+
+def test_process_substitution_round_trips_through_unparse() -> None:
+    from oanix.shell.parser import parse, unparse
+
+    for src in ("diff <(sort a) <(sort b)", "cat x<(echo y)", "tee >(wc -l)"):
+        node = parse(src)
+        assert parse(unparse(node)) == node

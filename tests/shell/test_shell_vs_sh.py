@@ -367,6 +367,13 @@ CASES = [
 # Where dash and bash disagree the oanix shell follows bash (task scripts are mostly bash);
 # these run against /bin/bash, as do bash extensions the shell supports.
 BASH_CASES = [
+    # process substitution: <(...) is a file the command reads
+    "cat <(printf 'x\\ny\\n') <(echo z)",
+    "wc -l < <(seq 1 5)",
+    "while read l; do echo got $l; done < <(printf '1\\n2\\n')",
+    "diff -q <(echo a) <(echo a); echo $?",
+    "f() { cat \"$1\"; }; f <(echo in-a-function)",
+    "sort <(printf 'b\\na\\n') | head -1",
     "cat < missing; echo $?",
     "command -v nonexist_zz; echo $?",
     "cd missing 2>/dev/null; echo $?",
