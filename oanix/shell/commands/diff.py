@@ -1,10 +1,11 @@
-"""``diff``: unified output (``-u``/``-U``, ``-q``, ``-w``, ``-N``) of two files or two folders."""
+"""``diff``: GNU's normal output, or unified (``-u``/``-U``); ``-q``, ``-w``, ``-N``, ``-r``;
+of two files or two folders."""
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ... import paths
 from ...errors import NotFound
@@ -86,12 +87,37 @@ def _diff_files(ctx: Ctx, opts: dict[str, str | bool], files: list[str],
     if opts.get("q"):
         ctx.write(f"Files {files[0]} and {files[1]} differ\n")
         return 1
-    n = int(str(opts.get("U", 3)))
     if header:
         ctx.write(f"diff {' '.join(a for a in ('-u', '-r') if opts.get(a[1]))} "
                   f"{files[0]} {files[1]}\n".replace("  ", " "))
-    out = difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
-                               files[0], files[1], n=n)
+    lines_a, lines_b = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    if opts.get("u") or "U" in opts:
+        out: Iterable[str] = difflib.unified_diff(lines_a, lines_b, files[0], files[1],
+                                                  n=int(str(opts.get("U", 3))))
+    else:
+        out = _normal(lines_a, lines_b)
     for line in out:
         ctx.write(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return 1
+
+
+def _normal(a: list[str], b: list[str]) -> Iterator[str]:
+    """GNU diff's normal format: ``2,3c2``, then ``< `` old lines, ``---``, ``> `` new."""
+
+    def span(lo: int, hi: int) -> str:
+        return str(lo + 1) if hi - lo == 1 else f"{lo + 1},{hi}"
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b,
+                                                       autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if tag == "replace":
+            yield f"{span(i1, i2)}c{span(j1, j2)}\n"
+        elif tag == "delete":
+            yield f"{span(i1, i2)}d{j1}\n"
+        else:
+            yield f"{i1}a{span(j1, j2)}\n"
+        yield from ("< " + line for line in a[i1:i2])
+        if tag == "replace":
+            yield "---\n"
+        yield from ("> " + line for line in b[j1:j2])

@@ -672,7 +672,9 @@ def _two_paths(ctx: Ctx, files: list[str], verb: str) -> list[tuple[str, str, st
     for s in srcs:
         src_path = ctx.resolve(s)
         target = dst_path
-        if dst_st is not None and dst_st.is_dir:
+        # `cp -r dir/. dest`: the last name is ".", so the contents go into dest itself
+        dot = verb == "copy" and (s == "." or s.rstrip("/").endswith("/."))
+        if dst_st is not None and dst_st.is_dir and not dot:
             target = paths.join(dst_path, paths.basename(src_path))
         out.append((s, src_path, target))
     return out
