@@ -38,11 +38,13 @@ from ..changes import Changes
 from ..env import Limits, OanixEnv
 from ..errors import InvalidArgument, OanixError
 from ..fs.cow import CowFs
+from ..fs.func import FuncFs
 from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
 from ..wasi import WasiRuntime
 from ..wasi.receipt import now_utc
+from .base_image import seed_base
 from .capture import captured_prints
 from .dockerfile import Copy, RunStep, parse_dockerfile
 from .formats import TaskSpec, load_task
@@ -216,8 +218,8 @@ def build_image(task: TaskSpec, runtime: WasiRuntime) -> tuple[MemFs, str, dict[
     """The task's image tree, its WORKDIR, its ENV, and what could not be honoured."""
     if task.dockerfile is None:
         image = MemFs()
+        seed_base(image, None)
         image.makedirs("/app")
-        image.makedirs("/root")
         return image, "/app", {}, []
     plan = parse_dockerfile(task.dockerfile.read_text(encoding="utf-8"))
     unsupported = list(plan.unsupported)
@@ -227,7 +229,8 @@ def build_image(task: TaskSpec, runtime: WasiRuntime) -> tuple[MemFs, str, dict[
         tree = MemFs()
         if base.startswith("stage:"):
             copy_tree(trees[int(base[6:])], "/", tree, "/")
-        tree.makedirs("/root", exist_ok=True)
+        else:
+            seed_base(tree, base)
         tree.makedirs(stage.workdir, exist_ok=True)
         _build_stage(task, stage.steps, tree, trees, runtime, unsupported)
         trees.append(tree)
@@ -483,6 +486,12 @@ def start_entrypoint(spec: TaskSpec, workspace: CowFs, workdir: str,
 _AGENT_LOG_DIRS = ("/logs/agent", "/logs/artifacts")
 
 
+def dev_fs() -> FuncFs:
+    """The ``/dev`` of a task's agent and verifier: ``null`` (reads empty, writes gone),
+    which programs open by name (pytest's logging, ``subprocess.DEVNULL``)."""
+    return FuncFs().read_write("/null", lambda: b"", lambda data: None)
+
+
 def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspace: CowFs,
               workdir: str, env_vars: dict[str, str], rt: WasiRuntime, a_timeout: float,
               prepare: Callable[[OanixEnv], str | None] | None = None
@@ -499,6 +508,7 @@ def run_phase(spec: TaskSpec, agent_fn: Agent | None, instruction: str, workspac
                          limits=Limits(timeout=a_timeout), commands=land.commands())
     for d in _AGENT_LOG_DIRS:  # Harbor's plain directories beside oanix's own logs
         agent_env.namespace.mount(d, MemFs())
+    agent_env.namespace.mount("/dev", dev_fs())
     transcript: list[str] = []
 
     def act() -> None:
@@ -600,11 +610,9 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
     home = MemFs()
     home.makedirs("/.local/bin")
     home.write_bytes("/.local/bin/env", b"")
-    dev = MemFs()
-    dev.write_bytes("/null", b"")
     venv = OanixEnv(workspace=CowFs(agent_tree), workspace_at="/",
                     mounts={"/tests": WorkspaceFs(spec.tests_dir, readonly=True),
-                            "/task": taskfs.verifier_view(), "/root": home, "/dev": dev},
+                            "/task": taskfs.verifier_view(), "/root": home, "/dev": dev_fs()},
                     env={**env_vars, **dict(spec.verifier_env), "TEST_DIR": "/tests",
                          "HOME": "/root"},
                     cwd=workdir, runtime=rt,

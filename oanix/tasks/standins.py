@@ -94,6 +94,7 @@ class Userland:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         self.extra = frozenset(extra)
         self.packages: list[str] = ["pytest"]
+        self._installed: set[str] = set()  # copied into the tree by this session
         self.unsupported: list[str] = []
         self.notes: list[str] = []
 
@@ -176,8 +177,10 @@ class Userland:
         return self._refuse(ctx, f"{argv[0]} {' '.join(args)} is not supported")
 
     def _install(self, ctx: Ctx, reqs: Iterable[str]) -> int:
-        """Record ``reqs``; each must be a pure-Python distribution on the host."""
-        new = [r for r in reqs if r not in self.packages]
+        """Install ``reqs`` into the tree and record them; each must be a pure-Python
+        distribution on the host. (pytest is in ``packages`` from the start, for the
+        verifier, but is installed into the tree only when asked for.)"""
+        new = [r for r in reqs if r not in self.packages or r not in self._installed]
         if not new:
             return 0
         try:
@@ -194,7 +197,8 @@ class Userland:
             _install_site(ctx.namespace, site.path)
         except OSError as e:
             return self._refuse(ctx, f"cannot install into {DIST_PACKAGES}: {e}")
-        self.packages.extend(r for r in new if requirement_name(r)[0] not in bad)
+        self._installed.update(new)
+        self._want(r for r in new if requirement_name(r)[0] not in bad)
         return status
 
     def uv(self, ctx: Ctx, argv: list[str]) -> int:

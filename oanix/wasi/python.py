@@ -60,6 +60,10 @@ EMBEDDED_DIRS: Final = {"/usr": frozenset({"local"}), "/usr/local": frozenset({"
 in each: the namespace's other directories there get preopens of their own, so
 ``/usr/local/bin``, ``/usr/share`` and the like stay visible (``rootview.unshadow``)."""
 
+PYTEST_DEFAULTS: Final = "-p no:faulthandler -p no:cacheprovider --capture=sys "
+"""What pytest needs under WASI, which has no ``dup`` and no ``umask``: no fault handler,
+no cache directory, and output captured at the ``sys`` level, not by file descriptor."""
+
 DIST_PACKAGES: Final = "/usr/lib/python3/dist-packages"
 """Debian's directory of installed Python packages: on the interpreter's ``sys.path``
 when the namespace has it (the task runner's ``pip`` installs there)."""
@@ -69,17 +73,22 @@ PYTHON_USER_BASE: Final = "/.oanix-python"
 # What a .pth line in the user site-packages does while ``site`` starts, before the
 # program (a sitecustomize.py would cost ~50 M more instructions: reading source imports
 # tokenize): change to $PWD, name an interpreter in sys.executable, put Debian's
-# DIST_PACKAGES on sys.path when the namespace has it, and arrange for the
+# DIST_PACKAGES on sys.path when the namespace has it, give pytest the options WASI
+# needs (GUEST_SETUP), and arrange for the
 # sandbox's subprocess (``oanix_subprocess``, from ``guest_subprocess.py``) to be patched
 # in when, and only when, the program imports subprocess.
-SYS_PATH_SETUP: Final = (f"if os.path.isdir({DIST_PACKAGES!r}):\n"
-                         f"    sys.path.append({DIST_PACKAGES!r})\n")
-"""Guest code (``os`` and ``sys`` imported) putting ``DIST_PACKAGES`` on ``sys.path``."""
+GUEST_SETUP: Final = (
+    f"if os.path.isdir({DIST_PACKAGES!r}):\n"
+    f"    sys.path.append({DIST_PACKAGES!r})\n"
+    f"os.environ['PYTEST_ADDOPTS'] = {PYTEST_DEFAULTS!r} + os.environ.get('PYTEST_ADDOPTS', '')\n")
+"""Guest code (``os`` and ``sys`` imported) every sandboxed interpreter runs first: it puts
+``DIST_PACKAGES`` on ``sys.path`` and gives pytest ``PYTEST_DEFAULTS`` (options given on
+its command line still win)."""
 _STARTUP: Final = """\
 import os, sys
 os.chdir(os.environ.get("PWD") or "/")
 sys.executable = sys.executable or "/usr/bin/python3"
-""" + SYS_PATH_SETUP + """\
+""" + GUEST_SETUP + """\
 class _OanixSubprocess:
     @classmethod
     def find_spec(cls, name, path=None, target=None):

@@ -80,7 +80,7 @@ from .live import LiveBridge, LiveViews
 from .python import (
     DEFAULT_MEMORY_LIMIT,
     EMBEDDED_DIRS,
-    SYS_PATH_SETUP,
+    GUEST_SETUP,
     default_runtime,
     python_wasm_path,
 )
@@ -123,7 +123,7 @@ class _Unset(enum.Enum):
 # call by parking with its status (oanix.wasi._park). Its own frame is cut from tracebacks.
 _DRIVER: Final = r"""
 import io, os, sys, traceback
-""" + SYS_PATH_SETUP + r"""
+""" + GUEST_SETUP + r"""
 
 def _oanix_session():
     sys.stdin = io.TextIOWrapper(io.BytesIO(b""))

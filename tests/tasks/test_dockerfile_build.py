@@ -135,3 +135,19 @@ def test_docker_image_without_dockerfile_is_unsupported(tmp_path: Path,
     result = run_trial(task, "oracle", runtime=runtime)
     assert result.status == "environment_unsupported"
     assert any("ghcr.io/acme/tool:1.2" in u for u in result.unsupported)
+
+
+@pytest.mark.parametrize("base, os_id", [("ubuntu:22.04", "ubuntu"),
+                                         ("python:3.12-slim", "debian")])
+def test_the_base_image_says_what_it_is(tmp_path: Path, runtime: WasiRuntime, base: str,
+                                        os_id: str) -> None:
+    task = harbor_task(tmp_path / "os", f"FROM {base}\nWORKDIR /app\n",
+                       ". /etc/os-release && echo $ID > /app/id.txt && "
+                       "cut -d: -f1 /etc/passwd > /app/users.txt && whoami >> /app/users.txt",
+                       f"grep -qx {os_id} /app/id.txt && test \"$(sort -u /app/users.txt)\" "
+                       "= root")
+    result = run_trial(task, "oracle", runtime=runtime)
+    assert result.status == "passed", (result.agent_output, result.verifier_output)
+    if os_id == "ubuntu":
+        image, *_ = build_image(load_task(task), runtime)
+        assert 'VERSION_ID="22.04"' in image.read_text("/etc/os-release")

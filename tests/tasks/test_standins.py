@@ -122,3 +122,17 @@ def test_a_venv_as_tasks_make_one(runtime: WasiRuntime) -> None:
         res = env.exec("python3 -m venv /tmp/v && /tmp/v/bin/pip install x")
         assert res.exit_code == 127 and "/usr/bin/pip" in res.stderr_text
         assert env.exec("python3 -m venv").exit_code == 2
+
+
+def test_an_agent_installs_pytest_and_runs_its_own_tests(
+        tmp_path: Path, runtime: WasiRuntime) -> None:
+    # pytest under WASI (no dup): the sandbox's Python gives it PYTEST_DEFAULTS, and the
+    # agent's /dev/null exists, as pytest's logging opens it
+    task = harbor_task(
+        tmp_path / "own-tests",
+        "FROM python:3.12-slim\nWORKDIR /app\n",
+        "printf 'def test_it():\\n    print(1)\\n    assert 1 + 1 == 2\\n' > test_it.py && "
+        "pip install pytest && python3 -m pytest -q > out.txt 2>&1; cat out.txt",
+        "grep -q '1 passed' /app/out.txt")
+    result = run_trial(task, "oracle", runtime=runtime)
+    assert result.status == "passed", (result.agent_output, result.verifier_output)
