@@ -53,6 +53,15 @@ CASES = [
     "echo '$HOME' \"\\$x\" \\$y",
     "x=1; { x=2; }; echo $x",
     "which bash sh which; echo $?",
+    # shuf: random order, so its output is checked sorted
+    "shuf a.txt | sort",
+    "shuf -e x y z | sort; shuf -n 2 -i 1-5 | wc -l; shuf -n 0 a.txt | wc -l",
+    "shuf -r -n 4 -e same",
+    # column -t
+    "column -t csv.txt",
+    "column -t -s, csv.txt",
+    "column -t -s, -o ' | ' csv.txt",
+    "printf 'a bb ccc\\ndddd e\\n\\nf\\n' | column -t",
     # -- background jobs --
     "false & echo after $?; wait $!; echo st=$?",
     "x=1; (x=2) & x=3 & wait; echo $x",

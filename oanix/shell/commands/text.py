@@ -9,6 +9,7 @@ import codecs
 import datetime as dt
 import itertools
 import json
+import random
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -964,4 +965,69 @@ def _tac(ctx: Ctx, argv: list[str]) -> int:
             ctx.write(b"".join(ln + b"\n" for ln in reversed(lines)))
         else:
             ctx.write(b"".join(to_bytes(text(ln)[::-1]) + b"\n" for ln in lines))
+    return status
+
+
+# -- shuf, column ---------------------------------------------------------------------------
+
+
+@command("shuf", COMMANDS)
+def _shuf(ctx: Ctx, argv: list[str]) -> int:
+    """``shuf [-n N] [-r] (-e ARG... | -i LO-HI | [FILE])``: lines in random order."""
+    opts, rest = getopts(argv, "erz", "ni", longs={"echo": "e", "repeat": "r",
+                                                  "head-count": "n", "input-range": "i"})
+    if opts.get("e"):
+        items = [to_bytes(a) for a in rest]
+    elif "i" in opts:
+        m = re.fullmatch(r"(\d+)-(\d+)", str(opts["i"]))
+        if m is None or int(m.group(1)) > int(m.group(2)) + 1:
+            raise Usage(f"invalid input range: '{opts['i']}'")
+        items = [str(i).encode() for i in range(int(m.group(1)), int(m.group(2)) + 1)]
+    else:
+        if len(rest) > 1:
+            raise Usage(f"extra operand '{rest[1]}'")
+        _name, data = next(file_inputs(ctx, rest))
+        if data is None:
+            return 1
+        items = [ln.rstrip(b"\n") for ln in split_lines(data)]
+    count = len(items) if "n" not in opts else int(str(opts["n"]))
+    if opts.get("r") and items:
+        chosen = [random.choice(items) for _ in range(count)]
+    else:
+        chosen = random.sample(items, min(count, len(items)))
+    ctx.write(b"".join(item + b"\n" for item in chosen))
+    return 0
+
+
+@command("column", COMMANDS)
+def _column(ctx: Ctx, argv: list[str]) -> int:
+    """``column -t [-s SEPS] [-o SEP] [FILE...]``: a table, each column as wide as its
+    widest cell (only the table mode)."""
+    opts, files = getopts(argv, "tn", "so", longs={"table": "t", "separator": "s",
+                                                    "output-separator": "o"})
+    if not opts.get("t"):
+        raise Usage("only the table mode (-t) is supported")
+    seps = str(opts.get("s", " \t"))
+    out_sep = str(opts.get("o", "  "))
+    split = re.compile("[" + re.escape(seps) + "]+")
+    rows: list[list[str]] = []
+    status = 0
+    for _name, data in file_inputs(ctx, files):
+        if data is None:
+            status = 1
+            continue
+        for ln in split_lines(data):
+            line = text(ln).rstrip("\n")
+            if line.strip(seps):
+                rows.append(split.split(line.strip(seps)))
+    widths: list[int] = []
+    for row in rows:
+        for i, cell in enumerate(row):
+            if i == len(widths):
+                widths.append(0)
+            widths[i] = max(widths[i], len(cell))
+    for row in rows:  # a short row gets empty cells: every column but the last is padded
+        cells = [*row, *[""] * (len(widths) - len(row))]
+        ctx.write(to_bytes(out_sep.join(c.ljust(widths[i]) if i < len(widths) - 1 else c
+                                        for i, c in enumerate(cells)) + "\n"))
     return status
