@@ -53,6 +53,7 @@ CASES = [
     "echo '$HOME' \"\\$x\" \\$y",
     "x=1; { x=2; }; echo $x",
     "which bash sh which; echo $?",
+    "touch -c never.txt; ls never.txt 2>/dev/null; echo $?; touch new.txt; ls new.txt",
     # shuf: random order, so its output is checked sorted
     "shuf a.txt | sort",
     "shuf -e x y z | sort; shuf -n 2 -i 1-5 | wc -l; shuf -n 0 a.txt | wc -l",

@@ -644,13 +644,17 @@ def _rm(ctx: Ctx, argv: list[str]) -> int:
 
 @command("touch", COMMANDS)
 def _touch(ctx: Ctx, argv: list[str]) -> int:
-    _opts, files = getopts(argv, "acm", "dtr")
+    opts, files = getopts(argv, "acm", "dtr", longs={"no-create": "c", "date": "d",
+                                                      "reference": "r"})
     ns = ctx.namespace
+    if any(k in opts for k in "dtr"):  # said, not silently dropped
+        ctx.error("a file's times cannot be set in the namespace: they become the "
+                  "current time")
 
     def touch(path: str) -> None:
         if ns.exists(path):
             ns.open(path, "ab").close()
-        else:
+        elif not opts.get("c"):
             ns.write_bytes(path, b"")
 
     return _each(ctx, files, "cannot touch", touch)
