@@ -33,6 +33,9 @@ __all__ = ["FIRST_JOB_ID", "KILLED", "MAX_THREADS", "Jobs", "Threads"]
 FIRST_JOB_ID = 1000
 """The first ``$!``: job ids look like process ids, and are unique within a shell."""
 
+KILLED = 128 + 15
+"""The status of a job ``kill`` stopped, as after SIGTERM."""
+
 _KEPT = 1024  # finished jobs whose status is kept for `wait`
 
 MAX_THREADS = 128
@@ -69,8 +72,6 @@ class _Job:
     scope: CancelScope  # the job's own: ``kill`` cancels it
     done: threading.Event = attrs.field(factory=threading.Event)
     status: int = 0
-
-KILLED = 128 + 15  # the status of a job `kill` stopped, as after SIGTERM
 
 
 class Jobs:

@@ -180,7 +180,7 @@ class Userland:
         """Install ``reqs`` into the tree and record them; each must be a pure-Python
         distribution on the host. (pytest is in ``packages`` from the start, for the
         verifier, but is installed into the tree only when asked for.)"""
-        new = [r for r in reqs if r not in self.packages or r not in self._installed]
+        new = [r for r in reqs if r not in self._installed]
         if not new:
             return 0
         try:
