@@ -326,16 +326,21 @@ class Expander:
                 self._cmdsub_status = self.st.status = 1
                 return ""
             return data.decode("utf-8", "surrogateescape").rstrip("\n")
+        out, status = self._captured(body, "command substitution")
+        self._cmdsub_status = status
+        return out.decode("utf-8", "surrogateescape").rstrip("\n")
+
+    def _captured(self, body: Script, what: str) -> tuple[bytes, int]:
+        """The output and status of ``body`` run in a subshell (a substitution), at most
+        ``MAX_VALUE`` bytes of it (a fatal error past that, naming ``what``)."""
         out = Output(MAX_VALUE, overflow_closes=True)
         err = self.err
         status = self.run_substitution(body, IO(Input(b""), {1: out, 2: err}))
         self.err = err
         if out.truncated:
-            raise self._fatal(f"command substitution: output larger than {size_text(MAX_VALUE)}",
-                              2)
+            raise self._fatal(f"{what}: output larger than {size_text(MAX_VALUE)}", 2)
         self.st.status = status
-        self._cmdsub_status = status
-        return bytes(out.buf).decode("utf-8", "surrogateescape").rstrip("\n")
+        return bytes(out.buf), status
 
     def _process_substitution(self, p: ProcSub) -> str:
         """``<(cmd)``: ``cmd`` run to its end (not beside the command, as bash does), its
@@ -344,18 +349,11 @@ class Expander:
         if p.direction == ">":
             raise self._fatal("process substitution >(...) is not supported: write to a "
                               "file, then give it to the command", 2)
-        out = Output(MAX_VALUE, overflow_closes=True)
-        err = self.err
-        status = self.run_substitution(p.body, IO(Input(b""), {1: out, 2: err}))
-        self.err = err
-        if out.truncated:
-            raise self._fatal("process substitution: output larger than "
-                              f"{size_text(MAX_VALUE)}", 2)
-        self.st.status = status
+        out, _status = self._captured(p.body, "process substitution")
         path = paths.join(PROCSUB_DIR, f"sub-{secrets.token_hex(6)}")
         try:
             self.namespace.makedirs(PROCSUB_DIR, exist_ok=True)
-            self.namespace.write_bytes(path, bytes(out.buf))
+            self.namespace.write_bytes(path, out)
         except FsError as e:
             raise self._fatal(f"process substitution: {PROCSUB_DIR}: {strerror(e)}", 1) \
                 from None
