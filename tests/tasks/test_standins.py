@@ -104,6 +104,18 @@ def test_packages_pip_installs_are_importable_by_the_sandboxs_python(
     assert "/app/out.txt" in result.changes.added
     assert not [p for p in result.changes.added if "/attrs/" in p]  # the image's
     assert [p for p in result.changes.added if "/packaging/" in p]  # the agent's
+    # the verifier's pytest imports what the image installed, too (once its own plugins
+    # are loaded: see tests/security/test_task_attacks.py)
+    task = harbor_task(
+        tmp_path / "pip-tests",
+        "FROM python:3.12-slim\nRUN pip install attrs\nWORKDIR /app\n", "true",
+        "python3 -m pytest -q /tests/test_imports.py")
+    (task / "tests" / "test_imports.py").write_text(
+        "def test_the_image_package():\n    import attrs\n    assert attrs.define\n")
+    result = run_trial(task, "oracle", runtime=runtime)
+    assert result.status == "passed", (result.verifier_output, result.tests)
+    assert ("test_imports.py::test_the_image_package", "PASSED") in [
+        (name.rsplit("/", 1)[-1], outcome) for name, outcome in result.tests]
 
 
 def test_a_venv_as_tasks_make_one(runtime: WasiRuntime) -> None:
